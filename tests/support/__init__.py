@@ -1,0 +1,1 @@
+"""Test support: real servers the tests start for themselves."""
