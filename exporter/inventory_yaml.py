@@ -1,0 +1,113 @@
+"""The printer list from a YAML file (`--printers.file`), as the simulator writes it:
+
+    printers:
+      - name: x1c-001
+        ip: 127.0.10.1
+        serial: 00M09A350100001
+        access_code: "12345678"
+
+Scalars are read as text: YAML would turn an unquoted access code 01234567 into the
+int 1234567 (octal rules aside) and a serial such as 1234E5 into a float, silently
+losing characters. With only `null` resolved, `access_code: 01234567` stays "01234567",
+quoted or not. Unknown keys (`model`, ...) are ignored.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import yaml
+
+from exporter.inventory import InventoryError
+
+# YAML key -> the row shape of the database, so both go through validate_rows.
+_KEYS = {"name": "printer_name", "ip": "printer_ip", "serial": "printer_bambu_id",
+         "access_code": "access_code"}
+
+_NULL = "tag:yaml.org,2002:null"
+
+
+class _TextLoader(yaml.SafeLoader):
+    """SafeLoader that resolves no int/float/bool/timestamp: every scalar is a str or
+    None."""
+
+
+_TextLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag == _NULL]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+class YamlSource:
+    """Reads a printers file; parses it again only when its size, mtime or inode change.
+    A file that is broken stays broken (the same error) until it changes."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        self._stamp: tuple[int, int, int] | None = None
+        self._rows: list[dict[str, Any]] = []
+        self._error: InventoryError | None = None
+        self.parses = 0  # how often the file was parsed; shows the cache works
+
+    def describe(self) -> str:
+        return f"file {self.path}"
+
+    def __repr__(self) -> str:
+        return f"YamlSource({self.path!r})"
+
+    def read(self) -> list[dict[str, Any]]:
+        try:
+            st = os.stat(self.path)
+        except OSError as exc:
+            self._stamp = None
+            raise InventoryError(f"{self.path}: {exc.strerror or type(exc).__name__}") from None
+        stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+        if stamp != self._stamp:
+            self._stamp = stamp
+            try:
+                self._rows, self._error = self._parse(), None
+            except InventoryError as exc:
+                self._rows, self._error = [], exc
+        if self._error is not None:
+            raise self._error
+        return [dict(row) for row in self._rows]
+
+    def _parse(self) -> list[dict[str, Any]]:
+        self.parses += 1
+        try:
+            with open(self.path, "rb") as f:
+                data = yaml.load(f, Loader=_TextLoader)  # noqa: S506 - a SafeLoader
+        except OSError as exc:
+            raise InventoryError(f"{self.path}: {exc.strerror or type(exc).__name__}") from None
+        except yaml.MarkedYAMLError as exc:
+            # str(exc) quotes the offending line, which may hold an access code.
+            mark = exc.problem_mark or exc.context_mark
+            where = f"{self.path}:{mark.line + 1}:{mark.column + 1}" if mark else self.path
+            problem = exc.problem or exc.context or "malformed YAML"
+            raise InventoryError(f"{where}: not valid YAML: {problem}") from None
+        except yaml.YAMLError as exc:
+            raise InventoryError(f"{self.path}: not valid YAML ({type(exc).__name__})") \
+                from None
+        if not isinstance(data, dict) or "printers" not in data:
+            raise InventoryError(f"{self.path}: expected a mapping with a 'printers' list "
+                                 f"at the top, found {_kind(data)}")
+        printers = data["printers"]
+        if printers is None:  # `printers:` with nothing under it: an empty fleet
+            return []
+        if not isinstance(printers, list):
+            raise InventoryError(f"{self.path}: 'printers' must be a list, "
+                                 f"found {_kind(printers)}")
+        rows = []
+        for index, item in enumerate(printers):
+            if not isinstance(item, dict):
+                raise InventoryError(f"{self.path}: printers[{index}] must be a mapping "
+                                     f"(name, ip, serial, access_code), found {_kind(item)}")
+            rows.append({column: item.get(key) for key, column in _KEYS.items()})
+        return rows
+
+
+def _kind(value: object) -> str:
+    if value is None:
+        return "nothing"
+    return {dict: "a mapping", list: "a list", str: "text"}.get(type(value), type(value).__name__)
