@@ -216,10 +216,9 @@ class PostgresSource:
         return rows
 
     def _reason(self, exc: BaseException) -> str:
-        if isinstance(exc, TimeoutError):
-            text = str(exc)
-        else:
-            text = (getattr(exc, "pgerror", None) or str(exc) or type(exc).__name__)
+        diag = getattr(exc, "diag", None)
+        # The server's own words without the "ERROR:" prefix, else libpq's message.
+        text = (getattr(diag, "message_primary", None) or str(exc) or type(exc).__name__)
         # libpq messages run over several lines (DETAIL, HINT): the first says it.
         lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
         first = lines[0] if lines else type(exc).__name__
