@@ -1,15 +1,234 @@
-"""Command line: serve (default), status, simulate."""
+"""Command line: `bambu-exporter [serve]`, `status`, `simulate`.
+
+The CLI builds every object and hands them to each other (no module-level state):
+source -> Inventory -> Fleet of PrinterSessions -> FleetCollector -> registry -> WebServer.
+"""
 
 from __future__ import annotations
 
+import argparse
+import logging
+import os
+import signal
 import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
+
+from exporter import __version__
+from exporter.collector import FleetCollector
+from exporter.config import DEFAULT_PORT, ENVIRONMENT, ConfigError, Settings, settings_from
+from exporter.fleet import Fleet, FleetUpkeep
+from exporter.inventory import Inventory, InventorySource, describe_source
+from exporter.session import PrinterSession, SessionSettings
+from exporter.web import WebServer, make_app
+
+COMMANDS = ("serve", "status", "simulate")
+log = logging.getLogger("exporter")
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "simulate":
+def build_parser(command: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=f"bambu-exporter {command}" if command != "serve" else "bambu-exporter",
+        description=("Prometheus exporter for fleets of Bambu Lab printers. Commands: serve "
+                     "(default), status (one line per printer), simulate (a fleet of "
+                     "emulated printers: `bambu-exporter simulate --help`)."),
+        epilog="Every flag can also be set by the environment variable shown in its help.")
+
+    def flag(name: str, help_text: str, **kwargs: Any) -> None:
+        env = ENVIRONMENT.get(name)
+        suffix = f" (env {env})" if env else ""
+        parser.add_argument(f"--{name}", dest=name, help=help_text + suffix, **kwargs)
+
+    flag("web.listen-address", f"address to serve on, HOST:PORT (default :{DEFAULT_PORT})",
+         metavar="HOST:PORT")
+    flag("printers.file", "YAML printer list (re-read when it changes)", metavar="PATH")
+    flag("database-url", "PostgreSQL URL or DSN holding the `printers` table; otherwise "
+         "DB_HOST DB_PORT DB_NAME DB_USER DB_PASSWORD/DB_PASSWORD_FILE, or PG* variables",
+         metavar="URL")
+    flag("demo", "serve a simulated demo fleet (no printers needed)", action="store_true",
+         default=None)
+    flag("demo.printers", "printers in the demo fleet (default 12)", type=int, metavar="N")
+    flag("printer.staleness", "a printer silent for longer is not up (default 60s)",
+         metavar="DURATION")
+    flag("printer.pushall-interval", "full-report requests at most this often; P1 printers "
+         "lag when asked more often than every 5m (default 5m)", metavar="DURATION")
+    flag("printer.connect-timeout", "TCP connect + TLS handshake timeout (default 5s)",
+         metavar="DURATION")
+    flag("inventory.timeout", "longest a scrape waits for the printer list, then the last "
+         "good list is used (default 2s)", metavar="DURATION")
+    flag("log.level", "debug, info, warning or error (default info)", metavar="LEVEL")
+    if command == "status":
+        parser.add_argument("--timeout", default="10s", metavar="DURATION",
+                            help="how long to wait for first reports (default 10s)")
+    parser.add_argument("--version", action="version", version=f"bambu-exporter {__version__}")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    command = args.pop(0) if args and args[0] in COMMANDS else "serve"
+    if command == "simulate":
         # The simulator owns its flags; imported lazily so serving never loads it.
         from exporter.simulator.command import main as simulate_main
-        return simulate_main(argv[1:])
-    print("bambu-exporter: serve/status are not built yet", file=sys.stderr)
-    return 2
+        return simulate_main(args)
+    parsed = vars(build_parser(command).parse_args(args))
+    try:
+        settings = settings_from(parsed, os.environ)
+        status_timeout = None
+        if command == "status":
+            from exporter.config import parse_positive_duration
+            status_timeout = parse_positive_duration("--timeout", parsed["timeout"], 0.1)
+    except ConfigError as exc:
+        print(f"bambu-exporter: error: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+    if command == "status":
+        assert status_timeout is not None
+        return run_status(settings, status_timeout)
+    return run_serve(settings)
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The library and paho log every connect and retry; our sessions log each change once.
+    noisy = logging.DEBUG if level == "debug" else logging.ERROR
+    logging.getLogger("bambulabs_api").setLevel(noisy)
+
+
+# ------------------------------------------------------------------------ wiring
+
+class Demo:
+    """An in-process simulated fleet and the YAML list it writes, for --demo."""
+
+    def __init__(self, printers: int) -> None:
+        from exporter.simulator import SimulatedFleet
+        self._dir = tempfile.TemporaryDirectory(prefix="bambu-demo-")
+        self.inventory = Path(self._dir.name) / "printers.yaml"
+        faults: dict[str, float] = {}
+        if printers >= 6:  # show what trouble looks like on the dashboards
+            faults = {"offline": 1, "hms": 1}
+        self.fleet = SimulatedFleet(count=printers, first_address="127.0.80.1", seed=None,
+                                    speed=1.0, faults=faults)
+
+    def start(self) -> Path:
+        self.fleet.start()
+        self.fleet.write_inventory_yaml(self.inventory)
+        return self.inventory
+
+    def stop(self) -> None:
+        self.fleet.stop()
+        self._dir.cleanup()
+
+
+def make_source(settings: Settings, printers_file: str | None) -> InventorySource:
+    if printers_file:
+        from exporter.inventory_yaml import YamlSource
+        return YamlSource(printers_file)
+    from exporter.inventory_postgres import PostgresSource
+    assert settings.database is not None
+    return PostgresSource(settings.database)
+
+
+class Exporter:
+    """Everything `serve` runs, built from Settings; start() then stop()."""
+
+    def __init__(self, settings: Settings, printers_file: str | None = None) -> None:
+        self.settings = settings
+        self.source = make_source(settings, printers_file or settings.printers_file)
+        self.inventory = Inventory(self.source, timeout=settings.inventory_timeout)
+        session_settings = SessionSettings(staleness=settings.staleness,
+                                           pushall_interval=settings.pushall_interval,
+                                           connect_timeout=settings.connect_timeout)
+        self.fleet = Fleet(lambda record: PrinterSession(record, session_settings))
+        self.upkeep = FleetUpkeep(self.fleet)
+        self.collector = FleetCollector(self.inventory, self.fleet)
+        self.registry = CollectorRegistry()
+        self.registry.register(self.collector)
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
+        app = make_app(self.registry, lambda: self.fleet.statuses(time.time()),
+                       describe_source(self.source))
+        self.web = WebServer(app, settings.listen_host, settings.listen_port)
+
+    def start(self) -> None:
+        self.collector.refresh()  # connect now rather than at the first scrape
+        self.upkeep.start()
+        self.web.start()
+
+    def stop(self) -> None:
+        self.web.stop()
+        self.upkeep.stop()
+        self.fleet.close()
+        self.inventory.close()
+
+
+def run_serve(settings: Settings) -> int:
+    demo = Demo(settings.demo_printers) if settings.demo else None
+    printers_file = str(demo.start()) if demo else None
+    try:
+        try:
+            exporter = Exporter(settings, printers_file)
+        except OSError as exc:
+            print(f"bambu-exporter: error: --web.listen-address "
+                  f"{settings.listen_host}:{settings.listen_port}: {exc.strerror or exc}",
+                  file=sys.stderr)
+            return 1
+        exporter.start()
+        log.info("bambu-exporter %s listening on %s:%d, printer list: %s", __version__,
+                 settings.listen_host, exporter.web.port, describe_source(exporter.source))
+        stop = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+        stop.wait()
+        log.info("stopping: closing %d printer sessions", len(exporter.fleet))
+        exporter.stop()
+        return 0
+    finally:
+        if demo:
+            demo.stop()
+
+
+def run_status(settings: Settings, timeout: float) -> int:
+    """`name: STATE` per printer, as the seed meant; non-zero if any is unreachable."""
+    demo = Demo(settings.demo_printers) if settings.demo else None
+    printers_file = str(demo.start()) if demo else None
+    source = make_source(settings, printers_file or settings.printers_file)
+    inventory = Inventory(source, timeout=max(settings.inventory_timeout, 5.0))
+    session_settings = SessionSettings(staleness=settings.staleness,
+                                       pushall_interval=settings.pushall_interval,
+                                       connect_timeout=settings.connect_timeout)
+    fleet = Fleet(lambda record: PrinterSession(record, session_settings))
+    try:
+        records = inventory.refresh()
+        if not inventory.up:
+            print(f"bambu-exporter: error: could not read the printer list from "
+                  f"{describe_source(source)}", file=sys.stderr)
+            return 2
+        fleet.reconcile(records)
+        deadline = time.monotonic() + timeout
+        while True:
+            statuses = fleet.statuses(time.time())
+            settled = all(s.up or s.connection_errors.get("auth") for s in statuses)
+            if settled or time.monotonic() >= deadline:
+                break
+            time.sleep(0.1)
+        for status in statuses:
+            state = status.snapshot.state if status.up and status.snapshot else "OFFLINE"
+            print(f"{status.name}: {state}", flush=True)
+            if not status.up:
+                why = status.last_error or "no report within the timeout"
+                print(f"bambu-exporter: {status.name} ({status.ip}) unreachable: {why}",
+                      file=sys.stderr)
+        return 0 if all(s.up for s in statuses) else 1
+    finally:
+        fleet.close()
+        inventory.close()
+        if demo:
+            demo.stop()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from typing import Any, Mapping
 
 
 class ConfigError(ValueError):
@@ -19,3 +21,133 @@ def parse_duration(name: str, text: str) -> float:
     if not match:
         raise ConfigError(f"{name}: {text!r} is not a duration (examples: 30s, 5m, 1h)")
     return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+DEFAULT_PORT = 9851
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+# flag -> environment variable that sets it when the flag is not given
+ENVIRONMENT: dict[str, str] = {
+    "web.listen-address": "BAMBU_WEB_LISTEN_ADDRESS",
+    "printers.file": "BAMBU_PRINTERS_FILE",
+    "database-url": "BAMBU_DATABASE_URL",
+    "printer.staleness": "BAMBU_PRINTER_STALENESS",
+    "printer.pushall-interval": "BAMBU_PRINTER_PUSHALL_INTERVAL",
+    "printer.connect-timeout": "BAMBU_PRINTER_CONNECT_TIMEOUT",
+    "inventory.timeout": "BAMBU_INVENTORY_TIMEOUT",
+    "log.level": "BAMBU_LOG_LEVEL",
+}
+
+HOW_TO_CONFIGURE = """\
+no printers configured. Tell bambu-exporter where the printer list is, one of:
+  DB_HOST, DB_PORT, DB_NAME, DB_USER, DB_PASSWORD (or DB_PASSWORD_FILE)
+                            a PostgreSQL `printers` table (the PG* variables work too)
+  --database-url postgresql://user@host:5432/dbname
+  --printers.file printers.yaml
+                            printers:
+                              - {name: x1c-1, ip: 192.0.2.10, serial: 00M..., access_code: "..."}
+  --demo                    a simulated fleet, to try the exporter and dashboards
+See README.md, "Configuration"."""
+
+
+def parse_listen_address(name: str, text: str) -> tuple[str, int]:
+    """':9851', '0.0.0.0:9851', 'localhost:9851', '[::]:9851' -> (host, port)."""
+    host, sep, port_text = text.strip().rpartition(":")
+    if not sep or not port_text.isdigit():
+        raise ConfigError(f"{name}: {text!r} is not HOST:PORT (example: :{DEFAULT_PORT})")
+    port = int(port_text)
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"{name}: port {port} is out of range 0..65535")
+    host = host.strip("[]")
+    return host or "0.0.0.0", port
+
+
+def parse_positive_duration(name: str, text: str, minimum: float = 0.001) -> float:
+    seconds = parse_duration(name, text)
+    if seconds < minimum:
+        raise ConfigError(f"{name}: {text!r} is too short (at least {minimum:g}s)")
+    return seconds
+
+
+def parse_log_level(name: str, text: str) -> str:
+    level = text.strip().lower()
+    if level == "warn":
+        level = "warning"
+    if level not in LOG_LEVELS:
+        raise ConfigError(f"{name}: {text!r} is not one of {', '.join(LOG_LEVELS)}")
+    return level
+
+
+@dataclass(frozen=True)
+class Settings:
+    listen_host: str = "0.0.0.0"
+    listen_port: int = DEFAULT_PORT
+    printers_file: str | None = None
+    database: Mapping[str, Any] | None = None   # postgres params; holds the password: never log
+    demo: bool = False
+    demo_printers: int = 12
+    staleness: float = 60.0
+    pushall_interval: float = 300.0
+    connect_timeout: float = 5.0
+    inventory_timeout: float = 2.0
+    log_level: str = "info"
+
+    def __repr__(self) -> str:  # the database params hold a password
+        return (f"Settings(listen={self.listen_host}:{self.listen_port}, "
+                f"printers_file={self.printers_file!r}, database={'set' if self.database else None}, "
+                f"demo={self.demo})")
+
+
+def _value(flags: Mapping[str, Any], environ: Mapping[str, str], flag: str) -> tuple[str, Any]:
+    """(where it came from, value): the flag when given, else its environment variable."""
+    value = flags.get(flag)
+    if value is not None:
+        return f"--{flag}", value
+    env = ENVIRONMENT.get(flag)
+    if env and environ.get(env, "").strip():
+        return env, environ[env]
+    return f"--{flag}", None
+
+
+def settings_from(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Settings:
+    """Flags (argparse dest names with dots kept) + environment -> Settings.
+
+    Raises ConfigError naming the flag or variable for any bad value, and when no
+    printer list is configured at all (the message says how to configure one)."""
+    from exporter.inventory_postgres import postgres_params
+
+    where, text = _value(flags, environ, "web.listen-address")
+    host, port = parse_listen_address(where, text) if text else ("0.0.0.0", DEFAULT_PORT)
+
+    durations: dict[str, float] = {}
+    for flag, default, minimum in (("printer.staleness", 60.0, 1.0),
+                                   ("printer.pushall-interval", 300.0, 10.0),
+                                   ("printer.connect-timeout", 5.0, 0.1),
+                                   ("inventory.timeout", 2.0, 0.05)):
+        where, text = _value(flags, environ, flag)
+        durations[flag] = parse_positive_duration(where, text, minimum) if text else default
+
+    where, text = _value(flags, environ, "log.level")
+    log_level = parse_log_level(where, text) if text else "info"
+
+    demo = bool(flags.get("demo"))
+    demo_printers = int(flags.get("demo.printers") or 12)
+    if not 1 <= demo_printers <= 1000:
+        raise ConfigError(f"--demo.printers: {demo_printers} is not between 1 and 1000")
+
+    _, printers_file = _value(flags, environ, "printers.file")
+    where, database_url = _value(flags, environ, "database-url")
+    database = None if demo else postgres_params(environ, database_url)
+    if printers_file and database:
+        raise ConfigError("both a printers file (--printers.file) and a database "
+                          "(--database-url or DB_*/PG* variables) are configured: choose one")
+    if not demo and not printers_file and not database:
+        raise ConfigError(HOW_TO_CONFIGURE)
+
+    return Settings(listen_host=host, listen_port=port, printers_file=printers_file,
+                    database=database, demo=demo, demo_printers=demo_printers,
+                    staleness=durations["printer.staleness"],
+                    pushall_interval=durations["printer.pushall-interval"],
+                    connect_timeout=durations["printer.connect-timeout"],
+                    inventory_timeout=durations["inventory.timeout"],
+                    log_level=log_level)

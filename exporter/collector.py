@@ -1,0 +1,91 @@
+"""The custom collector: inventory -> fleet -> metric families, on every scrape.
+
+Fresh families per scrape (client_python's custom-collector pattern). The printer list
+is re-read on every scrape so rows added, removed or changed take effect at once; the
+inventory bounds that read by its own timeout and falls back to the last good list.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from importlib import metadata
+from typing import Callable, Iterator, Protocol
+
+from prometheus_client.core import Metric
+
+from exporter import __version__
+from exporter.fleet import Fleet
+from exporter.inventory import PrinterRecord
+from exporter.metrics import (ExporterStatus, InventoryStatus, described, exporter_samples,
+                              families, fleet_samples, inventory_samples)
+from exporter.status import PrinterStatus
+
+
+class InventoryLike(Protocol):
+    up: bool
+    records: list[PrinterRecord]
+    errors_total: int
+    rejected_total: dict[str, int]
+
+    def refresh(self) -> list[PrinterRecord]: ...
+
+
+def library_version() -> str:
+    try:
+        return metadata.version("bambulabs_api")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+class FleetCollector:
+    def __init__(self, inventory: InventoryLike, fleet: Fleet,
+                 clock: Callable[[], float] = time.time,
+                 logger: logging.Logger | None = None) -> None:
+        self._inventory = inventory
+        self._fleet = fleet
+        self._clock = clock
+        self._log = logger or logging.getLogger(__name__)
+        self._lock = threading.Lock()   # concurrent scrapes reconcile one at a time
+        self._collect_errors = 0
+        self._library_version = library_version()
+
+    def describe(self) -> list[Metric]:
+        # Lets the registry learn the names without running a scrape at registration.
+        return described()
+
+    def refresh(self) -> list[PrinterStatus]:
+        """Re-read the list, reconcile sessions, return every printer's status."""
+        with self._lock:
+            try:
+                records = self._inventory.refresh()
+            except Exception:  # noqa: BLE001 - a broken source must not break the scrape
+                self._log.exception("printer list refresh failed; keeping the sessions as they are")
+                records = None
+            if records is not None:
+                self._fleet.reconcile(records)
+        return self._fleet.statuses(self._clock())
+
+    def collect(self) -> Iterator[Metric]:
+        started = time.perf_counter()
+        statuses = self.refresh()
+        samples = fleet_samples(statuses, self._printer_failed)
+        samples += inventory_samples(InventoryStatus(
+            up=self._inventory.up,
+            printers=len(self._inventory.records),
+            errors=self._inventory.errors_total,
+            rejected=dict(self._inventory.rejected_total),
+        ))
+        samples += exporter_samples(ExporterStatus(
+            version=__version__,
+            bambulabs_api_version=self._library_version,
+            collect_errors=self._collect_errors,
+            collect_duration=time.perf_counter() - started,
+        ))
+        yield from families(samples)
+
+    def _printer_failed(self, status: PrinterStatus, exc: Exception) -> None:
+        self._collect_errors += 1
+        self._log.error("metrics for printer %s (%s) failed, left out of this scrape: %s: %s",
+                        status.name, status.serial, type(exc).__name__, exc)

@@ -1,0 +1,122 @@
+"""The fleet: reconciles the printer list with live sessions, one per serial.
+
+Called on every scrape, so nothing here waits on a printer: new sessions start in
+paho's threads, replaced and removed ones close in background threads.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Callable, Iterable
+
+from exporter.inventory import PrinterRecord
+from exporter.session import PrinterSession
+from exporter.status import PrinterStatus
+
+SessionFactory = Callable[[PrinterRecord], PrinterSession]
+
+
+class Fleet:
+    def __init__(self, session_factory: SessionFactory,
+                 logger: logging.Logger | None = None) -> None:
+        self._factory = session_factory
+        self._log = logger or logging.getLogger(__name__)
+        self._lock = threading.Lock()
+        self._sessions: dict[str, PrinterSession] = {}   # by serial, in list order
+        self._closers: list[threading.Thread] = []
+
+    def reconcile(self, records: Iterable[PrinterRecord]) -> None:
+        """Make the sessions match the list: add, drop, re-create, rename."""
+        to_close: list[PrinterSession] = []
+        to_start: list[PrinterSession] = []
+        with self._lock:
+            wanted = {record.serial: record for record in records}
+            kept: dict[str, PrinterSession] = {}
+            for serial, record in wanted.items():
+                session = self._sessions.get(serial)
+                if session is not None and (session.record.ip != record.ip
+                                            or session.record.access_code != record.access_code):
+                    self._log.info("printer %s (%s): address or access code changed, reconnecting",
+                                   record.name, serial)
+                    to_close.append(session)
+                    session = None
+                if session is None:
+                    session = self._factory(record)
+                    to_start.append(session)
+                elif session.record.name != record.name:
+                    self._log.info("printer %s renamed to %s", session.record.name, record.name)
+                    session.rename(record.name)
+                kept[serial] = session
+            for serial, session in self._sessions.items():
+                if serial not in wanted:
+                    self._log.info("printer %s (%s) left the list, closing its session",
+                                   session.record.name, serial)
+                    to_close.append(session)
+            self._sessions = kept
+            self._closers = [t for t in self._closers if t.is_alive()]
+            for session in to_close:
+                closer = threading.Thread(target=session.close, daemon=True,
+                                          name=f"close-{session.record.serial}")
+                closer.start()
+                self._closers.append(closer)
+        for session in to_start:
+            session.start()
+
+    def statuses(self, now: float) -> list[PrinterStatus]:
+        with self._lock:
+            sessions = list(self._sessions.values())
+        return [session.status(now) for session in sessions]
+
+    def tick(self, now: float) -> None:
+        with self._lock:
+            sessions = list(self._sessions.values())
+        for session in sessions:
+            session.tick(now)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._sessions)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Close every session in parallel (each sends a DISCONNECT); bounded wait."""
+        with self._lock:
+            sessions = list(self._sessions.values())
+            self._sessions = {}
+            closers = list(self._closers)
+        for session in sessions:
+            closer = threading.Thread(target=session.close, daemon=True,
+                                      name=f"close-{session.record.serial}")
+            closer.start()
+            closers.append(closer)
+        deadline = time.monotonic() + timeout
+        for closer in closers:
+            closer.join(max(0.0, deadline - time.monotonic()))
+
+
+class FleetUpkeep:
+    """One thread for the whole fleet: pushall schedule and liveness probes."""
+
+    def __init__(self, fleet: Fleet, interval: float = 1.0,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._fleet = fleet
+        self._interval = interval
+        self._clock = clock
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="fleet-upkeep")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self._fleet.tick(self._clock())
+            except Exception:  # noqa: BLE001 - upkeep must outlive one bad printer
+                logging.getLogger(__name__).exception("fleet upkeep failed")

@@ -1,0 +1,236 @@
+"""Pure: printer statuses -> Prometheus metric families (the catalogue in DESIGN.md).
+
+One table, CATALOGUE, names every family once; `describe()` and every scrape build
+from it, so the exposition always carries the same names, types and help texts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Mapping
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from exporter.report import GCODE_STATES
+from exporter.status import CONNECTION_ERROR_REASONS, JOB_RESULTS, PrinterStatus
+
+PRINTER_LABELS = ("printer", "serial")
+OFFLINE = "OFFLINE"
+STATES: tuple[str, ...] = (*GCODE_STATES, OFFLINE)
+HMS_SEVERITY_LABELS: tuple[str, ...] = ("fatal", "serious", "common", "info", "unknown")
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    kind: str                      # "gauge" | "counter"
+    help: str
+    labels: tuple[str, ...] = ()   # after printer, serial for per-printer families
+    per_printer: bool = True
+
+    @property
+    def label_names(self) -> tuple[str, ...]:
+        return (*PRINTER_LABELS, *self.labels) if self.per_printer else self.labels
+
+
+CATALOGUE: tuple[Spec, ...] = (
+    Spec("bambu_printer_up", "gauge",
+         "1 if the MQTT session is connected and a report arrived within the staleness window."),
+    Spec("bambu_printer_info", "gauge", "Printer identity; always 1.", ("ip", "model", "firmware")),
+    Spec("bambu_printer_state", "gauge",
+         "1 for the printer's current gcode state (OFFLINE when not up), 0 for the others.",
+         ("state",)),
+    Spec("bambu_printer_stage_info", "gauge", "Current print stage (stg_cur); always 1.",
+         ("stage",)),
+    Spec("bambu_printer_last_report_timestamp_seconds", "gauge",
+         "Unix time of the last message received from the printer."),
+    Spec("bambu_printer_temperature_celsius", "gauge", "Measured temperature.", ("sensor",)),
+    Spec("bambu_printer_target_temperature_celsius", "gauge", "Target temperature.",
+         ("sensor",)),
+    Spec("bambu_printer_fan_speed_ratio", "gauge", "Fan speed, 0..1.", ("fan",)),
+    Spec("bambu_printer_print_progress_ratio", "gauge", "Print progress, 0..1."),
+    Spec("bambu_printer_print_remaining_seconds", "gauge", "Estimated time left in the job."),
+    Spec("bambu_printer_print_layer", "gauge", "Current layer."),
+    Spec("bambu_printer_print_layers", "gauge", "Layers in the job."),
+    Spec("bambu_printer_print_speed_ratio", "gauge", "Speed magnitude; 1 = 100 %."),
+    Spec("bambu_printer_print_job_info", "gauge", "Current or last job; always 1.",
+         ("file", "task")),
+    Spec("bambu_printer_print_error_code", "gauge", "The printer's print_error; 0 = none."),
+    Spec("bambu_printer_hms_errors", "gauge", "Active HMS messages by severity.", ("severity",)),
+    Spec("bambu_printer_hms_error_info", "gauge", "One series per active HMS message; always 1.",
+         ("code", "severity", "module")),
+    Spec("bambu_printer_wifi_signal_dbm", "gauge", "Wi-Fi signal strength."),
+    Spec("bambu_printer_nozzle_info", "gauge", "Installed nozzle; always 1.",
+         ("nozzle", "type", "diameter")),
+    Spec("bambu_ams_humidity_index", "gauge",
+         "AMS humidity on Bambu Studio's scale: 1 dry .. 5 wet.", ("ams",)),
+    Spec("bambu_ams_humidity_ratio", "gauge", "AMS relative humidity, 0..1.", ("ams",)),
+    Spec("bambu_ams_temperature_celsius", "gauge", "AMS temperature.", ("ams",)),
+    Spec("bambu_ams_tray_remaining_ratio", "gauge",
+         "Filament left on the spool, 0..1 (only where the printer knows).", ("ams", "tray")),
+    Spec("bambu_ams_tray_info", "gauge", "Loaded filament; always 1.",
+         ("ams", "tray", "material", "color")),
+    Spec("bambu_printer_connects_total", "counter", "MQTT sessions established."),
+    Spec("bambu_printer_connection_errors_total", "counter",
+         "Failed or lost MQTT sessions by reason: refused, auth, timeout, dropped, unreachable.",
+         ("reason",)),
+    Spec("bambu_printer_message_errors_total", "counter",
+         "Messages from the printer that could not be decoded."),
+    Spec("bambu_printer_prints_total", "counter", "Jobs seen ending, by result.", ("result",)),
+    Spec("bambu_inventory_up", "gauge", "1 if the last read of the printer list succeeded.",
+         per_printer=False),
+    Spec("bambu_inventory_printers", "gauge", "Printers in the list in use.", per_printer=False),
+    Spec("bambu_inventory_errors_total", "counter", "Failed reads of the printer list.",
+         per_printer=False),
+    Spec("bambu_inventory_rejected_rows_total", "counter",
+         "Rows of the printer list skipped as invalid, by reason.", ("reason",),
+         per_printer=False),
+    Spec("bambu_exporter_build_info", "gauge", "Exporter build; always 1.",
+         ("version", "bambulabs_api_version"), per_printer=False),
+    Spec("bambu_exporter_collect_duration_seconds", "gauge",
+         "Time this scrape spent collecting.", per_printer=False),
+    Spec("bambu_exporter_collect_errors_total", "counter",
+         "Printers whose metrics could not be built in a scrape (left out of it).",
+         per_printer=False),
+)
+SPECS: dict[str, Spec] = {spec.name: spec for spec in CATALOGUE}
+
+
+@dataclass(frozen=True)
+class InventoryStatus:
+    up: bool
+    printers: int
+    errors: int
+    rejected: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ExporterStatus:
+    version: str
+    bambulabs_api_version: str
+    collect_errors: int
+    collect_duration: float
+
+
+Sample = tuple[str, tuple[str, ...], float]   # (family name, label values, value)
+
+
+def printer_samples(status: PrinterStatus) -> list[Sample]:
+    """Every sample one printer contributes. A printer that is not up gets no telemetry."""
+    ident = (status.name, status.serial)
+    out: list[Sample] = []
+
+    def add(name: str, value: float, *labels: str) -> None:
+        out.append((name, (*ident, *labels), float(value)))
+
+    add("bambu_printer_up", 1 if status.up else 0)
+    add("bambu_printer_info", 1, status.ip, status.model, status.firmware)
+    snap = status.snapshot if status.up else None
+    current = snap.state if snap is not None else OFFLINE
+    for state in STATES:
+        add("bambu_printer_state", 1 if state == current else 0, state)
+    if status.last_report is not None:
+        add("bambu_printer_last_report_timestamp_seconds", status.last_report)
+    add("bambu_printer_connects_total", status.connects)
+    for reason in CONNECTION_ERROR_REASONS:
+        add("bambu_printer_connection_errors_total",
+            status.connection_errors.get(reason, 0), reason)
+    add("bambu_printer_message_errors_total", status.message_errors)
+    for result in JOB_RESULTS:
+        add("bambu_printer_prints_total", status.prints.get(result, 0), result)
+    if snap is None:
+        return out
+
+    if snap.stage is not None:
+        add("bambu_printer_stage_info", 1, snap.stage)
+    for sensor, value in snap.temperatures:
+        add("bambu_printer_temperature_celsius", value, sensor)
+    for sensor, value in snap.targets:
+        add("bambu_printer_target_temperature_celsius", value, sensor)
+    for fan, value in snap.fans:
+        add("bambu_printer_fan_speed_ratio", value, fan)
+    optional = (
+        ("bambu_printer_print_progress_ratio", snap.progress),
+        ("bambu_printer_print_remaining_seconds", snap.remaining_seconds),
+        ("bambu_printer_print_layer", snap.layer),
+        ("bambu_printer_print_layers", snap.layers),
+        ("bambu_printer_print_speed_ratio", snap.speed),
+        ("bambu_printer_print_error_code", snap.print_error),
+        ("bambu_printer_wifi_signal_dbm", snap.wifi_dbm),
+    )
+    for name, value in optional:
+        if value is not None:
+            add(name, value)
+    if snap.job_file or snap.job_task:
+        add("bambu_printer_print_job_info", 1, snap.job_file, snap.job_task)
+    by_severity = {severity: 0 for severity in HMS_SEVERITY_LABELS}
+    for message in snap.hms:
+        by_severity[message.severity] = by_severity.get(message.severity, 0) + 1
+        add("bambu_printer_hms_error_info", 1, message.code, message.severity, message.module)
+    for severity, count in by_severity.items():
+        add("bambu_printer_hms_errors", count, severity)
+    for nozzle in snap.nozzles:
+        add("bambu_printer_nozzle_info", 1, nozzle.nozzle, nozzle.type, nozzle.diameter)
+    for unit in snap.ams:
+        if unit.humidity_index is not None:
+            add("bambu_ams_humidity_index", unit.humidity_index, unit.ams)
+        if unit.humidity_ratio is not None:
+            add("bambu_ams_humidity_ratio", unit.humidity_ratio, unit.ams)
+        if unit.temperature is not None:
+            add("bambu_ams_temperature_celsius", unit.temperature, unit.ams)
+    for tray in snap.trays:
+        add("bambu_ams_tray_info", 1, tray.ams, tray.tray, tray.material, tray.color)
+        if tray.remaining is not None:
+            add("bambu_ams_tray_remaining_ratio", tray.remaining, tray.ams, tray.tray)
+    return out
+
+
+def inventory_samples(inventory: InventoryStatus) -> list[Sample]:
+    out: list[Sample] = [
+        ("bambu_inventory_up", (), 1.0 if inventory.up else 0.0),
+        ("bambu_inventory_printers", (), float(inventory.printers)),
+        ("bambu_inventory_errors_total", (), float(inventory.errors)),
+    ]
+    out.extend(("bambu_inventory_rejected_rows_total", (reason,), float(count))
+               for reason, count in sorted(inventory.rejected.items()))
+    return out
+
+
+def exporter_samples(exporter: ExporterStatus) -> list[Sample]:
+    return [
+        ("bambu_exporter_build_info", (exporter.version, exporter.bambulabs_api_version), 1.0),
+        ("bambu_exporter_collect_duration_seconds", (), exporter.collect_duration),
+        ("bambu_exporter_collect_errors_total", (), float(exporter.collect_errors)),
+    ]
+
+
+def fleet_samples(statuses: Iterable[PrinterStatus],
+                  on_error: Callable[[PrinterStatus, Exception], None]) -> list[Sample]:
+    """Samples of every printer; one printer's failure leaves it out, not the scrape."""
+    out: list[Sample] = []
+    for status in statuses:
+        try:
+            out.extend(printer_samples(status))
+        except Exception as exc:  # noqa: BLE001 - isolate one printer's bad data
+            on_error(status, exc)
+    return out
+
+
+def families(samples: Iterable[Sample]) -> list[Metric]:
+    """Group samples into one family per catalogue entry, in catalogue order."""
+    built: dict[str, Metric] = {spec.name: _empty_family(spec) for spec in CATALOGUE}
+    for name, labels, value in samples:
+        built[name].add_metric(list(labels), value)
+    return list(built.values())
+
+
+def described() -> list[Metric]:
+    """The catalogue without samples, for the collector's describe()."""
+    return [_empty_family(spec) for spec in CATALOGUE]
+
+
+def _empty_family(spec: Spec) -> Metric:
+    if spec.kind == "counter":
+        return CounterMetricFamily(spec.name.removesuffix("_total"), spec.help,
+                                   labels=list(spec.label_names))
+    return GaugeMetricFamily(spec.name, spec.help, labels=list(spec.label_names))

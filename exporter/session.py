@@ -1,0 +1,270 @@
+"""One printer: a persistent bambulabs_api MQTT session, its merged report, its counters.
+
+The library's traps (DESIGN.md) decide the shape here:
+- only `mqtt_start()`: `connect()` would also start a camera thread that reconnects forever;
+- report messages are taken by a topic callback of our own: the library's `_on_message`
+  runs `json.loads` unguarded *before* its `on_message_handler`, so a garbage payload would
+  never reach a handler of ours to be counted, and its one-level merge wipes AMS units;
+- `suppress_exceptions` stays on so no callback error can kill paho's network thread;
+- commands are published without waiting (the library's helpers block on
+  `wait_for_publish`, and its getters may block on a pushall with no timeout);
+- closing sends an MQTT DISCONNECT (the library's `mqtt_stop()` leaves the socket open).
+Nothing here blocks the caller except `close()`, which the fleet runs off the scrape path.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import ssl
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from bambulabs_api import Printer
+
+from exporter.inventory import PrinterRecord
+from exporter.report import (PrinterSnapshot, deep_merge, firmware_from_version, job_result,
+                             model_from_serial, model_from_version, prune_report, snapshot)
+from exporter.status import PrinterStatus
+
+PUSHALL = {"pushing": {"command": "pushall"}}
+GET_VERSION = {"info": {"command": "get_version"}}
+
+
+@dataclass(frozen=True)
+class SessionSettings:
+    staleness: float = 60.0          # seconds without a message before a printer is not up
+    pushall_interval: float = 300.0  # P1 printers lag when asked more often than every 5 min
+    connect_timeout: float = 5.0     # TCP connect + TLS handshake; bounds a hung printer
+    reconnect_max_delay: int = 60    # paho's exponential back-off ceiling
+
+
+def classify_connect_error(exc: BaseException | None) -> str:
+    """An exception from paho's connect -> a connection_errors reason label."""
+    if isinstance(exc, ConnectionRefusedError):
+        return "refused"
+    if isinstance(exc, (socket.timeout, TimeoutError)):
+        return "timeout"
+    if isinstance(exc, (ssl.SSLError, ConnectionResetError, ConnectionAbortedError)):
+        return "refused"  # the peer would not complete a TLS session with us
+    return "unreachable"
+
+
+class PrinterSession:
+    """A persistent MQTT session to one printer. Thread-safe."""
+
+    def __init__(self, record: PrinterRecord, settings: SessionSettings,
+                 clock: Callable[[], float] = time.time,
+                 logger: logging.Logger | None = None,
+                 printer_factory: Callable[[str, str, str], Printer] = Printer) -> None:
+        self.record = record
+        self._settings = settings
+        self._clock = clock
+        self._log = logger or logging.getLogger(__name__)
+        self._printer = printer_factory(record.ip, record.access_code, record.serial)
+        self._client = self._printer.mqtt_client._client  # paho client, see module doc
+        self._command_topic = f"device/{record.serial}/request"
+        self._lock = threading.Lock()
+
+        self._report: dict[str, Any] = {}
+        self._version: dict[str, Any] | None = None
+        self._snapshot: PrinterSnapshot | None = None
+        self._dirty = False
+        self._last_message: float | None = None
+        self._last_pushall: float | None = None
+        self._last_probe: float | None = None
+        self._last_state: str | None = None
+        self._connected = False
+        self._closing = False
+        self._started = False
+        self._connects = 0
+        self._connection_errors: dict[str, int] = {}
+        self._message_errors = 0
+        self._prints: dict[str, int] = {}
+        self._last_error = ""
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        """Begin connecting in paho's own thread; returns at once."""
+        mqtt = self._printer.mqtt_client
+        mqtt.pushall_aggressive = False  # we decide when to pushall (rate limit)
+        mqtt.on_connect_handler = self._on_connect
+        mqtt.on_disconnect_handler = self._on_disconnect
+        self._client.suppress_exceptions = True
+        self._client.connect_timeout = self._settings.connect_timeout
+        self._client.reconnect_delay_set(1, self._settings.reconnect_max_delay)
+        self._client.on_connect_fail = self._on_connect_fail
+        self._client.message_callback_add(f"device/{self.record.serial}/report", self._on_report)
+        with self._lock:
+            self._started = True
+        self._printer.mqtt_start()
+
+    def close(self) -> None:
+        """Send an MQTT DISCONNECT and stop the network thread.
+
+        Blocks until paho's thread ends: at most the connect timeout when the printer
+        hangs mid-handshake. Callers on the scrape path run this in the background.
+        """
+        with self._lock:
+            if self._closing or not self._started:
+                self._closing = True
+                return
+            self._closing = True
+        self._client.disconnect()  # queues DISCONNECT; the loop flushes it before exiting
+        self._printer.mqtt_stop()
+
+    def rename(self, name: str) -> None:
+        """A renamed printer keeps its session; only the label changes."""
+        with self._lock:
+            self.record = PrinterRecord(name, self.record.ip, self.record.serial,
+                                        self.record.access_code)
+            self._dirty = True
+
+    # ------------------------------------------------------------- paho callbacks
+
+    def _on_connect(self, _mqtt: Any, client: Any, _userdata: Any, _flags: Any,
+                    rc: Any, _properties: Any) -> None:
+        now = self._clock()
+        if getattr(rc, "is_failure", rc != 0):
+            value = getattr(rc, "value", rc)
+            # MQTT 3.1.1 CONNACK 4 = bad user name or password, 5 = not authorized
+            reason = "auth" if value in (4, 5, 134, 135) else "refused"
+            self._count_error(reason, f"printer refused the session: {rc}")
+            return
+        with self._lock:
+            self._connected = True
+            self._connects += 1
+            pushall_due = (self._last_pushall is None
+                           or now - self._last_pushall >= self._settings.pushall_interval)
+            if pushall_due:
+                self._last_pushall = now
+            recovered = self._last_error
+            self._last_error = ""
+        if recovered:
+            self._log.info("printer %s (%s): connected", self.record.name, self.record.serial)
+        self._publish(GET_VERSION)
+        if pushall_due:
+            self._publish(PUSHALL)
+
+    def _on_connect_fail(self, _client: Any, _userdata: Any) -> None:
+        # paho calls this inside its `except OSError:` block, so the cause is still current.
+        exc = sys.exc_info()[1]
+        reason = classify_connect_error(exc)
+        detail = f"{type(exc).__name__}: {exc}" if exc else "connection failed"
+        self._count_error(reason, detail)
+
+    def _on_disconnect(self, _mqtt: Any, _client: Any, _userdata: Any, _flags: Any,
+                       rc: Any, _properties: Any) -> None:
+        with self._lock:
+            was_connected, self._connected = self._connected, False
+            closing = self._closing
+        if closing or not was_connected:
+            return
+        reason = "timeout" if "keep" in str(rc).lower() else "dropped"
+        self._count_error(reason, f"session lost: {rc}")
+
+    def _on_report(self, _client: Any, _userdata: Any, message: Any) -> None:
+        now = self._clock()
+        try:
+            payload = json.loads(message.payload)
+        except (ValueError, UnicodeDecodeError):
+            payload = None
+        if not isinstance(payload, dict):
+            with self._lock:
+                self._message_errors += 1
+                self._last_message = now  # the printer is talking, just not sense
+            self._log.debug("printer %s: undecodable report (%d bytes)",
+                            self.record.name, len(message.payload or b""))
+            return
+        with self._lock:
+            self._last_message = now
+            info = payload.get("info")
+            if isinstance(info, dict) and info.get("command") == "get_version":
+                self._version = info
+                self._dirty = True
+            printed = prune_report(payload)
+            if printed:
+                deep_merge(self._report, printed)
+                self._dirty = True
+                state = self._report.get("print", {}).get("gcode_state")
+                if isinstance(state, str) and state != self._last_state:
+                    result = job_result(self._last_state, state)
+                    if result:
+                        self._prints[result] = self._prints.get(result, 0) + 1
+                    self._last_state = state
+
+    # ------------------------------------------------------------------ upkeep
+
+    def tick(self, now: float) -> None:
+        """Periodic upkeep, off the scrape path: the rate-limited pushall, and a cheap
+        get_version when a printer has been quiet (P1/A1 send nothing while nothing
+        changes), so that silence within the staleness window means trouble."""
+        with self._lock:
+            if not self._connected or self._closing:
+                return
+            pushall = (self._last_pushall is None
+                       or now - self._last_pushall >= self._settings.pushall_interval)
+            if pushall:
+                self._last_pushall = now
+            half = self._settings.staleness / 2
+            quiet = self._last_message is None or now - self._last_message >= half
+            probe = quiet and (self._last_probe is None or now - self._last_probe >= half)
+            if probe:
+                self._last_probe = now
+        if pushall:
+            self._publish(PUSHALL)
+        elif probe:
+            self._publish(GET_VERSION)
+
+    def _publish(self, payload: dict[str, Any]) -> None:
+        # Never wait for the publish: this may run in paho's own thread.
+        self._client.publish(self._command_topic, json.dumps(payload))
+
+    def _count_error(self, reason: str, detail: str) -> None:
+        with self._lock:
+            if self._closing:
+                return
+            self._connection_errors[reason] = self._connection_errors.get(reason, 0) + 1
+            message = f"{reason}: {detail}"
+            changed = message != self._last_error
+            self._last_error = message
+        if changed:  # once per kind of failure, not once per retry
+            self._log.warning("printer %s (%s at %s): connection failed (%s)",
+                              self.record.name, self.record.serial, self.record.ip, message)
+
+    # ------------------------------------------------------------------ reading
+
+    @property
+    def model(self) -> str:
+        return model_from_version(self._version) or model_from_serial(self.record.serial) or "unknown"
+
+    def status(self, now: float) -> PrinterStatus:
+        """A consistent copy of what the session holds; never touches the network."""
+        with self._lock:
+            model = self.model
+            if self._dirty:
+                self._snapshot = snapshot(self._report, model) if self._report else None
+                self._dirty = False
+            fresh = (self._last_message is not None
+                     and now - self._last_message <= self._settings.staleness)
+            return PrinterStatus(
+                name=self.record.name,
+                serial=self.record.serial,
+                ip=self.record.ip,
+                model=model,
+                firmware=firmware_from_version(self._version) or "",
+                up=self._connected and fresh and self._snapshot is not None,
+                connected=self._connected,
+                last_report=self._last_message,
+                snapshot=self._snapshot,
+                connects=self._connects,
+                connection_errors=dict(self._connection_errors),
+                message_errors=self._message_errors,
+                prints=dict(self._prints),
+                last_error=self._last_error,
+            )

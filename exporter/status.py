@@ -1,0 +1,33 @@
+"""PrinterStatus: what the fleet knows about one printer at scrape time.
+
+A plain value handed from the sessions (I/O) to the metric mapping (pure), so that
+metrics.py can be tested without a network.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from exporter.report import PrinterSnapshot
+
+CONNECTION_ERROR_REASONS: tuple[str, ...] = ("refused", "auth", "timeout", "dropped", "unreachable")
+JOB_RESULTS: tuple[str, ...] = ("finished", "failed")
+
+
+@dataclass(frozen=True)
+class PrinterStatus:
+    name: str
+    serial: str
+    ip: str
+    model: str
+    firmware: str
+    up: bool
+    connected: bool
+    last_report: float | None          # unix time of the last message, None = never
+    snapshot: PrinterSnapshot | None   # None until a report arrived
+    connects: int = 0
+    connection_errors: Mapping[str, int] = field(default_factory=dict)
+    message_errors: int = 0
+    prints: Mapping[str, int] = field(default_factory=dict)
+    last_error: str = ""               # human-readable, for logs and the web page; never a secret

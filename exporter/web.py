@@ -1,0 +1,134 @@
+"""HTTP: /metrics, /healthz and / (a landing page with the fleet), as one WSGI app.
+
+/metrics is client_python's WSGI app, which negotiates text vs OpenMetrics from the
+Accept header and gzips when asked; the rest is ours.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import threading
+import time
+from socketserver import ThreadingMixIn
+from typing import Any, Callable, Iterable
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from prometheus_client import CollectorRegistry, make_wsgi_app
+
+from exporter import __version__
+from exporter.status import PrinterStatus
+
+StartResponse = Callable[..., Any]
+Environ = dict[str, Any]
+
+
+def landing_page(statuses: Iterable[PrinterStatus], source: str, now: float) -> str:
+    """The page at /: links and one row per printer. Everything printed is escaped:
+    printer names come from a database we do not control."""
+    statuses = list(statuses)
+    rows = []
+    for status in statuses:
+        state = status.snapshot.state if status.up and status.snapshot else "OFFLINE"
+        if status.last_report is None:
+            seen = "never"
+        else:
+            seen = f"{max(0.0, now - status.last_report):.0f} s ago"
+        rows.append(
+            "<tr>"
+            f"<td>{html.escape(status.name)}</td>"
+            f"<td>{html.escape(status.serial)}</td>"
+            f"<td>{html.escape(status.model)}</td>"
+            f"<td class=\"state state-{html.escape(state.lower())}\">{html.escape(state)}</td>"
+            f"<td>{'yes' if status.up else 'no'}</td>"
+            f"<td>{html.escape(seen)}</td>"
+            f"<td>{html.escape(status.last_error)}</td>"
+            "</tr>")
+    body = "\n".join(rows) or '<tr><td colspan="7">No printers in the list.</td></tr>'
+    up = sum(1 for status in statuses if status.up)
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>bambu-exporter</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
+table {{ border-collapse: collapse; }}
+th, td {{ border: 1px solid #ccc; padding: .3em .7em; text-align: left; }}
+th {{ background: #f3f3f3; }}
+.state-running {{ color: #1a7f37; font-weight: bold; }}
+.state-failed, .state-offline {{ color: #cf222e; font-weight: bold; }}
+</style></head>
+<body>
+<h1>bambu-exporter</h1>
+<p>Version {html.escape(__version__)}. Printer list: {html.escape(source)}.</p>
+<ul>
+<li><a href="/metrics">/metrics</a>: the Prometheus scrape endpoint</li>
+<li><a href="/healthz">/healthz</a>: liveness</li>
+</ul>
+<h2>Fleet: <span id="up-count">{up}</span> of <span id="printer-count">{len(statuses)}</span> up</h2>
+<table id="fleet">
+<thead><tr><th>Name</th><th>Serial</th><th>Model</th><th>State</th><th>Up</th>
+<th>Last report</th><th>Last error</th></tr></thead>
+<tbody>
+{body}
+</tbody></table>
+</body></html>
+"""
+
+
+def make_app(registry: CollectorRegistry, statuses: Callable[[], list[PrinterStatus]],
+             source: str, clock: Callable[[], float] = time.time) -> Callable[..., Iterable[bytes]]:
+    metrics_app = make_wsgi_app(registry)
+
+    def app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO") or "/"
+        if path == "/metrics":
+            return metrics_app(environ, start_response)
+        if path == "/healthz":
+            start_response("200 OK", [("Content-Type", "text/plain; charset=utf-8")])
+            return [b"ok\n"]
+        if path == "/":
+            page = landing_page(statuses(), source, clock()).encode()
+            start_response("200 OK", [("Content-Type", "text/html; charset=utf-8"),
+                                      ("Content-Length", str(len(page)))])
+            return [page]
+        start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])
+        return [b"not found: try /metrics, /healthz or /\n"]
+
+    return app
+
+
+class _ThreadingServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        logging.getLogger(__name__).debug("%s " + format, self.client_address[0], *args)
+
+
+class WebServer:
+    """Serves `app` on host:port from a background thread until stop()."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]], host: str, port: int) -> None:
+        server_class = _ThreadingServer
+        if ":" in host:  # IPv6 literal
+            import socket
+
+            class _V6(_ThreadingServer):
+                address_family = socket.AF_INET6
+            server_class = _V6
+        self._server = make_server(host, port, app, server_class=server_class,
+                                   handler_class=_QuietHandler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
+                                        name="web")
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
