@@ -1,0 +1,190 @@
+"""`bambu-exporter simulate`: serve a simulated fleet until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import os
+import signal
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from exporter.simulator.faults import FAULT_NAMES, parse_amount
+from exporter.simulator.fleet import SimulatedFleet
+from exporter.simulator.models import MODELS, model_by_name
+
+FAULT_FLAGS = {  # flag -> name in SimulatedFleet(faults=...)
+    "offline": "nothing listens on their addresses",
+    "hung": "accept TCP, never finish the TLS handshake",
+    "silent": "keep the session, answer PINGREQ, send nothing",
+    "drop": "cut every session a couple of seconds after it starts",
+    "garbage": "send non-JSON and non-object payloads between reports",
+    "hms": "report HMS warnings",
+    "fail": "fail their jobs (FAILED, print_error and a fatal HMS)",
+    "wrong-code": "are listed in the inventory with a wrong access code",
+}
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _speed(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0 or value > 100000:
+        raise argparse.ArgumentTypeError(f"must be above 0 (and sane), got {text!r}")
+    return value
+
+
+def _address(text: str) -> str:
+    try:
+        return str(ipaddress.IPv4Address(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an IPv4 address, got {text!r}") from None
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port 1..65535, got {text!r}")
+    return value
+
+
+def _models(text: str) -> list[str]:
+    names = [t for t in (p.strip() for p in text.split(",")) if t]
+    if not names:
+        raise argparse.ArgumentTypeError("expected a comma-separated list of models")
+    try:
+        return [model_by_name(n).code for n in names]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _amount(text: str) -> int | float:
+    try:
+        return parse_amount(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bambu-exporter simulate",
+        description="Serve a fleet of simulated Bambu Lab printers (TLS MQTT on port 8883 of "
+                    "consecutive loopback addresses) until SIGINT or SIGTERM.")
+    parser.add_argument("--printers", type=_count, default=20, metavar="N",
+                        help="number of printers (default 20)")
+    parser.add_argument("--first-address", type=_address, default="127.0.20.1", metavar="IP",
+                        help="address of the first printer; the others follow (default "
+                             "127.0.20.1; all of 127.0.0.0/8 is loopback on Linux)")
+    parser.add_argument("--port", type=_port, default=8883, help="MQTT port (default 8883)")
+    parser.add_argument("--models", type=_models, default=None, metavar="LIST",
+                        help="models to mix, e.g. x1c,p1s,a1mini (default: all of "
+                             + ",".join(m.slug for m in MODELS.values()) + ")")
+    parser.add_argument("--seed", type=int, default=1, help="makes a run repeatable")
+    parser.add_argument("--speed", type=_speed, default=1.0,
+                        help="simulated seconds per second (default 1)")
+    parser.add_argument("--no-life", action="store_true",
+                        help="printers keep their state (no jobs running by themselves)")
+    parser.add_argument("--inventory", metavar="PATH",
+                        help="write the fleet as the exporter's --printers.file YAML")
+    parser.add_argument("--database-url", metavar="URL",
+                        help="write the fleet into this PostgreSQL database's printers table "
+                             "(replacing its rows); DB_HOST/DB_PORT/DB_NAME/DB_USER/"
+                             "DB_PASSWORD(_FILE) do the same when set")
+    faults = parser.add_argument_group(
+        "faults", "each takes a count of printers (3) or a share of the fleet (0.1, 10%%)")
+    for flag, meaning in FAULT_FLAGS.items():
+        faults.add_argument(f"--{flag}", type=_amount, default=None, metavar="N",
+                            help=f"printers that {meaning}")
+    return parser
+
+
+def database_target(database_url: str | None, environ: Mapping[str, str]) -> str | dict[str, Any] | None:
+    """--database-url, else the DB_* variables (the seed's), else None."""
+    if database_url:
+        return database_url
+    keys = ("DB_HOST", "DB_PORT", "DB_NAME", "DB_USER", "DB_PASSWORD", "DB_PASSWORD_FILE")
+    if not any(environ.get(k) for k in keys):
+        return None
+    params: dict[str, Any] = {}
+    for env, key in (("DB_HOST", "host"), ("DB_NAME", "dbname"), ("DB_USER", "user")):
+        if environ.get(env):
+            params[key] = environ[env]
+    if environ.get("DB_PORT"):
+        try:
+            params["port"] = int(environ["DB_PORT"])
+        except ValueError:
+            raise ValueError(f"DB_PORT must be a port number, got {environ['DB_PORT']!r}") from None
+    if environ.get("DB_PASSWORD_FILE"):
+        try:
+            with open(environ["DB_PASSWORD_FILE"]) as f:
+                params["password"] = f.read().rstrip("\r\n")
+        except OSError as exc:
+            raise ValueError(f"DB_PASSWORD_FILE cannot be read: {exc.strerror}") from None
+    elif environ.get("DB_PASSWORD"):
+        params["password"] = environ["DB_PASSWORD"]
+    return params
+
+
+def ready_line(fleet: SimulatedFleet) -> str:
+    first, last = fleet.records[0].ip, fleet.records[-1].ip
+    span = first if first == last else f"{first}..{last}"
+    return f"simulator: {len(fleet.records)} printers ready on {span}"
+
+
+async def _serve(fleet: SimulatedFleet, inventory: str | None,
+                 database: str | dict[str, Any] | None) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await fleet.astart()
+    try:
+        if inventory:
+            await loop.run_in_executor(None, fleet.write_inventory_yaml, inventory)
+        if database is not None:
+            await loop.run_in_executor(None, fleet.write_postgres, database)
+        print(ready_line(fleet), flush=True)
+        await stop.wait()
+    finally:
+        await fleet.astop()
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)  # exits 2 naming the flag on a bad value
+    try:
+        database = database_target(args.database_url, os.environ)
+    except ValueError as exc:
+        print(f"simulate: {exc}", file=sys.stderr)
+        return 2
+    faults = {name.replace("-", "_"): getattr(args, name.replace("-", "_"))
+              for name in FAULT_FLAGS if getattr(args, name.replace("-", "_")) is not None}
+    assert all(k in FAULT_NAMES for k in faults)
+    try:
+        fleet = SimulatedFleet(count=args.printers, first_address=args.first_address,
+                               seed=args.seed, speed=args.speed, models=args.models,
+                               life=not args.no_life, faults=faults, port=args.port)
+    except ValueError as exc:
+        print(f"simulate: {exc}", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(_serve(fleet, args.inventory, database))
+    except (OSError, RuntimeError) as exc:
+        print(f"simulate: {exc}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,92 @@
+"""Faults a simulated printer can show, and how a fleet spreads them over its printers."""
+
+from __future__ import annotations
+
+import enum
+import random
+from collections.abc import Mapping
+
+
+class Fault(str, enum.Enum):
+    OFFLINE = "offline"                        # nothing listens on the address
+    HUNG = "hung"                              # TCP accepted, TLS never completes
+    SILENT = "silent"                          # connected, answers PINGREQ, sends nothing
+    DROP = "drop"                              # sessions cut (no DISCONNECT) mid-session
+    GARBAGE_TEXT = "garbage_text"              # non-JSON payloads between reports
+    GARBAGE_NON_OBJECT = "garbage_non_object"  # JSON that is not an object
+    HMS = "hms"                                # active HMS warnings
+    FAIL_PRINT = "fail_print"                  # jobs end FAILED with print_error + HMS
+    WRONG_CODE = "wrong_code"                  # the inventory lists a wrong access code
+    GARBAGE = "garbage_text"                   # alias: the plain "garbage" fault
+
+
+# Names accepted in SimulatedFleet(faults=...) and as --<name> flags; "garbage" alternates
+# its printers between the two garbage kinds.
+FAULT_NAMES: dict[str, tuple[Fault, ...]] = {
+    "offline": (Fault.OFFLINE,),
+    "hung": (Fault.HUNG,),
+    "silent": (Fault.SILENT,),
+    "drop": (Fault.DROP,),
+    "garbage": (Fault.GARBAGE_TEXT, Fault.GARBAGE_NON_OBJECT),
+    "garbage_text": (Fault.GARBAGE_TEXT,),
+    "garbage_non_object": (Fault.GARBAGE_NON_OBJECT,),
+    "hms": (Fault.HMS,),
+    "fail": (Fault.FAIL_PRINT,),
+    "fail_print": (Fault.FAIL_PRINT,),
+    "wrong_code": (Fault.WRONG_CODE,),
+}
+
+
+def fault_count(amount: int | float, fleet_size: int) -> int:
+    """An int is a number of printers; a float in [0, 1] a share of the fleet."""
+    if isinstance(amount, bool) or not isinstance(amount, (int, float)):
+        raise ValueError(f"fault amount must be a count or a share, not {amount!r}")
+    if isinstance(amount, float):
+        if not 0.0 <= amount <= 1.0:
+            raise ValueError(f"fault share must be between 0 and 1, not {amount}")
+        return round(amount * fleet_size)
+    if amount < 0:
+        raise ValueError(f"fault count must not be negative, not {amount}")
+    return min(amount, fleet_size)
+
+
+def parse_amount(text: str) -> int | float:
+    """'3' -> 3 printers, '0.1' or '10%' -> a tenth of the fleet."""
+    text = text.strip()
+    try:
+        if text.endswith("%"):
+            share = float(text[:-1]) / 100.0
+        elif "." in text:
+            share = float(text)
+        else:
+            count = int(text)
+            if count < 0:
+                raise ValueError
+            return count
+    except ValueError:
+        raise ValueError(f"expected a count (3) or a share (0.1, 10%), got {text!r}") from None
+    if not 0.0 <= share <= 1.0:
+        raise ValueError(f"a share must be between 0 and 1 (0%..100%), got {text!r}")
+    return share
+
+
+def assign_faults(spec: Mapping[str, int | float] | None, fleet_size: int,
+                  seed: int) -> list[set[Fault]]:
+    """Which faults each printer starts with. Printers are picked by a seeded shuffle and
+    kept apart across faults while there are fault-free printers left, so that `offline: 2,
+    hung: 2` means four distinct printers."""
+    result: list[set[Fault]] = [set() for _ in range(fleet_size)]
+    if not spec or not fleet_size:
+        return result
+    order = list(range(fleet_size))
+    random.Random(f"faults-{seed}").shuffle(order)
+    cursor = 0
+    for name, amount in spec.items():
+        key = name.strip().lower().replace("-", "_")
+        if key not in FAULT_NAMES:
+            raise ValueError(f"unknown fault {name!r} (choose from {', '.join(FAULT_NAMES)})")
+        kinds = FAULT_NAMES[key]
+        for i in range(fault_count(amount, fleet_size)):
+            result[order[cursor % fleet_size]].add(kinds[i % len(kinds)])
+            cursor += 1
+    return result

@@ -1,0 +1,286 @@
+"""A printer's life: jobs from PREPARE through RUNNING (and PAUSE on a runout) to FINISH
+or FAILED, idle gaps between them, temperatures heading to their targets.
+
+Pure logic: `Life.step(report, dt)` reads the current report and returns the fields to
+change; the printer merges them and decides how to send them (full or delta).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from exporter.simulator import reports
+from exporter.simulator.models import Model
+
+STATES = ("IDLE", "PREPARE", "RUNNING", "PAUSE", "FINISH", "FAILED")
+
+AMBIENT = 24.0
+
+
+@dataclass
+class Job:
+    name: str
+    file: str
+    task_id: str
+    layers: int
+    duration: float         # seconds of printing at 100 % speed
+    nozzle_target: float
+    bed_target: float
+    fail_at: float | None   # progress at which it fails, if it will
+    runout_at: float | None  # progress at which the filament runs out, if it will
+    elapsed: float = 0.0
+
+
+def new_job(rng: random.Random, model: Model, fail: bool) -> Job:
+    name = rng.choice(reports.JOBS)
+    kind = rng.choice(("PLA", "PLA", "PLA", "PETG", "ABS"))
+    nozzle, bed = {"PLA": (220.0, 55.0), "PETG": (250.0, 70.0), "ABS": (260.0, 90.0)}[kind]
+    if model.code.startswith("A1") and kind == "ABS":
+        nozzle, bed = 220.0, 55.0  # open-frame printers mostly print PLA
+    task = str(rng.randint(10**8, 10**9 - 1))
+    return Job(
+        name=name, file=f"{name.replace(' ', '_')}.gcode.3mf", task_id=task,
+        layers=rng.randint(40, 600), duration=rng.uniform(15 * 60, 4 * 3600),
+        nozzle_target=nozzle, bed_target=bed,
+        fail_at=rng.uniform(0.05, 0.9) if fail or rng.random() < 0.08 else None,
+        runout_at=rng.uniform(0.2, 0.95) if rng.random() < 0.12 else None,
+    )
+
+
+def idle_stage(model: Model) -> int:
+    return -1 if model.full_reports else 255
+
+
+def state_fields(model: Model, state: str, job: Job | None, rng: random.Random,
+                 progress: float = 0.0) -> dict[str, Any]:
+    """The fields that go with a gcode_state, consistent with each other."""
+    if state not in STATES:
+        raise ValueError(f"unknown gcode_state {state!r} (choose from {', '.join(STATES)})")
+    p: dict[str, Any] = {"gcode_state": state}
+    in_job = state in ("PREPARE", "RUNNING", "PAUSE")
+    p["mc_print_stage"] = "2" if in_job else "1"
+    if job is not None:
+        p.update({"gcode_file": job.file, "subtask_name": job.name, "task_id": job.task_id,
+                  "subtask_id": str(int(job.task_id) + 2), "total_layer_num": job.layers,
+                  "print_type": "cloud", "gcode_file_prepare_percent": "100"})
+    if state == "IDLE":
+        p.update({"stg": [], "stg_cur": idle_stage(model), "mc_percent": 0,
+                  "mc_remaining_time": 0, "layer_num": 0, "total_layer_num": 0,
+                  "print_type": "idle", "print_error": 0, "gcode_file": "",
+                  "subtask_name": "", "nozzle_target_temper": 0.0, "bed_target_temper": 0.0,
+                  "cooling_fan_speed": "0", "big_fan1_speed": "0", "big_fan2_speed": "0",
+                  "gcode_file_prepare_percent": "0", "mc_print_sub_stage": 0})
+    elif state == "PREPARE":
+        p.update({"stg": list(reports.PREPARE_STAGES), "stg_cur": reports.PREPARE_STAGES[0],
+                  "mc_percent": 0, "layer_num": 0, "print_error": 0})
+        if job is not None:
+            p.update({"nozzle_target_temper": job.nozzle_target,
+                      "bed_target_temper": job.bed_target,
+                      "mc_remaining_time": math.ceil(job.duration / 60)})
+    elif state in ("RUNNING", "PAUSE"):
+        p["stg_cur"] = reports.STAGE_PRINTING if state == "RUNNING" else reports.STAGE_PAUSED_USER
+        p["print_error"] = 0
+        if job is not None:
+            p.update(progress_fields(job, progress))
+            p.update({"nozzle_target_temper": job.nozzle_target,
+                      "bed_target_temper": job.bed_target})
+        if state == "RUNNING":
+            p.update({"cooling_fan_speed": reports.fan_step(1.0 if progress > 0.01 else 0.0),
+                      "big_fan1_speed": reports.fan_step(0.4), "heatbreak_fan_speed": "15"})
+    else:  # FINISH, FAILED: the job's numbers stay, heaters and fans go off
+        p.update({"stg_cur": idle_stage(model), "mc_remaining_time": 0,
+                  "nozzle_target_temper": 0.0, "bed_target_temper": 0.0,
+                  "cooling_fan_speed": "0", "big_fan1_speed": "0", "big_fan2_speed": "0"})
+        if state == "FINISH":
+            p.update({"mc_percent": 100, "print_error": 0})
+            if job is not None:
+                p["layer_num"] = job.layers
+        else:
+            error, attr, code = rng.choice(reports.FAILURES)
+            p["print_error"] = error
+            p["hms"] = [reports.hms_entry(attr, code)]
+            if job is not None:
+                p.update({"mc_percent": int(progress * 100),
+                          "layer_num": max(1, int(progress * job.layers))})
+    if state != "FAILED" and state != "PAUSE":
+        p.setdefault("hms", [])
+    return p
+
+
+def progress_fields(job: Job, progress: float) -> dict[str, Any]:
+    remaining = max(0.0, job.duration * (1.0 - progress))
+    return {"mc_percent": min(99, int(progress * 100)),
+            "layer_num": max(1, math.ceil(progress * job.layers)),
+            "total_layer_num": job.layers,
+            "mc_remaining_time": math.ceil(remaining / 60)}
+
+
+def approach(current: float, target: float, dt: float, tau: float) -> float:
+    return target + (current - target) * math.exp(-dt / tau)
+
+
+class Life:
+    """One printer's job cycle. `fails` is asked at each new job (the FAIL_PRINT fault)."""
+
+    def __init__(self, model: Model, rng: random.Random) -> None:
+        self.model = model
+        self.rng = rng
+        self.state = "IDLE"
+        self.job: Job | None = None
+        self.phase_left = rng.uniform(30, 300)  # seconds until the next transition
+        self.prepare_total = 1.0
+        self.pause_left = 0.0
+        self.wifi_left = rng.uniform(10, 60)
+
+    # -- transitions -------------------------------------------------------------------
+
+    def enter(self, state: str, fail_next: bool = False,
+              progress: float | None = None) -> dict[str, Any]:
+        """Go to `state` now; returns the fields to merge."""
+        rng = self.rng
+        if state in ("PREPARE", "RUNNING", "PAUSE") and self.job is None or state == "PREPARE":
+            self.job = new_job(rng, self.model, fail_next)
+        job = self.job
+        if progress is None:
+            progress = job.elapsed / job.duration if job else 0.0
+        if job is not None:
+            job.elapsed = progress * job.duration
+        self.state = state
+        if state == "IDLE":
+            self.job = None
+            self.phase_left = rng.uniform(60, 600)
+        elif state == "PREPARE":
+            self.prepare_total = self.phase_left = rng.uniform(60, 240)
+        elif state == "PAUSE":
+            self.pause_left = rng.uniform(60, 400)
+        elif state in ("FINISH", "FAILED"):
+            self.phase_left = rng.uniform(60, 900)
+        fields = state_fields(self.model, state, job, rng, progress)
+        if state == "PAUSE" and job is not None and job.runout_at is not None:
+            fields["stg_cur"] = reports.STAGE_FILAMENT_RUNOUT
+        return fields
+
+    def spread(self, fail: bool) -> dict[str, Any]:
+        """A random starting point, so a fresh fleet shows every state at once."""
+        rng = self.rng
+        state = "FAILED" if fail else rng.choices(
+            STATES, weights=(25, 8, 42, 5, 15, 5))[0]
+        if state in ("RUNNING", "PAUSE", "FINISH", "FAILED"):
+            self.job = new_job(rng, self.model, fail)
+            self.job.runout_at = None
+        progress = rng.uniform(0.02, 0.95) if state != "FINISH" else 1.0
+        fields = self.enter(state, fail, progress)
+        hot = state in ("PREPARE", "RUNNING", "PAUSE")
+        if hot and self.job is not None:
+            heat = 0.3 if state == "PREPARE" else 1.0
+            fields["nozzle_temper"] = AMBIENT + (self.job.nozzle_target - AMBIENT) * heat
+            fields["bed_temper"] = AMBIENT + (self.job.bed_target - AMBIENT) * heat
+        if state == "PREPARE":
+            self.phase_left = self.prepare_total * rng.uniform(0.2, 1.0)
+        return fields
+
+    # -- time ---------------------------------------------------------------------------
+
+    def step(self, report: dict[str, Any], dt: float, fail_next: bool) -> dict[str, Any]:
+        """Advance `dt` simulated seconds; returns the fields to merge (possibly none)."""
+        rng = self.rng
+        doc = report["print"]
+        out: dict[str, Any] = {}
+        if self.state == "IDLE" or self.state in ("FINISH", "FAILED"):
+            self.phase_left -= dt
+            if self.phase_left <= 0:
+                if self.state != "IDLE" and rng.random() < 0.3:
+                    out.update(self.enter("IDLE"))
+                else:
+                    out.update(self.enter("PREPARE", fail_next))
+        elif self.state == "PREPARE":
+            self.phase_left -= dt
+            done = 1.0 - max(0.0, self.phase_left) / self.prepare_total
+            stages = reports.PREPARE_STAGES
+            out["stg_cur"] = stages[min(len(stages) - 1, int(done * len(stages)))]
+            if self.phase_left <= 0:
+                out.update(self.enter("RUNNING", progress=0.0))
+        elif self.state == "RUNNING" and self.job is not None:
+            job = self.job
+            job.elapsed += dt * doc.get("spd_mag", 100) / 100.0
+            progress = min(1.0, job.elapsed / job.duration)
+            if job.fail_at is not None and progress >= job.fail_at:
+                out.update(self.enter("FAILED", progress=job.fail_at))
+            elif job.runout_at is not None and progress >= job.runout_at:
+                out.update(self.enter("PAUSE", progress=job.runout_at))
+                job.runout_at = None
+                out["stg_cur"] = reports.STAGE_FILAMENT_RUNOUT
+            elif progress >= 1.0:
+                out.update(self.enter("FINISH", progress=1.0))
+            else:
+                out.update(progress_fields(job, progress))
+                out["cooling_fan_speed"] = reports.fan_step(1.0 if out["layer_num"] > 2 else 0.0)
+                self._use_filament(doc, dt, out)
+        elif self.state == "PAUSE":
+            self.pause_left -= dt
+            if self.pause_left <= 0:
+                out.update(self.enter("RUNNING"))
+        self._temperatures(doc, dt, out)
+        self.wifi_left -= dt
+        if self.wifi_left <= 0:
+            self.wifi_left = rng.uniform(10, 60)
+            dbm = int(doc.get("wifi_signal", "-55dBm")[:-3]) + rng.choice((-2, -1, 1, 2))
+            out["wifi_signal"] = reports.wifi(max(-85, min(-30, dbm)))
+        return out
+
+    def _temperatures(self, doc: dict[str, Any], dt: float, out: dict[str, Any]) -> None:
+        nozzle_target = out.get("nozzle_target_temper", doc.get("nozzle_target_temper", 0.0))
+        bed_target = out.get("bed_target_temper", doc.get("bed_target_temper", 0.0))
+        nozzle = approach(float(out.get("nozzle_temper", doc.get("nozzle_temper", AMBIENT))),
+                          nozzle_target or AMBIENT, dt, 25.0)
+        bed = approach(float(out.get("bed_temper", doc.get("bed_temper", AMBIENT))),
+                       bed_target or AMBIENT, dt, 90.0)
+        # Sensor noise only where a heater regulates; a cold printer reads steady.
+        if nozzle_target:
+            nozzle += self.rng.uniform(-0.4, 0.4)
+        if bed_target:
+            bed += self.rng.uniform(-0.2, 0.2)
+        if self.model.full_reports:
+            out["nozzle_temper"], out["bed_temper"] = float(round(nozzle)), float(round(bed))
+            chamber_target = AMBIENT + (10.0 if bed_target >= 80 else 4.0 if bed_target else 0.0)
+            device = doc.get("device", {})
+            chamber = float(device.get("ctc", {}).get("info", {}).get("temp", AMBIENT))
+            chamber = round(approach(chamber, chamber_target, dt, 300.0))
+            extruders = device.get("extruder", {}).get("info", [])
+            dev_out: dict[str, Any] = {"ctc": {"info": {"temp": chamber}},
+                                       "bed": {"info": {"temp": round(bed)}},
+                                       "bed_temp": round(bed)}
+            if extruders:
+                # the active extruder tracks the nozzle; a second one idles warm
+                dev_out["extruder"] = {"info": [
+                    dict(e, temp=round(nozzle) if i == 0 else round(AMBIENT + 2),
+                         htar=round(nozzle_target) if i == 0 else 0)
+                    for i, e in enumerate(extruders)]}
+            out["device"] = dev_out
+        else:
+            # P1/A1 send temperatures in 1/32 degree steps
+            out["nozzle_temper"], out["bed_temper"] = round(nozzle * 32) / 32, round(bed * 32) / 32
+
+    def _use_filament(self, doc: dict[str, Any], dt: float, out: dict[str, Any]) -> None:
+        ams = doc.get("ams", {})
+        units = ams.get("ams", [])
+        loaded = [(u, t) for u in units for t in u.get("tray", []) if t.get("state")]
+        if not loaded:
+            return
+        if ams.get("tray_now") in ("255", "254"):
+            unit, tray = self.rng.choice(loaded)
+            out["ams"] = {"tray_now": str(int(unit["id"]) * 4 + int(tray["id"])),
+                          "tray_tar": str(int(unit["id"]) * 4 + int(tray["id"]))}
+            return
+        # 1 % of a spool about every 12 minutes of printing
+        if self.rng.random() < dt / 720.0:
+            now = int(ams["tray_now"])
+            new_units = [dict(u, tray=[dict(t) for t in u["tray"]]) for u in units]
+            for u in new_units:
+                for t in u["tray"]:
+                    if int(u["id"]) * 4 + int(t["id"]) == now and t.get("remain", -1) > 0:
+                        t["remain"] -= 1
+            out["ams"] = {"ams": new_units}

@@ -1,0 +1,239 @@
+"""One emulated printer: its report, its life, its faults and who is listening.
+
+Runs on the fleet's event loop only (no locks); the Python API marshals calls onto the
+loop. Sending is the printer's business: an X1-class printer sends its whole report every
+second, a P1/A1 printer only the keys that changed (deltas), both a full one on pushall.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from exporter.simulator import mqtt, reports
+from exporter.simulator.faults import Fault
+from exporter.simulator.life import Life
+from exporter.simulator.models import Model
+
+
+@dataclass(frozen=True)
+class SimulatedRecord:
+    """A simulated printer as the inventory lists it. The access code stays out of repr."""
+
+    name: str
+    ip: str
+    serial: str
+    access_code: str = field(repr=False)
+    model: str
+
+
+class Session(Protocol):
+    """What the printer needs of a connected client (see server.py)."""
+
+    subscribed: bool
+
+    def send(self, packet: bytes) -> None: ...
+
+    def drop(self) -> None: ...
+
+
+def changes(current: Any, partial: Any) -> Any:
+    """The part of `partial` that differs from `current` (objects compared key by key,
+    lists and scalars as wholes); None when nothing differs."""
+    if isinstance(partial, dict) and isinstance(current, dict):
+        out = {}
+        for key, value in partial.items():
+            if key in current:
+                diff = changes(current[key], value)
+                if diff is not None:
+                    out[key] = diff
+            else:
+                out[key] = value
+        return out or None
+    if current == partial and type(current) is type(partial):
+        return None
+    return partial
+
+
+def wrong_code(code: str) -> str:
+    """A deterministic wrong access code: same shape, never equal."""
+    return "".join(str((int(c) + 5) % 10) if c.isdigit() else c for c in code)
+
+
+class SimulatedPrinter:
+    def __init__(self, record: SimulatedRecord, model: Model, rng: random.Random,
+                 life: bool, faults: set[Fault]) -> None:
+        self.record = record
+        self.model = model
+        self.rng = rng
+        self.report: dict[str, Any] = reports.full_report(model, rng)
+        self.ams_count = len(self.report["print"]["ams"]["ams"])
+        self.life: Life | None = Life(model, rng) if life else None
+        self.faults: set[Fault] = set(faults)
+        self.sessions: set[Session] = set()
+        self.disconnects = 0
+        self.requests: list[dict[str, Any]] = []
+        self.sequence = rng.randint(1000, 90000)
+        self.pending: dict[str, Any] = {}
+        self.topic_report = f"device/{record.serial}/report"
+        self.topic_request = f"device/{record.serial}/request"
+        if self.life is not None:
+            self._merge({"print": self.life.spread(Fault.FAIL_PRINT in self.faults)})
+        elif Fault.FAIL_PRINT in self.faults:
+            self._merge({"print": Life(model, rng).enter("FAILED")})
+        if Fault.HMS in self.faults:
+            self._merge({"print": {"hms": self._with_fault_hms(self.report["print"]["hms"])}})
+        self.pending = {}
+
+    # -- state ----------------------------------------------------------------------------
+
+    def _with_fault_hms(self, hms: list[dict[str, int]]) -> list[dict[str, int]]:
+        # Two fixed warnings per printer, chosen by serial so they are stable.
+        pick = int(self.record.serial[-4:]) % len(reports.WARNINGS)
+        wanted = [reports.hms_entry(*reports.WARNINGS[pick]),
+                  reports.hms_entry(*reports.WARNINGS[(pick + 1) % len(reports.WARNINGS)])]
+        return list(hms) + [w for w in wanted if w not in hms]
+
+    def _merge(self, partial: dict[str, Any]) -> None:
+        diff = changes(self.report, partial)
+        if diff:
+            reports.merge(self.report, diff)
+            reports.merge(self.pending, diff)
+
+    def update(self, partial: dict[str, Any], emit: bool = True) -> None:
+        """Merge fields into the report; with emit, send them now (full or delta)."""
+        if not isinstance(partial, dict) or not all(isinstance(v, dict) for v in partial.values()):
+            raise ValueError('update takes {"print": {...}} style objects')
+        if "print" in partial and "hms" in partial["print"] and Fault.HMS in self.faults:
+            partial = copy.deepcopy(partial)
+            partial["print"]["hms"] = self._with_fault_hms(partial["print"]["hms"])
+        self._merge(partial)
+        if emit:
+            self.flush()
+
+    def set_state(self, state: str) -> None:
+        """gcode_state with the fields that go with it (stg_cur, mc_print_stage, ...)."""
+        life = self.life or Life(self.model, self.rng)
+        fields = life.enter(state.upper(), Fault.FAIL_PRINT in self.faults)
+        self.update({"print": fields})
+
+    def tick(self, dt: float) -> None:
+        """Advance the printer's life by `dt` simulated seconds (changes wait for flush)."""
+        if self.life is None:
+            return
+        fields = self.life.step(self.report, dt, Fault.FAIL_PRINT in self.faults)
+        if fields:
+            if "hms" in fields and Fault.HMS in self.faults:
+                fields["hms"] = self._with_fault_hms(fields["hms"])
+            self._merge({"print": fields})
+
+    def inject(self, fault: Fault) -> None:
+        self.faults.add(fault)
+        if fault is Fault.HMS:
+            self.update({"print": {"hms": self.report["print"]["hms"]}})
+        elif fault is Fault.FAIL_PRINT:
+            self.set_state("FAILED")
+        elif fault in (Fault.HUNG, Fault.DROP):
+            self.drop_sessions()
+
+    def clear(self, fault: Fault) -> None:
+        self.faults.discard(fault)
+        if fault is Fault.HMS:
+            pick = set(map(tuple, (reports.hms_entry(*w).items() for w in reports.WARNINGS)))
+            hms = [h for h in self.report["print"]["hms"] if tuple(h.items()) not in pick]
+            self.update({"print": {"hms": hms}})
+        elif fault is Fault.FAIL_PRINT and self.report["print"]["gcode_state"] == "FAILED":
+            self.set_state("IDLE")
+
+    # -- sending --------------------------------------------------------------------------
+
+    def _next_sequence(self) -> str:
+        self.sequence += 1
+        return str(self.sequence)
+
+    def _publish(self, doc: dict[str, Any] | bytes, to: Session | None = None) -> None:
+        payload = doc if isinstance(doc, bytes) else json.dumps(doc, separators=(",", ":")).encode()
+        packet = mqtt.publish(self.topic_report, payload)
+        for session in [to] if to is not None else list(self.sessions):
+            if session.subscribed:
+                session.send(packet)
+
+    def full_message(self) -> dict[str, Any]:
+        doc = self.report["print"]
+        doc["sequence_id"] = self._next_sequence()
+        doc["command"], doc["msg"] = "push_status", 0
+        return self.report
+
+    def flush(self) -> None:
+        """Send what a printer of this class sends now: the full report (X1 class) or the
+        pending delta (P1/A1). Every second from the fleet; at once after update()."""
+        if Fault.SILENT in self.faults or not self._listening():
+            self.pending = {}
+            return
+        if self.model.full_reports:
+            self._publish(self.full_message())
+        elif self.pending:
+            delta = self.pending
+            delta.setdefault("print", {})
+            delta["print"].update(command="push_status", msg=1, sequence_id=self._next_sequence())
+            self.report["print"]["sequence_id"] = delta["print"]["sequence_id"]
+            self._publish(delta)
+        self.pending = {}
+        if Fault.GARBAGE_TEXT in self.faults:
+            self._publish(self.rng.choice(reports.GARBAGE_TEXT))
+        if Fault.GARBAGE_NON_OBJECT in self.faults:
+            self._publish(self.rng.choice(reports.GARBAGE_NON_OBJECT))
+
+    def _listening(self) -> bool:
+        return any(s.subscribed for s in self.sessions)
+
+    def handle_request(self, payload: bytes, session: Session) -> None:
+        """A PUBLISH on the request topic: pushall, get_version, get_history, or a command."""
+        try:
+            doc = json.loads(payload)
+        except ValueError:
+            return  # a printer ignores what it cannot parse
+        if not isinstance(doc, dict):
+            return
+        self.requests.append(doc)
+        if Fault.SILENT in self.faults:
+            return
+        for key, body in doc.items():
+            if not isinstance(body, dict):
+                continue
+            command = body.get("command")
+            if key == "pushing" and command == "pushall":
+                # the answer goes out on the report topic, to every subscriber
+                self.pending = {}
+                self._publish(self.full_message())
+            elif key == "info" and command == "get_version":
+                self._publish(reports.version_report(self.model, self.record.serial,
+                                                     self.ams_count, self._next_sequence()))
+            elif key == "upgrade" and command == "get_history":
+                self._publish(reports.history_report(self._next_sequence()))
+            elif key == "print" and command in ("pause", "resume", "stop"):
+                target = {"pause": "PAUSE", "resume": "RUNNING", "stop": "IDLE"}[command]
+                self._echo(key, body)
+                self.set_state(target)
+            elif key == "system" and "led_mode" in body:
+                mode = body["led_mode"]
+                lights = [dict(light, mode=mode) if light["node"] == "chamber_light" else light
+                          for light in self.report["print"]["lights_report"]]
+                self._echo(key, body)
+                self.update({"print": {"lights_report": lights}})
+            elif command is not None:
+                self._echo(key, body)  # accepted, as a printer would
+
+    def _echo(self, key: str, body: dict[str, Any]) -> None:
+        answer = dict(body, result="success", reason="")
+        answer.setdefault("sequence_id", self._next_sequence())
+        self._publish({key: answer})
+
+    # -- sessions -------------------------------------------------------------------------
+
+    def drop_sessions(self) -> None:
+        for session in list(self.sessions):
+            session.drop()

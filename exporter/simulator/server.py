@@ -1,0 +1,187 @@
+"""One printer's listener: TLS on port 8883 of its own address, a tiny MQTT server for one
+pair of topics. Not a broker: the faults we need (TLS that never completes, a session cut
+without DISCONNECT, silence while PINGREQ is answered) live at this level.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+
+from exporter.simulator import mqtt
+from exporter.simulator.faults import Fault
+from exporter.simulator.printer import SimulatedPrinter
+
+USERNAME = "bblp"
+HANDSHAKE_TIMEOUT = 10.0
+CONNECT_TIMEOUT = 10.0
+# A client that stops reading is cut off rather than buffered without end.
+MAX_BUFFERED = 2 * 1024 * 1024
+
+
+def topic_matches(pattern: str, topic: str) -> bool:
+    """MQTT wildcard match: '+' one level, '#' the rest."""
+    pat, top = pattern.split("/"), topic.split("/")
+    for i, part in enumerate(pat):
+        if part == "#":
+            return True
+        if i >= len(top) or (part != "+" and part != top[i]):
+            return False
+    return len(pat) == len(top)
+
+
+class MqttSession:
+    """A connected, authenticated client of one printer."""
+
+    def __init__(self, writer: asyncio.StreamWriter, client_id: str) -> None:
+        self.writer = writer
+        self.client_id = client_id
+        self.subscribed = False
+
+    def send(self, packet: bytes) -> None:
+        transport = self.writer.transport
+        if transport.is_closing():
+            return
+        if transport.get_write_buffer_size() > MAX_BUFFERED:
+            self.drop()
+            return
+        self.writer.write(packet)
+
+    def drop(self) -> None:
+        """Cut the connection with no MQTT DISCONNECT, as a printer losing Wi-Fi does."""
+        self.writer.transport.abort()
+
+
+class PrinterListener:
+    def __init__(self, printer: SimulatedPrinter, context: ssl.SSLContext, port: int = 8883,
+                 drop_after: float = 2.0) -> None:
+        self.printer = printer
+        self.context = context
+        self.port = port
+        self.drop_after = drop_after
+        self.server: asyncio.Server | None = None
+        self.hung = False
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    @property
+    def listening(self) -> bool:
+        return self.server is not None
+
+    async def start(self) -> None:
+        """Listen: TLS normally; plain TCP that never answers the ClientHello when hung.
+        (Upgrading each connection with start_tls instead would race with the ClientHello
+        already read into the stream's buffer, so the mode is chosen per listener.)"""
+        if self.server is None:
+            self.hung = Fault.HUNG in self.printer.faults
+            if self.hung:
+                self.server = await asyncio.start_server(
+                    self._accept_hung, host=self.printer.record.ip, port=self.port,
+                    reuse_address=True, backlog=64)
+            else:
+                self.server = await asyncio.start_server(
+                    self._accept, host=self.printer.record.ip, port=self.port,
+                    reuse_address=True, backlog=128, ssl=self.context,
+                    ssl_handshake_timeout=HANDSHAKE_TIMEOUT)
+
+    async def restart(self) -> None:
+        await self.stop()
+        await self.start()
+
+    async def stop(self) -> None:
+        """Close the listener and every connection on it (nothing listens afterwards)."""
+        server, self.server = self.server, None
+        if server is not None:
+            server.close()
+        for writer in list(self._writers):
+            writer.transport.abort()
+        if server is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(server.wait_closed(), 5)
+
+    async def _accept_hung(self, reader: asyncio.StreamReader,
+                           writer: asyncio.StreamWriter) -> None:
+        # TCP is up; the TLS ClientHello is read and never answered.
+        self._writers.add(writer)
+        try:
+            while await reader.read(4096):
+                pass
+        except (OSError, ConnectionError):
+            pass
+        finally:
+            self._writers.discard(writer)
+            writer.close()
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
+        try:
+            await self._serve(reader, writer)
+        except (OSError, EOFError, asyncio.IncompleteReadError, asyncio.TimeoutError,
+                ssl.SSLError, mqtt.ProtocolError, ConnectionError):
+            pass  # the client went away or spoke nonsense: that connection ends, nothing else
+        finally:
+            self._writers.discard(writer)
+            writer.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        printer = self.printer
+        packet = await asyncio.wait_for(mqtt.read_packet(reader), CONNECT_TIMEOUT)
+        if packet.kind != mqtt.CONNECT:
+            return
+        hello = mqtt.parse_connect(packet.body)
+        if hello.protocol != "MQTT" or hello.level != 4:
+            writer.write(mqtt.connack(mqtt.UNACCEPTABLE_PROTOCOL))
+            await writer.drain()
+            return
+        if hello.username != USERNAME or hello.password != printer.record.access_code:
+            writer.write(mqtt.connack(mqtt.NOT_AUTHORIZED))
+            await writer.drain()
+            return
+        writer.write(mqtt.connack(mqtt.ACCEPTED))
+        session = MqttSession(writer, hello.client_id)
+        printer.sessions.add(session)
+        loop = asyncio.get_running_loop()
+        cut = loop.call_later(self.drop_after, session.drop) \
+            if Fault.DROP in printer.faults else None
+        # MQTT 3.1.1: a server may close after 1.5 keepalives without a packet.
+        idle_limit = hello.keepalive * 1.5 if hello.keepalive else None
+        try:
+            while True:
+                packet = await asyncio.wait_for(mqtt.read_packet(reader), idle_limit)
+                if not self._handle(packet, session):
+                    return
+        finally:
+            printer.sessions.discard(session)
+            if cut is not None:
+                cut.cancel()
+
+    def _handle(self, packet: mqtt.Packet, session: MqttSession) -> bool:
+        """One packet from a connected client; False ends the session."""
+        printer = self.printer
+        kind = packet.kind
+        if kind == mqtt.PUBLISH:
+            message = mqtt.parse_publish(packet.flags, packet.body)
+            if message.qos == 1 and message.packet_id is not None:
+                session.send(mqtt.puback(message.packet_id))
+            elif message.qos > 1:
+                raise mqtt.ProtocolError("QoS 2 is not supported by printers")
+            if message.topic == printer.topic_request:
+                printer.handle_request(message.payload, session)
+        elif kind == mqtt.SUBSCRIBE:
+            sub = mqtt.parse_subscribe(packet.body)
+            session.send(mqtt.suback(sub.packet_id, [0] * len(sub.topics)))
+            if any(topic_matches(t, printer.topic_report) for t, _ in sub.topics):
+                session.subscribed = True
+        elif kind == mqtt.UNSUBSCRIBE:
+            packet_id, topics = mqtt.parse_unsubscribe(packet.body)
+            session.send(mqtt.unsuback(packet_id))
+            if any(topic_matches(t, printer.topic_report) for t in topics):
+                session.subscribed = False
+        elif kind == mqtt.PINGREQ:
+            session.send(mqtt.pingresp())
+        elif kind == mqtt.DISCONNECT:
+            printer.disconnects += 1
+            return False
+        else:
+            raise mqtt.ProtocolError(f"unexpected packet type {kind}")
+        return True
