@@ -113,7 +113,7 @@ class Demo:
         faults: dict[str, float] = {}
         if printers >= 6:  # show what trouble looks like on the dashboards
             faults = {"offline": 1, "hms": 1}
-        self.fleet = SimulatedFleet(count=printers, first_address="127.0.80.1", seed=None,
+        self.fleet = SimulatedFleet(count=printers, first_address="127.0.80.1", seed=7,
                                     speed=1.0, faults=faults)
 
     def start(self) -> Path:
