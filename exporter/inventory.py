@@ -230,7 +230,7 @@ class Inventory:
         with self._lock:
             if not read.done.is_set() and not read.timed_out:
                 read.timed_out = True
-                self._failed(f"no answer within {self.timeout:g}s")
+                self._failed(f"{self._where}: no answer within {self.timeout:g}s")
             return list(self.records)
 
     def _run(self, read: _Read) -> None:
@@ -240,7 +240,7 @@ class Inventory:
         except InventoryError as exc:
             self._finish(read, None, None, str(exc))
         except Exception as exc:  # a bug in a source must not kill scrapes
-            self._finish(read, None, None, f"unexpected {type(exc).__name__}")
+            self._finish(read, None, None, f"{self._where}: unexpected {type(exc).__name__}")
         else:
             self._finish(read, records, rejected, None)
 
@@ -255,7 +255,7 @@ class Inventory:
             if records is None or rejected is None:
                 if read.timed_out:
                     self.last_error = error  # already counted when it timed out
-                    self.log.debug("inventory: late failure from %s: %s", self._where, error)
+                    self.log.debug("inventory: late failure: %s", error)
                 else:
                     self._failed(error or "unknown error")
                 return
@@ -269,11 +269,10 @@ class Inventory:
         if not self._in_outage:
             self._in_outage = True
             self.log.warning(
-                "inventory: reading the printer list from %s failed: %s; keeping the last "
-                "good list (%d printers) until it recovers", self._where, reason,
-                len(self.records))
+                "inventory: reading the printer list failed: %s; keeping the last good "
+                "list (%d printers) until it recovers", reason, len(self.records))
         else:
-            self.log.debug("inventory: still failing (%s): %s", self._where, reason)
+            self.log.debug("inventory: still failing: %s", reason)
 
     def _succeeded(self, records: list[PrinterRecord], rejected: list[RejectedRow]) -> None:
         if self._in_outage:
@@ -300,12 +299,9 @@ class Inventory:
         self._logged_rejections = seen
 
     def close(self) -> None:
-        """Stop using the source; waits up to `timeout` for a read in flight."""
+        """Stop reading and close the source, without waiting for a read in flight."""
         with self._lock:
             self._closed = True
-            read = self._read
-        if read is not None:
-            read.done.wait(self.timeout)
         close = getattr(self.source, "close", None)
         if callable(close):
             close()

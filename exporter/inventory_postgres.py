@@ -129,8 +129,10 @@ def describe_params(params: Mapping[str, object] | str) -> str:
     host = params.get("host") or params.get("hostaddr") or "localhost"
     port = params.get("port")
     dbname = params.get("dbname") or ""
-    return (f"postgresql://{f'{user}@' if user else ''}{host}"
+    text = (f"postgresql://{f'{user}@' if user else ''}{host}"
             f"{f':{port}' if port else ''}/{dbname}")
+    password = params.get("password")
+    return scrub(text, [str(password)] if password else [])
 
 
 class PostgresSource:
@@ -192,6 +194,9 @@ class PostgresSource:
                         self._drop()
                         exc = again
                 raise InventoryError(f"{self.describe()}: {self._reason(exc)}") from None
+            finally:
+                if self._closed:  # close() came while this read was in flight
+                    self._drop()
 
     def _read(self, deadline: float) -> list[dict[str, Any]]:
         if self._conn is None:
@@ -233,10 +238,13 @@ class PostgresSource:
             self._conn = None
 
     def close(self) -> None:
-        """Close the connection; waits for a read in flight (bounded by read_timeout)."""
-        with self._lock:
-            self._closed = True
-            self._drop()
+        """Close the connection, at once: a read in flight closes it when it ends."""
+        self._closed = True
+        if self._lock.acquire(blocking=False):
+            try:
+                self._drop()
+            finally:
+                self._lock.release()
 
 
 def _wait(conn: Any, deadline: float, doing: str) -> None:
