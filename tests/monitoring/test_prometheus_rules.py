@@ -1,0 +1,125 @@
+"""Prometheus configuration and alert rules, checked with the real promtool."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import pytest
+import yaml
+
+from tests.monitoring.stack import (ALERTS, ALERTS_TEST, PROMETHEUS_DIR, PROMETHEUS_YML, alert_rules,
+                                    binary, exporter_metric_names, load_yaml, metric_names_in, run,
+                                    runbook_anchors)
+
+RUNBOOK_URL = "https://github.com/bambu-exporter/bambu-exporter/blob/main/docs/runbook.md#"
+PRINTER_GROUP = "bambu-printers"
+
+
+def test_promtool_check_config_accepts_prometheus_yml_and_its_rule_files() -> None:
+    result = run(binary("promtool"), "check", "config", str(PROMETHEUS_YML))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 rule files found" in result.stdout + result.stderr
+
+
+def test_prometheus_yml_scrapes_the_exporter_and_sends_to_alertmanager() -> None:
+    config = load_yaml(PROMETHEUS_YML)
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert jobs["bambu"]["static_configs"][0]["targets"] == ["exporter:9851"]
+    assert config["rule_files"] == ["alerts.yml"]
+    targets = config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"]
+    assert targets == ["alertmanager:9093"]
+
+
+def test_promtool_check_rules_accepts_alerts_yml() -> None:
+    result = run(binary("promtool"), "check", "rules", str(ALERTS))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_promtool_rule_unit_tests_pass() -> None:
+    result = run(binary("promtool"), "test", "rules", ALERTS_TEST.name, cwd=PROMETHEUS_DIR)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
+
+
+def test_rule_unit_tests_can_fail(tmp_path) -> None:
+    """The unit tests compare annotations exactly: a changed description fails them."""
+    shutil.copy(ALERTS, tmp_path / "alerts.yml")
+    text = ALERTS_TEST.read_text().replace("has been paused for more than 30 minutes",
+                                           "has been paused for a while")
+    (tmp_path / "alerts.test.yml").write_text(text)
+    result = run(binary("promtool"), "test", "rules", "alerts.test.yml", cwd=tmp_path)
+    assert result.returncode != 0
+    assert "BambuPrintPausedTooLong" in result.stdout + result.stderr
+
+
+EXPECTED_ALERTS = {
+    "BambuExporterDown", "BambuExporterAbsent", "BambuInventoryUnreachable",
+    "BambuPrinterOffline", "BambuPrintFailed", "BambuPrinterHMSFatal", "BambuPrinterHMSSerious",
+    "BambuPrintPausedTooLong", "BambuPrintStalled", "BambuAMSHumidityHigh",
+    "BambuPrinterConnectionFlapping",
+}
+
+
+def test_every_expected_alert_exists() -> None:
+    assert {rule["alert"] for rule in alert_rules()} == EXPECTED_ALERTS
+
+
+@pytest.mark.parametrize("rule", alert_rules(), ids=lambda r: r["alert"])
+def test_alert_has_severity_summary_description_and_a_real_runbook_section(rule) -> None:
+    assert rule["labels"]["severity"] in {"critical", "warning"}
+    annotations = rule["annotations"]
+    assert annotations["summary"].strip()
+    assert len(annotations["description"]) > 80, "description should say what to look at"
+    url = annotations["runbook_url"]
+    assert url.startswith(RUNBOOK_URL), url
+    assert url[len(RUNBOOK_URL):] in runbook_anchors(), f"no heading in docs/runbook.md for {url}"
+
+
+def test_printer_alerts_name_the_printer_and_keep_its_labels() -> None:
+    groups = {g["name"]: g["rules"] for g in load_yaml(ALERTS)["groups"]}
+    for rule in groups[PRINTER_GROUP]:
+        for key in ("summary", "description"):
+            assert "$labels.printer" in rule["annotations"][key], (rule["alert"], key)
+        assert "$labels.serial" in rule["annotations"]["description"], rule["alert"]
+        # Aggregations must keep the labels Alertmanager groups and inhibits on.
+        for by in re.findall(r"\bby \(([^)]*)\)", rule["expr"]):
+            assert {"job", "instance", "printer", "serial"} <= {
+                label.strip() for label in by.split(",")}, (rule["alert"], by)
+
+
+def test_alert_for_durations_are_sensible() -> None:
+    def seconds(text: str) -> int:
+        value, unit = re.fullmatch(r"(\d+)([smh])", text).groups()
+        return int(value) * {"s": 1, "m": 60, "h": 3600}[unit]
+
+    for rule in alert_rules():
+        hold = seconds(rule.get("for", "0s"))
+        # Only a failed print is an event that needs no confirmation.
+        if rule["alert"] != "BambuPrintFailed":
+            assert 60 <= hold <= 3600, (rule["alert"], hold)
+
+
+def test_rules_only_use_metrics_the_exporter_exposes() -> None:
+    known = exporter_metric_names()
+    for rule in alert_rules():
+        text = rule["expr"] + " ".join(rule["annotations"].values())
+        names = metric_names_in(text)
+        assert names - known == set(), rule["alert"]
+
+
+def test_unit_tests_cover_every_alert_firing_and_the_lookalikes_staying_silent() -> None:
+    tests = load_yaml(ALERTS_TEST)["tests"]
+    fired, silent = set(), set()
+    for case in tests:
+        for check in case["alert_rule_test"]:
+            (fired if check["exp_alerts"] else silent).add(check["alertname"])
+    assert fired == EXPECTED_ALERTS
+    assert silent == EXPECTED_ALERTS
+
+    names = " ".join(case["name"] for case in tests)
+    assert "idle" in names and "finished print does not" in names
+
+
+def test_the_rule_test_file_is_valid_yaml_naming_alerts_yml() -> None:
+    assert yaml.safe_load(ALERTS_TEST.read_text())["rule_files"] == ["alerts.yml"]
