@@ -1,0 +1,269 @@
+"""session.py against simulated printers, through the unmodified bambulabs_api over TLS.
+
+Printers here live on 127.0.30.x-127.0.33.x.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Iterator
+
+import pytest
+
+from exporter.inventory import PrinterRecord
+from exporter.report import model_from_serial, snapshot
+from exporter.session import PrinterSession, SessionSettings
+from exporter.simulator import Fault, SimulatedFleet
+from tests.support.waiting import wait_until
+
+FAST = SessionSettings(staleness=3.0, pushall_interval=300.0, connect_timeout=1.0,
+                       reconnect_max_delay=1)
+
+
+@pytest.fixture(scope="module")
+def models_fleet() -> Iterator[SimulatedFleet]:
+    """One static printer of every model (life off: values change only when told)."""
+    fleet = SimulatedFleet(count=7, first_address="127.0.30.1", seed=3, life=False,
+                           models=["X1C", "X1E", "H2D", "P1P", "P1S", "A1MINI", "A1"])
+    fleet.start()
+    yield fleet
+    fleet.stop()
+
+
+@pytest.fixture
+def sessions() -> Iterator[list[PrinterSession]]:
+    opened: list[PrinterSession] = []
+    yield opened
+    for session in opened:
+        session.close()
+
+
+def _record(fleet: SimulatedFleet, index: int, code: str | None = None) -> PrinterRecord:
+    r = fleet.records[index]
+    return PrinterRecord(r.name, r.ip, r.serial, code if code is not None else r.access_code)
+
+
+def _open(sessions: list[PrinterSession], record: PrinterRecord,
+          settings: SessionSettings = FAST) -> PrinterSession:
+    session = PrinterSession(record, settings)
+    sessions.append(session)
+    session.start()
+    return session
+
+
+def _up(session: PrinterSession):  # noqa: ANN202
+    status = session.status(time.time())
+    return status if status.up else None
+
+
+@pytest.mark.parametrize("index", range(7))
+def test_each_model_reads_the_printers_own_picture(models_fleet: SimulatedFleet,
+                                                   sessions: list[PrinterSession],
+                                                   index: int) -> None:
+    record = _record(models_fleet, index)
+    session = _open(sessions, record)
+    status = wait_until(lambda: _up(session), what=f"{record.name} up")
+    printer = models_fleet.printer(record.serial)
+    model = model_from_serial(record.serial)
+    assert status.model == model
+    assert status.firmware  # from get_version's ota module
+    assert status.connects == 1
+    # The session's merged picture says exactly what the printer holds.
+    assert status.snapshot == snapshot(printer.report(), model)
+    assert status.snapshot.state in {"IDLE", "PREPARE", "RUNNING", "PAUSE", "FINISH", "FAILED"}
+    temps = dict(status.snapshot.temperatures)
+    assert "nozzle" in temps and "bed" in temps
+    assert ("chamber" in temps) == (model in {"X1C", "X1E", "H2D"})
+    if model == "H2D":
+        assert len(status.snapshot.nozzles) == 2 and "nozzle2" in temps
+
+
+def test_p1_deltas_merge_deeply(models_fleet: SimulatedFleet,
+                                sessions: list[PrinterSession]) -> None:
+    index = next(i for i, r in enumerate(models_fleet.records) if r.model == "P1S")
+    record = _record(models_fleet, index)
+    printer = models_fleet.printer(record.serial)
+    session = _open(sessions, record)
+    wait_until(lambda: _up(session), what="P1S up")
+    before = session.status(time.time()).snapshot
+    assert before is not None and before.ams, "the P1S should have an AMS to merge into"
+    # Partial nested objects, as P1/A1 firmware sends them.
+    printer.update({"print": {"ams": {"tray_now": "2"}}})
+    # The simulator replaces lists whole (its deltas carry the full AMS list when a tray
+    # changes); partial lists merged by id are covered in test_report.py.
+    units = printer.report()["print"]["ams"]["ams"]
+    units[0]["tray"][1]["remain"] = 7
+    printer.update({"print": {"ams": {"ams": units}}})
+    printer.update({"print": {"nozzle_temper": 201.5}})
+    expected = snapshot(printer.report(), "P1S")
+    wait_until(lambda: session.status(time.time()).snapshot == expected, timeout=5,
+               what="deltas merged")
+    after = session.status(time.time()).snapshot
+    assert len(after.ams) == len(before.ams)           # the AMS units survived
+    assert dict(after.temperatures)["nozzle"] == 201.5
+    assert {(t.ams, t.tray): t.remaining for t in after.trays}[("0", "1")] == pytest.approx(0.07)
+
+
+def test_job_seen_ending_is_counted(models_fleet: SimulatedFleet,
+                                    sessions: list[PrinterSession]) -> None:
+    record = _record(models_fleet, 0)
+    printer = models_fleet.printer(record.serial)
+    session = _open(sessions, record)
+    wait_until(lambda: _up(session), what="up")
+    printer.set_state("RUNNING")
+    wait_until(lambda: session.status(time.time()).snapshot.state == "RUNNING", what="RUNNING")
+    printer.set_state("FINISH")
+    wait_until(lambda: session.status(time.time()).prints.get("finished") == 1, what="finished")
+    printer.set_state("RUNNING")
+    wait_until(lambda: session.status(time.time()).snapshot.state == "RUNNING", what="RUNNING")
+    printer.set_state("FAILED")
+    status = wait_until(lambda: (s := session.status(time.time())).prints.get("failed") == 1 and s,
+                        what="failed")
+    assert status.prints == {"finished": 1, "failed": 1}
+
+
+def test_wrong_access_code_is_an_auth_error(models_fleet: SimulatedFleet,
+                                            sessions: list[PrinterSession],
+                                            caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    wrong = "00000000"
+    session = _open(sessions, _record(models_fleet, 1, code=wrong))
+    status = wait_until(lambda: (s := session.status(time.time())).connection_errors.get("auth")
+                        and s, what="auth error")
+    assert not status.up and status.connects == 0
+    assert wrong not in caplog.text
+    assert models_fleet.records[1].access_code not in caplog.text
+
+
+def test_close_sends_a_disconnect(models_fleet: SimulatedFleet,
+                                  sessions: list[PrinterSession]) -> None:
+    record = _record(models_fleet, 2)
+    printer = models_fleet.printer(record.serial)
+    before = printer.disconnects
+    session = PrinterSession(record, FAST)
+    session.start()
+    wait_until(lambda: _up(session), what="up")
+    assert printer.connections >= 1
+    session.close()
+    wait_until(lambda: printer.disconnects == before + 1, timeout=5, what="DISCONNECT received")
+    wait_until(lambda: printer.connections == 0, timeout=5, what="connection closed")
+
+
+def test_reconnect_within_the_interval_sends_no_second_pushall(
+        models_fleet: SimulatedFleet, sessions: list[PrinterSession]) -> None:
+    record = _record(models_fleet, 3)
+    printer = models_fleet.printer(record.serial)
+
+    def pushalls() -> int:
+        return sum(1 for r in printer.requests if r.get("pushing", {}).get("command") == "pushall")
+
+    start = pushalls()
+    session = _open(sessions, record)
+    wait_until(lambda: _up(session), what="up")
+    assert pushalls() == start + 1
+    printer.inject(Fault.DROP)   # the printer cuts the session; we reconnect
+    wait_until(lambda: session.status(time.time()).connection_errors.get("dropped"),
+               what="drop counted")
+    printer.clear(Fault.DROP)
+    wait_until(lambda: session.status(time.time()).connects >= 2, what="reconnected")
+    session.tick(time.time())
+    time.sleep(0.3)
+    assert pushalls() == start + 1  # P1 printers lag on pushall: at most one per interval
+
+
+# ------------------------------------------------------------------------ faults
+
+@pytest.fixture(scope="module")
+def faulty_fleet() -> Iterator[SimulatedFleet]:
+    fleet = SimulatedFleet(count=6, first_address="127.0.32.1", seed=5, life=False,
+                           models=["P1S", "X1C"])
+    fleet.start()
+    yield fleet
+    fleet.stop()
+
+
+def test_offline_printer_is_refused(faulty_fleet: SimulatedFleet,
+                                    sessions: list[PrinterSession]) -> None:
+    record = _record(faulty_fleet, 0)
+    faulty_fleet.printer(record.serial).inject(Fault.OFFLINE)
+    try:
+        session = _open(sessions, record)
+        status = wait_until(lambda: (s := session.status(time.time())).connection_errors.get(
+            "refused") and s, what="refused")
+        assert not status.up and status.snapshot is None
+    finally:
+        faulty_fleet.printer(record.serial).clear(Fault.OFFLINE)
+
+
+def test_hung_printer_times_out(faulty_fleet: SimulatedFleet,
+                                sessions: list[PrinterSession]) -> None:
+    record = _record(faulty_fleet, 1)
+    faulty_fleet.printer(record.serial).inject(Fault.HUNG)
+    try:
+        started = time.monotonic()
+        session = _open(sessions, record)
+        assert time.monotonic() - started < 0.5   # start() never waits on the printer
+        status = wait_until(lambda: (s := session.status(time.time())).connection_errors.get(
+            "timeout") and s, what="timeout")
+        assert not status.up
+        started = time.monotonic()
+        session.status(time.time())
+        assert time.monotonic() - started < 0.5   # nor does reading it
+    finally:
+        faulty_fleet.printer(record.serial).clear(Fault.HUNG)
+
+
+def test_silent_printer_goes_stale(faulty_fleet: SimulatedFleet,
+                                   sessions: list[PrinterSession]) -> None:
+    record = _record(faulty_fleet, 2)
+    printer = faulty_fleet.printer(record.serial)
+    session = _open(sessions, record)
+    wait_until(lambda: _up(session), what="up")
+    printer.inject(Fault.SILENT)
+    try:
+        status = wait_until(lambda: (s := session.status(time.time())).connected and not s.up and s,
+                            timeout=FAST.staleness + 5, what="stale")
+        assert status.last_report is not None
+        assert time.time() - status.last_report > FAST.staleness
+    finally:
+        printer.clear(Fault.SILENT)
+    # the liveness probe (get_version) brings it back once the printer talks again
+    session.tick(time.time())
+    wait_until(lambda: _up(session), timeout=FAST.staleness + 5, what="up again")
+
+
+@pytest.mark.parametrize("fault", [Fault.GARBAGE_TEXT, Fault.GARBAGE_NON_OBJECT])
+def test_garbage_is_counted_and_the_printer_stays_up(faulty_fleet: SimulatedFleet,
+                                                     sessions: list[PrinterSession],
+                                                     fault: Fault) -> None:
+    record = _record(faulty_fleet, 3 if fault is Fault.GARBAGE_TEXT else 4)
+    printer = faulty_fleet.printer(record.serial)
+    session = _open(sessions, record)
+    wait_until(lambda: _up(session), what="up")
+    printer.inject(fault)
+    try:
+        wait_until(lambda: session.status(time.time()).message_errors >= 2, what="errors counted")
+        # the network thread survived: real reports still arrive and merge
+        printer.update({"print": {"bed_temper": 61.25}})
+        wait_until(lambda: dict(session.status(time.time()).snapshot.temperatures).get("bed")
+                   == 61.25, timeout=5, what="report after garbage")
+        assert session.status(time.time()).up
+    finally:
+        printer.clear(fault)
+
+
+def test_hms_fault_shows_in_the_snapshot(faulty_fleet: SimulatedFleet,
+                                         sessions: list[PrinterSession]) -> None:
+    record = _record(faulty_fleet, 5)
+    printer = faulty_fleet.printer(record.serial)
+    session = _open(sessions, record)
+    wait_until(lambda: _up(session), what="up")
+    printer.inject(Fault.HMS)
+    try:
+        status = wait_until(lambda: (s := session.status(time.time())).snapshot.hms and s,
+                            timeout=8, what="HMS message")
+        assert all(len(m.code) == 19 for m in status.snapshot.hms)
+        assert {m.severity for m in status.snapshot.hms} <= {"fatal", "serious", "common", "info"}
+    finally:
+        printer.clear(Fault.HMS)
