@@ -204,12 +204,14 @@ class PostgresSource:
             self._conn = conn
             _wait(conn, deadline, "connecting")
             # Session settings, not startup options: poolers such as pgbouncer refuse
-            # those. The server ends a stuck statement even if we are gone.
-            timeout_ms = max(1, int(self.read_timeout * 1000))
+            # those. The server ends a stuck statement even if we are gone; its limits
+            # come a little before our deadline so its clearer message usually wins.
+            statement_ms = max(1, int(self.read_timeout * 900))
+            lock_ms = max(1, int(self.read_timeout * 800))
             cur = conn.cursor()
             cur.execute("SET default_transaction_read_only = on; "
-                        f"SET statement_timeout = {timeout_ms}; "
-                        f"SET lock_timeout = {timeout_ms}")
+                        f"SET statement_timeout = {statement_ms}; "
+                        f"SET lock_timeout = {lock_ms}")
             _wait(conn, deadline, "setting up the session")
             cur.close()
         cur = self._conn.cursor()
