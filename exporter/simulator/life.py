@@ -134,6 +134,10 @@ class Life:
         self.prepare_total = 1.0
         self.pause_left = 0.0
         self.wifi_left = rng.uniform(10, 60)
+        self.nozzle: float | None = None
+        self.bed: float | None = None
+        self.chamber: float | None = None
+        self.shown: tuple[float | None, float | None] = (None, None)
 
     # -- transitions -------------------------------------------------------------------
 
@@ -234,10 +238,17 @@ class Life:
     def _temperatures(self, doc: dict[str, Any], dt: float, out: dict[str, Any]) -> None:
         nozzle_target = out.get("nozzle_target_temper", doc.get("nozzle_target_temper", 0.0))
         bed_target = out.get("bed_target_temper", doc.get("bed_target_temper", 0.0))
-        nozzle = approach(float(out.get("nozzle_temper", doc.get("nozzle_temper", AMBIENT))),
-                          nozzle_target or AMBIENT, dt, 25.0)
-        bed = approach(float(out.get("bed_temper", doc.get("bed_temper", AMBIENT))),
-                       bed_target or AMBIENT, dt, 90.0)
+        # Exact temperatures are kept here: the report's rounded values would stall the
+        # approach once each step is smaller than the rounding.
+        # A value set from outside (spread, a test's update) is taken over.
+        if "nozzle_temper" in out or self.nozzle is None or \
+                doc.get("nozzle_temper") != self.shown[0]:
+            self.nozzle = float(out.get("nozzle_temper", doc.get("nozzle_temper", AMBIENT)))
+        if "bed_temper" in out or self.bed is None or doc.get("bed_temper") != self.shown[1]:
+            self.bed = float(out.get("bed_temper", doc.get("bed_temper", AMBIENT)))
+        self.nozzle = approach(self.nozzle, nozzle_target or AMBIENT, dt, 25.0)
+        self.bed = approach(self.bed, bed_target or AMBIENT, dt, 90.0)
+        nozzle, bed = self.nozzle, self.bed
         # Sensor noise only where a heater regulates; a cold printer reads steady.
         if nozzle_target:
             nozzle += self.rng.uniform(-0.4, 0.4)
@@ -247,10 +258,11 @@ class Life:
             out["nozzle_temper"], out["bed_temper"] = float(round(nozzle)), float(round(bed))
             chamber_target = AMBIENT + (10.0 if bed_target >= 80 else 4.0 if bed_target else 0.0)
             device = doc.get("device", {})
-            chamber = float(device.get("ctc", {}).get("info", {}).get("temp", AMBIENT))
-            chamber = round(approach(chamber, chamber_target, dt, 300.0))
+            if self.chamber is None:
+                self.chamber = float(device.get("ctc", {}).get("info", {}).get("temp", AMBIENT))
+            self.chamber = approach(self.chamber, chamber_target, dt, 300.0)
             extruders = device.get("extruder", {}).get("info", [])
-            dev_out: dict[str, Any] = {"ctc": {"info": {"temp": chamber}},
+            dev_out: dict[str, Any] = {"ctc": {"info": {"temp": round(self.chamber)}},
                                        "bed": {"info": {"temp": round(bed)}},
                                        "bed_temp": round(bed)}
             if extruders:
@@ -263,6 +275,7 @@ class Life:
         else:
             # P1/A1 send temperatures in 1/32 degree steps
             out["nozzle_temper"], out["bed_temper"] = round(nozzle * 32) / 32, round(bed * 32) / 32
+        self.shown = (out["nozzle_temper"], out["bed_temper"])
 
     def _use_filament(self, doc: dict[str, Any], dt: float, out: dict[str, Any]) -> None:
         ams = doc.get("ams", {})
