@@ -8,6 +8,7 @@ also importable from here.
 
 from __future__ import annotations
 
+import importlib
 import ipaddress
 import logging
 import re
@@ -319,5 +320,4 @@ def __getattr__(name: str) -> Any:
     module = _SOURCE_NAMES.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
     return getattr(importlib.import_module(module), name)
