@@ -131,7 +131,8 @@ def settings_from(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Setti
     log_level = parse_log_level(where, text) if text else "info"
 
     demo = bool(flags.get("demo"))
-    demo_printers = int(flags.get("demo.printers") or 12)
+    given = flags.get("demo.printers")
+    demo_printers = 12 if given is None else int(given)
     if not 1 <= demo_printers <= 1000:
         raise ConfigError(f"--demo.printers: {demo_printers} is not between 1 and 1000")
 

@@ -1,0 +1,96 @@
+"""config.py: flags and environment -> Settings; every bad value names itself."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from exporter.config import (ConfigError, parse_duration, parse_listen_address,
+                             settings_from)
+
+
+def test_durations() -> None:
+    assert parse_duration("--x", "500ms") == 0.5
+    assert parse_duration("--x", "30s") == 30
+    assert parse_duration("--x", "5m") == 300
+    assert parse_duration("--x", "1h") == 3600
+    assert parse_duration("--x", "12") == 12
+    with pytest.raises(ConfigError, match="--x: '5 minutes' is not a duration"):
+        parse_duration("--x", "5 minutes")
+
+
+@pytest.mark.parametrize("text, expected", [
+    (":9851", ("0.0.0.0", 9851)),
+    ("127.0.0.1:80", ("127.0.0.1", 80)),
+    ("localhost:9851", ("localhost", 9851)),
+    ("[::1]:9851", ("::1", 9851)),
+])
+def test_listen_addresses(text: str, expected: tuple[str, int]) -> None:
+    assert parse_listen_address("--web.listen-address", text) == expected
+
+
+@pytest.mark.parametrize("text", ["9851", "host:", "host:port", ":70000"])
+def test_bad_listen_addresses(text: str) -> None:
+    with pytest.raises(ConfigError, match="--web.listen-address"):
+        parse_listen_address("--web.listen-address", text)
+
+
+def test_defaults_with_a_printers_file() -> None:
+    settings = settings_from({"printers.file": "p.yaml"}, {})
+    assert (settings.listen_host, settings.listen_port) == ("0.0.0.0", 9851)
+    assert settings.staleness == 60 and settings.pushall_interval == 300
+    assert settings.inventory_timeout == 2 and settings.log_level == "info"
+    assert settings.database is None and settings.printers_file == "p.yaml"
+
+
+def test_flag_beats_environment_and_environment_beats_default() -> None:
+    env = {"BAMBU_PRINTER_STALENESS": "2m", "BAMBU_WEB_LISTEN_ADDRESS": ":1234",
+           "BAMBU_PRINTERS_FILE": "env.yaml", "BAMBU_LOG_LEVEL": "WARN"}
+    settings = settings_from({"printer.staleness": "30s"}, env)
+    assert settings.staleness == 30
+    assert settings.listen_port == 1234
+    assert settings.printers_file == "env.yaml"
+    assert settings.log_level == "warning"
+
+
+@pytest.mark.parametrize("flags, env, named", [
+    ({"printer.staleness": "soon"}, {}, "--printer.staleness"),
+    ({}, {"BAMBU_PRINTER_PUSHALL_INTERVAL": "1s"}, "BAMBU_PRINTER_PUSHALL_INTERVAL"),
+    ({"log.level": "loud"}, {}, "--log.level"),
+    ({"web.listen-address": "nowhere"}, {}, "--web.listen-address"),
+    ({"demo.printers": 0, "demo": True}, {}, "--demo.printers"),
+    ({}, {"DB_HOST": "db", "DB_PORT": "fifty"}, "DB_PORT"),
+])
+def test_each_bad_value_is_named(flags: dict, env: dict, named: str) -> None:
+    flags = {"printers.file": "p.yaml", **flags} if "DB_HOST" not in env else flags
+    with pytest.raises(ConfigError, match=named.replace(".", r"\.")):
+        settings_from(flags, env)
+
+
+def test_nothing_configured_says_how() -> None:
+    with pytest.raises(ConfigError) as error:
+        settings_from({}, {})
+    text = str(error.value)
+    for hint in ("DB_HOST", "--printers.file", "--database-url", "--demo"):
+        assert hint in text
+
+
+def test_file_and_database_together_is_an_error() -> None:
+    with pytest.raises(ConfigError, match="choose one"):
+        settings_from({"printers.file": "p.yaml"}, {"DB_HOST": "db", "DB_NAME": "farm"})
+
+
+def test_database_password_from_file_stays_out_of_repr(tmp_path: Path) -> None:
+    secret = tmp_path / "pw"
+    secret.write_text("s3cret-pass\n")
+    settings = settings_from({}, {"DB_HOST": "db", "DB_NAME": "familyRewardDb",
+                                  "DB_USER": "farm", "DB_PASSWORD_FILE": str(secret)})
+    assert settings.database is not None and settings.database["password"] == "s3cret-pass"
+    assert settings.database["dbname"] == "familyRewardDb"
+    assert "s3cret" not in repr(settings) and "s3cret" not in str(settings)
+
+
+def test_demo_needs_no_database() -> None:
+    settings = settings_from({"demo": True}, {})
+    assert settings.demo and settings.demo_printers == 12
