@@ -209,7 +209,7 @@ def run_status(settings: Settings, timeout: float) -> int:
         records = inventory.refresh()
         if not inventory.up:
             print(f"bambu-exporter: error: could not read the printer list from "
-                  f"{describe_source(source)}", file=sys.stderr)
+                  f"{describe_source(source)}: {inventory.last_error}", file=sys.stderr)
             return 2
         fleet.reconcile(records)
         deadline = time.monotonic() + timeout
