@@ -161,8 +161,8 @@ class SimulatedFleet:
                                    if Fault.OFFLINE not in l.printer.faults))
         except OSError as exc:
             await self.astop()
-            raise OSError(exc.errno, f"cannot listen on the fleet's addresses: {exc.strerror}"
-                          f" ({exc})") from exc
+            raise OSError(exc.errno, f"cannot listen on the fleet's addresses: "
+                                     f"{exc.strerror or exc}") from exc
         self._clock = asyncio.create_task(self._run_clock())
 
     async def astop(self) -> None:
