@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 from exporter.simulator import certs, inventory_out
 from exporter.simulator.faults import Fault, assign_faults
 from exporter.simulator.models import MODELS, Model, model_by_name
-from exporter.simulator.printer import SimulatedPrinter, SimulatedRecord, wrong_code
+from exporter.simulator.printer import SimulatedPrinter, SimulatedRecord, wrong_access_code
 from exporter.simulator.server import PrinterListener
 
 T = TypeVar("T")
@@ -89,7 +89,7 @@ class PrinterHandle:
 
     def pushall(self) -> None:
         """Send a full report to the connected clients, as if one had asked for it."""
-        self._fleet.call(lambda: self._printer._publish(self._printer.full_message()))
+        self._fleet.call(self._printer.push_full)
 
     def inject(self, fault: Fault) -> None:
         self._fleet.call_async(lambda: self._fleet._inject(self._printer, fault))
@@ -309,7 +309,7 @@ class SimulatedFleet:
         """Rows as the inventory lists them: with wrong_code, printers with the WRONG_CODE
         fault are listed with a wrong access code (the printer keeps its right one)."""
         faulty = self.call(lambda: [Fault.WRONG_CODE in p.faults for p in self._printers])
-        return [_with_code(r, _wrong(r.access_code)) if wrong_code and bad else r
+        return [_with_code(r, wrong_access_code(r.access_code)) if wrong_code and bad else r
                 for r, bad in zip(self.records, faulty)]
 
     def write_inventory_yaml(self, path: str | Path, wrong_code: bool = True) -> None:
@@ -319,10 +319,6 @@ class SimulatedFleet:
         """Replace the rows of the `printers` table (made if missing). target: a libpq
         DSN or URL, or connect() keyword arguments."""
         inventory_out.write_postgres(target, self.inventory_records(wrong_code))
-
-
-def _wrong(code: str) -> str:
-    return wrong_code(code)
 
 
 def _with_code(record: SimulatedRecord, code: str) -> SimulatedRecord:

@@ -58,7 +58,7 @@ def changes(current: Any, partial: Any) -> Any:
     return partial
 
 
-def wrong_code(code: str) -> str:
+def wrong_access_code(code: str) -> str:
     """A deterministic wrong access code: same shape, never equal."""
     return "".join(str((int(c) + 5) % 10) if c.isdigit() else c for c in code)
 
@@ -167,6 +167,11 @@ class SimulatedPrinter:
         doc["command"], doc["msg"] = "push_status", 0
         return self.report
 
+    def push_full(self) -> None:
+        """Send the full report to every subscriber, as the answer to a pushall does."""
+        self.pending = {}
+        self._publish(self.full_message())
+
     def flush(self) -> None:
         """Send what a printer of this class sends now: the full report (X1 class) or the
         pending delta (P1/A1). Every second from the fleet; at once after update()."""
@@ -207,8 +212,7 @@ class SimulatedPrinter:
             command = body.get("command")
             if key == "pushing" and command == "pushall":
                 # the answer goes out on the report topic, to every subscriber
-                self.pending = {}
-                self._publish(self.full_message())
+                self.push_full()
             elif key == "info" and command == "get_version":
                 self._publish(reports.version_report(self.model, self.record.serial,
                                                      self.ams_count, self._next_sequence()))
