@@ -53,6 +53,8 @@ def build_parser(command: str) -> argparse.ArgumentParser:
     flag("demo", "serve a simulated demo fleet (no printers needed)", action="store_true",
          default=None)
     flag("demo.printers", "printers in the demo fleet (default 12)", type=int, metavar="N")
+    flag("demo.first-address", "loopback address of the first demo printer; the others "
+         "follow (default 127.0.80.1)", metavar="IP")
     flag("printer.staleness", "a printer silent for longer is not up (default 60s)",
          metavar="DURATION")
     flag("printer.pushall-interval", "full-report requests at most this often; P1 printers "
@@ -106,14 +108,14 @@ def configure_logging(level: str) -> None:
 class Demo:
     """An in-process simulated fleet and the YAML list it writes, for --demo."""
 
-    def __init__(self, printers: int) -> None:
+    def __init__(self, printers: int, first_address: str) -> None:
         from exporter.simulator import SimulatedFleet
         self._dir = tempfile.TemporaryDirectory(prefix="bambu-demo-")
         self.inventory = Path(self._dir.name) / "printers.yaml"
         faults: dict[str, float] = {}
         if printers >= 6:  # show what trouble looks like on the dashboards
             faults = {"offline": 1, "hms": 1}
-        self.fleet = SimulatedFleet(count=printers, first_address="127.0.80.1", seed=7,
+        self.fleet = SimulatedFleet(count=printers, first_address=first_address, seed=7,
                                     speed=1.0, faults=faults)
 
     def start(self) -> Path:
@@ -153,8 +155,10 @@ class Exporter:
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
         GCCollector(registry=self.registry)
-        app = make_app(self.registry, lambda: self.fleet.statuses(time.time()),
-                       describe_source(self.source))
+        # The page re-reads the list like a scrape does (bounded by the inventory timeout),
+        # so it shows printers added or removed even while nothing scrapes /metrics.
+        app = make_app(self.registry, self.collector.refresh, describe_source(self.source),
+                       inventory_up=lambda: self.inventory.up)
         self.web = WebServer(app, settings.listen_host, settings.listen_port)
 
     def start(self) -> None:
@@ -170,7 +174,7 @@ class Exporter:
 
 
 def run_serve(settings: Settings) -> int:
-    demo = Demo(settings.demo_printers) if settings.demo else None
+    demo = Demo(settings.demo_printers, settings.demo_first_address) if settings.demo else None
     printers_file = str(demo.start()) if demo else None
     try:
         try:
@@ -180,12 +184,12 @@ def run_serve(settings: Settings) -> int:
                   f"{settings.listen_host}:{settings.listen_port}: {exc.strerror or exc}",
                   file=sys.stderr)
             return 1
+        stop = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):  # before start(): it may take a moment
+            signal.signal(signum, lambda *_: stop.set())
         exporter.start()
         log.info("bambu-exporter %s listening on %s:%d, printer list: %s", __version__,
                  settings.listen_host, exporter.web.port, describe_source(exporter.source))
-        stop = threading.Event()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, lambda *_: stop.set())
         stop.wait()
         log.info("stopping: closing %d printer sessions", len(exporter.fleet))
         exporter.stop()
@@ -197,7 +201,7 @@ def run_serve(settings: Settings) -> int:
 
 def run_status(settings: Settings, timeout: float) -> int:
     """`name: STATE` per printer, as the seed meant; non-zero if any is unreachable."""
-    demo = Demo(settings.demo_printers) if settings.demo else None
+    demo = Demo(settings.demo_printers, settings.demo_first_address) if settings.demo else None
     printers_file = str(demo.start()) if demo else None
     source = make_source(settings, printers_file or settings.printers_file)
     inventory = Inventory(source, timeout=max(settings.inventory_timeout, 5.0))
@@ -208,9 +212,13 @@ def run_status(settings: Settings, timeout: float) -> int:
     try:
         records = inventory.refresh()
         if not inventory.up:
-            print(f"bambu-exporter: error: could not read the printer list from "
-                  f"{describe_source(source)}: {inventory.last_error}", file=sys.stderr)
+            print(f"bambu-exporter: error: could not read the printer list: "
+                  f"{inventory.last_error}", file=sys.stderr)
             return 2
+        if not records:
+            print(f"bambu-exporter: error: no printers in the list ({describe_source(source)})",
+                  file=sys.stderr)
+            return 1
         fleet.reconcile(records)
         deadline = time.monotonic() + timeout
         while True:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
 from typing import Any, Mapping
@@ -86,6 +87,7 @@ class Settings:
     database: Mapping[str, Any] | None = None   # postgres params; holds the password: never log
     demo: bool = False
     demo_printers: int = 12
+    demo_first_address: str = "127.0.80.1"
     staleness: float = 60.0
     pushall_interval: float = 300.0
     connect_timeout: float = 5.0
@@ -136,6 +138,14 @@ def settings_from(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Setti
     if not 1 <= demo_printers <= 1000:
         raise ConfigError(f"--demo.printers: {demo_printers} is not between 1 and 1000")
 
+    demo_first_address = str(flags.get("demo.first-address") or "127.0.80.1")
+    try:
+        if not ipaddress.IPv4Address(demo_first_address).is_loopback:
+            raise ValueError
+    except ValueError:
+        raise ConfigError(f"--demo.first-address: {demo_first_address!r} is not a loopback "
+                          "IPv4 address (127.x.y.z)") from None
+
     _, printers_file = _value(flags, environ, "printers.file")
     where, database_url = _value(flags, environ, "database-url")
     database = None if demo else postgres_params(environ, database_url)
@@ -147,6 +157,7 @@ def settings_from(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Setti
 
     return Settings(listen_host=host, listen_port=port, printers_file=printers_file,
                     database=database, demo=demo, demo_printers=demo_printers,
+                    demo_first_address=demo_first_address,
                     staleness=durations["printer.staleness"],
                     pushall_interval=durations["printer.pushall-interval"],
                     connect_timeout=durations["printer.connect-timeout"],

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable, Iterable
 
 from exporter.inventory import PrinterRecord
@@ -26,6 +27,8 @@ class Fleet:
         self._lock = threading.Lock()
         self._sessions: dict[str, PrinterSession] = {}   # by serial, in list order
         self._closers: list[threading.Thread] = []
+        # Starting a session costs the library ~30 ms of CPU: do it off the scrape path.
+        self._starter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="session-start")
 
     def reconcile(self, records: Iterable[PrinterRecord]) -> None:
         """Make the sessions match the list: add, drop, re-create, rename."""
@@ -62,7 +65,12 @@ class Fleet:
                 closer.start()
                 self._closers.append(closer)
         for session in to_start:
-            session.start()
+            self._starter.submit(session.start).add_done_callback(self._start_failed)
+
+    def _start_failed(self, future: Future[None]) -> None:
+        exc = None if future.cancelled() else future.exception()
+        if exc is not None:
+            self._log.error("starting a printer session failed: %s: %s", type(exc).__name__, exc)
 
     def statuses(self, now: float) -> list[PrinterStatus]:
         with self._lock:
@@ -81,6 +89,7 @@ class Fleet:
 
     def close(self, timeout: float = 10.0) -> None:
         """Close every session in parallel (each sends a DISCONNECT); bounded wait."""
+        self._starter.shutdown(wait=False, cancel_futures=True)
         with self._lock:
             sessions = list(self._sessions.values())
             self._sessions = {}

@@ -54,6 +54,16 @@ def classify_connect_error(exc: BaseException | None) -> str:
     return "unreachable"
 
 
+def _describe_connect_error(reason: str, exc: BaseException | None, timeout: float) -> str:
+    """A short, actionable line for logs and the landing page."""
+    if reason == "refused" and isinstance(exc, ConnectionRefusedError):
+        return "connection refused on port 8883: is the printer on, in LAN mode?"
+    if reason == "timeout":
+        return f"no answer within {timeout:g}s (connect or TLS handshake)"
+    detail = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return f"{'TLS session refused' if reason == 'refused' else 'unreachable'}: {detail}"
+
+
 class PrinterSession:
     """A persistent MQTT session to one printer. Thread-safe."""
 
@@ -65,8 +75,9 @@ class PrinterSession:
         self._settings = settings
         self._clock = clock
         self._log = logger or logging.getLogger(__name__)
-        self._printer = printer_factory(record.ip, record.access_code, record.serial)
-        self._client = self._printer.mqtt_client._client  # paho client, see module doc
+        self._printer_factory = printer_factory
+        self._printer: Printer | None = None
+        self._client: Any = None  # paho client (printer.mqtt_client._client), see module doc
         self._command_topic = f"device/{record.serial}/request"
         self._lock = threading.Lock()
 
@@ -90,19 +101,31 @@ class PrinterSession:
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
-        """Begin connecting in paho's own thread; returns at once."""
-        mqtt = self._printer.mqtt_client
+        """Begin connecting in paho's own thread.
+
+        Building the library's Printer costs ~30 ms of CPU (paho loads the system CA
+        store even though printers' certificates are not verified), so the fleet calls
+        this from a starter thread, never on the scrape path."""
+        printer = self._printer_factory(self.record.ip, self.record.access_code,
+                                        self.record.serial)
+        client = printer.mqtt_client._client
+        mqtt = printer.mqtt_client
         mqtt.pushall_aggressive = False  # we decide when to pushall (rate limit)
         mqtt.on_connect_handler = self._on_connect
         mqtt.on_disconnect_handler = self._on_disconnect
-        self._client.suppress_exceptions = True
-        self._client.connect_timeout = self._settings.connect_timeout
-        self._client.reconnect_delay_set(1, self._settings.reconnect_max_delay)
-        self._client.on_connect_fail = self._on_connect_fail
-        self._client.message_callback_add(f"device/{self.record.serial}/report", self._on_report)
+        client.suppress_exceptions = True
+        client.connect_timeout = self._settings.connect_timeout
+        client.reconnect_delay_set(1, self._settings.reconnect_max_delay)
+        client.on_connect_fail = self._on_connect_fail
+        client.message_callback_add(f"device/{self.record.serial}/report", self._on_report)
         with self._lock:
+            if self._closing:  # closed before it got going
+                return
+            self._printer, self._client = printer, client
             self._started = True
-        self._printer.mqtt_start()
+            # Under the lock so that close() cannot run between "started" and the thread
+            # starting; mqtt_start() only schedules the connect, it does not wait.
+            printer.mqtt_start()
 
     def close(self) -> None:
         """Send an MQTT DISCONNECT and stop the network thread.
@@ -115,6 +138,7 @@ class PrinterSession:
                 self._closing = True
                 return
             self._closing = True
+        assert self._printer is not None
         self._client.disconnect()  # queues DISCONNECT; the loop flushes it before exiting
         self._printer.mqtt_stop()
 
@@ -133,8 +157,10 @@ class PrinterSession:
         if getattr(rc, "is_failure", rc != 0):
             value = getattr(rc, "value", rc)
             # MQTT 3.1.1 CONNACK 4 = bad user name or password, 5 = not authorized
-            reason = "auth" if value in (4, 5, 134, 135) else "refused"
-            self._count_error(reason, f"printer refused the session: {rc}")
+            if value in (4, 5, 134, 135):
+                self._count_error("auth", "access code rejected: check it on the printer's screen")
+            else:
+                self._count_error("refused", f"printer refused the session ({rc})")
             return
         with self._lock:
             self._connected = True
@@ -155,8 +181,8 @@ class PrinterSession:
         # paho calls this inside its `except OSError:` block, so the cause is still current.
         exc = sys.exc_info()[1]
         reason = classify_connect_error(exc)
-        detail = f"{type(exc).__name__}: {exc}" if exc else "connection failed"
-        self._count_error(reason, detail)
+        self._count_error(reason, _describe_connect_error(reason, exc,
+                                                          self._settings.connect_timeout))
 
     def _on_disconnect(self, _mqtt: Any, _client: Any, _userdata: Any, _flags: Any,
                        rc: Any, _properties: Any) -> None:
@@ -166,7 +192,7 @@ class PrinterSession:
         if closing or not was_connected:
             return
         reason = "timeout" if "keep" in str(rc).lower() else "dropped"
-        self._count_error(reason, f"session lost: {rc}")
+        self._count_error(reason, f"session lost ({rc})")
 
     def _on_report(self, _client: Any, _userdata: Any, message: Any) -> None:
         now = self._clock()
@@ -205,7 +231,7 @@ class PrinterSession:
         get_version when a printer has been quiet (P1/A1 send nothing while nothing
         changes), so that silence within the staleness window means trouble."""
         with self._lock:
-            if not self._connected or self._closing:
+            if not self._connected or self._closing or self._client is None:
                 return
             pushall = (self._last_pushall is None
                        or now - self._last_pushall >= self._settings.pushall_interval)
@@ -230,12 +256,12 @@ class PrinterSession:
             if self._closing:
                 return
             self._connection_errors[reason] = self._connection_errors.get(reason, 0) + 1
-            message = f"{reason}: {detail}"
+            message = detail
             changed = message != self._last_error
             self._last_error = message
         if changed:  # once per kind of failure, not once per retry
-            self._log.warning("printer %s (%s at %s): connection failed (%s)",
-                              self.record.name, self.record.serial, self.record.ip, message)
+            self._log.warning("printer %s (%s at %s): %s: %s", self.record.name,
+                              self.record.serial, self.record.ip, reason, message)
 
     # ------------------------------------------------------------------ reading
 

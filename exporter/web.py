@@ -23,7 +23,8 @@ StartResponse = Callable[..., Any]
 Environ = dict[str, Any]
 
 
-def landing_page(statuses: Iterable[PrinterStatus], source: str, now: float) -> str:
+def landing_page(statuses: Iterable[PrinterStatus], source: str, now: float,
+                 inventory_up: bool = True) -> str:
     """The page at /: links and one row per printer. Everything printed is escaped:
     printer names come from a database we do not control."""
     statuses = list(statuses)
@@ -40,25 +41,37 @@ def landing_page(statuses: Iterable[PrinterStatus], source: str, now: float) -> 
             f"<td>{html.escape(status.serial)}</td>"
             f"<td>{html.escape(status.model)}</td>"
             f"<td class=\"state state-{html.escape(state.lower())}\">{html.escape(state)}</td>"
-            f"<td>{'yes' if status.up else 'no'}</td>"
+            f"<td class=\"up-{'yes' if status.up else 'no'}\">{'yes' if status.up else 'no'}</td>"
             f"<td>{html.escape(seen)}</td>"
             f"<td>{html.escape(status.last_error)}</td>"
             "</tr>")
     body = "\n".join(rows) or '<tr><td colspan="7">No printers in the list.</td></tr>'
     up = sum(1 for status in statuses if status.up)
+    banner = "" if inventory_up else (
+        '<p class="alert" id="inventory-down">The printer list cannot be read right now: '
+        "showing the last good list. See the exporter's log.</p>")
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(now))
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>bambu-exporter</title>
+<meta http-equiv="refresh" content="15">
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
 table {{ border-collapse: collapse; }}
 th, td {{ border: 1px solid #ccc; padding: .3em .7em; text-align: left; }}
 th {{ background: #f3f3f3; }}
+td:not(:last-child), th {{ white-space: nowrap; }}
 .state-running {{ color: #1a7f37; font-weight: bold; }}
-.state-failed, .state-offline {{ color: #cf222e; font-weight: bold; }}
+.state-pause {{ color: #9a6700; font-weight: bold; }}
+.state-failed {{ color: #bc4c00; font-weight: bold; }}
+.state-offline {{ color: #cf222e; font-weight: bold; }}
+.up-no {{ color: #cf222e; }}
+.alert {{ background: #ffebe9; border: 1px solid #cf222e; padding: .5em 1em; }}
+.muted {{ color: #666; }}
 </style></head>
 <body>
 <h1>bambu-exporter</h1>
 <p>Version {html.escape(__version__)}. Printer list: {html.escape(source)}.</p>
+{banner}
 <ul>
 <li><a href="/metrics">/metrics</a>: the Prometheus scrape endpoint</li>
 <li><a href="/healthz">/healthz</a>: liveness</li>
@@ -70,12 +83,14 @@ th {{ background: #f3f3f3; }}
 <tbody>
 {body}
 </tbody></table>
+<p class="muted">As of {html.escape(stamp)}; this page refreshes every 15 s.</p>
 </body></html>
 """
 
 
 def make_app(registry: CollectorRegistry, statuses: Callable[[], list[PrinterStatus]],
-             source: str, clock: Callable[[], float] = time.time) -> Callable[..., Iterable[bytes]]:
+             source: str, clock: Callable[[], float] = time.time,
+             inventory_up: Callable[[], bool] = lambda: True) -> Callable[..., Iterable[bytes]]:
     metrics_app = make_wsgi_app(registry)
 
     def app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
@@ -86,7 +101,7 @@ def make_app(registry: CollectorRegistry, statuses: Callable[[], list[PrinterSta
             start_response("200 OK", [("Content-Type", "text/plain; charset=utf-8")])
             return [b"ok\n"]
         if path == "/":
-            page = landing_page(statuses(), source, clock()).encode()
+            page = landing_page(statuses(), source, clock(), inventory_up()).encode()
             start_response("200 OK", [("Content-Type", "text/html; charset=utf-8"),
                                       ("Content-Length", str(len(page)))])
             return [page]
