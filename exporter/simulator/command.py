@@ -11,6 +11,8 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
+from exporter.config import ConfigError
+from exporter.inventory_postgres import postgres_params
 from exporter.simulator.faults import FAULT_NAMES, parse_amount
 from exporter.simulator.fleet import SimulatedFleet
 from exporter.simulator.models import MODELS, model_by_name
@@ -104,8 +106,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="write the fleet as the exporter's --printers.file YAML")
     parser.add_argument("--database-url", metavar="URL",
                         help="write the fleet into this PostgreSQL database's printers table "
-                             "(replacing its rows); DB_HOST/DB_PORT/DB_NAME/DB_USER/"
-                             "DB_PASSWORD(_FILE) do the same when set")
+                             "(replacing its rows)")
+    parser.add_argument("--database", action="store_true",
+                        help="the same, into the database the DB_HOST/DB_PORT/DB_NAME/DB_USER/"
+                             "DB_PASSWORD(_FILE) (or PG*) variables name; without this flag "
+                             "those variables are ignored")
     faults = parser.add_argument_group(
         "faults", "each takes a count of printers (3) or a share of the fleet (0.1, 10%%)")
     for flag, meaning in FAULT_FLAGS.items():
@@ -114,30 +119,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def database_target(database_url: str | None, environ: Mapping[str, str]) -> str | dict[str, Any] | None:
-    """--database-url, else the DB_* variables (the seed's), else None."""
+def database_target(database_url: str | None, use_environment: bool,
+                    environ: Mapping[str, str]) -> str | dict[str, Any] | None:
+    """--database-url, or with --database the exporter's own DB_*/PG* variables; else None.
+
+    The variables alone never select a database: someone with the exporter's DB_* exported
+    must not wipe their real printer list by running the simulator."""
     if database_url:
         return database_url
-    keys = ("DB_HOST", "DB_PORT", "DB_NAME", "DB_USER", "DB_PASSWORD", "DB_PASSWORD_FILE")
-    if not any(environ.get(k) for k in keys):
+    if not use_environment:
         return None
-    params: dict[str, Any] = {}
-    for env, key in (("DB_HOST", "host"), ("DB_NAME", "dbname"), ("DB_USER", "user")):
-        if environ.get(env):
-            params[key] = environ[env]
-    if environ.get("DB_PORT"):
-        try:
-            params["port"] = int(environ["DB_PORT"])
-        except ValueError:
-            raise ValueError(f"DB_PORT must be a port number, got {environ['DB_PORT']!r}") from None
-    if environ.get("DB_PASSWORD_FILE"):
-        try:
-            with open(environ["DB_PASSWORD_FILE"]) as f:
-                params["password"] = f.read().rstrip("\r\n")
-        except OSError as exc:
-            raise ValueError(f"DB_PASSWORD_FILE cannot be read: {exc.strerror}") from None
-    elif environ.get("DB_PASSWORD"):
-        params["password"] = environ["DB_PASSWORD"]
+    params = postgres_params(environ)  # the same reading of DB_* as the exporter's
+    if params is None:
+        raise ConfigError("--database: set DB_HOST, DB_NAME, ... (or PG* variables) to say "
+                          "which database, or use --database-url")
     return params
 
 
@@ -168,8 +163,8 @@ async def _serve(fleet: SimulatedFleet, inventory: str | None,
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)  # exits 2 naming the flag on a bad value
     try:
-        database = database_target(args.database_url, os.environ)
-    except ValueError as exc:
+        database = database_target(args.database_url, args.database, os.environ)
+    except ConfigError as exc:
         print(f"simulate: {exc}", file=sys.stderr)
         return 2
     faults = {name.replace("-", "_"): getattr(args, name.replace("-", "_"))

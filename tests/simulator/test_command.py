@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from exporter.simulator import SimulatorProcess
+from exporter.config import ConfigError
 from exporter.simulator.command import database_target, main
 from tests.simulator.helpers import api_printer, wait_until
 
@@ -51,7 +52,8 @@ def test_postgres_from_db_variables(printers_db, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "PG"))}
     env.update(DB_HOST=cluster.host, DB_PORT=str(cluster.port), DB_NAME=dbname,
                DB_USER=cluster.user, DB_PASSWORD_FILE=str(secret))
-    sim = SimulatorProcess.start(["--printers", "3", "--first-address", "127.0.14.30"], env=env)
+    sim = SimulatorProcess.start(["--printers", "3", "--first-address", "127.0.14.30",
+                                  "--database"], env=env)
     try:
         conn = cluster.connect(dbname)
         with conn.cursor() as cur:
@@ -93,12 +95,31 @@ def test_address_in_use_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> 
 
 
 def test_database_target_from_environment(tmp_path: Path) -> None:
-    assert database_target(None, {}) is None
-    assert database_target("postgresql://u@h/db", {"DB_HOST": "x"}) == "postgresql://u@h/db"
+    env = {"DB_HOST": "db", "DB_PORT": "5433", "DB_NAME": "n", "DB_USER": "u"}
+    # the variables alone never pick a database to overwrite
+    assert database_target(None, False, env) is None
+    assert database_target("postgresql://u@h/db", False, env) == "postgresql://u@h/db"
     secret = tmp_path / "pw"
     secret.write_text("s3cret\n")
-    assert database_target(None, {"DB_HOST": "db", "DB_PORT": "5433", "DB_NAME": "n",
-                                  "DB_USER": "u", "DB_PASSWORD_FILE": str(secret)}) == \
-        {"host": "db", "port": 5433, "dbname": "n", "user": "u", "password": "s3cret"}
-    with pytest.raises(ValueError, match="DB_PORT"):
-        database_target(None, {"DB_PORT": "five"})
+    assert database_target(None, True, {**env, "DB_PASSWORD_FILE": str(secret)}) == \
+        {"host": "db", "port": "5433", "dbname": "n", "user": "u", "password": "s3cret"}
+    with pytest.raises(ConfigError, match="DB_PORT"):
+        database_target(None, True, {"DB_HOST": "db", "DB_PORT": "five"})
+    with pytest.raises(ConfigError, match="--database"):
+        database_target(None, True, {})
+
+
+def test_db_variables_without_the_flag_leave_the_table_alone(printers_db) -> None:
+    cluster, dbname = printers_db
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "PG"))}
+    env.update(DB_HOST=cluster.host, DB_PORT=str(cluster.port), DB_NAME=dbname,
+               DB_USER=cluster.user)
+    sim = SimulatorProcess.start(["--printers", "2", "--first-address", "127.0.14.50"], env=env)
+    try:
+        conn = cluster.connect(dbname)
+        with conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM printers")
+            assert cur.fetchone() == (0,)
+        conn.close()
+    finally:
+        assert sim.stop() == 0
