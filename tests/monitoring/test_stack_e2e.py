@@ -11,10 +11,8 @@ queries, rules, grouping and inhibitions are the shipped ones.
 from __future__ import annotations
 
 import random
-import time
 import urllib.parse
 
-import pytest
 import yaml
 
 from exporter.simulator import Fault, SimulatedFleet

@@ -8,31 +8,25 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Callable, Iterable, Mapping, Sequence, TypeVar
+from typing import Iterable, Mapping, Sequence
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.support.postgres import free_port  # noqa: F401 - re-exported for the e2e tests
+from tests.support.waiting import wait_until  # noqa: F401 - re-exported for the e2e tests
+
 REPO = Path(__file__).resolve().parents[2]
-T = TypeVar("T")
 
 # Variables that would configure the exporter behind a test's back.
 _CONFIG_PREFIXES = ("DB_", "PG", "BAMBU_")
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -41,18 +35,6 @@ def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra or {})
     return env
-
-
-def wait_until(predicate: Callable[[], T], timeout: float = 20.0, interval: float = 0.1,
-               what: str = "condition") -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
 
 
 # ----------------------------------------------------------------------------- HTTP
