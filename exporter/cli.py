@@ -24,7 +24,7 @@ from exporter.collector import FleetCollector
 from exporter.config import DEFAULT_PORT, ENVIRONMENT, ConfigError, Settings, settings_from
 from exporter.fleet import Fleet, FleetUpkeep
 from exporter.inventory import Inventory, InventorySource, describe_source
-from exporter.session import PrinterSession, SessionSettings
+from exporter.session import PrinterSession, SessionSettings, make_tls_context
 from exporter.web import WebServer, make_app
 
 COMMANDS = ("serve", "status", "simulate")
@@ -89,6 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"bambu-exporter: error: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level)
+    raise_open_files_limit()
     if command == "status":
         assert status_timeout is not None
         return run_status(settings, status_timeout)
@@ -137,6 +138,27 @@ def make_source(settings: Settings, printers_file: str | None) -> InventorySourc
     return PostgresSource(settings.database)
 
 
+def session_settings_from(settings: Settings) -> SessionSettings:
+    return SessionSettings(staleness=settings.staleness,
+                           pushall_interval=settings.pushall_interval,
+                           connect_timeout=settings.connect_timeout,
+                           tls_context=make_tls_context())
+
+
+def raise_open_files_limit() -> None:
+    """One socket per printer: a thousand printers need more than the usual soft limit
+    of 1024 descriptors. Raise the soft limit to the hard one, as Go programs do."""
+    try:
+        import resource
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard == resource.RLIM_INFINITY or hard > 65536:
+            hard = 65536
+        if soft != resource.RLIM_INFINITY and soft < hard:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ImportError, ValueError, OSError) as exc:
+        log.warning("could not raise the open files limit: %s", exc)
+
+
 class Exporter:
     """Everything `serve` runs, built from Settings; start() then stop()."""
 
@@ -144,9 +166,7 @@ class Exporter:
         self.settings = settings
         self.source = make_source(settings, printers_file or settings.printers_file)
         self.inventory = Inventory(self.source, timeout=settings.inventory_timeout)
-        session_settings = SessionSettings(staleness=settings.staleness,
-                                           pushall_interval=settings.pushall_interval,
-                                           connect_timeout=settings.connect_timeout)
+        session_settings = session_settings_from(settings)
         self.fleet = Fleet(lambda record: PrinterSession(record, session_settings))
         self.upkeep = FleetUpkeep(self.fleet)
         self.collector = FleetCollector(self.inventory, self.fleet)
@@ -205,9 +225,7 @@ def run_status(settings: Settings, timeout: float) -> int:
     printers_file = str(demo.start()) if demo else None
     source = make_source(settings, printers_file or settings.printers_file)
     inventory = Inventory(source, timeout=max(settings.inventory_timeout, 5.0))
-    session_settings = SessionSettings(staleness=settings.staleness,
-                                       pushall_interval=settings.pushall_interval,
-                                       connect_timeout=settings.connect_timeout)
+    session_settings = session_settings_from(settings)
     fleet = Fleet(lambda record: PrinterSession(record, session_settings))
     try:
         records = inventory.refresh()

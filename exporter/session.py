@@ -1,14 +1,18 @@
 """One printer: a persistent bambulabs_api MQTT session, its merged report, its counters.
 
 The library's traps (DESIGN.md) decide the shape here:
-- only `mqtt_start()`: `connect()` would also start a camera thread that reconnects forever;
+- no camera: `Printer.connect()` would start a camera thread that reconnects forever; we
+  use only its `mqtt_client`, configured by the library, and drive its paho client with
+  our own poll() loop (mqtt_loop.py says why paho's own threaded loop does not scale);
 - report messages are taken by a topic callback of our own: the library's `_on_message`
   runs `json.loads` unguarded *before* its `on_message_handler`, so a garbage payload would
   never reach a handler of ours to be counted, and its one-level merge wipes AMS units;
 - `suppress_exceptions` stays on so no callback error can kill paho's network thread;
 - commands are published without waiting (the library's helpers block on
   `wait_for_publish`, and its getters may block on a pushall with no timeout);
-- closing sends an MQTT DISCONNECT (the library's `mqtt_stop()` leaves the socket open).
+- closing sends an MQTT DISCONNECT (the library's `mqtt_stop()` leaves the socket open);
+- one TLS context for every printer when the fleet gives one: the library builds one per
+  printer and loads the system CA store into it (~1 MB each) though nothing is verified.
 Nothing here blocks the caller except `close()`, which the fleet runs off the scrape path.
 """
 
@@ -18,7 +22,6 @@ import json
 import logging
 import socket
 import ssl
-import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -27,6 +30,7 @@ from typing import Any, Callable
 from bambulabs_api import Printer
 
 from exporter.inventory import PrinterRecord
+from exporter.mqtt_loop import ClientLoop
 from exporter.report import (PrinterSnapshot, deep_merge, firmware_from_version, job_result,
                              model_from_serial, model_from_version, prune_report, snapshot)
 from exporter.status import PrinterStatus
@@ -40,7 +44,17 @@ class SessionSettings:
     staleness: float = 60.0          # seconds without a message before a printer is not up
     pushall_interval: float = 300.0  # P1 printers lag when asked more often than every 5 min
     connect_timeout: float = 5.0     # TCP connect + TLS handshake; bounds a hung printer
-    reconnect_max_delay: int = 60    # paho's exponential back-off ceiling
+    reconnect_max_delay: int = 60    # exponential back-off ceiling between connects
+    tls_context: ssl.SSLContext | None = None  # shared by every session; None: the library's
+
+
+def make_tls_context() -> ssl.SSLContext:
+    """What the library sets up per printer, once: TLS without verification (printers
+    present certificates from Bambu's private CA, which the library does not check)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 def classify_connect_error(exc: BaseException | None) -> str:
@@ -77,7 +91,7 @@ class PrinterSession:
         self._log = logger or logging.getLogger(__name__)
         self._printer_factory = printer_factory
         self._printer: Printer | None = None
-        self._client: Any = None  # paho client (printer.mqtt_client._client), see module doc
+        self._loop: ClientLoop | None = None
         self._command_topic = f"device/{record.serial}/request"
         self._lock = threading.Lock()
 
@@ -101,46 +115,49 @@ class PrinterSession:
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
-        """Begin connecting in paho's own thread.
+        """Begin connecting in a thread of the session's own; returns at once.
 
         Building the library's Printer costs ~30 ms of CPU (paho loads the system CA
         store even though printers' certificates are not verified), so the fleet calls
         this from a starter thread, never on the scrape path."""
         printer = self._printer_factory(self.record.ip, self.record.access_code,
                                         self.record.serial)
-        client = printer.mqtt_client._client
         mqtt = printer.mqtt_client
+        client = mqtt._client
+        if self._settings.tls_context is not None:
+            client._ssl_context = None  # paho refuses a second TLS set-up otherwise
+            client.tls_set_context(self._settings.tls_context)
         mqtt.pushall_aggressive = False  # we decide when to pushall (rate limit)
         mqtt.on_connect_handler = self._on_connect
         mqtt.on_disconnect_handler = self._on_disconnect
         client.suppress_exceptions = True
         client.connect_timeout = self._settings.connect_timeout
-        client.reconnect_delay_set(1, self._settings.reconnect_max_delay)
-        client.on_connect_fail = self._on_connect_fail
         client.message_callback_add(f"device/{self.record.serial}/report", self._on_report)
+        mqtt.connect()  # the library's connect_async: address, port, keep-alive; no I/O yet
+        loop = ClientLoop(client, f"printer-{self.record.serial}",
+                          self._settings.connect_timeout, self._settings.reconnect_max_delay,
+                          self._on_connect_error, lambda: self._connected)
         with self._lock:
             if self._closing:  # closed before it got going
                 return
-            self._printer, self._client = printer, client
+            self._printer, self._loop = printer, loop
             self._started = True
-            # Under the lock so that close() cannot run between "started" and the thread
-            # starting; mqtt_start() only schedules the connect, it does not wait.
-            printer.mqtt_start()
+            loop.start()
 
     def close(self) -> None:
-        """Send an MQTT DISCONNECT and stop the network thread.
+        """Send an MQTT DISCONNECT and stop the session's thread.
 
-        Blocks until paho's thread ends: at most the connect timeout when the printer
-        hangs mid-handshake. Callers on the scrape path run this in the background.
+        Blocks until the thread ends: at most the connect timeout when the printer hangs
+        mid-handshake. Callers on the scrape path run this in the background.
         """
         with self._lock:
             if self._closing or not self._started:
                 self._closing = True
                 return
             self._closing = True
-        assert self._printer is not None
-        self._client.disconnect()  # queues DISCONNECT; the loop flushes it before exiting
-        self._printer.mqtt_stop()
+            loop = self._loop
+        assert loop is not None
+        loop.stop()
 
     def rename(self, name: str) -> None:
         """A renamed printer keeps its session; only the label changes."""
@@ -177,9 +194,7 @@ class PrinterSession:
         if pushall_due:
             self._publish(PUSHALL)
 
-    def _on_connect_fail(self, _client: Any, _userdata: Any) -> None:
-        # paho calls this inside its `except OSError:` block, so the cause is still current.
-        exc = sys.exc_info()[1]
+    def _on_connect_error(self, exc: BaseException) -> None:
         reason = classify_connect_error(exc)
         self._count_error(reason, _describe_connect_error(reason, exc,
                                                           self._settings.connect_timeout))
@@ -231,7 +246,7 @@ class PrinterSession:
         get_version when a printer has been quiet (P1/A1 send nothing while nothing
         changes), so that silence within the staleness window means trouble."""
         with self._lock:
-            if not self._connected or self._closing or self._client is None:
+            if not self._connected or self._closing or self._loop is None:
                 return
             pushall = (self._last_pushall is None
                        or now - self._last_pushall >= self._settings.pushall_interval)
@@ -248,8 +263,9 @@ class PrinterSession:
             self._publish(GET_VERSION)
 
     def _publish(self, payload: dict[str, Any]) -> None:
-        # Never wait for the publish: this may run in paho's own thread.
-        self._client.publish(self._command_topic, json.dumps(payload))
+        # Queued: the session's own thread sends it (never wait on the network here).
+        if self._loop is not None:
+            self._loop.publish(self._command_topic, json.dumps(payload))
 
     def _count_error(self, reason: str, detail: str) -> None:
         with self._lock:
