@@ -1,0 +1,102 @@
+"""mqtt_loop.py: the poll() loop's own bounds, against peers the simulator does not play.
+
+Peers here live on 127.0.34.x.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from typing import Iterator
+
+import pytest
+
+from exporter.inventory import PrinterRecord
+from exporter.session import PrinterSession, SessionSettings, make_tls_context
+from exporter.simulator.certs import server_context
+from tests.support.waiting import wait_until
+
+
+class MuteTlsServer:
+    """Completes TLS, then reads and never answers: no CONNACK ever comes."""
+
+    def __init__(self, host: str) -> None:
+        self._context = server_context()
+        self._listener = socket.create_server((host, 8883))
+        self._listener.settimeout(0.2)
+        self._stop = threading.Event()
+        self.accepted = 0
+        self._conns: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                raw, _ = self._listener.accept()
+            except OSError:
+                continue
+            try:
+                raw.settimeout(5)
+                conn = self._context.wrap_socket(raw, server_side=True)
+            except OSError:
+                raw.close()
+                continue
+            self.accepted += 1
+            self._conns.append(conn)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        for conn in self._conns:
+            conn.close()
+        self._listener.close()
+
+
+@pytest.fixture
+def mute_server() -> Iterator[MuteTlsServer]:
+    server = MuteTlsServer("127.0.34.1")
+    yield server
+    server.close()
+
+
+def test_a_session_without_connack_is_bounded_and_counted(mute_server: MuteTlsServer) -> None:
+    settings = SessionSettings(staleness=3, connect_timeout=1.0, reconnect_max_delay=1,
+                               tls_context=make_tls_context())
+    session = PrinterSession(PrinterRecord("mute", "127.0.34.1", "01P00A000000001", "12345678"),
+                             settings)
+    session.start()
+    try:
+        status = wait_until(lambda: (s := session.status(time.time())).connection_errors.get(
+            "timeout", 0) >= 2 and s, timeout=15, what="two CONNACK timeouts")
+        assert not status.up and status.connects == 0
+        assert "no answer" in status.last_error
+        assert mute_server.accepted >= 2   # it tried again, with a bounded wait each time
+    finally:
+        session.close()
+
+
+def test_shared_tls_context_is_used_and_close_disconnects() -> None:
+    from exporter.simulator import SimulatedFleet
+    fleet = SimulatedFleet(count=2, first_address="127.0.34.10", seed=9, life=False)
+    fleet.start()
+    context = make_tls_context()
+    settings = SessionSettings(staleness=5, connect_timeout=2.0, tls_context=context)
+    sessions = [PrinterSession(PrinterRecord(r.name, r.ip, r.serial, r.access_code), settings)
+                for r in fleet.records]
+    try:
+        for session in sessions:
+            session.start()
+        for session in sessions:
+            wait_until(lambda: session.status(time.time()).up, what="up")
+            assert session._printer.mqtt_client._client._ssl_context is context
+        for session in sessions:
+            session.close()
+        for record in fleet.records:
+            wait_until(lambda: fleet.printer(record.serial).disconnects == 1, timeout=5,
+                       what="DISCONNECT")
+    finally:
+        for session in sessions:
+            session.close()
+        fleet.stop()
