@@ -7,8 +7,7 @@ import json
 import socket
 import ssl
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -16,20 +15,9 @@ import paho.mqtt.client as mqtt
 from bambulabs_api import Printer
 
 from exporter.simulator import SimulatedRecord
+from tests.support.waiting import wait_until  # noqa: F401 - the simulator tests import it from here
 
 VOLATILE = ("sequence_id", "msg", "command")
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05,
-               what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
 
 
 def deep_merge(dst: dict[str, Any], src: dict[str, Any]) -> dict[str, Any]:

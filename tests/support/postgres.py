@@ -19,15 +19,8 @@ from pathlib import Path
 
 import psycopg2
 
-PRINTERS_DDL = """
-CREATE TABLE IF NOT EXISTS printers (
-    id SERIAL PRIMARY KEY,
-    printer_name TEXT,
-    printer_ip TEXT,
-    printer_bambu_id TEXT,
-    access_code TEXT
-)
-"""
+from exporter.simulator.inventory_out import PRINTERS_DDL  # the seed's table
+
 
 
 def _pg_bin(name: str) -> str:

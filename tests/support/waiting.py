@@ -8,7 +8,7 @@ from typing import Callable, TypeVar
 T = TypeVar("T")
 
 
-def wait_until(predicate: Callable[[], T], timeout: float = 15.0, interval: float = 0.05,
+def wait_until(predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.05,
                what: str = "condition") -> T:
     """Return predicate()'s first truthy value; fail the test after `timeout` seconds."""
     deadline = time.monotonic() + timeout
