@@ -2,8 +2,8 @@
 
 The library's traps (DESIGN.md) decide the shape here:
 - no camera: `Printer.connect()` would start a camera thread that reconnects forever; we
-  use only its `mqtt_client`, configured by the library, and drive its paho client with
-  our own poll() loop (mqtt_loop.py says why paho's own threaded loop does not scale);
+  use only its `mqtt_client`, configured by the library, and drive its paho client from
+  the fleet's one network loop (mqtt_loop.py says why paho's threaded loop does not scale);
 - report messages are taken by a topic callback of our own: the library's `_on_message`
   runs `json.loads` unguarded *before* its `on_message_handler`, so a garbage payload would
   never reach a handler of ours to be counted, and its one-level merge wipes AMS units;
@@ -30,7 +30,7 @@ from typing import Any, Callable
 from bambulabs_api import Printer
 
 from exporter.inventory import PrinterRecord
-from exporter.mqtt_loop import ClientLoop
+from exporter.mqtt_loop import Connection, NetworkLoop
 from exporter.report import (PrinterSnapshot, deep_merge, firmware_from_version, job_result,
                              model_from_serial, model_from_version, prune_report, snapshot)
 from exporter.status import PrinterStatus
@@ -84,14 +84,17 @@ class PrinterSession:
     def __init__(self, record: PrinterRecord, settings: SessionSettings,
                  clock: Callable[[], float] = time.time,
                  logger: logging.Logger | None = None,
-                 printer_factory: Callable[[str, str, str], Printer] = Printer) -> None:
+                 printer_factory: Callable[[str, str, str], Printer] = Printer,
+                 network: NetworkLoop | None = None) -> None:
         self.record = record
         self._settings = settings
         self._clock = clock
         self._log = logger or logging.getLogger(__name__)
         self._printer_factory = printer_factory
         self._printer: Printer | None = None
-        self._loop: ClientLoop | None = None
+        self._network = network           # shared by the fleet; None: a loop of our own
+        self._own_network: NetworkLoop | None = None
+        self._connection: Connection | None = None
         self._command_topic = f"device/{record.serial}/request"
         self._lock = threading.Lock()
 
@@ -115,7 +118,7 @@ class PrinterSession:
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
-        """Begin connecting in a thread of the session's own; returns at once.
+        """Begin connecting on the network loop; returns at once.
 
         Building the library's Printer costs ~30 ms of CPU (paho loads the system CA
         store even though printers' certificates are not verified), so the fleet calls
@@ -134,30 +137,38 @@ class PrinterSession:
         client.connect_timeout = self._settings.connect_timeout
         client.message_callback_add(f"device/{self.record.serial}/report", self._on_report)
         mqtt.connect()  # the library's connect_async: address, port, keep-alive; no I/O yet
-        loop = ClientLoop(client, f"printer-{self.record.serial}",
-                          self._settings.connect_timeout, self._settings.reconnect_max_delay,
-                          self._on_connect_error, lambda: self._connected)
+        network = self._network
+        if network is None:  # a session on its own (the status command, tests)
+            network = self._own_network = NetworkLoop(connect_workers=1)
+            network.start()
+        connection = network.connection(client, self._settings.connect_timeout,
+                                        self._settings.reconnect_max_delay,
+                                        self._on_connect_error, lambda: self._connected)
         with self._lock:
             if self._closing:  # closed before it got going
+                if self._own_network is not None:
+                    self._own_network.stop()
                 return
-            self._printer, self._loop = printer, loop
+            self._printer, self._connection = printer, connection
             self._started = True
-            loop.start()
+        connection.start()
 
     def close(self) -> None:
-        """Send an MQTT DISCONNECT and stop the session's thread.
+        """Send an MQTT DISCONNECT and forget the connection.
 
-        Blocks until the thread ends: at most the connect timeout when the printer hangs
-        mid-handshake. Callers on the scrape path run this in the background.
+        Waits for the network loop to do it: at most the connect timeout when the printer
+        hangs mid-handshake. Callers on the scrape path run this in the background.
         """
         with self._lock:
             if self._closing or not self._started:
                 self._closing = True
                 return
             self._closing = True
-            loop = self._loop
-        assert loop is not None
-        loop.stop()
+            connection = self._connection
+        assert connection is not None
+        connection.stop(self._settings.connect_timeout + 2.0)
+        if self._own_network is not None:
+            self._own_network.stop()
 
     def rename(self, name: str) -> None:
         """A renamed printer keeps its session; only the label changes."""
@@ -246,7 +257,7 @@ class PrinterSession:
         get_version when a printer has been quiet (P1/A1 send nothing while nothing
         changes), so that silence within the staleness window means trouble."""
         with self._lock:
-            if not self._connected or self._closing or self._loop is None:
+            if not self._connected or self._closing or self._connection is None:
                 return
             pushall = (self._last_pushall is None
                        or now - self._last_pushall >= self._settings.pushall_interval)
@@ -264,8 +275,8 @@ class PrinterSession:
 
     def _publish(self, payload: dict[str, Any]) -> None:
         # Queued: the session's own thread sends it (never wait on the network here).
-        if self._loop is not None:
-            self._loop.publish(self._command_topic, json.dumps(payload))
+        if self._connection is not None:
+            self._connection.publish(self._command_topic, json.dumps(payload))
 
     def _count_error(self, reason: str, detail: str) -> None:
         with self._lock:
