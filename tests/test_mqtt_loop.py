@@ -100,3 +100,44 @@ def test_shared_tls_context_is_used_and_close_disconnects() -> None:
         for session in sessions:
             session.close()
         fleet.stop()
+
+
+def test_one_loop_serves_sessions_on_descriptors_past_1024() -> None:
+    """paho's own threaded loop uses select(), which fails for descriptors >= 1024 (the
+    exporter stalled at ~340 printers). Hold 1100 descriptors first, then connect."""
+    import os
+    import resource
+
+    from exporter.mqtt_loop import NetworkLoop
+    from exporter.simulator import SimulatedFleet
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1300:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+    filler = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    fleet = SimulatedFleet(count=3, first_address="127.0.34.20", seed=10, life=False)
+    network = NetworkLoop(connect_workers=2)
+    sessions: list[PrinterSession] = []
+    try:
+        fleet.start()
+        network.start()
+        settings = SessionSettings(staleness=5, connect_timeout=2.0, tls_context=make_tls_context())
+        sessions = [PrinterSession(PrinterRecord(r.name, r.ip, r.serial, r.access_code), settings,
+                                   network=network) for r in fleet.records]
+        for session in sessions:
+            session.start()
+        for session in sessions:
+            wait_until(lambda: session.status(time.time()).up, what="up past fd 1024")
+            assert session._printer.mqtt_client._client.socket().fileno() >= 1024
+        for session in sessions:
+            session.close()
+        for record in fleet.records:
+            wait_until(lambda: fleet.printer(record.serial).disconnects == 1, timeout=5,
+                       what="DISCONNECT")
+    finally:
+        for session in sessions:
+            session.close()
+        network.stop()
+        fleet.stop()
+        for fd in filler:
+            os.close(fd)
