@@ -5,15 +5,19 @@ Peers here live on 127.0.34.x.
 
 from __future__ import annotations
 
+import os
+import resource
 import socket
 import threading
 import time
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pytest
 
 from exporter.inventory import PrinterRecord
+from exporter.mqtt_loop import NetworkLoop
 from exporter.session import PrinterSession, SessionSettings, make_tls_context
+from exporter.simulator import SimulatedFleet
 from exporter.simulator.certs import server_context
 from tests.support.waiting import wait_until
 
@@ -77,58 +81,22 @@ def test_a_session_without_connack_is_bounded_and_counted(mute_server: MuteTlsSe
         session.close()
 
 
-def test_shared_tls_context_is_used_and_close_disconnects() -> None:
-    from exporter.simulator import SimulatedFleet
-    fleet = SimulatedFleet(count=2, first_address="127.0.34.10", seed=9, life=False)
-    fleet.start()
-    context = make_tls_context()
-    settings = SessionSettings(staleness=5, connect_timeout=2.0, tls_context=context)
-    sessions = [PrinterSession(PrinterRecord(r.name, r.ip, r.serial, r.access_code), settings)
-                for r in fleet.records]
-    try:
-        for session in sessions:
-            session.start()
-        for session in sessions:
-            wait_until(lambda: session.status(time.time()).up, what="up")
-            assert session._printer.mqtt_client._client._ssl_context is context
-        for session in sessions:
-            session.close()
-        for record in fleet.records:
-            wait_until(lambda: fleet.printer(record.serial).disconnects == 1, timeout=5,
-                       what="DISCONNECT")
-    finally:
-        for session in sessions:
-            session.close()
-        fleet.stop()
-
-
-def test_one_loop_serves_sessions_on_descriptors_past_1024() -> None:
-    """paho's own threaded loop uses select(), which fails for descriptors >= 1024 (the
-    exporter stalled at ~340 printers). Hold 1100 descriptors first, then connect."""
-    import os
-    import resource
-
-    from exporter.mqtt_loop import NetworkLoop
-    from exporter.simulator import SimulatedFleet
-
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < 1300:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
-    filler = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
-    fleet = SimulatedFleet(count=3, first_address="127.0.34.20", seed=10, life=False)
-    network = NetworkLoop(connect_workers=2)
+def _fleet_up_then_closed(first_address: str, seed: int, network: NetworkLoop | None,
+                          check: Callable[[PrinterSession], None]) -> None:
+    """Sessions for a small simulated fleet come up, pass `check`, and on close each
+    printer receives exactly one DISCONNECT."""
+    fleet = SimulatedFleet(count=3, first_address=first_address, seed=seed, life=False)
+    settings = SessionSettings(staleness=5, connect_timeout=2.0, tls_context=make_tls_context())
     sessions: list[PrinterSession] = []
     try:
         fleet.start()
-        network.start()
-        settings = SessionSettings(staleness=5, connect_timeout=2.0, tls_context=make_tls_context())
         sessions = [PrinterSession(PrinterRecord(r.name, r.ip, r.serial, r.access_code), settings,
                                    network=network) for r in fleet.records]
         for session in sessions:
             session.start()
         for session in sessions:
-            wait_until(lambda: session.status(time.time()).up, what="up past fd 1024")
-            assert session._printer.mqtt_client._client.socket().fileno() >= 1024
+            wait_until(lambda: session.status(time.time()).up, what="up")
+            check(session)
         for session in sessions:
             session.close()
         for record in fleet.records:
@@ -137,7 +105,32 @@ def test_one_loop_serves_sessions_on_descriptors_past_1024() -> None:
     finally:
         for session in sessions:
             session.close()
-        network.stop()
         fleet.stop()
+
+
+def test_shared_tls_context_is_used_and_close_disconnects() -> None:
+    def uses_the_shared_context(session: PrinterSession) -> None:
+        context = session._printer.mqtt_client._client._ssl_context
+        assert context is session._settings.tls_context
+    _fleet_up_then_closed("127.0.34.10", 9, None, uses_the_shared_context)
+
+
+def test_one_loop_serves_sessions_on_descriptors_past_1024() -> None:
+    """paho's own threaded loop uses select(), which fails for descriptors >= 1024 (the
+    exporter stalled at ~340 printers). Hold 1100 descriptors first, then connect."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1300:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+    filler = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    network = NetworkLoop(connect_workers=2)
+    network.start()
+
+    def past_1024(session: PrinterSession) -> None:
+        assert session._printer.mqtt_client._client.socket().fileno() >= 1024
+
+    try:
+        _fleet_up_then_closed("127.0.34.20", 10, network, past_1024)
+    finally:
+        network.stop()
         for fd in filler:
             os.close(fd)

@@ -255,17 +255,6 @@ class WebhookReceiver:
         self.server.server_close()
 
 
-def wait_until(check, timeout: float, interval: float = 0.5, message: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s: {message}")
-        time.sleep(interval)
-
-
 def temp_dir(prefix: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=prefix))
 

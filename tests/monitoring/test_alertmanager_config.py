@@ -9,9 +9,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from tests.support.waiting import wait_until
 from tests.monitoring.stack import (ALERTMANAGER_YML, WebhookReceiver, alert_rules,
                                     alertmanager_config_for_test, binary, http_json, load_yaml,
-                                    run, start_alertmanager, wait_until)
+                                    run, start_alertmanager)
 
 
 def test_amtool_check_config_passes() -> None:
@@ -100,8 +101,8 @@ def test_real_alertmanager_groups_per_printer_and_inhibits_behind_offline(tmp_pa
             _alert("BambuPrinterHMSFatal", "x1c-001", "critical"),
         ])
         wait_until(lambda: len({a["labels"]["printer"] for a in webhook.alerts()}) == 2
-                   and len(webhook.alerts()) >= 3, 20,
-                   message=f"notifications: {webhook.notifications}\n{alertmanager.log()}")
+                   and len(webhook.alerts()) >= 3, 20, interval=0.5,
+                   what=f"notifications: {webhook.notifications}\n{alertmanager.log()}")
         time.sleep(2)  # room for any (wrong) late notification
         got = sorted((a["labels"]["printer"], a["labels"]["alertname"]) for a in webhook.alerts())
         assert got == [("p1s-001", "BambuPrinterOffline"),

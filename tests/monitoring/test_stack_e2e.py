@@ -16,10 +16,11 @@ import urllib.parse
 import yaml
 
 from exporter.simulator import Fault, SimulatedFleet
+from tests.support.waiting import wait_until
 from tests.monitoring.stack import (PROMETHEUS_YML, PYTHON, ROOT, Child, WebhookReceiver,
                                     alertmanager_config_for_test, binary, compressed_rules,
                                     dashboard, expand, http_json, load_yaml, panel_targets,
-                                    start_alertmanager, wait_http, wait_until)
+                                    start_alertmanager, wait_http)
 from tests.support.postgres import free_port
 
 MODELS = ["X1C", "H2D", "P1S", "X1C", "P1S", "A1"]
@@ -111,7 +112,7 @@ def test_stack_end_to_end(printers_db, tmp_path) -> None:
 
         wait_until(lambda: query("sum(bambu_printer_up)") and
                    float(query("sum(bambu_printer_up)")[0]["value"][1]) == len(MODELS),
-                   60, message=f"all printers up in Prometheus\n{logs()}")
+                   60, interval=0.5, what=f"all printers up in Prometheus\n{logs()}")
 
         rules = http_json(f"{prom}/api/v1/rules")["data"]["groups"]
         assert {r["name"] for g in rules for r in g["rules"]} >= {
@@ -128,7 +129,7 @@ def test_stack_end_to_end(printers_db, tmp_path) -> None:
         wait_until(lambda: {("BambuPrinterOffline", names["offline"]),
                             ("BambuPrintFailed", names["fail"])} <= set(delivered()),
                    90, interval=1.0,
-                   message=f"offline and failed alerts at the webhook; got {sorted(delivered())}\n"
+                   what=f"offline and failed alerts at the webhook; got {sorted(delivered())}\n"
                            f"firing in Prometheus: {query('ALERTS')}\n{logs()}")
 
         alerts = delivered()
