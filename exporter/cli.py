@@ -130,6 +130,14 @@ class Demo:
         self._dir.cleanup()
 
 
+def start_demo(settings: Settings) -> tuple[Demo | None, str | None]:
+    """With --demo: the running simulated fleet and the printer list it wrote."""
+    if not settings.demo:
+        return None, None
+    demo = Demo(settings.demo_printers, settings.demo_first_address)
+    return demo, str(demo.start())
+
+
 def make_source(settings: Settings, printers_file: str | None) -> InventorySource:
     if printers_file:
         from exporter.inventory_yaml import YamlSource
@@ -139,11 +147,13 @@ def make_source(settings: Settings, printers_file: str | None) -> InventorySourc
     return PostgresSource(settings.database)
 
 
-def session_settings_from(settings: Settings) -> SessionSettings:
-    return SessionSettings(staleness=settings.staleness,
-                           pushall_interval=settings.pushall_interval,
-                           connect_timeout=settings.connect_timeout,
-                           tls_context=make_tls_context())
+def make_fleet(settings: Settings, network: NetworkLoop) -> Fleet:
+    """Sessions on `network`, all sharing one TLS context."""
+    session_settings = SessionSettings(staleness=settings.staleness,
+                                       pushall_interval=settings.pushall_interval,
+                                       connect_timeout=settings.connect_timeout,
+                                       tls_context=make_tls_context())
+    return Fleet(lambda record: PrinterSession(record, session_settings, network=network))
 
 
 def raise_open_files_limit() -> None:
@@ -174,10 +184,8 @@ class Exporter:
         self.settings = settings
         self.source = make_source(settings, printers_file or settings.printers_file)
         self.inventory = Inventory(self.source, timeout=settings.inventory_timeout)
-        session_settings = session_settings_from(settings)
         self.network = NetworkLoop()
-        self.fleet = Fleet(lambda record: PrinterSession(record, session_settings,
-                                                         network=self.network))
+        self.fleet = make_fleet(settings, self.network)
         self.upkeep = FleetUpkeep(self.fleet)
         self.collector = FleetCollector(self.inventory, self.fleet)
         self.registry = CollectorRegistry()
@@ -207,8 +215,7 @@ class Exporter:
 
 def run_serve(settings: Settings) -> int:
     sys.setswitchinterval(GIL_SWITCH_INTERVAL)
-    demo = Demo(settings.demo_printers, settings.demo_first_address) if settings.demo else None
-    printers_file = str(demo.start()) if demo else None
+    demo, printers_file = start_demo(settings)
     try:
         try:
             exporter = Exporter(settings, printers_file)
@@ -234,14 +241,12 @@ def run_serve(settings: Settings) -> int:
 
 def run_status(settings: Settings, timeout: float) -> int:
     """`name: STATE` per printer, as the seed meant; non-zero if any is unreachable."""
-    demo = Demo(settings.demo_printers, settings.demo_first_address) if settings.demo else None
-    printers_file = str(demo.start()) if demo else None
+    demo, printers_file = start_demo(settings)
     source = make_source(settings, printers_file or settings.printers_file)
     inventory = Inventory(source, timeout=max(settings.inventory_timeout, 5.0))
-    session_settings = session_settings_from(settings)
     network = NetworkLoop()
     network.start()
-    fleet = Fleet(lambda record: PrinterSession(record, session_settings, network=network))
+    fleet = make_fleet(settings, network)
     try:
         records = inventory.refresh()
         if not inventory.up:
@@ -261,8 +266,7 @@ def run_status(settings: Settings, timeout: float) -> int:
                 break
             time.sleep(0.1)
         for status in statuses:
-            state = status.snapshot.state if status.up and status.snapshot else "OFFLINE"
-            print(f"{status.name}: {state}", flush=True)
+            print(f"{status.name}: {status.state}", flush=True)
             if not status.up:
                 why = status.last_error or "no report within the timeout"
                 print(f"bambu-exporter: {status.name} ({status.ip}) unreachable: {why}",

@@ -59,11 +59,7 @@ class Fleet:
                     to_close.append(session)
             self._sessions = kept
             self._closers = [t for t in self._closers if t.is_alive()]
-            for session in to_close:
-                closer = threading.Thread(target=session.close, daemon=True,
-                                          name=f"close-{session.record.serial}")
-                closer.start()
-                self._closers.append(closer)
+            self._closers.extend(_close_in_background(session) for session in to_close)
         for session in to_start:
             self._starter.submit(session.start).add_done_callback(self._start_failed)
 
@@ -94,14 +90,18 @@ class Fleet:
             sessions = list(self._sessions.values())
             self._sessions = {}
             closers = list(self._closers)
-        for session in sessions:
-            closer = threading.Thread(target=session.close, daemon=True,
-                                      name=f"close-{session.record.serial}")
-            closer.start()
-            closers.append(closer)
+        closers.extend(_close_in_background(session) for session in sessions)
         deadline = time.monotonic() + timeout
         for closer in closers:
             closer.join(max(0.0, deadline - time.monotonic()))
+
+
+def _close_in_background(session: PrinterSession) -> threading.Thread:
+    """close() may wait out a hung handshake: never on the caller's thread."""
+    closer = threading.Thread(target=session.close, daemon=True,
+                              name=f"close-{session.record.serial}")
+    closer.start()
+    return closer
 
 
 class FleetUpkeep:

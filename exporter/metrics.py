@@ -12,10 +12,9 @@ from typing import Callable, Iterable, Mapping
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from exporter.report import GCODE_STATES
-from exporter.status import CONNECTION_ERROR_REASONS, JOB_RESULTS, PrinterStatus
+from exporter.status import CONNECTION_ERROR_REASONS, JOB_RESULTS, OFFLINE, PrinterStatus
 
 PRINTER_LABELS = ("printer", "serial")
-OFFLINE = "OFFLINE"
 STATES: tuple[str, ...] = (*GCODE_STATES, OFFLINE)
 HMS_SEVERITY_LABELS: tuple[str, ...] = ("fatal", "serious", "common", "info", "unknown")
 
@@ -126,7 +125,7 @@ def printer_samples(status: PrinterStatus) -> list[Sample]:
     add("bambu_printer_up", 1 if status.up else 0)
     add("bambu_printer_info", 1, status.ip, status.model, status.firmware)
     snap = status.snapshot if status.up else None
-    current = snap.state if snap is not None else OFFLINE
+    current = status.state
     for state in STATES:
         add("bambu_printer_state", 1 if state == current else 0, state)
     if status.last_report is not None:

@@ -11,6 +11,7 @@ from typing import Mapping
 
 from exporter.report import PrinterSnapshot
 
+OFFLINE = "OFFLINE"
 CONNECTION_ERROR_REASONS: tuple[str, ...] = ("refused", "auth", "timeout", "dropped", "unreachable")
 JOB_RESULTS: tuple[str, ...] = ("finished", "failed")
 
@@ -31,3 +32,8 @@ class PrinterStatus:
     message_errors: int = 0
     prints: Mapping[str, int] = field(default_factory=dict)
     last_error: str = ""               # human-readable, for logs and the web page; never a secret
+
+    @property
+    def state(self) -> str:
+        """The gcode state a person should see: OFFLINE unless up (stale data is not news)."""
+        return self.snapshot.state if self.up and self.snapshot is not None else OFFLINE

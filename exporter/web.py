@@ -36,7 +36,7 @@ def landing_page(statuses: Iterable[PrinterStatus], source: str, now: float,
     statuses = list(statuses)
     rows = []
     for status in statuses:
-        state = status.snapshot.state if status.up and status.snapshot else "OFFLINE"
+        state = status.state
         if status.last_report is None:
             seen = "never"
         else:
