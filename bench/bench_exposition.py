@@ -21,8 +21,9 @@ import random
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -39,8 +40,7 @@ from prometheus_client.openmetrics.exposition import (
     generate_latest as generate_openmetrics,
 )
 
-from exporter.exposition import render
-from exporter.metrics import (
+from exporter.metrics.catalogue import (
     ExporterStatus,
     InventoryStatus,
     exporter_samples,
@@ -48,8 +48,9 @@ from exporter.metrics import (
     fleet_samples,
     inventory_samples,
 )
-from exporter.report import snapshot
-from exporter.status import PrinterStatus
+from exporter.metrics.exposition import render
+from exporter.printer.snapshot import snapshot
+from exporter.printer.status import PrinterStatus
 from tests.support import payloads
 
 MODELS = (("X1C", payloads.x1c_running), ("P1S", payloads.p1s_idle),

@@ -14,19 +14,23 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 
 from exporter import __version__
-from exporter.collector import FleetCollector
-from exporter.config import DEFAULT_PORT, ENVIRONMENT, ConfigError, Settings, settings_from
-from exporter.fleet import Fleet, FleetUpkeep
-from exporter.inventory import Inventory, InventorySource, describe_source
-from exporter.mqtt_loop import NetworkLoop
-from exporter.session import PrinterSession, SessionSettings, make_tls_context
-from exporter.web import WebServer, make_app
+from exporter.config import DEFAULT_PORT, ENVIRONMENT, Settings, settings_from
+from exporter.errors import ConfigError
+from exporter.fleet.reconcile import Fleet, FleetUpkeep
+from exporter.inventory.last_good import Inventory, describe_source
+from exporter.inventory.record import InventorySource
+from exporter.metrics.collector import FleetCollector
+from exporter.printer.network_loop import NetworkLoop
+from exporter.printer.session import PrinterSession, SessionSettings, make_tls_context
+from exporter.web.app import make_app
+from exporter.web.server import WebServer
 
 COMMANDS = ("serve", "status", "simulate")
 log = logging.getLogger("exporter")
@@ -140,9 +144,9 @@ def start_demo(settings: Settings) -> tuple[Demo | None, str | None]:
 
 def make_source(settings: Settings, printers_file: str | None) -> InventorySource:
     if printers_file:
-        from exporter.inventory_yaml import YamlSource
+        from exporter.inventory.yaml_file import YamlSource
         return YamlSource(printers_file)
-    from exporter.inventory_postgres import PostgresSource
+    from exporter.inventory.postgres import PostgresSource
     assert settings.database is not None
     return PostgresSource(settings.database)
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
-
-class ConfigError(ValueError):
-    """A bad flag, variable or file; the message names it. Start-up stops on it."""
-
+from exporter.errors import ConfigError
+from exporter.inventory.postgres import postgres_params
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -116,7 +115,6 @@ def settings_from(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Setti
 
     Raises ConfigError naming the flag or variable for any bad value, and when no
     printer list is configured at all (the message says how to configure one)."""
-    from exporter.inventory_postgres import postgres_params
 
     where, text = _value(flags, environ, "web.listen-address")
     host, port = parse_listen_address(where, text) if text else ("0.0.0.0", DEFAULT_PORT)

@@ -11,16 +11,26 @@ from __future__ import annotations
 import re
 import signal
 import socket
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import psycopg2
 import pytest
 
 from exporter.simulator import Fault, SimulatedFleet
-from tests.support.e2e import (ExporterProcess, assert_no_secret, clean_env, current_state,
-                               fleet_table, free_port, http_get, parse_samples, run_exporter,
-                               value, wait_until)
+from tests.support.e2e import (
+    ExporterProcess,
+    assert_no_secret,
+    clean_env,
+    current_state,
+    fleet_table,
+    free_port,
+    http_get,
+    parse_samples,
+    run_exporter,
+    value,
+    wait_until,
+)
 from tests.support.postgres import PostgresCluster
 
 GCODE_STATES = {"IDLE", "PREPARE", "RUNNING", "PAUSE", "FINISH", "FAILED", "UNKNOWN"}
@@ -143,7 +153,7 @@ def healthy(postgres_cluster: PostgresCluster) -> Iterator[Healthy]:
     """Five printers, all reachable, states fixed (no simulated life), in the table."""
     fleet = start_fleet("127.0.41.1", len(HEALTHY_STATES), seed=41, life=False)
     try:
-        for record, state in zip(fleet.records, HEALTHY_STATES):
+        for record, state in zip(fleet.records, HEALTHY_STATES, strict=False):
             fleet.printer(record.serial).set_state(state)
         dbname = "familyRewardDbCliHealthy"
         fleet.write_postgres(fresh_db(postgres_cluster, dbname))

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from exporter.config import (ConfigError, parse_duration, parse_listen_address,
-                             settings_from)
+from exporter.config import parse_duration, parse_listen_address, settings_from
+from exporter.errors import ConfigError
 
 
 def test_durations() -> None:

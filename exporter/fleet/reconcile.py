@@ -9,12 +9,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Callable, Iterable
 
-from exporter.inventory import PrinterRecord
-from exporter.session import PrinterSession
-from exporter.status import PrinterStatus
+from exporter.inventory.record import PrinterRecord
+from exporter.printer.session import PrinterSession
+from exporter.printer.status import PrinterStatus
 
 SessionFactory = Callable[[PrinterRecord], PrinterSession]
 

@@ -1,164 +1,18 @@
-"""The printer list: PrinterRecord, row validation, and the Inventory that keeps the
-last good list when its source fails or hangs.
-
-The sources live beside this module, one idea each: `inventory_postgres.py`
-(PostgresSource, postgres_params) and `inventory_yaml.py` (YamlSource). Their names are
-also importable from here.
-"""
+"""The Inventory: the printer list in use, read from a source on every scrape within a
+timeout, keeping the last good list when the source fails or hangs."""
 
 from __future__ import annotations
 
-import importlib
-import ipaddress
 import logging
-import re
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Protocol
+from collections.abc import Mapping
+
+from exporter.inventory.postgres import describe_params
+from exporter.inventory.record import InventoryError, InventorySource, PrinterRecord, RejectedRow
+from exporter.inventory.validate import validate_rows
 
 log = logging.getLogger(__name__)
-
-# The row shape every source produces: the seed's column names.
-COLUMNS = ("printer_name", "printer_ip", "printer_bambu_id", "access_code")
-
-# RejectedRow.reason values; also the label values of a rejection counter.
-BLANK_FIELD = "blank_field"
-BAD_ADDRESS = "bad_address"
-DUPLICATE_SERIAL = "duplicate_serial"
-NOT_TEXT = "not_text"
-REJECTION_REASONS = (BLANK_FIELD, BAD_ADDRESS, DUPLICATE_SERIAL, NOT_TEXT)
-
-
-@dataclass(frozen=True)
-class PrinterRecord:
-    """One row of the printer list. The access code is kept out of repr and logs."""
-
-    name: str
-    ip: str
-    serial: str
-    access_code: str = field(repr=False)
-
-
-class InventoryError(Exception):
-    """The printer list could not be read. The message never contains a secret."""
-
-
-@dataclass(frozen=True)
-class RejectedRow:
-    """A row left out of the list, and why. Holds no access code."""
-
-    index: int               # position in what the source returned, from 0
-    name_or_serial_hint: str  # what a person finds the row by
-    reason: str              # one of REJECTION_REASONS
-    message: str
-
-
-class InventorySource(Protocol):
-    def read(self) -> list[dict[str, Any]]: ...
-
-
-# --- validation --------------------------------------------------------------------
-
-_HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
-
-
-def is_valid_address(text: str) -> bool:
-    """An IPv4/IPv6 address or an RFC 1123 host name. All-numeric dotted names
-    ('192.168.1', '10.0.0.300') are typos of an IP, not host names."""
-    try:
-        ipaddress.ip_address(text)
-        return True
-    except ValueError:
-        pass
-    name = text[:-1] if text.endswith(".") else text
-    if not name or len(name) > 253:
-        return False
-    labels = name.split(".")
-    if not all(_HOST_LABEL.match(label) for label in labels):
-        return False
-    return not all(label.isdigit() for label in labels)
-
-
-def _hint(row: Mapping[str, object], index: int) -> str:
-    for key in ("printer_name", "printer_bambu_id"):
-        value = row.get(key)
-        if isinstance(value, str) and value.strip():
-            return value.strip()
-    return f"row {index}"
-
-
-def validate_rows(rows: Iterable[Mapping[str, object]]
-                  ) -> tuple[list[PrinterRecord], list[RejectedRow]]:
-    """Rows with the DB column names -> (records, rejected), both in the original order.
-
-    Whitespace is stripped. A row with a missing/blank field, a value that is not text,
-    an address that is neither an IP nor a host name, or a serial already taken by an
-    earlier row is rejected; every other row carries on. For a duplicate serial the
-    first row keeps the printer, so one stray row cannot take a working printer down.
-    """
-    records: list[PrinterRecord] = []
-    rejected: list[RejectedRow] = []
-    first_row_of_serial: dict[str, int] = {}
-    for index, row in enumerate(rows):
-        hint = _hint(row, index)
-        where = f"row {index} ({hint})" if hint != f"row {index}" else f"row {index}"
-        values: dict[str, str] = {}
-        blank: list[str] = []
-        not_text: list[str] = []
-        for column in COLUMNS:
-            value = row.get(column)
-            if value is None:
-                blank.append(column)
-            elif not isinstance(value, str):
-                # An int access code or serial has lost its leading zeros: never guess.
-                not_text.append(f"{column} is {type(value).__name__}")
-            elif not value.strip():
-                blank.append(column)
-            else:
-                values[column] = value.strip()
-        if blank:
-            rejected.append(RejectedRow(index, hint, BLANK_FIELD,
-                                        f"{where}: blank {', '.join(blank)}"))
-            continue
-        if not_text:
-            rejected.append(RejectedRow(
-                index, hint, NOT_TEXT,
-                f"{where}: {', '.join(not_text)}, not text (leading zeros may be lost)"))
-            continue
-        address = values["printer_ip"]
-        if not is_valid_address(address):
-            rejected.append(RejectedRow(
-                index, hint, BAD_ADDRESS,
-                f"{where}: printer_ip {address!r} is neither an IP address nor a host name"))
-            continue
-        serial = values["printer_bambu_id"]
-        if serial in first_row_of_serial:
-            rejected.append(RejectedRow(
-                index, hint, DUPLICATE_SERIAL,
-                f"{where}: serial {serial} already used by row {first_row_of_serial[serial]}"))
-            continue
-        first_row_of_serial[serial] = index
-        records.append(PrinterRecord(name=values["printer_name"], ip=address, serial=serial,
-                                     access_code=values["access_code"]))
-    return records, rejected
-
-
-# --- secrets -----------------------------------------------------------------------
-
-_SECRET_PATTERNS = (
-    re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE),
-    re.compile(r"(://[^:/@\s]*:)([^@\s]*)(@)"),
-)
-
-
-def scrub(text: str, secrets: Iterable[str] = ()) -> str:
-    """`text` with each secret and anything shaped like a password in a DSN or URL
-    replaced by '***'. For messages from libraries that may echo connection strings."""
-    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
-        text = text.replace(secret, "***")
-    text = _SECRET_PATTERNS[0].sub(r"\1***", text)
-    return _SECRET_PATTERNS[1].sub(r"\1***\3", text)
 
 
 def describe_source(source: object) -> str:
@@ -168,7 +22,6 @@ def describe_source(source: object) -> str:
     if callable(describe):
         return str(describe())
     if isinstance(source, (Mapping, str)):
-        from exporter.inventory_postgres import describe_params
         return describe_params(source)
     return type(source).__name__
 
@@ -306,18 +159,3 @@ class Inventory:
         close = getattr(self.source, "close", None)
         if callable(close):
             close()
-
-
-_SOURCE_NAMES = {
-    "PostgresSource": "exporter.inventory_postgres",
-    "postgres_params": "exporter.inventory_postgres",
-    "YamlSource": "exporter.inventory_yaml",
-}
-
-
-def __getattr__(name: str) -> Any:
-    # The sources import this module; re-exporting them lazily avoids an import cycle.
-    module = _SOURCE_NAMES.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)

@@ -13,13 +13,15 @@ from __future__ import annotations
 import select
 import threading
 import time
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import psycopg2
 import psycopg2.extensions as pgext
 
-from exporter.config import ConfigError
-from exporter.inventory import InventoryError, scrub
+from exporter.errors import ConfigError
+from exporter.inventory.record import InventoryError
+from exporter.redact import scrub
 
 QUERY = "SELECT printer_name, printer_ip, printer_bambu_id, access_code FROM printers"
 
@@ -218,7 +220,7 @@ class PostgresSource:
         cur.execute(QUERY)
         _wait(self._conn, deadline, "reading the printers table")
         columns = [d[0] for d in cur.description]
-        rows = [dict(zip(columns, row)) for row in cur.fetchall()]
+        rows = [dict(zip(columns, row, strict=False)) for row in cur.fetchall()]
         cur.close()
         return rows
 

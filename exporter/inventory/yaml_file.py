@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from exporter.inventory import InventoryError
+from exporter.inventory.record import InventoryError
 
 # YAML key -> the row shape of the database, so both go through validate_rows.
 _KEYS = {"name": "printer_name", "ip": "printer_ip", "serial": "printer_bambu_id",
@@ -110,4 +110,5 @@ class YamlSource:
 def _kind(value: object) -> str:
     if value is None:
         return "nothing"
-    return {dict: "a mapping", list: "a list", str: "text"}.get(type(value), type(value).__name__)
+    names: dict[type, str] = {dict: "a mapping", list: "a list", str: "text"}
+    return names.get(type(value), type(value).__name__)

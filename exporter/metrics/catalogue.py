@@ -6,13 +6,13 @@ from it, so the exposition always carries the same names, types and help texts.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Mapping
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from exporter.report import GCODE_STATES
-from exporter.status import CONNECTION_ERROR_REASONS, JOB_RESULTS, OFFLINE, PrinterStatus
+from exporter.printer.status import CONNECTION_ERROR_REASONS, JOB_RESULTS, OFFLINE, PrinterStatus
+from exporter.printer.vocabulary import GCODE_STATES
 
 PRINTER_LABELS = ("printer", "serial")
 STATES: tuple[str, ...] = (*GCODE_STATES, OFFLINE)
@@ -148,7 +148,7 @@ def printer_samples(status: PrinterStatus) -> list[Sample]:
         add("bambu_printer_target_temperature_celsius", value, sensor)
     for fan, value in snap.fans:
         add("bambu_printer_fan_speed_ratio", value, fan)
-    optional = (
+    optional: tuple[tuple[str, float | None], ...] = (
         ("bambu_printer_print_progress_ratio", snap.progress),
         ("bambu_printer_print_remaining_seconds", snap.remaining_seconds),
         ("bambu_printer_print_layer", snap.layer),
@@ -157,9 +157,9 @@ def printer_samples(status: PrinterStatus) -> list[Sample]:
         ("bambu_printer_print_error_code", snap.print_error),
         ("bambu_printer_wifi_signal_dbm", snap.wifi_dbm),
     )
-    for name, value in optional:
-        if value is not None:
-            add(name, value)
+    for name, maybe in optional:
+        if maybe is not None:
+            add(name, maybe)
     if snap.job_file or snap.job_task:
         add("bambu_printer_print_job_info", 1, snap.job_file, snap.job_task)
     by_severity = {severity: 0 for severity in HMS_SEVERITY_LABELS}
@@ -217,7 +217,8 @@ def fleet_samples(statuses: Iterable[PrinterStatus],
 
 def families(samples: Iterable[Sample]) -> list[Metric]:
     """Group samples into one family per catalogue entry, in catalogue order."""
-    built: dict[str, Metric] = {spec.name: _empty_family(spec) for spec in CATALOGUE}
+    built: dict[str, GaugeMetricFamily | CounterMetricFamily] = {
+        spec.name: _empty_family(spec) for spec in CATALOGUE}
     for name, labels, value in samples:
         built[name].add_metric(list(labels), value)
     return list(built.values())
@@ -228,7 +229,7 @@ def described() -> list[Metric]:
     return [_empty_family(spec) for spec in CATALOGUE]
 
 
-def _empty_family(spec: Spec) -> Metric:
+def _empty_family(spec: Spec) -> GaugeMetricFamily | CounterMetricFamily:
     if spec.kind == "counter":
         return CounterMetricFamily(spec.name.removesuffix("_total"), spec.help,
                                    labels=list(spec.label_names))

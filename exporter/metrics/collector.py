@@ -10,17 +10,25 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable, Iterator
 from importlib import metadata
-from typing import Callable, Iterator, Protocol
+from typing import Protocol
 
 from prometheus_client.core import Metric
 
 from exporter import __version__
-from exporter.fleet import Fleet
-from exporter.inventory import PrinterRecord
-from exporter.metrics import (ExporterStatus, InventoryStatus, described, exporter_samples,
-                              families, fleet_samples, inventory_samples)
-from exporter.status import PrinterStatus
+from exporter.fleet.reconcile import Fleet
+from exporter.inventory.record import PrinterRecord
+from exporter.metrics.catalogue import (
+    ExporterStatus,
+    InventoryStatus,
+    described,
+    exporter_samples,
+    families,
+    fleet_samples,
+    inventory_samples,
+)
+from exporter.printer.status import PrinterStatus
 
 
 class InventoryLike(Protocol):

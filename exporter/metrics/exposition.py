@@ -21,8 +21,10 @@ anything and errors are prometheus_client's own.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable, Iterable
 from operator import itemgetter
-from typing import Any, Callable, Iterable, Protocol
+from typing import Any, Protocol
 
 from prometheus_client.exposition import generate_latest as _client_text
 from prometheus_client.openmetrics import exposition as _om
@@ -229,9 +231,10 @@ def _sample_lines(samples: Iterable[Any],
         else:
             text = floatToGoString(value)
         if sample_name is not last_name:
-            shape = shapes.get(sample_name)
-            if shape is None:
-                shape = shapes[sample_name] = [*heads(sample_name), -1, None, ""]
+            known = shapes.get(sample_name)
+            if known is None:
+                known = shapes[sample_name] = [*heads(sample_name), -1, None, ""]
+            shape = known
             last_name = sample_name
         if not labels:
             shape[_TARGET].append(f"{shape[_BARE]}{text}\n")
@@ -269,11 +272,11 @@ def encoder_for(client_encoder: Callable[..., bytes]) -> Callable[[Collector], b
     """Our equivalent of an encoder prometheus_client's choose_encoder picked (its text or
     OpenMetrics generate_latest, maybe with escaping/version keywords); anything else is
     returned unchanged."""
-    func, args, keywords = client_encoder, (), {}
-    if hasattr(client_encoder, "func"):        # functools.partial
-        func = client_encoder.func             # type: ignore[attr-defined]
-        args = client_encoder.args             # type: ignore[attr-defined]
-        keywords = dict(client_encoder.keywords)  # type: ignore[attr-defined]
+    func: Any = client_encoder
+    args: tuple[Any, ...] = ()
+    keywords: dict[str, Any] = {}
+    if isinstance(client_encoder, functools.partial):
+        func, args, keywords = client_encoder.func, client_encoder.args, dict(client_encoder.keywords)
     if args or not set(keywords) <= {"escaping", "version"}:
         return client_encoder
     escaping = keywords.get("escaping", UNDERSCORES)

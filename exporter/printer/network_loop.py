@@ -15,16 +15,18 @@ be read and written from two threads at once); other threads only queue work for
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import logging
 import select
 import socket
+import ssl
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Callable
 
 import paho.mqtt.client as paho
 
@@ -64,7 +66,7 @@ class NetworkLoop:
 
     def connection(self, client: paho.Client, connect_timeout: float, max_delay: float,
                    on_connect_error: Callable[[BaseException], None],
-                   established: Callable[[], bool]) -> "Connection":
+                   established: Callable[[], bool]) -> Connection:
         return Connection(self, client, connect_timeout, max_delay, on_connect_error,
                           established)
 
@@ -84,7 +86,7 @@ class NetworkLoop:
     def call_later(self, delay: float, fn: Callable[[], None]) -> None:
         heapq.heappush(self._timers, (time.monotonic() + delay, next(self._sequence), fn))
 
-    def register(self, fd: int, connection: "Connection", mask: int) -> None:
+    def register(self, fd: int, connection: Connection, mask: int) -> None:
         self._by_fd[fd] = connection
         self._epoll.register(fd, mask)
 
@@ -98,7 +100,7 @@ class NetworkLoop:
             except (OSError, ValueError):
                 pass  # paho already closed it: the kernel dropped it from the epoll set
 
-    def submit(self, fn: Callable[[], None]) -> Future[None]:
+    def submit(self, fn: Callable[[], object]) -> Future[object]:
         return self._pool.submit(fn)
 
     def _run(self) -> None:
@@ -114,7 +116,7 @@ class NetworkLoop:
                     continue
                 connection = self._by_fd.get(fd)
                 if connection is not None:
-                    self._guard(lambda: connection.on_events(events))
+                    self._guard(functools.partial(connection.on_events, events))
             while self._commands:
                 self._guard(self._commands.popleft())
             now = time.monotonic()
@@ -163,7 +165,7 @@ class Connection:
         self._outbox: deque[tuple[str, str]] = deque()
         self._delay = 1.0
         self._fd: int | None = None
-        self._sock: socket.socket | None = None
+        self._sock: paho.SocketLike | None = None
         self._mask = 0
         self._connack_deadline = 0.0
         self._connecting = False
@@ -199,7 +201,7 @@ class Connection:
         future = self._loop.submit(self._client.reconnect)  # blocking; in the pool
         future.add_done_callback(lambda f: self._loop.call(lambda: self._connected(f)))
 
-    def _connected(self, future: Future[None]) -> None:
+    def _connected(self, future: Future[object]) -> None:
         self._connecting = False
         exc = None if future.cancelled() else future.exception()
         if self._closed:
@@ -230,7 +232,7 @@ class Connection:
             rc = client.loop_read()
             # Decrypted bytes already buffered in the SSL object do not wake epoll.
             while (rc == paho.MQTT_ERR_SUCCESS and self._sock is client.socket()
-                   and self._sock is not None and self._sock.pending()):
+                   and isinstance(self._sock, ssl.SSLSocket) and self._sock.pending()):
                 rc = client.loop_read()
         if rc == paho.MQTT_ERR_SUCCESS and events & select.EPOLLOUT:
             rc = client.loop_write()
@@ -297,8 +299,8 @@ class Connection:
 
     def _send_disconnect(self) -> None:
         client = self._client
-        fd = self._fd if self._fd is not None else (
-            client.socket().fileno() if client.socket() is not None else None)
+        sock = client.socket()
+        fd = self._fd if self._fd is not None else (sock.fileno() if sock is not None else None)
         try:
             if client.socket() is not None:
                 # Not in a callback, no paho thread: paho writes DISCONNECT at once, closes.

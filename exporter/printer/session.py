@@ -24,16 +24,24 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from bambulabs_api import Printer
 
-from exporter.inventory import PrinterRecord
-from exporter.mqtt_loop import Connection, NetworkLoop
-from exporter.report import (PrinterSnapshot, deep_merge, firmware_from_version, job_result,
-                             model_from_serial, model_from_version, prune_report, snapshot)
-from exporter.status import PrinterStatus
+from exporter.inventory.record import PrinterRecord
+from exporter.printer.merge import deep_merge, prune_report
+from exporter.printer.network_loop import Connection, NetworkLoop
+from exporter.printer.snapshot import (
+    PrinterSnapshot,
+    firmware_from_version,
+    job_result,
+    model_from_serial,
+    model_from_version,
+    snapshot,
+)
+from exporter.printer.status import PrinterStatus
 
 PUSHALL = {"pushing": {"command": "pushall"}}
 GET_VERSION = {"info": {"command": "get_version"}}

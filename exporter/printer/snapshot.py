@@ -1,4 +1,4 @@
-"""Pure: merge printer reports and read them into a typed PrinterSnapshot.
+"""Pure: read a merged printer report into a typed PrinterSnapshot.
 
 Everything here is a function of its arguments: no network, no clock, no state.
 Printers send untyped JSON whose fields vary by model and firmware, so every field
@@ -8,128 +8,22 @@ left out, rather than an exception that would hide the rest of the printer.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
-from bambulabs_api import GcodeState, PrintStatus
+from bambulabs_api.states_info import GcodeState, PrintStatus
 
-# Serial prefixes real printers carry (the first three characters of the serial).
-SERIAL_PREFIX_MODELS: dict[str, str] = {
-    "00M": "X1C",
-    "03W": "X1E",
-    "01S": "P1P",
-    "01P": "P1S",
-    "030": "A1_MINI",
-    "039": "A1",
-    "094": "H2D",
-}
+from exporter.printer.vocabulary import (
+    CHAMBER_SENSOR_MODELS,
+    FAN_FIELDS,
+    FAN_STEPS,
+    HMS_MODULES,
+    HMS_SEVERITIES,
+    PRODUCT_NAME_MODELS,
+    SERIAL_PREFIX_MODELS,
+)
 
-# get_version's product_name for the `ota` module, mapped to the same vocabulary.
-PRODUCT_NAME_MODELS: dict[str, str] = {
-    "bambu lab x1-carbon": "X1C",
-    "bambu lab x1 carbon": "X1C",
-    "bambu lab x1e": "X1E",
-    "bambu lab p1p": "P1P",
-    "bambu lab p1s": "P1S",
-    "bambu lab a1 mini": "A1_MINI",
-    "bambu lab a1": "A1",
-    "bambu lab h2d": "H2D",
-}
-
-# Models with a chamber temperature sensor; P1/A1 report a placeholder chamber_temper.
-CHAMBER_SENSOR_MODELS = frozenset({"X1C", "X1E", "H2D"})
-
-HMS_SEVERITIES: dict[int, str] = {1: "fatal", 2: "serious", 3: "common", 4: "info"}
-HMS_MODULES: dict[int, str] = {
-    0x03: "mc",
-    0x05: "mainboard",
-    0x07: "ams",
-    0x08: "toolhead",
-    0x0C: "xcam",
-    0x12: "ams_lite",
-}
-
-# Report field -> `fan` label. Printers send fan speeds as strings of 0..15 steps.
-FAN_FIELDS: dict[str, str] = {
-    "cooling_fan_speed": "part",
-    "big_fan1_speed": "aux",
-    "big_fan2_speed": "chamber",
-    "heatbreak_fan_speed": "heatbreak",
-}
-FAN_STEPS = 15.0
-
-GCODE_STATES: tuple[str, ...] = tuple(s.value for s in GcodeState)
-
-
-# --------------------------------------------------------------------------- merge
-
-def deep_merge(base: dict[str, Any], delta: Mapping[str, Any]) -> dict[str, Any]:
-    """Merge a P1/A1 delta into the last full report, in place; returns `base`.
-
-    Objects merge key by key at every depth (the library merges one level, so a
-    partial `ams` would wipe the AMS units). Lists of objects that all carry an `id`
-    (AMS units, trays) merge element by element on that id, because printers send
-    only the changed unit or tray. Any other list, and any scalar, replaces.
-    """
-    for key, value in delta.items():
-        current = base.get(key)
-        if isinstance(value, Mapping) and isinstance(current, dict):
-            deep_merge(current, value)
-        elif _is_id_list(value) and _is_id_list(current):
-            base[key] = _merge_id_lists(current, value)
-        else:
-            base[key] = _copy(value)
-    return base
-
-
-def _is_id_list(value: Any) -> bool:
-    return (isinstance(value, list) and bool(value)
-            and all(isinstance(item, Mapping) and "id" in item for item in value))
-
-
-def _merge_id_lists(current: list[Any], delta: list[Any]) -> list[Any]:
-    by_id = {str(item["id"]): item for item in current}
-    merged = list(current)
-    for item in delta:
-        existing = by_id.get(str(item["id"]))
-        if existing is None:
-            merged.append(_copy(item))
-        else:
-            deep_merge(existing, item)
-    return merged
-
-
-def _copy(value: Any) -> Any:
-    # Deltas are fresh json.loads output, but a full report may later be merged
-    # into; copying containers keeps the two from sharing structure.
-    if isinstance(value, Mapping):
-        return {k: _copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copy(v) for v in value]
-    return value
-
-
-# The parts of `print` that snapshot() reads. Reports carry much more (camera, upgrade,
-# network, xcam...); keeping only these bounds the memory and merge cost per printer.
-KEPT_PRINT_KEYS = frozenset({
-    "gcode_state", "stg_cur", "mc_print_stage", "nozzle_temper", "nozzle_target_temper",
-    "bed_temper", "bed_target_temper", "chamber_temper", *FAN_FIELDS, "mc_percent",
-    "mc_remaining_time", "layer_num", "total_layer_num", "spd_mag", "spd_lvl", "gcode_file",
-    "subtask_name", "print_error", "hms", "wifi_signal", "nozzle_type", "nozzle_diameter",
-    "ams", "vt_tray", "device",
-})
-
-
-def prune_report(payload: Mapping[str, Any]) -> dict[str, Any]:
-    """The part of a report message worth merging: {"print": {kept keys}} or {}."""
-    printed = payload.get("print")
-    if not isinstance(printed, Mapping):
-        return {}
-    kept = {k: v for k, v in printed.items() if k in KEPT_PRINT_KEYS}
-    return {"print": kept} if kept else {}
-
-
-# ----------------------------------------------------------------------- snapshot
 
 @dataclass(frozen=True)
 class HmsMessage:

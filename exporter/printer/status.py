@@ -6,10 +6,10 @@ metrics.py can be tested without a network.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
-from exporter.report import PrinterSnapshot
+from exporter.printer.snapshot import PrinterSnapshot
 
 OFFLINE = "OFFLINE"
 CONNECTION_ERROR_REASONS: tuple[str, ...] = ("refused", "auth", "timeout", "dropped", "unreachable")

@@ -11,8 +11,8 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from exporter.config import ConfigError
-from exporter.inventory_postgres import postgres_params
+from exporter.errors import ConfigError
+from exporter.inventory.postgres import postgres_params
 from exporter.simulator.faults import FAULT_NAMES, parse_amount
 from exporter.simulator.fleet import SimulatedFleet
 from exporter.simulator.models import MODELS, model_by_name

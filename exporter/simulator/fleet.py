@@ -64,7 +64,7 @@ def make_records(count: int, first_address: str, seed: int,
 class PrinterHandle:
     """A test's grip on one simulated printer; every call runs on the fleet's loop."""
 
-    def __init__(self, fleet: "SimulatedFleet", printer: SimulatedPrinter) -> None:
+    def __init__(self, fleet: SimulatedFleet, printer: SimulatedPrinter) -> None:
         self._fleet = fleet
         self._printer = printer
 
@@ -157,8 +157,8 @@ class SimulatedFleet:
         self._listeners = [PrinterListener(p, context, self.port, self._drop_after)
                            for p in self._printers]
         try:
-            await asyncio.gather(*(l.start() for l in self._listeners
-                                   if Fault.OFFLINE not in l.printer.faults))
+            await asyncio.gather(*(listener.start() for listener in self._listeners
+                                   if Fault.OFFLINE not in listener.printer.faults))
         except OSError as exc:
             await self.astop()
             raise OSError(exc.errno, f"cannot listen on the fleet's addresses: "
@@ -169,9 +169,9 @@ class SimulatedFleet:
         if self._clock is not None:
             self._clock.cancel()
             self._clock = None
-        await asyncio.gather(*(l.stop() for l in self._listeners), return_exceptions=True)
+        await asyncio.gather(*(listener.stop() for listener in self._listeners), return_exceptions=True)
 
-    def start(self) -> "SimulatedFleet":
+    def start(self) -> SimulatedFleet:
         """Serve from a background thread; returns once every listener is bound."""
         if self._thread is not None:
             raise RuntimeError("fleet already started")
@@ -214,7 +214,7 @@ class SimulatedFleet:
         self._thread.join(30)
         self._thread = None
 
-    def __enter__(self) -> "SimulatedFleet":
+    def __enter__(self) -> SimulatedFleet:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -310,7 +310,7 @@ class SimulatedFleet:
         fault are listed with a wrong access code (the printer keeps its right one)."""
         faulty = self.call(lambda: [Fault.WRONG_CODE in p.faults for p in self._printers])
         return [_with_code(r, wrong_access_code(r.access_code)) if wrong_code and bad else r
-                for r, bad in zip(self.records, faulty)]
+                for r, bad in zip(self.records, faulty, strict=False)]
 
     def write_inventory_yaml(self, path: str | Path, wrong_code: bool = True) -> None:
         inventory_out.write_yaml(path, self.inventory_records(wrong_code))

@@ -48,7 +48,7 @@ def write_postgres(target: str | Mapping[str, Any], records: Sequence[SimulatedR
     """Create `printers` if missing and replace its rows, in one transaction."""
     import psycopg2  # only the PostgreSQL path needs the driver
 
-    params = {"connect_timeout": 10}
+    params: dict[str, Any] = {"connect_timeout": 10}
     try:
         if isinstance(target, str):
             conn = psycopg2.connect(target, **params)

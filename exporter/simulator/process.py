@@ -34,7 +34,7 @@ class SimulatorProcess:
 
     @classmethod
     def start(cls, args: Sequence[str], timeout: float = 60.0,
-              env: dict[str, str] | None = None) -> "SimulatorProcess":
+              env: dict[str, str] | None = None) -> SimulatorProcess:
         """Run the simulator and wait for its ready line; raises RuntimeError (with its
         output) if it exits or is not ready within `timeout`."""
         root = str(Path(__file__).resolve().parents[2])

@@ -41,7 +41,7 @@ def test_prints_every_figure_and_exits_zero() -> None:
     lines = out.splitlines()
 
     def line(prefix: str) -> str:
-        found = [l for l in lines if l.startswith(prefix)]
+        found = [line for line in lines if line.startswith(prefix)]
         assert found, f"no line starting {prefix!r} in:\n{out}\n{result.stderr}"
         return found[0]
 

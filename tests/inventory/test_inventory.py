@@ -11,10 +11,17 @@ from typing import Any
 import psycopg2
 import pytest
 
-from exporter.inventory import (Inventory, PostgresSource, PrinterRecord, YamlSource,
-                                postgres_params)
-from tests.inventory.helpers import (FreezableProxy, SilentServer, execute, insert_printers,
-                                     wait_until)
+from exporter.inventory.last_good import Inventory
+from exporter.inventory.postgres import PostgresSource, postgres_params
+from exporter.inventory.record import PrinterRecord
+from exporter.inventory.yaml_file import YamlSource
+from tests.inventory.helpers import (
+    FreezableProxy,
+    SilentServer,
+    execute,
+    insert_printers,
+    wait_until,
+)
 from tests.support.postgres import PostgresCluster
 
 Db = tuple[PostgresCluster, str]

@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from exporter.config import ConfigError
-from exporter.inventory import describe_source, postgres_params
+from exporter.errors import ConfigError
+from exporter.inventory.last_good import describe_source
+from exporter.inventory.postgres import postgres_params
 
 SEED = {"DB_HOST": "db.lan", "DB_PORT": "5432", "DB_NAME": "familyRewardDb",
         "DB_USER": "exporter", "DB_PASSWORD": "s3cret pass"}

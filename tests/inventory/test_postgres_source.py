@@ -5,9 +5,15 @@ import time
 import psycopg2
 import pytest
 
-from exporter.inventory import InventoryError, PostgresSource, postgres_params
-from tests.inventory.helpers import (FreezableProxy, SilentServer, execute, insert_printers,
-                                    wait_until)
+from exporter.inventory.postgres import PostgresSource, postgres_params
+from exporter.inventory.record import InventoryError
+from tests.inventory.helpers import (
+    FreezableProxy,
+    SilentServer,
+    execute,
+    insert_printers,
+    wait_until,
+)
 from tests.support.postgres import PostgresCluster
 
 Db = tuple[PostgresCluster, str]

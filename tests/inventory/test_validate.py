@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from exporter.inventory import PrinterRecord, is_valid_address, validate_rows
+from exporter.inventory.record import PrinterRecord
+from exporter.inventory.validate import is_valid_address, validate_rows
 
 
 def row(name: object = "x1c-001", ip: object = "192.168.1.10",

@@ -5,7 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from exporter.inventory import InventoryError, PrinterRecord, YamlSource, validate_rows
+from exporter.inventory.record import InventoryError, PrinterRecord
+from exporter.inventory.validate import validate_rows
+from exporter.inventory.yaml_file import YamlSource
 
 GOOD = """\
 printers:

@@ -11,11 +11,19 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 
-from exporter.metrics import (CATALOGUE, ExporterStatus, InventoryStatus, described,
-                              exporter_samples, families, fleet_samples, inventory_samples,
-                              printer_samples)
-from exporter.report import snapshot
-from exporter.status import PrinterStatus
+from exporter.metrics.catalogue import (
+    CATALOGUE,
+    ExporterStatus,
+    InventoryStatus,
+    described,
+    exporter_samples,
+    families,
+    fleet_samples,
+    inventory_samples,
+    printer_samples,
+)
+from exporter.printer.snapshot import snapshot
+from exporter.printer.status import PrinterStatus
 from tests.support import payloads
 
 GOLDEN = Path(__file__).parent / "golden" / "metrics.prom"

@@ -7,18 +7,18 @@ Printers here live on 127.0.36.x-127.0.37.x.
 from __future__ import annotations
 
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.collector import FleetCollector
-from exporter.fleet import Fleet
-from exporter.inventory import Inventory
-from exporter.inventory_postgres import PostgresSource
-from exporter.report import model_from_serial, snapshot
-from exporter.session import PrinterSession, SessionSettings
+from exporter.fleet.reconcile import Fleet
+from exporter.inventory.last_good import Inventory
+from exporter.inventory.postgres import PostgresSource
+from exporter.metrics.collector import FleetCollector
+from exporter.printer.session import PrinterSession, SessionSettings
+from exporter.printer.snapshot import model_from_serial, snapshot
 from exporter.simulator import Fault, SimulatedFleet
 from tests.support.postgres import PostgresCluster
 from tests.support.waiting import wait_until
@@ -59,7 +59,8 @@ def printer_names(samples: dict) -> set[str]:
 
 
 @pytest.fixture
-def farm(printers_db: tuple[PostgresCluster, str]) -> Iterator[tuple[SimulatedFleet, Scraper, PostgresCluster, str]]:
+def farm(printers_db: tuple[PostgresCluster, str]
+         ) -> Iterator[tuple[SimulatedFleet, Scraper, PostgresCluster, str]]:
     cluster, dbname = printers_db
     fleet = SimulatedFleet(count=8, first_address="127.0.36.1", seed=11, life=False,
                            models=["X1C", "P1S", "A1", "H2D"])

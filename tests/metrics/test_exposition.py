@@ -8,7 +8,8 @@ import http.client
 import math
 import random
 import string
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 from wsgiref.util import setup_testing_defaults
 
 import pytest
@@ -36,9 +37,8 @@ from prometheus_client.openmetrics.exposition import (
 )
 from prometheus_client.samples import Exemplar
 
-from exporter import exposition
-from exporter.exposition import render
-from exporter.metrics import (
+from exporter.metrics import exposition
+from exporter.metrics.catalogue import (
     ExporterStatus,
     InventoryStatus,
     exporter_samples,
@@ -46,8 +46,10 @@ from exporter.metrics import (
     fleet_samples,
     inventory_samples,
 )
-from exporter.web import WebServer, make_app
-from tests.test_metrics import _h2d, _offline, _p1s, _x1c
+from exporter.metrics.exposition import render
+from exporter.web.app import make_app
+from exporter.web.server import WebServer
+from tests.metrics.test_catalogue import _h2d, _offline, _p1s, _x1c
 
 ESCAPINGS = ("underscores", "allow-utf-8", "dots", "values")
 
@@ -101,7 +103,7 @@ def assert_fast_path(metrics: list[Metric]) -> None:
 
 
 def _first_diff(expected: bytes, got: bytes) -> str:
-    for i, (a, b) in enumerate(zip(expected.splitlines(), got.splitlines())):
+    for i, (a, b) in enumerate(zip(expected.splitlines(), got.splitlines(), strict=False)):
         if a != b:
             return f"line {i}: expected {a!r}\n        got {b!r}"
     return f"lengths {len(expected)} != {len(got)}"
@@ -249,7 +251,7 @@ def test_golden_families_identical_and_fast() -> None:
 
 
 def test_golden_families_match_the_checked_in_golden_file() -> None:
-    from tests.test_metrics import GOLDEN
+    from tests.metrics.test_catalogue import GOLDEN
     assert render(registry_of(golden_families()), False).decode() == GOLDEN.read_text()
 
 

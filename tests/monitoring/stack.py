@@ -16,9 +16,10 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import yaml
@@ -58,8 +59,8 @@ def load_yaml(path: Path) -> Any:
 # ------------------------------------------------------------------ metric catalogue
 
 def exporter_metric_names() -> set[str]:
-    """Every family name the exporter exposes (its catalogue in exporter/metrics.py)."""
-    from exporter.metrics import CATALOGUE
+    """Every family name the exporter exposes (its catalogue in exporter/metrics/catalogue.py)."""
+    from exporter.metrics.catalogue import CATALOGUE
     return {spec.name for spec in CATALOGUE}
 
 

@@ -9,10 +9,18 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from tests.monitoring.stack import (
+    ALERTMANAGER_YML,
+    WebhookReceiver,
+    alert_rules,
+    alertmanager_config_for_test,
+    binary,
+    http_json,
+    load_yaml,
+    run,
+    start_alertmanager,
+)
 from tests.support.waiting import wait_until
-from tests.monitoring.stack import (ALERTMANAGER_YML, WebhookReceiver, alert_rules,
-                                    alertmanager_config_for_test, binary, http_json, load_yaml,
-                                    run, start_alertmanager)
 
 
 def test_amtool_check_config_passes() -> None:

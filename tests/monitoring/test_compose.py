@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import re
 import subprocess
-import tomllib
 
 import pytest
+import tomllib
 
 from tests.monitoring.stack import COMPOSE, PYTHON, ROOT, binary, load_yaml, run
 from tests.support.postgres import _pg_bin

@@ -6,9 +6,20 @@ import json
 
 import yaml
 
-from tests.monitoring.stack import (DASHBOARD, DATASOURCE_REF, ROOT, all_panels, binary, dashboard,
-                                    expand, exporter_metric_names, load_yaml, metric_names_in,
-                                    panel_targets, run)
+from tests.monitoring.stack import (
+    DASHBOARD,
+    DATASOURCE_REF,
+    ROOT,
+    all_panels,
+    binary,
+    dashboard,
+    expand,
+    exporter_metric_names,
+    load_yaml,
+    metric_names_in,
+    panel_targets,
+    run,
+)
 
 # What Grafana substitutes, with plausible values: the checks only need valid PromQL.
 SAMPLE_VARIABLES = {

@@ -8,9 +8,19 @@ import shutil
 import pytest
 import yaml
 
-from tests.monitoring.stack import (ALERTS, ALERTS_TEST, PROMETHEUS_DIR, PROMETHEUS_YML, alert_rules,
-                                    binary, exporter_metric_names, load_yaml, metric_names_in, run,
-                                    runbook_anchors)
+from tests.monitoring.stack import (
+    ALERTS,
+    ALERTS_TEST,
+    PROMETHEUS_DIR,
+    PROMETHEUS_YML,
+    alert_rules,
+    binary,
+    exporter_metric_names,
+    load_yaml,
+    metric_names_in,
+    run,
+    runbook_anchors,
+)
 
 RUNBOOK_URL = "https://github.com/bambu-exporter/bambu-exporter/blob/main/docs/runbook.md#"
 PRINTER_GROUP = "bambu-printers"

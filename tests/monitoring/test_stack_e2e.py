@@ -16,12 +16,25 @@ import urllib.parse
 import yaml
 
 from exporter.simulator import Fault, SimulatedFleet
-from tests.support.waiting import wait_until
-from tests.monitoring.stack import (PROMETHEUS_YML, PYTHON, ROOT, Child, WebhookReceiver,
-                                    alertmanager_config_for_test, binary, compressed_rules,
-                                    dashboard, expand, http_json, load_yaml, panel_targets,
-                                    start_alertmanager, wait_http)
+from tests.monitoring.stack import (
+    PROMETHEUS_YML,
+    PYTHON,
+    ROOT,
+    Child,
+    WebhookReceiver,
+    alertmanager_config_for_test,
+    binary,
+    compressed_rules,
+    dashboard,
+    expand,
+    http_json,
+    load_yaml,
+    panel_targets,
+    start_alertmanager,
+    wait_http,
+)
 from tests.support.postgres import free_port
+from tests.support.waiting import wait_until
 
 MODELS = ["X1C", "H2D", "P1S", "X1C", "P1S", "A1"]
 ROLES = {0: "running", 1: "running", 2: "hms", 3: "offline", 4: "fail", 5: "idle"}
@@ -92,7 +105,8 @@ def test_stack_end_to_end(printers_db, tmp_path) -> None:
         prom_port = free_port()
         prometheus = Child("prometheus", [
             binary("prometheus"),
-            f"--config.file={_prometheus_config(tmp_path, f'127.0.0.1:{exporter_port}', am_url.split('//')[1])}",
+            "--config.file=" + str(_prometheus_config(
+                tmp_path, f"127.0.0.1:{exporter_port}", am_url.split("//")[1])),
             f"--storage.tsdb.path={tmp_path / 'prometheus-data'}",
             f"--web.listen-address=127.0.0.1:{prom_port}",
             "--rules.alert.resend-delay=1s",

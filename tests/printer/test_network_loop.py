@@ -10,13 +10,13 @@ import resource
 import socket
 import threading
 import time
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
-from exporter.inventory import PrinterRecord
-from exporter.mqtt_loop import NetworkLoop
-from exporter.session import PrinterSession, SessionSettings, make_tls_context
+from exporter.inventory.record import PrinterRecord
+from exporter.printer.network_loop import NetworkLoop
+from exporter.printer.session import PrinterSession, SessionSettings, make_tls_context
 from exporter.simulator import SimulatedFleet
 from exporter.simulator.certs import server_context
 from tests.support.waiting import wait_until
@@ -95,12 +95,12 @@ def _fleet_up_then_closed(first_address: str, seed: int, network: NetworkLoop | 
         for session in sessions:
             session.start()
         for session in sessions:
-            wait_until(lambda: session.status(time.time()).up, what="up")
+            wait_until(lambda s=session: s.status(time.time()).up, what="up")
             check(session)
         for session in sessions:
             session.close()
         for record in fleet.records:
-            wait_until(lambda: fleet.printer(record.serial).disconnects == 1, timeout=5,
+            wait_until(lambda r=record: fleet.printer(r.serial).disconnects == 1, timeout=5,
                        what="DISCONNECT")
     finally:
         for session in sessions:

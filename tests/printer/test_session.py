@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 
-from exporter.inventory import PrinterRecord
-from exporter.report import model_from_serial, snapshot
-from exporter.session import PrinterSession, SessionSettings
+from exporter.inventory.record import PrinterRecord
+from exporter.printer.session import PrinterSession, SessionSettings
+from exporter.printer.snapshot import model_from_serial, snapshot
 from exporter.simulator import Fault, SimulatedFleet
 from tests.support.waiting import wait_until
 

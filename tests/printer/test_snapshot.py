@@ -6,10 +6,16 @@ import json
 
 import pytest
 
-from exporter.report import (decode_hms, deep_merge, firmware_from_version, job_result,
-                             model_from_serial, model_from_version, prune_report, snapshot)
+from exporter.printer.merge import deep_merge, prune_report
+from exporter.printer.snapshot import (
+    decode_hms,
+    firmware_from_version,
+    job_result,
+    model_from_serial,
+    model_from_version,
+    snapshot,
+)
 from tests.support import payloads
-
 
 # ---------------------------------------------------------------------- deep merge
 

@@ -87,7 +87,7 @@ class Listener:
     def request(self, doc: dict[str, Any]) -> None:
         self.client.publish(f"device/{self.record.serial}/request", json.dumps(doc))
 
-    def start(self) -> "Listener":
+    def start(self) -> Listener:
         self.client.connect_async(self.record.ip, 8883, self.keepalive)
         self.client.loop_start()
         return self
@@ -112,7 +112,7 @@ class Listener:
     def prints(self) -> list[dict[str, Any]]:
         return [d for d in self.docs() if "print" in d]
 
-    def __enter__(self) -> "Listener":
+    def __enter__(self) -> Listener:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

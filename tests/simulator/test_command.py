@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from exporter.errors import ConfigError
 from exporter.simulator import SimulatorProcess
-from exporter.config import ConfigError
 from exporter.simulator.command import database_target, main
 from tests.simulator.helpers import api_printer, wait_until
 

@@ -24,7 +24,7 @@ def test_yaml_inventory_format(tmp_path: Path) -> None:
     assert [(r["name"], r["ip"], r["serial"], r["access_code"], r["model"]) for r in rows] == \
         [(r.name, r.ip, r.serial, r.access_code, r.model) for r in listed]
     assert all(isinstance(r["access_code"], str) and len(r["access_code"]) == 8 for r in rows)
-    wrong = [r for r, true in zip(rows, fleet.records) if r["access_code"] != true.access_code]
+    wrong = [r for r, true in zip(rows, fleet.records, strict=False) if r["access_code"] != true.access_code]
     assert len(wrong) == 1
     assert not list(path.parent.glob(".inventory-*"))  # the temp file was renamed away
 

@@ -50,7 +50,7 @@ def check_consistent(model_code: str, doc: dict) -> None:
 def test_jobs_run_through_their_states() -> None:
     states, report = run("P1S", seed=11)
     assert {"PREPARE", "RUNNING", "FINISH"} <= set(states)
-    for a, b in zip(states, states[1:]):
+    for a, b in zip(states, states[1:], strict=False):
         assert (a, b) in {("IDLE", "PREPARE"), ("PREPARE", "RUNNING"), ("RUNNING", "FINISH"),
                           ("RUNNING", "FAILED"), ("RUNNING", "PAUSE"), ("PAUSE", "RUNNING"),
                           ("FINISH", "PREPARE"), ("FAILED", "PREPARE"), ("FINISH", "IDLE"),

@@ -77,7 +77,7 @@ def test_delta_stream_merged_equals_full_report_living() -> None:
                 assert any(d["print"]["msg"] == 1 and len(d["print"]) < 20 for d in prints)
                 count = len(prints)
                 client.request({"pushing": {"command": "pushall"}})
-                wait_until(lambda: any(d["print"]["msg"] == 0 for d in client.prints()[count:]),
+                wait_until(lambda c=client, n=count: any(d["print"]["msg"] == 0 for d in c.prints()[n:]),
                            what="fresh full report")
                 # everything merged up to the fresh full report must equal it
                 stream = client.prints()

@@ -7,9 +7,8 @@ import re
 
 import pytest
 
-from exporter.simulator import SimulatedFleet, model_by_name, model_of_serial
+from exporter.simulator import SimulatedFleet, model_by_name, model_of_serial, reports
 from exporter.simulator.models import MODELS
-from exporter.simulator import reports
 
 PREFIXES = {"X1C": "00M", "X1E": "03W", "P1P": "01S", "P1S": "01P", "A1MINI": "030",
             "A1": "039", "H2D": "094"}

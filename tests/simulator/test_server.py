@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Iterator
-
 import time
+from collections.abc import Iterator
 
 import pytest
 from bambulabs_api import GcodeState, PrintStatus

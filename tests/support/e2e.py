@@ -13,10 +13,10 @@ import sys
 import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -240,5 +240,5 @@ def fleet_table(page: str) -> list[dict[str, str]]:
     for cells in parser.rows:
         assert len(cells) == len(parser.headers), \
             f"row {cells} does not match the headers {parser.headers}"
-        rows.append(dict(zip(parser.headers, cells)))
+        rows.append(dict(zip(parser.headers, cells, strict=False)))
     return rows

@@ -22,7 +22,6 @@ import psycopg2
 from exporter.simulator.inventory_out import PRINTERS_DDL  # the seed's table
 
 
-
 def _pg_bin(name: str) -> str:
     candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
     if candidates:
@@ -64,7 +63,7 @@ class PostgresCluster:
         subprocess.run([*self._as_user, *cmd], check=True, stdout=subprocess.DEVNULL,
                        stderr=subprocess.PIPE, timeout=120)
 
-    def init(self) -> "PostgresCluster":
+    def init(self) -> PostgresCluster:
         self._run(_pg_bin("initdb"), "-D", str(self.data), "-U", self.user,
                   "--auth=trust", "--no-sync", "-E", "UTF8")
         return self

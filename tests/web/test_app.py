@@ -11,21 +11,21 @@ import html
 import re
 import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterator
 
 import pytest
-from prometheus_client.openmetrics.parser import \
-    text_string_to_metric_families as openmetrics_families
+from prometheus_client.openmetrics.parser import (
+    text_string_to_metric_families as openmetrics_families,
+)
 
 from exporter.cli import Exporter
 from exporter.config import Settings
 from exporter.simulator import Fault, SimulatedFleet
 from exporter.simulator.inventory_out import write_yaml
 from exporter.simulator.printer import SimulatedRecord
-from tests.support.e2e import (current_state, fleet_table, http_get, parse_samples, value,
-                               wait_until)
+from tests.support.e2e import current_state, fleet_table, http_get, parse_samples, value, wait_until
 
 # A printer name from a database nobody here controls: it must come out as text.
 EVIL_NAME = '<script>alert("bambu")</script><b>x1c'

@@ -12,8 +12,8 @@ import struct
 import subprocess
 import tempfile
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from PIL import Image
@@ -59,7 +59,7 @@ def page() -> Iterator[Page]:
         broken = {h.serial for h in fleet.with_fault(Fault.OFFLINE)
                   + fleet.with_fault(Fault.WRONG_CODE)}
         expected = {}
-        for record, state in zip(fleet.records, STATES):
+        for record, state in zip(fleet.records, STATES, strict=False):
             if record.serial in broken:
                 expected[record.serial] = "OFFLINE"
             else:

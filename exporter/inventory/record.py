@@ -1,0 +1,47 @@
+"""A printer list row as the rest of the exporter sees it, and the errors and reasons
+that reading a list can give."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+# The row shape every source produces: the seed's column names.
+COLUMNS = ("printer_name", "printer_ip", "printer_bambu_id", "access_code")
+
+# RejectedRow.reason values; also the label values of a rejection counter.
+BLANK_FIELD = "blank_field"
+BAD_ADDRESS = "bad_address"
+DUPLICATE_SERIAL = "duplicate_serial"
+NOT_TEXT = "not_text"
+REJECTION_REASONS = (BLANK_FIELD, BAD_ADDRESS, DUPLICATE_SERIAL, NOT_TEXT)
+
+
+@dataclass(frozen=True)
+class PrinterRecord:
+    """One row of the printer list. The access code is kept out of repr and logs."""
+
+    name: str
+    ip: str
+    serial: str
+    access_code: str = field(repr=False)
+
+
+class InventoryError(Exception):
+    """The printer list could not be read. The message never contains a secret."""
+
+
+@dataclass(frozen=True)
+class RejectedRow:
+    """A row left out of the list, and why. Holds no access code."""
+
+    index: int               # position in what the source returned, from 0
+    name_or_serial_hint: str  # what a person finds the row by
+    reason: str              # one of REJECTION_REASONS
+    message: str
+
+
+class InventorySource(Protocol):
+    def read(self) -> list[dict[str, Any]]: ...
+
+
