@@ -26,6 +26,7 @@ from exporter.errors import ConfigError
 from exporter.fleet.reconcile import Fleet, FleetUpkeep
 from exporter.inventory.last_good import Inventory, describe_source
 from exporter.inventory.record import InventorySource
+from exporter.inventory.shard import describe_slice
 from exporter.metrics.collector import FleetCollector
 from exporter.printer.network_loop import NetworkLoop
 from exporter.printer.session import PrinterSession, SessionSettings, make_tls_context
@@ -69,6 +70,10 @@ def build_parser(command: str) -> argparse.ArgumentParser:
     flag("inventory.timeout", "longest a scrape waits for the printer list, then the last "
          "good list is used (default 2s)", metavar="DURATION")
     flag("log.level", "debug, info, warning or error (default info)", metavar="LEVEL")
+    flag("shard.count", "exporters sharing one printer list, each holding a disjoint slice "
+         "chosen by a stable hash of the serial (default 1)", metavar="N")
+    flag("shard.index", "this exporter's slice, 0..N-1; when not given with a count above 1, "
+         "the host name's -<ordinal> (a StatefulSet pod's name)", metavar="I")
     if command == "status":
         parser.add_argument("--timeout", default="10s", metavar="DURATION",
                             help="how long to wait for first reports (default 10s)")
@@ -187,7 +192,8 @@ class Exporter:
     def __init__(self, settings: Settings, printers_file: str | None = None) -> None:
         self.settings = settings
         self.source = make_source(settings, printers_file or settings.printers_file)
-        self.inventory = Inventory(self.source, timeout=settings.inventory_timeout)
+        self.inventory = Inventory(self.source, timeout=settings.inventory_timeout,
+                                   shard=settings.shard)
         self.network = NetworkLoop()
         self.fleet = make_fleet(settings, self.network)
         self.upkeep = FleetUpkeep(self.fleet)
@@ -200,7 +206,10 @@ class Exporter:
         # The page re-reads the list like a scrape does (bounded by the inventory timeout),
         # so it shows printers added or removed even while nothing scrapes /metrics.
         app = make_app(self.registry, self.collector.refresh, describe_source(self.source),
-                       inventory_up=lambda: self.inventory.up)
+                       inventory_up=lambda: self.inventory.up,
+                       shard_line=lambda: describe_slice(self.inventory.shard,
+                                                         len(self.inventory.records),
+                                                         self.inventory.listed))
         self.web = WebServer(app, settings.listen_host, settings.listen_port)
 
     def start(self) -> None:
@@ -234,6 +243,9 @@ def run_serve(settings: Settings) -> int:
         exporter.start()
         log.info("bambu-exporter %s listening on %s:%d, printer list: %s", __version__,
                  settings.listen_host, exporter.web.port, describe_source(exporter.source))
+        if settings.shard.sharded:
+            log.info("%s", describe_slice(settings.shard, len(exporter.inventory.records),
+                                          exporter.inventory.listed))
         stop.wait()
         log.info("stopping: closing %d printer sessions", len(exporter.fleet))
         exporter.stop()
@@ -247,7 +259,8 @@ def run_status(settings: Settings, timeout: float) -> int:
     """`name: STATE` per printer, as the seed meant; non-zero if any is unreachable."""
     demo, printers_file = start_demo(settings)
     source = make_source(settings, printers_file or settings.printers_file)
-    inventory = Inventory(source, timeout=max(settings.inventory_timeout, 5.0))
+    inventory = Inventory(source, timeout=max(settings.inventory_timeout, 5.0),
+                          shard=settings.shard)
     network = NetworkLoop()
     network.start()
     fleet = make_fleet(settings, network)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from exporter.errors import ConfigError
 from exporter.inventory.postgres import postgres_params
+from exporter.inventory.shard import Shard, shard_from
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -36,6 +38,9 @@ ENVIRONMENT: dict[str, str] = {
     "printer.connect-timeout": "BAMBU_PRINTER_CONNECT_TIMEOUT",
     "inventory.timeout": "BAMBU_INVENTORY_TIMEOUT",
     "log.level": "BAMBU_LOG_LEVEL",
+    # shards (issue 8): N exporters on one table, each holding a disjoint slice
+    "shard.count": "BAMBU_SHARD_COUNT",
+    "shard.index": "BAMBU_SHARD_INDEX",
 }
 
 HOW_TO_CONFIGURE = """\
@@ -92,6 +97,7 @@ class Settings:
     connect_timeout: float = 5.0
     inventory_timeout: float = 2.0
     log_level: str = "info"
+    shard: Shard = Shard()  # this exporter's slice of the printer list
 
     def __repr__(self) -> str:  # the database params hold a password
         return (f"Settings(listen={self.listen_host}:{self.listen_port}, "
@@ -153,6 +159,8 @@ def settings_from(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Setti
     if not demo and not printers_file and not database:
         raise ConfigError(HOW_TO_CONFIGURE)
 
+    shard = shard_settings(flags, environ)
+
     return Settings(listen_host=host, listen_port=port, printers_file=printers_file,
                     database=database, demo=demo, demo_printers=demo_printers,
                     demo_first_address=demo_first_address,
@@ -160,4 +168,15 @@ def settings_from(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Setti
                     pushall_interval=durations["printer.pushall-interval"],
                     connect_timeout=durations["printer.connect-timeout"],
                     inventory_timeout=durations["inventory.timeout"],
-                    log_level=log_level)
+                    log_level=log_level, shard=shard)
+
+
+def shard_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Shard:
+    """--shard.count/--shard.index (or their variables); without an index, the host
+    name's -<ordinal> (HOSTNAME, else the system's), as a StatefulSet's pods are named."""
+    count_where, count = _value(flags, environ, "shard.count")
+    index_where, index = _value(flags, environ, "shard.index")
+    hostname = environ.get("HOSTNAME", "").strip() or socket.gethostname()
+    return shard_from(None if count is None else str(count),
+                      None if index is None else str(index), hostname,
+                      count_where=count_where, index_where=index_where)

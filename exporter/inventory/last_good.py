@@ -7,9 +7,11 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
+from typing import Any
 
 from exporter.inventory.postgres import describe_params
 from exporter.inventory.record import InventoryError, InventorySource, PrinterRecord, RejectedRow
+from exporter.inventory.shard import Shard
 from exporter.inventory.validate import validate_rows
 
 log = logging.getLogger(__name__)
@@ -42,15 +44,21 @@ class Inventory:
 
     The source is read in a worker thread, one read at a time. A failed or slow read
     leaves the last good list in use; `up` says whether the last read succeeded.
+
+    With a `shard` of several, `records` holds this shard's slice of the valid rows
+    (`listed` counts them all), and only the rejected rows whose serial falls to this
+    shard are counted and logged here, so each bad row is reported by one exporter.
     """
 
     def __init__(self, source: InventorySource, timeout: float = 2.0,
-                 logger: logging.Logger | None = None) -> None:
+                 logger: logging.Logger | None = None, shard: Shard | None = None) -> None:
         self.source = source
         self.timeout = timeout
         self.log = logger or log
+        self.shard = shard or Shard()
         self.up = False
-        self.records: list[PrinterRecord] = []
+        self.records: list[PrinterRecord] = []  # this shard's
+        self.listed = 0  # valid printers in the whole list, every shard's
         self.rejected: list[RejectedRow] = []  # from the last successful read
         self.errors_total = 0
         self.rejected_total: dict[str, int] = {}
@@ -91,15 +99,31 @@ class Inventory:
         try:
             rows = self.source.read()
             records, rejected = validate_rows(rows)
+            listed = len(records)
+            records, rejected = self._slice(rows, records, rejected)
         except InventoryError as exc:
             self._finish(read, None, None, str(exc))
         except Exception as exc:  # a bug in a source must not kill scrapes
             self._finish(read, None, None, f"{self._where}: unexpected {type(exc).__name__}")
         else:
-            self._finish(read, records, rejected, None)
+            self._finish(read, records, rejected, None, listed)
+
+    def _slice(self, rows: list[dict[str, Any]], records: list[PrinterRecord],
+               rejected: list[RejectedRow]) -> tuple[list[PrinterRecord], list[RejectedRow]]:
+        """This shard's part. After validation: every shard sees the whole table, so a
+        duplicate serial is settled the same way everywhere, and both rows hash alike."""
+        if not self.shard.sharded:
+            return records, rejected
+
+        def serial(row: RejectedRow) -> str:
+            value = rows[row.index].get("printer_bambu_id")
+            return value.strip() if isinstance(value, str) else ""  # no serial: one shard
+        return (self.shard.select(records),
+                [row for row in rejected if self.shard.owns(serial(row))])
 
     def _finish(self, read: _Read, records: list[PrinterRecord] | None,
-                rejected: list[RejectedRow] | None, error: str | None) -> None:
+                rejected: list[RejectedRow] | None, error: str | None,
+                listed: int = 0) -> None:
         with self._lock:
             if self._read is read:
                 self._read = None
@@ -113,7 +137,7 @@ class Inventory:
                 else:
                     self._failed(error or "unknown error")
                 return
-            self._succeeded(records, rejected)
+            self._succeeded(records, rejected, listed)
 
     def _failed(self, reason: str) -> None:
         self.up = False
@@ -128,7 +152,8 @@ class Inventory:
         else:
             self.log.debug("inventory: still failing: %s", reason)
 
-    def _succeeded(self, records: list[PrinterRecord], rejected: list[RejectedRow]) -> None:
+    def _succeeded(self, records: list[PrinterRecord], rejected: list[RejectedRow],
+                   listed: int) -> None:
         if self._in_outage:
             self.log.info("inventory: reading the printer list from %s recovered after %d "
                           "failed reads; %d printers", self._where,
@@ -139,6 +164,7 @@ class Inventory:
         self.last_error = None
         self.last_success_time = time.time()
         self.records = records
+        self.listed = listed
         self.rejected = rejected
         seen: set[tuple[str, str, str]] = set()
         for row in rejected:

@@ -91,6 +91,9 @@ CATALOGUE: tuple[Spec, ...] = (
     Spec("bambu_exporter_collect_errors_total", "counter",
          "Printers whose metrics could not be built in a scrape (left out of it).",
          per_printer=False),
+    Spec("bambu_exporter_shard_info", "gauge",
+         "This exporter's slice of the printer list: shard index (from 0) of count; always 1.",
+         ("index", "count"), per_printer=False),
 )
 SPECS: dict[str, Spec] = {spec.name: spec for spec in CATALOGUE}
 
@@ -109,6 +112,8 @@ class ExporterStatus:
     bambulabs_api_version: str
     collect_errors: int
     collect_duration: float
+    shard_index: int = 0
+    shard_count: int = 1
 
 
 Sample = tuple[str, tuple[str, ...], float]   # (family name, label values, value)
@@ -200,6 +205,8 @@ def exporter_samples(exporter: ExporterStatus) -> list[Sample]:
         ("bambu_exporter_build_info", (exporter.version, exporter.bambulabs_api_version), 1.0),
         ("bambu_exporter_collect_duration_seconds", (), exporter.collect_duration),
         ("bambu_exporter_collect_errors_total", (), float(exporter.collect_errors)),
+        ("bambu_exporter_shard_info", (str(exporter.shard_index), str(exporter.shard_count)),
+         1.0),
     ]
 
 

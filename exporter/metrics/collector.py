@@ -19,6 +19,7 @@ from prometheus_client.core import Metric
 from exporter import __version__
 from exporter.fleet.reconcile import Fleet
 from exporter.inventory.record import PrinterRecord
+from exporter.inventory.shard import Shard
 from exporter.metrics.catalogue import (
     ExporterStatus,
     InventoryStatus,
@@ -36,6 +37,7 @@ class InventoryLike(Protocol):
     records: list[PrinterRecord]
     errors_total: int
     rejected_total: dict[str, int]
+    shard: Shard
 
     def refresh(self) -> list[PrinterRecord]: ...
 
@@ -90,6 +92,8 @@ class FleetCollector:
             bambulabs_api_version=self._library_version,
             collect_errors=self._collect_errors,
             collect_duration=time.perf_counter() - started,
+            shard_index=self._inventory.shard.index,
+            shard_count=self._inventory.shard.count,
         ))
         yield from families(samples)
 

@@ -27,7 +27,8 @@ Environ = dict[str, Any]
 
 def make_app(registry: CollectorRegistry, statuses: Callable[[], list[PrinterStatus]],
              source: str, clock: Callable[[], float] = time.time,
-             inventory_up: Callable[[], bool] = lambda: True) -> Callable[..., Iterable[bytes]]:
+             inventory_up: Callable[[], bool] = lambda: True,
+             shard_line: Callable[[], str] = lambda: "") -> Callable[..., Iterable[bytes]]:
     metrics_app = make_metrics_app(registry)
 
     def app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
@@ -38,7 +39,8 @@ def make_app(registry: CollectorRegistry, statuses: Callable[[], list[PrinterSta
             start_response("200 OK", [("Content-Type", "text/plain; charset=utf-8")])
             return [b"ok\n"]
         if path == "/":
-            page = landing_page(statuses(), source, clock(), inventory_up()).encode()
+            page = landing_page(statuses(), source, clock(), inventory_up(),
+                                shard_line()).encode()
             start_response("200 OK", [("Content-Type", "text/html; charset=utf-8"),
                                       ("Content-Length", str(len(page)))])
             return [page]

@@ -11,9 +11,10 @@ from exporter.printer.status import PrinterStatus
 
 
 def landing_page(statuses: Iterable[PrinterStatus], source: str, now: float,
-                 inventory_up: bool = True) -> str:
+                 inventory_up: bool = True, shard_line: str = "") -> str:
     """The page at /: links and one row per printer. Everything printed is escaped:
-    printer names come from a database we do not control."""
+    printer names come from a database we do not control. `shard_line` says which
+    slice of the list a sharded exporter serves (empty: not sharded)."""
     statuses = list(statuses)
     rows = []
     for status in statuses:
@@ -37,6 +38,8 @@ def landing_page(statuses: Iterable[PrinterStatus], source: str, now: float,
     banner = "" if inventory_up else (
         '<p class="alert" id="inventory-down">The printer list cannot be read right now: '
         "showing the last good list. See the exporter's log.</p>")
+    shard = f'<p id="shard">This exporter serves {html.escape(shard_line)}.</p>\n' \
+        if shard_line else ""
     stamp = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(now))
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>bambu-exporter</title>
@@ -58,7 +61,7 @@ td:not(:last-child), th {{ white-space: nowrap; }}
 <body>
 <h1>bambu-exporter</h1>
 <p>Version {html.escape(__version__)}. Printer list: {html.escape(source)}.</p>
-{banner}
+{shard}{banner}
 <ul>
 <li><a href="/metrics">/metrics</a>: the Prometheus scrape endpoint</li>
 <li><a href="/healthz">/healthz</a>: liveness</li>
