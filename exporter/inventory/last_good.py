@@ -59,6 +59,7 @@ class Inventory:
         self.up = False
         self.records: list[PrinterRecord] = []  # this shard's
         self.listed = 0  # valid printers in the whole list, every shard's
+        self._owned: dict[str, bool] = {}  # serial -> this shard's, from the last read
         self.rejected: list[RejectedRow] = []  # from the last successful read
         self.errors_total = 0
         self.rejected_total: dict[str, int] = {}
@@ -114,12 +115,21 @@ class Inventory:
         duplicate serial is settled the same way everywhere, and both rows hash alike."""
         if not self.shard.sharded:
             return records, rejected
+        # The list is read on every scrape: hash each serial once, not once a scrape.
+        known, owned = self._owned, {}
+
+        def owns(serial: str) -> bool:
+            mine = known.get(serial)
+            owned[serial] = mine = self.shard.owns(serial) if mine is None else mine
+            return mine
 
         def serial(row: RejectedRow) -> str:
             value = rows[row.index].get("printer_bambu_id")
             return value.strip() if isinstance(value, str) else ""  # no serial: one shard
-        return (self.shard.select(records),
-                [row for row in rejected if self.shard.owns(serial(row))])
+        mine = [record for record in records if owns(record.serial)]
+        mine_rejected = [row for row in rejected if owns(serial(row))]
+        self._owned = owned  # only serials still listed: it cannot grow without bound
+        return mine, mine_rejected
 
     def _finish(self, read: _Read, records: list[PrinterRecord] | None,
                 rejected: list[RejectedRow] | None, error: str | None,
