@@ -27,6 +27,7 @@ from exporter.fleet.reconcile import Fleet, FleetUpkeep
 from exporter.inventory.last_good import Inventory, describe_source
 from exporter.inventory.record import InventorySource
 from exporter.metrics.collector import FleetCollector
+from exporter.printer.error_texts import ErrorTexts
 from exporter.printer.network_loop import NetworkLoop
 from exporter.printer.session import PrinterSession, SessionSettings, make_tls_context
 from exporter.web.app import make_app
@@ -69,6 +70,9 @@ def build_parser(command: str) -> argparse.ArgumentParser:
     flag("inventory.timeout", "longest a scrape waits for the printer list, then the last "
          "good list is used (default 2s)", metavar="DURATION")
     flag("log.level", "debug, info, warning or error (default info)", metavar="LEVEL")
+    flag("hms.text-file", "Bambu's HMS and print error texts, saved from Bambu's HMS "
+         "service (JSON; re-read when it changes): descriptions on HMS and print error "
+         "series", metavar="PATH")
     if command == "status":
         parser.add_argument("--timeout", default="10s", metavar="DURATION",
                             help="how long to wait for first reports (default 10s)")
@@ -186,12 +190,15 @@ class Exporter:
 
     def __init__(self, settings: Settings, printers_file: str | None = None) -> None:
         self.settings = settings
+        # --hms.text-file: a malformed file raises ConfigError naming the flag.
+        self.error_texts = (ErrorTexts(settings.hms_text_file)
+                            if settings.hms_text_file else None)
         self.source = make_source(settings, printers_file or settings.printers_file)
         self.inventory = Inventory(self.source, timeout=settings.inventory_timeout)
         self.network = NetworkLoop()
         self.fleet = make_fleet(settings, self.network)
         self.upkeep = FleetUpkeep(self.fleet)
-        self.collector = FleetCollector(self.inventory, self.fleet)
+        self.collector = FleetCollector(self.inventory, self.fleet, texts=self.error_texts)
         self.registry = CollectorRegistry()
         self.registry.register(self.collector)
         ProcessCollector(registry=self.registry)
@@ -228,6 +235,9 @@ def run_serve(settings: Settings) -> int:
                   f"{settings.listen_host}:{settings.listen_port}: {exc.strerror or exc}",
                   file=sys.stderr)
             return 1
+        except ConfigError as exc:   # --hms.text-file that does not parse
+            print(f"bambu-exporter: error: {exc}", file=sys.stderr)
+            return 2
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):  # before start(): it may take a moment
             signal.signal(signum, lambda *_: stop.set())

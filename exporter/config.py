@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ ENVIRONMENT: dict[str, str] = {
     "printer.connect-timeout": "BAMBU_PRINTER_CONNECT_TIMEOUT",
     "inventory.timeout": "BAMBU_INVENTORY_TIMEOUT",
     "log.level": "BAMBU_LOG_LEVEL",
+    "hms.text-file": "BAMBU_HMS_TEXT_FILE",
 }
 
 HOW_TO_CONFIGURE = """\
@@ -92,6 +94,7 @@ class Settings:
     connect_timeout: float = 5.0
     inventory_timeout: float = 2.0
     log_level: str = "info"
+    hms_text_file: str | None = None   # Bambu's HMS/print_error texts, saved by the user
 
     def __repr__(self) -> str:  # the database params hold a password
         return (f"Settings(listen={self.listen_host}:{self.listen_port}, "
@@ -153,6 +156,13 @@ def settings_from(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Setti
     if not demo and not printers_file and not database:
         raise ConfigError(HOW_TO_CONFIGURE)
 
+    # --hms.text-file: a missing file stops start-up here; its content is checked when
+    # the exporter loads it (exporter/printer/error_texts.py).
+    where, hms_text_file = _value(flags, environ, "hms.text-file")
+    if hms_text_file and not os.path.isfile(hms_text_file):
+        raise ConfigError(f"{where}: {hms_text_file!r} is not a file (save Bambu's HMS "
+                          "texts there, see README)")
+
     return Settings(listen_host=host, listen_port=port, printers_file=printers_file,
                     database=database, demo=demo, demo_printers=demo_printers,
                     demo_first_address=demo_first_address,
@@ -160,4 +170,4 @@ def settings_from(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Setti
                     pushall_interval=durations["printer.pushall-interval"],
                     connect_timeout=durations["printer.connect-timeout"],
                     inventory_timeout=durations["inventory.timeout"],
-                    log_level=log_level)
+                    log_level=log_level, hms_text_file=hms_text_file or None)
