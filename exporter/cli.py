@@ -28,6 +28,7 @@ from exporter.inventory.last_good import Inventory, describe_source
 from exporter.inventory.record import InventorySource
 from exporter.inventory.shard import describe_slice
 from exporter.metrics.collector import FleetCollector
+from exporter.printer.error_texts import ErrorTexts
 from exporter.printer.network_loop import NetworkLoop
 from exporter.printer.session import PrinterSession, SessionSettings, make_tls_context
 from exporter.web.app import make_app
@@ -74,6 +75,9 @@ def build_parser(command: str) -> argparse.ArgumentParser:
          "chosen by a stable hash of the serial (default 1)", metavar="N")
     flag("shard.index", "this exporter's slice, 0..N-1; when not given with a count above 1, "
          "the host name's -<ordinal> (a StatefulSet pod's name)", metavar="I")
+    flag("hms.text-file", "Bambu's HMS and print error texts, saved from Bambu's HMS "
+         "service (JSON; re-read when it changes): descriptions on HMS and print error "
+         "series", metavar="PATH")
     if command == "status":
         parser.add_argument("--timeout", default="10s", metavar="DURATION",
                             help="how long to wait for first reports (default 10s)")
@@ -191,13 +195,16 @@ class Exporter:
 
     def __init__(self, settings: Settings, printers_file: str | None = None) -> None:
         self.settings = settings
+        # --hms.text-file: a malformed file raises ConfigError naming the flag.
+        self.error_texts = (ErrorTexts(settings.hms_text_file)
+                            if settings.hms_text_file else None)
         self.source = make_source(settings, printers_file or settings.printers_file)
         self.inventory = Inventory(self.source, timeout=settings.inventory_timeout,
                                    shard=settings.shard)
         self.network = NetworkLoop()
         self.fleet = make_fleet(settings, self.network)
         self.upkeep = FleetUpkeep(self.fleet)
-        self.collector = FleetCollector(self.inventory, self.fleet)
+        self.collector = FleetCollector(self.inventory, self.fleet, texts=self.error_texts)
         self.registry = CollectorRegistry()
         self.registry.register(self.collector)
         ProcessCollector(registry=self.registry)
@@ -237,6 +244,9 @@ def run_serve(settings: Settings) -> int:
                   f"{settings.listen_host}:{settings.listen_port}: {exc.strerror or exc}",
                   file=sys.stderr)
             return 1
+        except ConfigError as exc:   # --hms.text-file that does not parse
+            print(f"bambu-exporter: error: {exc}", file=sys.stderr)
+            return 2
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):  # before start(): it may take a moment
             signal.signal(signum, lambda *_: stop.set())

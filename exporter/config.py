@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 import socket
 from collections.abc import Mapping
@@ -41,6 +42,7 @@ ENVIRONMENT: dict[str, str] = {
     # shards (issue 8): N exporters on one table, each holding a disjoint slice
     "shard.count": "BAMBU_SHARD_COUNT",
     "shard.index": "BAMBU_SHARD_INDEX",
+    "hms.text-file": "BAMBU_HMS_TEXT_FILE",
 }
 
 HOW_TO_CONFIGURE = """\
@@ -98,6 +100,7 @@ class Settings:
     inventory_timeout: float = 2.0
     log_level: str = "info"
     shard: Shard = Shard()  # this exporter's slice of the printer list
+    hms_text_file: str | None = None   # Bambu's HMS/print_error texts, saved by the user
 
     def __repr__(self) -> str:  # the database params hold a password
         return (f"Settings(listen={self.listen_host}:{self.listen_port}, "
@@ -160,6 +163,12 @@ def settings_from(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Setti
         raise ConfigError(HOW_TO_CONFIGURE)
 
     shard = shard_settings(flags, environ)
+    # --hms.text-file: a missing file stops start-up here; its content is checked when
+    # the exporter loads it (exporter/printer/error_texts.py).
+    where, hms_text_file = _value(flags, environ, "hms.text-file")
+    if hms_text_file and not os.path.isfile(hms_text_file):
+        raise ConfigError(f"{where}: {hms_text_file!r} is not a file (save Bambu's HMS "
+                          "texts there, see README)")
 
     return Settings(listen_host=host, listen_port=port, printers_file=printers_file,
                     database=database, demo=demo, demo_printers=demo_printers,
@@ -168,7 +177,8 @@ def settings_from(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Setti
                     pushall_interval=durations["printer.pushall-interval"],
                     connect_timeout=durations["printer.connect-timeout"],
                     inventory_timeout=durations["inventory.timeout"],
-                    log_level=log_level, shard=shard)
+                    log_level=log_level, shard=shard,
+                    hms_text_file=hms_text_file or None)
 
 
 def shard_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Shard:

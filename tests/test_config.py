@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -94,3 +96,39 @@ def test_database_password_from_file_stays_out_of_repr(tmp_path: Path) -> None:
 def test_demo_needs_no_database() -> None:
     settings = settings_from({"demo": True}, {})
     assert settings.demo and settings.demo_printers == 12
+
+
+# ------------------------------------------------------------- --hms.text-file (issue 9)
+
+HMS_TEXTS = Path(__file__).parent / "support" / "hms_texts.json"
+
+
+def test_hms_text_file_from_flag_or_environment() -> None:
+    assert settings_from({"printers.file": "p.yaml"}, {}).hms_text_file is None
+    by_flag = settings_from({"printers.file": "p.yaml", "hms.text-file": str(HMS_TEXTS)}, {})
+    assert by_flag.hms_text_file == str(HMS_TEXTS)
+    by_env = settings_from({"printers.file": "p.yaml"}, {"BAMBU_HMS_TEXT_FILE": str(HMS_TEXTS)})
+    assert by_env.hms_text_file == str(HMS_TEXTS)
+
+
+@pytest.mark.parametrize("flags, env, named", [
+    ({"hms.text-file": "/nonexistent/hms.json"}, {}, "--hms.text-file"),
+    ({}, {"BAMBU_HMS_TEXT_FILE": "/nonexistent/hms.json"}, "BAMBU_HMS_TEXT_FILE"),
+])
+def test_a_missing_hms_text_file_is_named(flags: dict, env: dict, named: str) -> None:
+    with pytest.raises(ConfigError, match=named.replace(".", r"\.") + ".*not a file"):
+        settings_from({"printers.file": "p.yaml", **flags}, env)
+
+
+def test_a_malformed_hms_text_file_stops_start_up(tmp_path: Path) -> None:
+    bad = tmp_path / "hms.json"
+    bad.write_text('{"data": {"device_hms": ')
+    printers = tmp_path / "printers.yaml"
+    printers.write_text("printers: []\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "exporter", "--printers.file", str(printers),
+         "--web.listen-address", "127.0.60.1:0", "--hms.text-file", str(bad)],
+        capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert "--hms.text-file" in result.stderr and "not valid JSON" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -55,16 +55,27 @@ CATALOGUE: tuple[Spec, ...] = (
     Spec("bambu_printer_print_job_info", "gauge", "Current or last job; always 1.",
          ("file", "task")),
     Spec("bambu_printer_print_error_code", "gauge", "The printer's print_error; 0 = none."),
+    Spec("bambu_printer_print_error_info", "gauge",
+         "The current print error as XXXX_XXXX, with its text where one is loaded; always 1.",
+         ("code", "description")),
     Spec("bambu_printer_hms_errors", "gauge", "Active HMS messages by severity.", ("severity",)),
     Spec("bambu_printer_hms_error_info", "gauge", "One series per active HMS message; always 1.",
-         ("code", "severity", "module")),
+         ("code", "severity", "module", "description")),
     Spec("bambu_printer_wifi_signal_dbm", "gauge", "Wi-Fi signal strength."),
     Spec("bambu_printer_nozzle_info", "gauge", "Installed nozzle; always 1.",
-         ("nozzle", "type", "diameter")),
+         ("nozzle", "type", "diameter", "material", "flow")),
+    Spec("bambu_printer_door_open", "gauge", "1 while the enclosure door is open."),
+    Spec("bambu_printer_light_on", "gauge", "1 while the light is on.", ("light",)),
+    Spec("bambu_printer_active_extruder", "gauge",
+         "Dual-nozzle printers: the nozzle in use, 0 right, 1 left."),
+    Spec("bambu_printer_print_start_timestamp_seconds", "gauge",
+         "Unix time the current or last job started."),
     Spec("bambu_ams_humidity_index", "gauge",
          "AMS humidity on Bambu Studio's scale: 1 dry .. 5 wet.", ("ams",)),
     Spec("bambu_ams_humidity_ratio", "gauge", "AMS relative humidity, 0..1.", ("ams",)),
     Spec("bambu_ams_temperature_celsius", "gauge", "AMS temperature.", ("ams",)),
+    Spec("bambu_ams_info", "gauge", "AMS unit model; always 1.", ("ams", "model")),
+    Spec("bambu_ams_drying", "gauge", "1 while the AMS unit dries filament.", ("ams",)),
     Spec("bambu_ams_tray_remaining_ratio", "gauge",
          "Filament left on the spool, 0..1 (only where the printer knows).", ("ams", "tray")),
     Spec("bambu_ams_tray_info", "gauge", "Loaded filament; always 1.",
@@ -76,6 +87,8 @@ CATALOGUE: tuple[Spec, ...] = (
     Spec("bambu_printer_message_errors_total", "counter",
          "Messages from the printer that could not be decoded."),
     Spec("bambu_printer_prints_total", "counter", "Jobs seen ending, by result.", ("result",)),
+    Spec("bambu_printer_printing_seconds_total", "counter",
+         "Time this exporter saw the printer RUNNING (utilisation: its rate)."),
     Spec("bambu_inventory_up", "gauge", "1 if the last read of the printer list succeeded.",
          per_printer=False),
     Spec("bambu_inventory_printers", "gauge", "Printers in the list in use.", per_printer=False),
@@ -94,6 +107,9 @@ CATALOGUE: tuple[Spec, ...] = (
     Spec("bambu_exporter_shard_info", "gauge",
          "This exporter's slice of the printer list: shard index (from 0) of count; always 1.",
          ("index", "count"), per_printer=False),
+    Spec("bambu_exporter_hms_text_rejected_entries_total", "counter",
+         "Entries of the HMS text file (--hms.text-file) skipped as invalid.",
+         per_printer=False),
 )
 SPECS: dict[str, Spec] = {spec.name: spec for spec in CATALOGUE}
 
@@ -114,12 +130,18 @@ class ExporterStatus:
     collect_duration: float
     shard_index: int = 0
     shard_count: int = 1
+    hms_text_rejected: int = 0
 
 
 Sample = tuple[str, tuple[str, ...], float]   # (family name, label values, value)
+Describe = Callable[[str], str]   # an HMS or print error code -> its text, "" when unknown
 
 
-def printer_samples(status: PrinterStatus) -> list[Sample]:
+def no_text(_code: str) -> str:
+    return ""
+
+
+def printer_samples(status: PrinterStatus, describe: Describe = no_text) -> list[Sample]:
     """Every sample one printer contributes. A printer that is not up gets no telemetry."""
     ident = (status.name, status.serial)
     out: list[Sample] = []
@@ -142,6 +164,7 @@ def printer_samples(status: PrinterStatus) -> list[Sample]:
     add("bambu_printer_message_errors_total", status.message_errors)
     for result in JOB_RESULTS:
         add("bambu_printer_prints_total", status.prints.get(result, 0), result)
+    add("bambu_printer_printing_seconds_total", status.printing_seconds)
     if snap is None:
         return out
 
@@ -161,20 +184,30 @@ def printer_samples(status: PrinterStatus) -> list[Sample]:
         ("bambu_printer_print_speed_ratio", snap.speed),
         ("bambu_printer_print_error_code", snap.print_error),
         ("bambu_printer_wifi_signal_dbm", snap.wifi_dbm),
+        ("bambu_printer_active_extruder", snap.active_extruder),
+        ("bambu_printer_print_start_timestamp_seconds", snap.print_start),
+        ("bambu_printer_door_open", None if snap.door_open is None else int(snap.door_open)),
     )
     for name, maybe in optional:
         if maybe is not None:
             add(name, maybe)
     if snap.job_file or snap.job_task:
         add("bambu_printer_print_job_info", 1, snap.job_file, snap.job_task)
+    error_code = snap.print_error_code
+    if error_code is not None:
+        add("bambu_printer_print_error_info", 1, error_code, describe(error_code))
+    for light, on in snap.lights:
+        add("bambu_printer_light_on", 1 if on else 0, light)
     by_severity = {severity: 0 for severity in HMS_SEVERITY_LABELS}
     for message in snap.hms:
         by_severity[message.severity] = by_severity.get(message.severity, 0) + 1
-        add("bambu_printer_hms_error_info", 1, message.code, message.severity, message.module)
+        add("bambu_printer_hms_error_info", 1, message.code, message.severity, message.module,
+            describe(message.code))
     for severity, count in by_severity.items():
         add("bambu_printer_hms_errors", count, severity)
     for nozzle in snap.nozzles:
-        add("bambu_printer_nozzle_info", 1, nozzle.nozzle, nozzle.type, nozzle.diameter)
+        add("bambu_printer_nozzle_info", 1, nozzle.nozzle, nozzle.type, nozzle.diameter,
+            nozzle.material, nozzle.flow)
     for unit in snap.ams:
         if unit.humidity_index is not None:
             add("bambu_ams_humidity_index", unit.humidity_index, unit.ams)
@@ -182,6 +215,10 @@ def printer_samples(status: PrinterStatus) -> list[Sample]:
             add("bambu_ams_humidity_ratio", unit.humidity_ratio, unit.ams)
         if unit.temperature is not None:
             add("bambu_ams_temperature_celsius", unit.temperature, unit.ams)
+        if unit.model is not None:
+            add("bambu_ams_info", 1, unit.ams, unit.model)
+        if unit.drying is not None:
+            add("bambu_ams_drying", 1 if unit.drying else 0, unit.ams)
     for tray in snap.trays:
         add("bambu_ams_tray_info", 1, tray.ams, tray.tray, tray.material, tray.color)
         if tray.remaining is not None:
@@ -207,16 +244,19 @@ def exporter_samples(exporter: ExporterStatus) -> list[Sample]:
         ("bambu_exporter_collect_errors_total", (), float(exporter.collect_errors)),
         ("bambu_exporter_shard_info", (str(exporter.shard_index), str(exporter.shard_count)),
          1.0),
+        ("bambu_exporter_hms_text_rejected_entries_total", (),
+         float(exporter.hms_text_rejected)),
     ]
 
 
 def fleet_samples(statuses: Iterable[PrinterStatus],
-                  on_error: Callable[[PrinterStatus, Exception], None]) -> list[Sample]:
+                  on_error: Callable[[PrinterStatus, Exception], None],
+                  describe: Describe = no_text) -> list[Sample]:
     """Samples of every printer; one printer's failure leaves it out, not the scrape."""
     out: list[Sample] = []
     for status in statuses:
         try:
-            out.extend(printer_samples(status))
+            out.extend(printer_samples(status, describe))
         except Exception as exc:  # noqa: BLE001 - isolate one printer's bad data
             on_error(status, exc)
     return out

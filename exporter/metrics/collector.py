@@ -28,7 +28,9 @@ from exporter.metrics.catalogue import (
     families,
     fleet_samples,
     inventory_samples,
+    no_text,
 )
+from exporter.printer.error_texts import ErrorTexts
 from exporter.printer.status import PrinterStatus
 
 
@@ -52,7 +54,8 @@ def library_version() -> str:
 class FleetCollector:
     def __init__(self, inventory: InventoryLike, fleet: Fleet,
                  clock: Callable[[], float] = time.time,
-                 logger: logging.Logger | None = None) -> None:
+                 logger: logging.Logger | None = None,
+                 texts: ErrorTexts | None = None) -> None:
         self._inventory = inventory
         self._fleet = fleet
         self._clock = clock
@@ -60,6 +63,7 @@ class FleetCollector:
         self._lock = threading.Lock()   # concurrent scrapes reconcile one at a time
         self._collect_errors = 0
         self._library_version = library_version()
+        self._texts = texts   # --hms.text-file; None: descriptions are empty
 
     def describe(self) -> list[Metric]:
         # Lets the registry learn the names without running a scrape at registration.
@@ -80,7 +84,11 @@ class FleetCollector:
     def collect(self) -> Iterator[Metric]:
         started = time.perf_counter()
         statuses = self.refresh()
-        samples = fleet_samples(statuses, self._printer_failed)
+        texts = self._texts
+        if texts is not None:
+            texts.refresh()   # one stat; a changed file is re-read in the background
+        samples = fleet_samples(statuses, self._printer_failed,
+                                texts.describe if texts is not None else no_text)
         samples += inventory_samples(InventoryStatus(
             up=self._inventory.up,
             printers=len(self._inventory.records),
@@ -94,6 +102,7 @@ class FleetCollector:
             collect_duration=time.perf_counter() - started,
             shard_index=self._inventory.shard.index,
             shard_count=self._inventory.shard.count,
+            hms_text_rejected=texts.rejected_total if texts is not None else 0,
         ))
         yield from families(samples)
 

@@ -33,6 +33,7 @@ from bambulabs_api import Printer
 from exporter.inventory.record import PrinterRecord
 from exporter.printer.merge import deep_merge, prune_report
 from exporter.printer.network_loop import Connection, NetworkLoop
+from exporter.printer.printing_time import PrintingTime
 from exporter.printer.snapshot import (
     PrinterSnapshot,
     firmware_from_version,
@@ -122,6 +123,7 @@ class PrinterSession:
         self._message_errors = 0
         self._prints: dict[str, int] = {}
         self._last_error = ""
+        self._printing = PrintingTime()   # seconds seen RUNNING (issue 9)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -264,6 +266,7 @@ class PrinterSession:
         """Periodic upkeep, off the scrape path: the rate-limited pushall, and a cheap
         get_version when a printer has been quiet (P1/A1 send nothing while nothing
         changes), so that silence within the staleness window means trouble."""
+        self._observe_printing(now)
         with self._lock:
             if not self._connected or self._closing or self._connection is None:
                 return
@@ -304,12 +307,25 @@ class PrinterSession:
     def model(self) -> str:
         return model_from_version(self._version) or model_from_serial(self.record.serial) or "unknown"
 
+    def _observe_printing(self, now: float) -> float:
+        """Feed PrintingTime: RUNNING as long as the session is up and the report says so;
+        the upkeep tick (every second) and each status() observe."""
+        with self._lock:
+            fresh = (self._last_message is not None
+                     and now - self._last_message <= self._settings.staleness)
+            state = self._report.get("print", {}).get("gcode_state")
+            running = (self._connected and fresh and isinstance(state, str)
+                       and state.strip().upper() == "RUNNING")
+        return self._printing.observe(running)
+
     def status(self, now: float) -> PrinterStatus:
         """A consistent copy of what the session holds; never touches the network."""
+        printing_seconds = self._observe_printing(now)
         with self._lock:
             model = self.model
             if self._dirty:
-                self._snapshot = snapshot(self._report, model) if self._report else None
+                self._snapshot = (snapshot(self._report, model, self._version)
+                                  if self._report else None)
                 self._dirty = False
             fresh = (self._last_message is not None
                      and now - self._last_message <= self._settings.staleness)
@@ -328,4 +344,5 @@ class PrinterSession:
                 message_errors=self._message_errors,
                 prints=dict(self._prints),
                 last_error=self._last_error,
+                printing_seconds=printing_seconds,
             )

@@ -15,13 +15,23 @@ from typing import Any
 from bambulabs_api.states_info import GcodeState, PrintStatus
 
 from exporter.printer.vocabulary import (
-    CHAMBER_SENSOR_MODELS,
+    AMS_MODULES,
+    AMS_TYPES,
+    DOOR_OPEN_BIT,
+    EXTERNAL_SLOT,
     FAN_FIELDS,
     FAN_STEPS,
     HMS_MODULES,
     HMS_SEVERITIES,
-    PRODUCT_NAME_MODELS,
+    LIGHT_MODES,
+    LIGHT_NODES,
+    MODELS,
+    NOZZLE_FLOWS,
+    NOZZLE_MATERIAL_NAMES,
+    NOZZLE_MATERIALS,
     SERIAL_PREFIX_MODELS,
+    ModelSpec,
+    model_label,
 )
 
 
@@ -34,9 +44,11 @@ class HmsMessage:
 
 @dataclass(frozen=True)
 class Nozzle:
-    nozzle: str     # "0", "1" (H2D has two)
-    type: str
+    nozzle: str     # "0" on single-nozzle printers; "right", "left" on dual ones
+    type: str       # as the printer says it: "HS01", "hardened_steel"
     diameter: str
+    material: str = ""   # stainless_steel, hardened_steel, tungsten_carbide, unknown
+    flow: str = ""       # standard, high_flow, tpu_high_flow, unknown ("" = not said)
 
 
 @dataclass(frozen=True)
@@ -54,6 +66,8 @@ class AmsUnit:
     humidity_index: int | None      # Bambu Studio's scale: 1 dry .. 5 wet
     humidity_ratio: float | None    # 0..1 where the printer reports a percentage
     temperature: float | None
+    model: str | None = None        # AMS, AMS_LITE, AMS_2_PRO, AMS_HT
+    drying: bool | None = None      # None: the unit does not say
 
 
 @dataclass(frozen=True)
@@ -61,7 +75,7 @@ class PrinterSnapshot:
     """What one printer's merged report says, typed; None = not reported."""
 
     state: str                                  # a GcodeState value
-    stage: str | None                           # a PrintStatus name
+    stage: str | None                           # a PrintStatus name, or STAGE_<n>
     temperatures: tuple[tuple[str, float], ...]  # (sensor, celsius)
     targets: tuple[tuple[str, float], ...]
     fans: tuple[tuple[str, float], ...]          # (fan, ratio)
@@ -78,6 +92,20 @@ class PrinterSnapshot:
     nozzles: tuple[Nozzle, ...]
     ams: tuple[AmsUnit, ...]
     trays: tuple[Tray, ...]
+    active_extruder: int | None = None           # dual-nozzle printers: 0 right, 1 left
+    door_open: bool | None = None
+    lights: tuple[tuple[str, bool], ...] = ()    # (light, on)
+    print_start: float | None = None             # unix time the current or last job began
+
+    @property
+    def print_error_code(self) -> str | None:
+        """print_error as XXXX_XXXX (Bambu's wiki and HMS texts), None when there is none."""
+        return format_print_error(self.print_error) if self.print_error else None
+
+
+def format_print_error(code: int) -> str:
+    code &= 0xFFFFFFFF
+    return f"{code >> 16:04X}_{code & 0xFFFF:04X}"
 
 
 def model_from_serial(serial: str) -> str | None:
@@ -85,29 +113,43 @@ def model_from_serial(serial: str) -> str | None:
 
 
 def model_from_version(version: Mapping[str, Any] | None) -> str | None:
-    ota = _ota_module(version)
+    ota = _module(version, "ota")
     if ota is None:
         return None
-    product = str(ota.get("product_name", "")).strip().lower()
-    return PRODUCT_NAME_MODELS.get(product)
+    product = ota.get("product_name")
+    return model_label(product) if isinstance(product, str) else None
 
 
 def firmware_from_version(version: Mapping[str, Any] | None) -> str | None:
-    ota = _ota_module(version)
+    ota = _module(version, "ota")
     if ota is None:
         return None
     sw_ver = ota.get("sw_ver")
     return str(sw_ver) if isinstance(sw_ver, (str, int)) and str(sw_ver) else None
 
 
-def _ota_module(version: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+def ams_models_from_version(version: Mapping[str, Any] | None) -> dict[str, str]:
+    """AMS unit id -> model from get_version's module names ("n3f/2" -> {"2": "AMS_2_PRO"})."""
+    models: dict[str, str] = {}
+    for module in _modules(version):
+        kind, sep, unit = str(module.get("name", "")).partition("/")
+        if sep and unit and kind in AMS_MODULES:
+            models[unit] = AMS_MODULES[kind]
+    return models
+
+
+def _modules(version: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
     if not isinstance(version, Mapping):
-        return None
+        return []
     modules = version.get("module")
     if not isinstance(modules, list):
-        return None
-    for module in modules:
-        if isinstance(module, Mapping) and module.get("name") == "ota":
+        return []
+    return [m for m in modules if isinstance(m, Mapping)]
+
+
+def _module(version: Mapping[str, Any] | None, name: str) -> Mapping[str, Any] | None:
+    for module in _modules(version):
+        if module.get("name") == name:
             return module
     return None
 
@@ -126,6 +168,21 @@ def decode_hms(attr: Any, code: Any) -> HmsMessage | None:
     return HmsMessage(code=text, severity=severity, module=module)
 
 
+def decode_nozzle_type(kind: str) -> tuple[str, str]:
+    """A nozzle type as printers send it -> (material, flow); ("", "") when not said.
+
+    Newer firmware sends codes ("HS01": flow from the second letter, material from the
+    last two digits); older firmware the material's name ("hardened_steel")."""
+    if not kind:
+        return "", ""
+    if kind.lower() in NOZZLE_MATERIAL_NAMES:
+        return kind.lower(), ""
+    code = kind.upper()
+    if len(code) == 4 and code[:2].isalpha() and code[2:].isdigit():
+        return NOZZLE_MATERIALS.get(code[2:], "unknown"), NOZZLE_FLOWS.get(code[1], "unknown")
+    return "unknown", "unknown"
+
+
 def job_result(previous: str | None, current: str) -> str | None:
     """'finished' or 'failed' when a job was seen ending between two states."""
     active = {"PREPARE", "RUNNING", "PAUSE"}
@@ -136,24 +193,44 @@ def job_result(previous: str | None, current: str) -> str | None:
     return None
 
 
-def snapshot(report: Mapping[str, Any], model: str | None) -> PrinterSnapshot:
-    """Read a merged report ({"print": {...}}) into a PrinterSnapshot."""
+def snapshot(report: Mapping[str, Any], model: str | None,
+             version: Mapping[str, Any] | None = None) -> PrinterSnapshot:
+    """Read a merged report ({"print": {...}}) into a PrinterSnapshot.
+
+    `model` decides what the printer can measure (MODELS); `version`, the get_version
+    answer, names AMS models where the units' own info bits do not."""
     p = report.get("print")
     if not isinstance(p, Mapping):
         p = {}
     device = _mapping(p.get("device"))
+    spec = MODELS.get(model) if model else None
+    extruder = _mapping(device.get("extruder"))
+    extruder_state = _as_int(extruder.get("state"))
+    dual = _is_dual(spec, extruder_state, extruder.get("info"))
 
     temperatures: list[tuple[str, float]] = []
     targets: list[tuple[str, float]] = []
-    _add(temperatures, "nozzle", _as_float(p.get("nozzle_temper")))
-    _add(targets, "nozzle", _as_float(p.get("nozzle_target_temper")))
-    _add(temperatures, "bed", _as_float(p.get("bed_temper")))
-    _add(targets, "bed", _as_float(p.get("bed_target_temper")))
-    second = _second_extruder(device)
-    if second is not None:
-        _add(temperatures, "nozzle2", second[0])
-        _add(targets, "nozzle2", second[1])
-    _add(temperatures, "chamber", _chamber_temperature(p, device, model))
+
+    def add(sensor: str, reading: tuple[float | None, float | None]) -> None:
+        _add(temperatures, sensor, reading[0])
+        _add(targets, sensor, reading[1])
+
+    flat_nozzle = (_as_float(p.get("nozzle_temper")), _as_float(p.get("nozzle_target_temper")))
+    extruders = _extruders(extruder.get("info"))
+    active = None if extruder_state is None else (extruder_state >> 4) & 0xF
+    if dual:
+        for extruder_id, sensor in ((0, "nozzle_right"), (1, "nozzle_left")):
+            if extruder_id in extruders:
+                add(sensor, extruders[extruder_id])
+            elif not extruders and extruder_id == (active or 0):
+                add(sensor, flat_nozzle)  # older shape: the flat field is the active nozzle
+    else:
+        add("nozzle", extruders.get(0, flat_nozzle))
+    add("bed", _packed_or(_mapping(device.get("bed")).get("info"),
+                          (_as_float(p.get("bed_temper")), _as_float(p.get("bed_target_temper")))))
+    chamber = _chamber(p, device, spec)
+    if chamber is not None:
+        add("chamber", chamber)
 
     fans = [(label, min(max(v / FAN_STEPS, 0.0), 1.0))
             for field, label in FAN_FIELDS.items()
@@ -179,9 +256,13 @@ def snapshot(report: Mapping[str, Any], model: str | None) -> PrinterSnapshot:
         print_error=_as_int(p.get("print_error")),
         hms=_hms(p.get("hms")),
         wifi_dbm=_wifi(p.get("wifi_signal")),
-        nozzles=_nozzles(p, device),
-        ams=_ams_units(p.get("ams")),
+        nozzles=_nozzles(p, device, dual),
+        ams=_ams_units(p.get("ams"), ams_models_from_version(version)),
         trays=_trays(p),
+        active_extruder=active if dual and active in (0, 1) else None,
+        door_open=_door_open(p, spec),
+        lights=_lights(p.get("lights_report")),
+        print_start=_timestamp(p.get("gcode_start_time")),
     )
 
 
@@ -197,42 +278,98 @@ def _stage(value: Any) -> str | None:
         return None
     if number == -1:  # X1 firmware reports -1 where P1/A1 report 255: idle
         return PrintStatus.IDLE.name
-    return PrintStatus(number).name  # unknown numbers -> UNKNOWN
+    known = PrintStatus._value2member_map_.get(number)
+    # Newer firmware adds stages the library lacks: name them, never drop them.
+    return known.name if isinstance(known, PrintStatus) else f"STAGE_{number}"
 
 
-def _chamber_temperature(p: Mapping[str, Any], device: Mapping[str, Any],
-                         model: str | None) -> float | None:
-    ctc = _mapping(_mapping(device.get("ctc")).get("info"))
-    if "temp" in ctc:
-        return _packed_current(ctc.get("temp"))
-    if model in CHAMBER_SENSOR_MODELS:
-        return _as_float(p.get("chamber_temper"))
-    return None
+def _is_dual(spec: ModelSpec | None, state: int | None, info: Any) -> bool:
+    if spec is not None:
+        return spec.nozzles == 2
+    # A model we do not know: believe the report (extruder count in state's low 4 bits).
+    if state is not None and state & 0xF:
+        return state & 0xF >= 2
+    return len(_extruders(info)) >= 2
 
 
-def _second_extruder(device: Mapping[str, Any]) -> tuple[float | None, float | None] | None:
-    info = _mapping(device.get("extruder")).get("info")
-    if not isinstance(info, list):
-        return None
-    for extruder in info:
-        if isinstance(extruder, Mapping) and _as_int(extruder.get("id")) == 1:
-            packed = _as_int(extruder.get("temp"))
-            if packed is None:
-                return None
-            target = _as_float(extruder.get("htar"))
-            if packed > 0xFFFF:  # H2D packs target << 16 | current
-                return float(packed & 0xFFFF), float(packed >> 16)
-            return float(packed), target
-    return None
+Reading = tuple[float | None, float | None]   # (current, target)
 
 
-def _packed_current(value: Any) -> float | None:
+def _unpack(value: Any, fallback_target: float | None = None) -> Reading | None:
+    """Newer firmware packs a temperature as target << 16 | current."""
     number = _as_float(value)
-    if number is None:
+    if number is None or number < 0:
         return None
-    if number > 0xFFFF and number == int(number):
-        return float(int(number) & 0xFFFF)
-    return number
+    if number != int(number):  # a plain reading, not a packed one
+        return number, fallback_target
+    packed = int(number)
+    target = packed >> 16 & 0xFFFF
+    # Some firmware sends the target apart (htar) and only the current value in temp.
+    return float(packed & 0xFFFF), float(target) if target else (fallback_target or 0.0)
+
+
+def _packed_or(info: Any, flat: Reading) -> Reading:
+    packed = _unpack(_mapping(info).get("temp"))
+    return packed if packed is not None else flat
+
+
+def _extruders(info: Any) -> dict[int, Reading]:
+    extruders: dict[int, Reading] = {}
+    if not isinstance(info, list):
+        return extruders
+    for entry in info:
+        if not isinstance(entry, Mapping):
+            continue
+        extruder_id = _as_int(entry.get("id"))
+        reading = _unpack(entry.get("temp"), _as_float(entry.get("htar")))
+        if extruder_id is not None and reading is not None:
+            extruders.setdefault(extruder_id, reading)
+    return extruders
+
+
+def _chamber(p: Mapping[str, Any], device: Mapping[str, Any],
+             spec: ModelSpec | None) -> Reading | None:
+    packed = _unpack(_mapping(_mapping(device.get("ctc")).get("info")).get("temp"))
+    if spec is None:  # unknown model: newer firmware sends device.ctc only where measured
+        return None if packed is None else (packed[0], packed[1] or None)
+    if not spec.chamber_sensor:  # P1/A1 send a placeholder chamber_temper
+        return None
+    current = packed[0] if packed is not None else _as_float(p.get("chamber_temper"))
+    target = packed[1] if packed is not None and spec.chamber_heater else None
+    return current, target
+
+
+def _door_open(p: Mapping[str, Any], spec: ModelSpec | None) -> bool | None:
+    if spec is None or spec.door is None:
+        return None
+    value = p.get(spec.door)
+    if spec.door == "stat" and isinstance(value, str):
+        try:
+            bits: int | None = int(value.strip(), 16)
+        except ValueError:
+            bits = None
+    else:
+        bits = _as_int(value)
+    return None if bits is None else bool(bits & 0xFFFFFFFF & DOOR_OPEN_BIT)
+
+
+def _lights(value: Any) -> tuple[tuple[str, bool], ...]:
+    if not isinstance(value, list):
+        return ()
+    lights: dict[str, bool] = {}
+    for entry in value:
+        if isinstance(entry, Mapping):
+            node, mode = entry.get("node"), _as_str(entry.get("mode")).lower()
+            if node in LIGHT_NODES and mode in LIGHT_MODES:
+                lights.setdefault(str(node), LIGHT_MODES[mode])
+    return tuple(sorted(lights.items(), key=lambda item: LIGHT_NODES.index(item[0])))
+
+
+def _timestamp(value: Any) -> float | None:
+    seconds = _as_float(value)
+    if seconds is None or seconds <= 0:
+        return None
+    return seconds / 1000.0 if seconds > 1e12 else seconds  # some firmware sends ms
 
 
 def _hms(value: Any) -> tuple[HmsMessage, ...]:
@@ -253,7 +390,13 @@ def _wifi(value: Any) -> float | None:
     return _as_float(value)
 
 
-def _nozzles(p: Mapping[str, Any], device: Mapping[str, Any]) -> tuple[Nozzle, ...]:
+def _nozzle_label(nozzle_id: int, dual: bool) -> str:
+    if dual:
+        return {0: "right", 1: "left"}.get(nozzle_id, str(nozzle_id))
+    return str(nozzle_id)
+
+
+def _nozzles(p: Mapping[str, Any], device: Mapping[str, Any], dual: bool) -> tuple[Nozzle, ...]:
     info = _mapping(device.get("nozzle")).get("info")
     nozzles: list[Nozzle] = []
     if isinstance(info, list):
@@ -261,39 +404,56 @@ def _nozzles(p: Mapping[str, Any], device: Mapping[str, Any]) -> tuple[Nozzle, .
             if not isinstance(entry, Mapping):
                 continue
             nid = _as_int(entry.get("id"))
-            diameter = _as_float(entry.get("diameter"))
             if nid is None:
                 continue
-            nozzles.append(Nozzle(str(nid), _as_str(entry.get("type")),
-                                  _diameter(diameter)))
+            kind = _as_str(entry.get("type"))
+            nozzles.append(Nozzle(_nozzle_label(nid, dual), kind,
+                                  _diameter(_as_float(entry.get("diameter"))),
+                                  *decode_nozzle_type(kind)))
     if nozzles:
         return tuple(nozzles)
     kind = _as_str(p.get("nozzle_type"))
     diameter = _as_float(p.get("nozzle_diameter"))
     if not kind and diameter is None:
         return ()
-    return (Nozzle("0", kind, _diameter(diameter)),)
+    return (Nozzle(_nozzle_label(0, dual), kind, _diameter(diameter), *decode_nozzle_type(kind)),)
 
 
 def _diameter(value: float | None) -> str:
     return "" if value is None else f"{value:g}"
 
 
-def _ams_units(value: Any) -> tuple[AmsUnit, ...]:
+def _ams_units(value: Any, version_models: Mapping[str, str]) -> tuple[AmsUnit, ...]:
     units: list[AmsUnit] = []
     for unit in _ams_list(value):
+        unit_id = str(unit.get("id"))
         level = _as_int(unit.get("humidity"))
         raw = _as_float(unit.get("humidity_raw"))
         temp = _as_float(unit.get("temp"))
+        bits = _hex_bits(unit.get("info"))
+        model = AMS_TYPES.get(bits & 0xF) if bits is not None else None
         units.append(AmsUnit(
-            ams=str(unit.get("id")),
+            ams=unit_id,
             # Firmware counts 5 = driest; Bambu Studio (and users) 1 = dry .. 5 = wet.
             humidity_index=6 - level if level is not None and 1 <= level <= 5 else None,
             humidity_ratio=raw / 100.0 if raw is not None and 0 <= raw <= 100 else None,
             # AMS lite has no sensor and reports 0.0; no real AMS reads exactly 0.
             temperature=temp if temp else None,
+            model=model or version_models.get(unit_id),
+            drying=None if bits is None else bool(bits >> 4 & 0xF),
         ))
     return tuple(units)
+
+
+def _hex_bits(value: Any) -> int | None:
+    """ams[].info: a hex string ("1001"); an int is taken as the bits themselves."""
+    if isinstance(value, str):
+        try:
+            return int(value.strip(), 16)
+        except ValueError:
+            return None
+    number = _as_int(value)
+    return number if number is not None and number >= 0 else None
 
 
 def _ams_list(value: Any) -> list[Mapping[str, Any]]:
@@ -309,11 +469,25 @@ def _trays(p: Mapping[str, Any]) -> tuple[Tray, ...]:
         for tray in unit.get("tray") or []:
             if isinstance(tray, Mapping) and "id" in tray:
                 _add_tray(trays, str(unit.get("id")), tray, use_remain=True)
+    # External spools: vt_tray (one, slot 254) on older models, vir_slot[] (254, 255) on
+    # the H2 family; by slot id, vir_slot winning where a printer sends both.
+    external: dict[str, Mapping[str, Any]] = {}
+    vir_slot = p.get("vir_slot")
+    for slot in vir_slot if isinstance(vir_slot, list) else []:
+        if isinstance(slot, Mapping) and _slot_id(slot):
+            external.setdefault(_slot_id(slot), slot)
     vt_tray = p.get("vt_tray")
     if isinstance(vt_tray, Mapping):
-        # The external spool has no RFID reading: its `remain` is not a measurement.
-        _add_tray(trays, "external", {**vt_tray, "id": "0"}, use_remain=False)
+        external.setdefault(_slot_id(vt_tray) or EXTERNAL_SLOT, vt_tray)
+    for slot_id, slot in sorted(external.items()):
+        # An external spool has no RFID reading: its `remain` is not a measurement.
+        _add_tray(trays, "external", {**slot, "id": slot_id}, use_remain=False)
     return tuple(trays)
+
+
+def _slot_id(slot: Mapping[str, Any]) -> str:
+    number = _as_int(slot.get("id"))
+    return str(number) if number is not None else ""
 
 
 def _add_tray(trays: list[Tray], ams: str, tray: Mapping[str, Any], use_remain: bool) -> None:

@@ -32,6 +32,7 @@ class PrinterStatus:
     message_errors: int = 0
     prints: Mapping[str, int] = field(default_factory=dict)
     last_error: str = ""               # human-readable, for logs and the web page; never a secret
+    printing_seconds: float = 0.0      # seen RUNNING by this session (a counter)
 
     @property
     def state(self) -> str:

@@ -22,11 +22,13 @@ from exporter.metrics.catalogue import (
     inventory_samples,
     printer_samples,
 )
+from exporter.printer.error_texts import ErrorTexts
 from exporter.printer.snapshot import snapshot
 from exporter.printer.status import PrinterStatus
 from tests.support import payloads
 
 GOLDEN = Path(__file__).parent / "golden" / "metrics.prom"
+HMS_TEXTS = Path(__file__).parents[1] / "support" / "hms_texts.json"
 
 
 def _x1c() -> PrinterStatus:
@@ -37,7 +39,7 @@ def _x1c() -> PrinterStatus:
                          model="X1C", firmware="01.09.00.01", up=True, connected=True,
                          last_report=1764000000.5, snapshot=snapshot(report, "X1C"),
                          connects=2, connection_errors={"dropped": 1}, message_errors=3,
-                         prints={"finished": 4, "failed": 1})
+                         prints={"finished": 4, "failed": 1}, printing_seconds=3600.5)
 
 
 def _p1s() -> PrinterStatus:
@@ -48,10 +50,29 @@ def _p1s() -> PrinterStatus:
 
 
 def _h2d() -> PrinterStatus:
+    report = payloads.h2d_running()
+    report["print"]["print_error"] = 0x0300400C   # a code the text table does not hold
     return PrinterStatus(name="h2d", serial="0940000000000003", ip="192.0.2.12", model="H2D",
                          firmware="01.01.00.00", up=True, connected=True,
-                         last_report=1764000002.0, snapshot=snapshot(payloads.h2d_running(), "H2D"),
+                         last_report=1764000002.0, snapshot=snapshot(report, "H2D"),
                          connects=1)
+
+
+def _p2s() -> PrinterStatus:
+    """Newer firmware: packed temperatures, door in stat, lights, AMS 2 Pro drying and an
+    AMS HT, vir_slot, an HMS message whose text has quotes, a newline and non-ASCII."""
+    report = payloads.newer_report("P2S")
+    report["print"]["hms"] = [{"attr": 0x03000400, "code": 0x00010002}]
+    report["print"]["print_error"] = 0x0300800A
+    version = payloads.newer_version("Bambu Lab P2S")["info"]
+    return PrinterStatus(name="p2s-newer", serial="22E00A000000005", ip="192.0.2.14",
+                         model="P2S", firmware="01.02.00.00", up=True, connected=True,
+                         last_report=1764000003.0, snapshot=snapshot(report, "P2S", version),
+                         connects=1, printing_seconds=42.0)
+
+
+def describe(code: str) -> str:
+    return ErrorTexts(str(HMS_TEXTS)).describe(code)
 
 
 def _offline() -> PrinterStatus:
@@ -62,11 +83,19 @@ def _offline() -> PrinterStatus:
                          connection_errors={"refused": 7, "timeout": 2})
 
 
-def _exposition() -> str:
-    samples = fleet_samples([_x1c(), _p1s(), _h2d(), _offline()], lambda s, e: None)
-    samples += inventory_samples(InventoryStatus(up=True, printers=4, errors=1,
+def golden_samples() -> list:  # noqa: ANN201 - list of samples
+    texts = ErrorTexts(str(HMS_TEXTS))
+    samples = fleet_samples([_x1c(), _p1s(), _h2d(), _p2s(), _offline()], lambda s, e: None,
+                            texts.describe)
+    samples += inventory_samples(InventoryStatus(up=True, printers=5, errors=1,
                                                  rejected={"bad_address": 2}))
-    samples += exporter_samples(ExporterStatus("0.1.0", "2.6.6", 0, 0.012))
+    samples += exporter_samples(ExporterStatus("0.1.0", "2.6.6", 0, 0.012,
+                                               hms_text_rejected=3))
+    return samples
+
+
+def _exposition() -> str:
+    samples = golden_samples()
     registry = CollectorRegistry()
 
     class Fixed:
@@ -98,7 +127,7 @@ def test_state_is_one_hot_and_offline_printer_shows_no_telemetry() -> None:
     allowed = {"bambu_printer_up", "bambu_printer_info", "bambu_printer_state",
                "bambu_printer_last_report_timestamp_seconds", "bambu_printer_connects_total",
                "bambu_printer_connection_errors_total", "bambu_printer_message_errors_total",
-               "bambu_printer_prints_total"}
+               "bambu_printer_prints_total", "bambu_printer_printing_seconds_total"}
     offline = printer_samples(_offline())
     assert {name for name, _, _ in offline} == allowed
     states = {labels[2]: value for name, labels, value in offline if name == "bambu_printer_state"}
@@ -114,8 +143,46 @@ def test_hms_counts_by_severity() -> None:
     assert counts == {"fatal": 1, "serious": 1, "common": 0, "info": 0, "unknown": 0}
     info = sorted(labels[2:] for name, labels, _ in printer_samples(_x1c())
                   if name == "bambu_printer_hms_error_info")
-    assert info == [("0700_8200_0002_0004", "serious", "ams"),
-                    ("0C00_4000_0001_0001", "fatal", "xcam")]
+    assert info == [("0700_8200_0002_0004", "serious", "ams", ""),
+                    ("0C00_4000_0001_0001", "fatal", "xcam", "")]   # no text table: ""
+
+
+def test_descriptions_from_the_text_table() -> None:
+    samples = printer_samples(_p2s(), describe)
+    hms = [labels[2:] for name, labels, _ in samples if name == "bambu_printer_hms_error_info"]
+    assert hms == [("0300_0400_0001_0002", "fatal", "mc",
+                    'Nozzle "clogged": no extrusion detected.\nCheck the hotend — Düse prüfen.')]
+    errors = [labels[2:] for name, labels, _ in samples
+              if name == "bambu_printer_print_error_info"]
+    assert errors == [("0300_800A", "Nozzle clogged; the job was stopped.")]
+    unknown = [labels[2:] for name, labels, _ in printer_samples(_h2d(), describe)
+               if name == "bambu_printer_print_error_info"]
+    assert unknown == [("0300_400C", "")]
+    assert not [1 for name, _, _ in printer_samples(_p1s(), describe)
+                if name == "bambu_printer_print_error_info"]   # print_error 0: none
+
+
+def test_newer_data_series() -> None:
+    def of(status: PrinterStatus, family: str) -> dict[tuple[str, ...], float]:
+        return {labels[2:]: value for name, labels, value in printer_samples(status)
+                if name == family}
+
+    p2s, h2d = _p2s(), _h2d()
+    assert of(p2s, "bambu_printer_door_open") == {(): 1.0}
+    assert of(p2s, "bambu_printer_light_on") == {("chamber_light",): 1.0, ("work_light",): 0.0}
+    assert of(p2s, "bambu_printer_print_start_timestamp_seconds") == {(): payloads.START}
+    assert of(p2s, "bambu_ams_info") == {("0", "AMS_2_PRO"): 1.0, ("128", "AMS_HT"): 1.0}
+    assert of(p2s, "bambu_ams_drying") == {("0",): 1.0, ("128",): 0.0}
+    assert of(p2s, "bambu_printer_printing_seconds_total") == {(): 42.0}
+    assert ("external", "254", "PETG", "BCBCBCFF") in of(p2s, "bambu_ams_tray_info")
+    assert of(p2s, "bambu_printer_active_extruder") == {}        # one nozzle
+    assert of(h2d, "bambu_printer_active_extruder") == {(): 1.0}
+    assert set(of(h2d, "bambu_printer_temperature_celsius")) == {
+        ("nozzle_right",), ("nozzle_left",), ("bed",), ("chamber",)}
+    assert of(h2d, "bambu_printer_nozzle_info") == {
+        ("right", "HS01", "0.4", "hardened_steel", "standard"): 1.0,
+        ("left", "HH01", "0.6", "hardened_steel", "high_flow"): 1.0}
+    assert of(_p1s(), "bambu_printer_door_open") == {}           # P1S: no door sensor
 
 
 def test_one_printers_failure_leaves_only_it_out() -> None:
@@ -145,7 +212,7 @@ def test_describe_names_what_collect_serves() -> None:
     assert [m.name for m in described()] == [m.name for m in families([])]
 
 
-@pytest.mark.parametrize("status", [_x1c(), _p1s(), _h2d()])
+@pytest.mark.parametrize("status", [_x1c(), _p1s(), _h2d(), _p2s()])
 def test_every_sample_label_count_matches_its_spec(status: PrinterStatus) -> None:
     specs = {spec.name: spec for spec in CATALOGUE}
     for name, labels, _ in printer_samples(status):

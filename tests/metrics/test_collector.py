@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
@@ -17,12 +18,14 @@ from exporter.fleet.reconcile import Fleet
 from exporter.inventory.last_good import Inventory
 from exporter.inventory.postgres import PostgresSource
 from exporter.metrics.collector import FleetCollector
+from exporter.printer.error_texts import ErrorTexts
 from exporter.printer.session import PrinterSession, SessionSettings
 from exporter.printer.snapshot import model_from_serial, snapshot
 from exporter.simulator import Fault, SimulatedFleet
 from tests.support.postgres import PostgresCluster
 from tests.support.waiting import wait_until
 
+HMS_TEXTS = Path(__file__).parents[1] / "support" / "hms_texts.json"
 # A long connect timeout: a scrape that waited on the hung printer would show it.
 SETTINGS = SessionSettings(staleness=5.0, pushall_interval=300.0, connect_timeout=30.0,
                            reconnect_max_delay=1)
@@ -33,7 +36,8 @@ class Scraper:
         self.inventory = Inventory(PostgresSource(cluster.dsn(dbname)), timeout=2.0)
         self.fleet = Fleet(lambda record: PrinterSession(record, SETTINGS))
         self.registry = CollectorRegistry()
-        self.registry.register(FleetCollector(self.inventory, self.fleet))
+        self.texts = ErrorTexts(str(HMS_TEXTS))   # the shared test table (issue 9)
+        self.registry.register(FleetCollector(self.inventory, self.fleet, texts=self.texts))
 
     def scrape(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         text = generate_latest(self.registry).decode()
@@ -205,3 +209,20 @@ def test_database_outage_keeps_the_last_good_list(farm) -> None:  # noqa: ANN001
         cluster.start()
     wait_until(lambda: value(scraper.scrape(), "bambu_inventory_up") == 1, timeout=10,
                what="inventory recovered")
+
+
+def test_hms_messages_carry_their_text(farm) -> None:  # noqa: ANN001
+    fleet, scraper, _, _ = farm
+    wait_until(lambda: _all_healthy_up(scraper, fleet), what="healthy printers up")
+    record = fleet.records[0]
+    fleet.printer(record.serial).inject(Fault.HMS)
+
+    def described() -> list[tuple[str, str]]:
+        return [(dict(labels)["code"], dict(labels)["description"])
+                for name, labels in scraper.scrape()
+                if name == "bambu_printer_hms_error_info" and dict(labels)["serial"] == record.serial]
+
+    messages = wait_until(described, timeout=10, what="HMS messages")
+    for code, description in messages:
+        assert description == scraper.texts.describe(code) != "", code
+    assert value(scraper.scrape(), "bambu_exporter_hms_text_rejected_entries_total") == 0

@@ -39,17 +39,12 @@ from prometheus_client.samples import Exemplar
 
 from exporter.metrics import exposition
 from exporter.metrics.catalogue import (
-    ExporterStatus,
-    InventoryStatus,
-    exporter_samples,
     families,
-    fleet_samples,
-    inventory_samples,
 )
 from exporter.metrics.exposition import render
 from exporter.web.app import make_app
 from exporter.web.server import WebServer
-from tests.metrics.test_catalogue import _h2d, _offline, _p1s, _x1c
+from tests.metrics.test_catalogue import golden_samples
 
 ESCAPINGS = ("underscores", "allow-utf-8", "dots", "values")
 
@@ -112,11 +107,7 @@ def _first_diff(expected: bytes, got: bytes) -> str:
 # ------------------------------------------------------------------ fixtures of families
 
 def golden_families() -> list[Metric]:
-    samples = fleet_samples([_x1c(), _p1s(), _h2d(), _offline()], lambda s, e: None)
-    samples += inventory_samples(InventoryStatus(up=True, printers=4, errors=1,
-                                                 rejected={"bad_address": 2}))
-    samples += exporter_samples(ExporterStatus("0.1.0", "2.6.6", 0, 0.012))
-    return families(samples)
+    return families(golden_samples())   # the golden file's printers, HMS texts included
 
 
 def process_families() -> list[Metric]:
@@ -563,7 +554,7 @@ def test_name_filter_matches_make_wsgi_app(served: tuple[WebServer, CollectorReg
     assert body == want_body
     if query == "name[]=bambu_printer_up":
         lines = [line for line in body.decode().splitlines() if not line.startswith("#")]
-        assert len(lines) == 4 and all(line.startswith("bambu_printer_up{") for line in lines)
+        assert len(lines) == 5 and all(line.startswith("bambu_printer_up{") for line in lines)
 
 
 @pytest.mark.parametrize("method", ["OPTIONS", "POST", "HEAD", "DELETE"])

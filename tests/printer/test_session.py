@@ -14,6 +14,7 @@ import pytest
 from exporter.inventory.record import PrinterRecord
 from exporter.printer.session import PrinterSession, SessionSettings
 from exporter.printer.snapshot import model_from_serial, snapshot
+from exporter.printer.vocabulary import MODELS
 from exporter.simulator import Fault, SimulatedFleet
 from tests.support.waiting import wait_until
 
@@ -73,10 +74,11 @@ def test_each_model_reads_the_printers_own_picture(models_fleet: SimulatedFleet,
     assert status.snapshot == snapshot(printer.report(), model)
     assert status.snapshot.state in {"IDLE", "PREPARE", "RUNNING", "PAUSE", "FINISH", "FAILED"}
     temps = dict(status.snapshot.temperatures)
-    assert "nozzle" in temps and "bed" in temps
-    assert ("chamber" in temps) == (model in {"X1C", "X1E", "H2D"})
-    if model == "H2D":
-        assert len(status.snapshot.nozzles) == 2 and "nozzle2" in temps
+    spec = MODELS[model]
+    nozzles = {"nozzle_right", "nozzle_left"} if spec.nozzles == 2 else {"nozzle"}
+    assert nozzles <= set(temps) and "bed" in temps
+    assert ("chamber" in temps) == spec.chamber_sensor
+    assert len(status.snapshot.nozzles) == spec.nozzles
 
 
 def test_p1_deltas_merge_deeply(models_fleet: SimulatedFleet,
@@ -121,6 +123,31 @@ def test_job_seen_ending_is_counted(models_fleet: SimulatedFleet,
     status = wait_until(lambda: (s := session.status(time.time())).prints.get("failed") == 1 and s,
                         what="failed")
     assert status.prints == {"finished": 1, "failed": 1}
+
+
+def test_time_seen_running_is_counted(models_fleet: SimulatedFleet,
+                                      sessions: list[PrinterSession]) -> None:
+    record = _record(models_fleet, 2)
+    printer = models_fleet.printer(record.serial)
+    session = _open(sessions, record)
+    wait_until(lambda: _up(session), what="up")
+    printer.set_state("IDLE")
+    wait_until(lambda: session.status(time.time()).snapshot.state == "IDLE", what="IDLE")
+    idle = session.status(time.time()).printing_seconds
+    time.sleep(0.5)
+    assert session.status(time.time()).printing_seconds == idle   # idle: nothing counted
+    printer.set_state("RUNNING")
+    wait_until(lambda: session.status(time.time()).snapshot.state == "RUNNING", what="RUNNING")
+    started = time.monotonic()
+    before = session.status(time.time()).printing_seconds
+    time.sleep(1.0)
+    counted = session.status(time.time()).printing_seconds - before
+    assert 0.9 <= counted <= time.monotonic() - started + 0.01
+    printer.set_state("FINISH")
+    wait_until(lambda: session.status(time.time()).snapshot.state == "FINISH", what="FINISH")
+    finished = session.status(time.time()).printing_seconds
+    time.sleep(0.5)
+    assert session.status(time.time()).printing_seconds == finished
 
 
 def test_wrong_access_code_is_an_auth_error(models_fleet: SimulatedFleet,
@@ -245,9 +272,10 @@ def test_garbage_is_counted_and_the_printer_stays_up(faulty_fleet: SimulatedFlee
     try:
         wait_until(lambda: session.status(time.time()).message_errors >= 2, what="errors counted")
         # the network thread survived: real reports still arrive and merge
-        printer.update({"print": {"bed_temper": 61.25}})
-        wait_until(lambda: dict(session.status(time.time()).snapshot.temperatures).get("bed")
-                   == 61.25, timeout=5, what="report after garbage")
+        # (wifi: the X1C's bed also comes packed in print.device, which wins over bed_temper)
+        printer.update({"print": {"wifi_signal": "-33dBm"}})
+        wait_until(lambda: session.status(time.time()).snapshot.wifi_dbm == -33,
+                   timeout=5, what="report after garbage")
         assert session.status(time.time()).up
     finally:
         printer.clear(fault)

@@ -105,7 +105,8 @@ def test_x1c_snapshot() -> None:
     assert (snap.job_file, snap.job_task) == ("/data/Metadata/plate_1.gcode", "benchy")
     assert snap.print_error == 0
     assert snap.wifi_dbm == -52.0
-    assert [(n.nozzle, n.type, n.diameter) for n in snap.nozzles] == [("0", "HS01", "0.4")]
+    assert [(n.nozzle, n.type, n.diameter, n.material, n.flow) for n in snap.nozzles] == [
+        ("0", "HS01", "0.4", "hardened_steel", "standard")]
 
 
 def test_ams_humidity_is_on_studios_scale_and_unknown_remain_is_left_out() -> None:
@@ -120,7 +121,7 @@ def test_ams_humidity_is_on_studios_scale_and_unknown_remain_is_left_out() -> No
     assert trays[("1", "1")].remaining is None       # remain -1: the printer does not know
     assert trays[("1", "1")].material == "ABS"
     assert ("1", "2") not in trays                   # empty slot
-    assert ("external", "0") not in trays            # empty external spool
+    assert not [t for t in snap.trays if t.ams == "external"]   # empty external spool
 
 
 def test_p1s_has_no_chamber_sensor_and_ams_lite_values_are_left_out() -> None:
@@ -129,18 +130,25 @@ def test_p1s_has_no_chamber_sensor_and_ams_lite_values_are_left_out() -> None:
     unit = snap.ams[0]
     assert unit.humidity_index == 1 and unit.humidity_ratio is None and unit.temperature is None
     external = [t for t in snap.trays if t.ams == "external"]
-    assert [(t.material, t.color, t.remaining) for t in external] == [("PETG", "BCBCBCFF", None)]
+    assert [(t.tray, t.material, t.color, t.remaining) for t in external] == [
+        ("254", "PETG", "BCBCBCFF", None)]
     assert snap.stage == "IDLE"
-    assert [(n.nozzle, n.type) for n in snap.nozzles] == [("0", "stainless_steel")]
+    assert [(n.nozzle, n.type, n.material, n.flow) for n in snap.nozzles] == [
+        ("0", "stainless_steel", "stainless_steel", "")]
+    assert snap.door_open is None and snap.active_extruder is None   # P1S: no such sensor
 
 
 def test_h2d_two_nozzles_and_packed_temperatures() -> None:
     snap = snapshot(payloads.h2d_running(), "H2D")
     temps, targets = dict(snap.temperatures), dict(snap.targets)
-    assert temps["nozzle2"] == 247.0 and targets["nozzle2"] == 250.0
+    assert (temps["nozzle_right"], targets["nozzle_right"]) == (218.0, 220.0)
+    assert (temps["nozzle_left"], targets["nozzle_left"]) == (247.0, 250.0)
+    assert "nozzle" not in temps and "nozzle2" not in temps
     assert temps["chamber"] == 38.0
-    assert [(n.nozzle, n.type, n.diameter) for n in snap.nozzles] == [
-        ("0", "HS01", "0.4"), ("1", "HH01", "0.6")]
+    assert snap.active_extruder == 1
+    assert [(n.nozzle, n.type, n.diameter, n.material, n.flow) for n in snap.nozzles] == [
+        ("right", "HS01", "0.4", "hardened_steel", "standard"),
+        ("left", "HH01", "0.6", "hardened_steel", "high_flow")]
 
 
 @pytest.mark.parametrize("field, value", [
@@ -157,7 +165,9 @@ def test_malformed_fields_are_left_out_not_fatal(field: str, value: object) -> N
 def test_unknown_and_missing_states() -> None:
     assert snapshot({"print": {"gcode_state": "SLICING"}}, None).state == "UNKNOWN"
     assert snapshot({}, None).state == "UNKNOWN"
-    assert snapshot({"print": {"stg_cur": 999}}, None).stage == "UNKNOWN"
+    assert snapshot({"print": {"stg_cur": 999}}, None).stage == "STAGE_999"   # not dropped
+    assert snapshot({"print": {"stg_cur": 77}}, None).stage == "STAGE_77"
+    assert snapshot({"print": {"stg_cur": 255}}, None).stage == "IDLE"
     assert snapshot({"print": {"stg_cur": -1}}, None).stage == "IDLE"
 
 
@@ -194,6 +204,7 @@ def test_models_from_serial_prefix_and_version() -> None:
     assert model_from_serial("0309DA000000001") == "A1_MINI"
     assert model_from_serial("039000000000001") == "A1"
     assert model_from_serial("0940000000000001") == "H2D"
+    assert model_from_serial("22E00A000000001") == "P2S"
     assert model_from_serial("ZZZ") is None
     info = payloads.get_version("Bambu Lab X1-Carbon", "01.09.00.01")["info"]
     assert model_from_version(info) == "X1C"

@@ -74,11 +74,104 @@ def h2d_running() -> dict[str, Any]:
     report["print"]["device"] = {
         "ctc": {"info": {"temp": (0 << 16) | 38}},
         "extruder": {"info": [{"id": 0, "temp": (220 << 16) | 218},
-                              {"id": 1, "temp": (250 << 16) | 247}], "state": 1},
+                              {"id": 1, "temp": (250 << 16) | 247}],
+                     "state": extruder_state(2, active=1)},
         "nozzle": {"info": [{"id": 0, "type": "HS01", "diameter": 0.4},
                             {"id": 1, "type": "HH01", "diameter": 0.6}]},
     }
     return report
+
+
+# ------------------------------------------------------------ newer firmware shapes
+
+def packed(current: int, target: int = 0) -> int:
+    """Newer firmware's packed temperature: target in the high 16 bits, current low."""
+    return target << 16 | current
+
+
+def extruder_state(count: int, active: int = 0) -> int:
+    """device.extruder.state: low 4 bits the extruder count, the next 4 the active one."""
+    return active << 4 | count
+
+
+def ams_info(model: int, drying: int = 0) -> str:
+    """ams[].info: hex bitfield, bits 0-3 the AMS type, bits 4-7 the drying state."""
+    return f"{0x1000 | drying << 4 | model:X}"
+
+
+# What the generators below put in, so tests compare against the same numbers.
+NOZZLE = (218, 220)
+LEFT_NOZZLE = (247, 250)
+BED = (64, 65)
+CHAMBER = (38, 45)
+START = 1764000000
+EXTERNAL = {"tray_type": "PETG", "tray_color": "BCBCBCFF", "remain": 0}
+
+
+def flat_report(nozzle_type: str = "hardened_steel") -> dict[str, Any]:
+    """Older firmware's shape: flat *_temper fields, flat nozzle_type, vt_tray."""
+    return {"print": {
+        "gcode_state": "RUNNING", "stg_cur": 0,
+        "nozzle_temper": float(NOZZLE[0]), "nozzle_target_temper": float(NOZZLE[1]),
+        "bed_temper": float(BED[0]), "bed_target_temper": float(BED[1]),
+        "chamber_temper": float(CHAMBER[0]),
+        "nozzle_type": nozzle_type, "nozzle_diameter": "0.4",
+        "ams": {"ams": [ams_unit("0", humidity="3", humidity_raw="41")]},
+        "vt_tray": {"id": "254", **EXTERNAL},
+        "gcode_start_time": str(START),
+    }}
+
+
+def newer_report(model: str, *, active: int = 1, door_open: bool = True,
+                 nozzle_codes: tuple[str, str] = ("HS01", "HH05")) -> dict[str, Any]:
+    """Newer firmware's shape for `model`: values in print.device, packed; extruder and
+    nozzle info (two on dual-nozzle models); AMS 2 Pro drying and AMS HT units;
+    vir_slot; door in `stat`; lights. The flat fields are there too, with other values,
+    to show the packed ones win."""
+    dual = model in {"H2D", "H2D_PRO", "H2C", "X2D"}
+    extruders = [{"id": 0, "temp": packed(*NOZZLE)}]
+    nozzles = [{"id": 0, "type": nozzle_codes[0], "diameter": 0.4, "wear": 3}]
+    if dual:
+        extruders.append({"id": 1, "temp": packed(*LEFT_NOZZLE)})
+        nozzles.append({"id": 1, "type": nozzle_codes[1], "diameter": 0.6, "wear": 0})
+    door = 0x46258000 | (0x00800000 if door_open else 0)
+    return {"print": {
+        "gcode_state": "RUNNING", "stg_cur": 77, "mc_percent": 10,
+        "nozzle_temper": 1.0, "nozzle_target_temper": 1.0, "bed_temper": 1.0,
+        "bed_target_temper": 1.0, "chamber_temper": 5,
+        "nozzle_type": "stainless_steel", "nozzle_diameter": "0.2",
+        "device": {
+            "bed": {"info": {"temp": packed(*BED)}, "state": 0},
+            "ctc": {"info": {"temp": packed(*CHAMBER)}, "state": 0},
+            "extruder": {"info": extruders,
+                         "state": extruder_state(len(extruders), active if dual else 0)},
+            "nozzle": {"exist": 3 if dual else 1, "info": nozzles},
+        },
+        "ams": {"ams": [
+            {**ams_unit("0", humidity="4", humidity_raw="23"), "info": ams_info(3, drying=2),
+             "dry_time": 300},
+            {**ams_unit("128", humidity="5", humidity_raw="12",
+                        trays=[tray("0", "PA-CF", "333333FF", 90)]), "info": ams_info(4)},
+        ]},
+        "vir_slot": [{"id": "254", **EXTERNAL},
+                     {"id": "255", "tray_type": "", "tray_color": "00000000", "remain": 0}],
+        "stat": f"{door:X}",
+        "home_flag": 0,   # H2/P2S: the door bit no longer moves here
+        "lights_report": [{"node": "chamber_light", "mode": "on"},
+                          {"node": "work_light", "mode": "off"}],
+        "gcode_start_time": str(START),
+        "print_error": 0x0300400C, "hms": [],
+    }}
+
+
+def newer_version(product: str, sw_ver: str = "01.02.00.00") -> dict[str, Any]:
+    """get_version of a newer printer with an AMS 2 Pro (unit 0) and an AMS HT (128)."""
+    version = get_version(product, sw_ver)
+    version["info"]["module"] += [
+        {"name": "n3f/0", "sw_ver": "02.00.19.68", "product_name": "AMS 2 Pro (1)"},
+        {"name": "n3s/128", "sw_ver": "02.00.19.67", "product_name": "AMS HT (1)"},
+    ]
+    return version
 
 
 def get_version(product: str, sw_ver: str, serial: str = "X") -> dict[str, Any]:

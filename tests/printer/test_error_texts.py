@@ -1,0 +1,127 @@
+"""error_texts.py: Bambu's HMS text file (and a plain {code: text} JSON): loaded, re-read
+when it changes, a bad file refused at start, bad entries skipped and counted."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from exporter.errors import ConfigError
+from exporter.printer.error_texts import ErrorTexts, parse_texts
+from exporter.printer.snapshot import decode_hms, format_print_error
+from exporter.simulator.reports import FAILURES, WARNINGS
+from tests.support.waiting import wait_until
+
+SHARED = Path(__file__).parents[1] / "support" / "hms_texts.json"
+
+
+def _bambu(hms: list[object], errors: list[object], lang: str = "en") -> dict[str, object]:
+    return {"result": 0, "data": {"device_hms": {"ver": 3, lang: hms},
+                                  "device_error": {"ver": 3, lang: errors}}}
+
+
+def test_the_shared_table_names_every_code_the_simulator_emits() -> None:
+    texts = ErrorTexts(str(SHARED))
+    codes = [m.code for m in (decode_hms(a, c) for _, a, c in FAILURES) if m]
+    codes += [m.code for m in (decode_hms(a, c) for a, c in WARNINGS) if m]
+    assert len(codes) == 8
+    for code in codes:
+        assert texts.describe(code), code
+    for print_error, _, _ in FAILURES:
+        assert texts.describe(format_print_error(print_error)), hex(print_error)
+    assert texts.rejected_total == 0
+    assert "\n" in texts.describe("0300_0400_0001_0002") and "Düse" in texts.describe(
+        "0300_0400_0001_0002")
+
+
+def test_codes_are_matched_with_or_without_separators() -> None:
+    table = parse_texts({"0300_0100_0001_0003": "bed", "0300-800a": "clogged",
+                         "0C008005": "spaghetti"})
+    assert table.texts == {"0300010000010003": "bed", "0300800A": "clogged",
+                           "0C008005": "spaghetti"}
+
+
+def test_any_language_key(tmp_path: Path) -> None:
+    path = tmp_path / "de.json"
+    path.write_text(json.dumps(_bambu([{"ecode": "0300010000010003", "intro": "Heizbett"}],
+                                      [{"ecode": "03008012", "intro": "Heizbett"}], "de")))
+    texts = ErrorTexts(str(path))
+    assert texts.describe("0300_0100_0001_0003") == "Heizbett"
+    assert texts.describe("0300_8012") == "Heizbett"
+    assert texts.describe("0300_0100_0001_0004") == ""     # not in the table
+
+
+def test_bad_entries_are_skipped_and_counted(tmp_path: Path) -> None:
+    path = tmp_path / "texts.json"
+    path.write_text(json.dumps(_bambu(
+        [{"ecode": "0300010000010003", "intro": "ok"},
+         {"ecode": "03000100", "intro": "an HMS code is 16 digits"},
+         {"ecode": "XYZ0010000010003", "intro": "not hex"},
+         {"ecode": "0300010000010004"},
+         {"ecode": "0300010000010005", "intro": "   "},
+         "junk"],
+        [{"ecode": "03008012", "intro": "ok"}, {"ecode": 3008012, "intro": "number"}])))
+    texts = ErrorTexts(str(path))
+    assert len(texts) == 2
+    assert texts.rejected_total == 6
+    plain = tmp_path / "plain.json"
+    plain.write_text(json.dumps({"0300_8012": "ok", "bogus": "x", "0300_8013": ["x"]}))
+    assert ErrorTexts(str(plain)).rejected_total == 2
+
+
+@pytest.mark.parametrize("content, reason", [
+    ("{not json", "not valid JSON"),
+    ("[1, 2]", "not a JSON object"),
+    ('{"data": "x"}', '"data" is not an object'),
+    ('{"data": {"device_hms": {"ver": 1}}}', "no \"device_hms\""),
+    ('{"x": "y"}', "no usable"),
+    ("", "not valid JSON"),
+])
+def test_a_malformed_file_is_refused_naming_the_flag(tmp_path: Path, content: str,
+                                                     reason: str) -> None:
+    path = tmp_path / "texts.json"
+    path.write_text(content)
+    with pytest.raises(ConfigError) as caught:
+        ErrorTexts(str(path))
+    assert "--hms.text-file" in str(caught.value) and reason in str(caught.value)
+
+
+def test_a_missing_file_is_refused_naming_the_flag(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"--hms\.text-file .*cannot read"):
+        ErrorTexts(str(tmp_path / "nope.json"))
+
+
+def test_re_read_when_the_file_changes(tmp_path: Path) -> None:
+    path = tmp_path / "texts.json"
+    shutil.copy(SHARED, path)
+    texts = ErrorTexts(str(path))
+    before = texts.describe("0300_8012")
+    assert before
+    texts.refresh()                      # unchanged: nothing happens
+    assert texts.describe("0300_8012") == before
+    path.write_text(json.dumps({"0300_8012": "Bed too hot, said differently", "bad": 1}))
+    os.utime(path, ns=(1, 1))            # a different mtime even on coarse clocks
+    texts.refresh()                      # background re-read; the scrape does not wait
+    wait_until(lambda: texts.describe("0300_8012") == "Bed too hot, said differently",
+               what="re-read")
+    assert texts.describe("0C00_8005") == ""                 # the new table only
+    assert texts.rejected_total == 1
+
+
+def test_a_broken_rewrite_keeps_the_last_good_table(tmp_path: Path,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "texts.json"
+    shutil.copy(SHARED, path)
+    texts = ErrorTexts(str(path))
+    path.write_text('{"data": ')         # a half-written file
+    texts.refresh(wait=True)
+    assert texts.describe("0300_8012")   # still the old text
+    assert "cannot be used" in caplog.text
+    path.write_text(json.dumps({"0300_8012": "fixed"}))
+    os.utime(path, ns=(2, 2))
+    texts.refresh(wait=True)
+    assert texts.describe("0300_8012") == "fixed"
