@@ -175,6 +175,14 @@ def test_stack_end_to_end(printers_db, tmp_path) -> None:
         assert failed["labels"]["serial"] == printers[4].record.serial
         assert names["fail"] in failed["annotations"]["summary"]
         assert failed["annotations"]["runbook_url"].endswith("runbook.md#print-failed")
+        # the HMS message the failure came with, linked to its page on Bambu's wiki
+        failure = printers[4].report()["print"]["hms"][0]
+        code = "_".join(f"{part:04X}" for part in (
+            failure["attr"] >> 16, failure["attr"] & 0xFFFF, failure["code"] >> 16,
+            failure["code"] & 0xFFFF))
+        wiki = f"https://wiki.bambulab.com/en/x1/troubleshooting/hmscode/{code}"
+        assert wiki in failed["annotations"]["description"]
+        assert failed["annotations"]["wiki_url"] == wiki
 
         # The idle printer raised nothing; the offline one nothing but offline (inhibited).
         assert not [key for key in alerts if key[1] == names["idle"]]
