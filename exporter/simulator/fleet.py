@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import copy
+import errno
 import ipaddress
 import random
+import resource
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -30,6 +32,18 @@ T = TypeVar("T")
 # second and the work is spread evenly instead of arriving in one burst.
 TICK = 0.1
 BUCKETS = 10
+
+
+def allow_descriptors(printers: int) -> int:
+    """Raise this process's soft limit on open files (up to the hard limit) so that every
+    printer's listener and a client connection to each fit: 5000 printers need about
+    10000 descriptors, past the usual soft limit of 1024. Returns the limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 2 * printers + 256
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        soft = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    return soft
 
 
 def make_records(count: int, first_address: str, seed: int,
@@ -153,6 +167,7 @@ class SimulatedFleet:
         """Bind every listener (except offline printers) and start the clock, on the
         running loop. For callers that own a loop (the simulate command)."""
         self._loop = asyncio.get_running_loop()
+        allow_descriptors(len(self._printers))
         context = await self._loop.run_in_executor(None, certs.server_context)
         self._listeners = [PrinterListener(p, context, self.port, self._drop_after)
                            for p in self._printers]
@@ -161,8 +176,9 @@ class SimulatedFleet:
                                    if Fault.OFFLINE not in listener.printer.faults))
         except OSError as exc:
             await self.astop()
+            hint = " (raise the open-files limit, ulimit -n)" if exc.errno == errno.EMFILE else ""
             raise OSError(exc.errno, f"cannot listen on the fleet's addresses: "
-                                     f"{exc.strerror or exc}") from exc
+                                     f"{exc.strerror or exc}{hint}") from exc
         self._clock = asyncio.create_task(self._run_clock())
 
     async def astop(self) -> None:

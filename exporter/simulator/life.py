@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from exporter.simulator import reports
-from exporter.simulator.models import Model
+from exporter.simulator.models import AMS_2_PRO, AMS_HT, Model
 
 STATES = ("IDLE", "PREPARE", "RUNNING", "PAUSE", "FINISH", "FAILED")
 
@@ -32,6 +33,17 @@ class Job:
     fail_at: float | None   # progress at which it fails, if it will
     runout_at: float | None  # progress at which the filament runs out, if it will
     elapsed: float = 0.0
+    started: float = field(default_factory=time.time)  # gcode_start_time, epoch seconds
+
+    @property
+    def extruder(self) -> int:
+        """Which nozzle of a dual-nozzle printer prints this job (0 right, 1 left)."""
+        return int(self.task_id) % 2
+
+    @property
+    def door_opened(self) -> bool:
+        """Whether someone opens the door to take this job's part off when it finishes."""
+        return int(self.task_id) % 3 != 0
 
 
 def new_job(rng: random.Random, model: Model, fail: bool) -> Job:
@@ -63,6 +75,7 @@ def state_fields(model: Model, state: str, job: Job | None, rng: random.Random,
     in_job = state in ("PREPARE", "RUNNING", "PAUSE")
     p["mc_print_stage"] = "2" if in_job else "1"
     if job is not None:
+        p["gcode_start_time"] = str(int(job.started))
         p.update({"gcode_file": job.file, "subtask_name": job.name, "task_id": job.task_id,
                   "subtask_id": str(int(job.task_id) + 2), "total_layer_num": job.layers,
                   "print_type": "cloud", "gcode_file_prepare_percent": "100"})
@@ -107,6 +120,13 @@ def state_fields(model: Model, state: str, job: Job | None, rng: random.Random,
                           "layer_num": max(1, int(progress * job.layers))})
     if state != "FAILED" and state != "PAUSE":
         p.setdefault("hms", [])
+    if model.door:
+        # the door opens when the part is taken off, and is shut for the next job
+        p.update(reports.door_fields(model, state in ("FINISH", "FAILED") and job is not None
+                                     and job.door_opened))
+    if model.nozzles > 1 and job is not None and in_job:
+        p["device"] = {"extruder": {"state": reports.extruder_state(model.nozzles,
+                                                                     job.extruder)}}
     return p
 
 
@@ -138,6 +158,8 @@ class Life:
         self.bed: float | None = None
         self.chamber: float | None = None
         self.shown: tuple[float | None, float | None] = (None, None)
+        self.active: int | None = None  # the extruder the nozzle temperature is of
+        self.dry_left: dict[str, float] = {}  # AMS id -> seconds of drying left
 
     # -- transitions -------------------------------------------------------------------
 
@@ -176,6 +198,8 @@ class Life:
             self.job = new_job(rng, self.model, fail)
             self.job.runout_at = None
         progress = rng.uniform(0.02, 0.95) if state != "FINISH" else 1.0
+        if self.job is not None:  # it started as long ago as it has been printing
+            self.job.started -= progress * self.job.duration + 180
         fields = self.enter(state, fail, progress)
         hot = state in ("PREPARE", "RUNNING", "PAUSE")
         if hot and self.job is not None:
@@ -228,6 +252,7 @@ class Life:
             if self.pause_left <= 0:
                 out.update(self.enter("RUNNING"))
         self._temperatures(doc, dt, out)
+        self._dry(doc, dt, out)
         self.wifi_left -= dt
         if self.wifi_left <= 0:
             self.wifi_left = rng.uniform(10, 60)
@@ -236,6 +261,11 @@ class Life:
         return out
 
     def _temperatures(self, doc: dict[str, Any], dt: float, out: dict[str, Any]) -> None:
+        active = self._active_extruder(doc, out)
+        if active != self.active:  # the other nozzle takes over: it starts from idle
+            if self.active is not None:
+                self.nozzle = AMBIENT + 2
+            self.active = active
         nozzle_target = out.get("nozzle_target_temper", doc.get("nozzle_target_temper", 0.0))
         bed_target = out.get("bed_target_temper", doc.get("bed_target_temper", 0.0))
         # Exact temperatures are kept here: the report's rounded values would stall the
@@ -254,28 +284,88 @@ class Life:
             nozzle += self.rng.uniform(-0.4, 0.4)
         if bed_target:
             bed += self.rng.uniform(-0.2, 0.2)
-        if self.model.full_reports:
+        model = self.model
+        if model.full_reports or model.packed:
             out["nozzle_temper"], out["bed_temper"] = float(round(nozzle)), float(round(bed))
-            chamber_target = AMBIENT + (10.0 if bed_target >= 80 else 4.0 if bed_target else 0.0)
-            device = doc.get("device", {})
-            if self.chamber is None:
-                self.chamber = float(device.get("ctc", {}).get("info", {}).get("temp", AMBIENT))
-            self.chamber = approach(self.chamber, chamber_target, dt, 300.0)
-            extruders = device.get("extruder", {}).get("info", [])
-            dev_out: dict[str, Any] = {"ctc": {"info": {"temp": round(self.chamber)}},
-                                       "bed": {"info": {"temp": round(bed)}},
-                                       "bed_temp": round(bed)}
-            if extruders:
-                # the active extruder tracks the nozzle; a second one idles warm
-                dev_out["extruder"] = {"info": [
-                    dict(e, temp=round(nozzle) if i == 0 else round(AMBIENT + 2),
-                         htar=round(nozzle_target) if i == 0 else 0)
-                    for i, e in enumerate(extruders)]}
-            out["device"] = dev_out
         else:
             # P1/A1 send temperatures in 1/32 degree steps
             out["nozzle_temper"], out["bed_temper"] = round(nozzle * 32) / 32, round(bed * 32) / 32
+        if model.device:
+            device = self._device_temperatures(doc, out, dt, nozzle, nozzle_target, bed,
+                                               bed_target)
+            reports.merge(out.setdefault("device", {}), device)
         self.shown = (out["nozzle_temper"], out["bed_temper"])
+
+    @staticmethod
+    def _active_extruder(doc: dict[str, Any], out: dict[str, Any]) -> int:
+        def state(p: dict[str, Any]) -> Any:
+            return p.get("device", {}).get("extruder", {}).get("state")
+
+        value = state(out)
+        return (int(value if value is not None else state(doc) or 0) >> 4) & 0xF
+
+    def _device_temperatures(self, doc: dict[str, Any], out: dict[str, Any], dt: float,
+                             nozzle: float, nozzle_target: float, bed: float,
+                             bed_target: float) -> dict[str, Any]:
+        """print.device's temperatures: packed (target << 16 | current) on newer firmware.
+        The active extruder tracks the nozzle; a second one idles warm."""
+        model = self.model
+
+        def temp(current: float, target: float) -> int:
+            return reports.pack(current, target) if model.packed else round(current)
+
+        device = doc.get("device", {})
+        chamber: dict[str, Any] = {}
+        if model.chamber_sensor:
+            chamber_target = AMBIENT + (10.0 if bed_target >= 80 else 4.0 if bed_target else 0.0)
+            if self.chamber is None:
+                packed = int(device.get("ctc", {}).get("info", {}).get("temp", AMBIENT))
+                self.chamber = float(packed & 0xFFFF)
+            self.chamber = approach(self.chamber, chamber_target, dt, 300.0)
+            chamber = {"ctc": {"info": {"temp": temp(self.chamber, 0)}}}
+        extruders = device.get("extruder", {}).get("info", [])
+        active = self._active_extruder(doc, out)
+        fields: dict[str, Any] = {"bed": {"info": {"temp": temp(bed, bed_target)}},
+                                  "bed_temp": round(bed), **chamber}
+        if extruders:
+            fields["extruder"] = {"info": [
+                dict(e, temp=temp(nozzle, nozzle_target) if i == active
+                     else temp(AMBIENT + 2, 0),
+                     htar=round(nozzle_target) if i == active else 0)
+                for i, e in enumerate(extruders)]}
+        return fields
+
+    def _dry(self, doc: dict[str, Any], dt: float, out: dict[str, Any]) -> None:
+        """AMS 2 Pro and AMS HT units dry filament now and then (ams[].info bits 4-7, with
+        dry_time the minutes left), mostly while the printer is idle."""
+        units = out.get("ams", {}).get("ams") or doc.get("ams", {}).get("ams", [])
+        if not any(reports.ams_kind(u.get("info")) in (AMS_2_PRO, AMS_HT) for u in units):
+            return
+        changed = False
+        new_units = [dict(u) for u in units]
+        for unit in new_units:
+            if reports.ams_kind(unit.get("info")) not in (AMS_2_PRO, AMS_HT):
+                continue
+            key = str(unit["id"])
+            drying = reports.ams_drying(unit.get("info"))
+            if drying:
+                left = self.dry_left.get(key, float(unit.get("dry_time", 0)) * 60.0) - dt
+                self.dry_left[key] = left
+                minutes = max(0, math.ceil(left / 60.0))
+                if left <= 0:
+                    kind = reports.ams_kind(unit.get("info"))
+                    unit.update(info=reports.ams_info(kind, False), dry_time=0)
+                    self.dry_left.pop(key, None)
+                    changed = True
+                elif minutes != unit.get("dry_time"):
+                    unit["dry_time"] = minutes
+                    changed = True
+            elif self.state == "IDLE" and self.rng.random() < dt / 7200.0:
+                kind = reports.ams_kind(unit.get("info"))
+                unit.update(info=reports.ams_info(kind, True), dry_time=self.rng.randint(60, 480))
+                changed = True
+        if changed:
+            out.setdefault("ams", {})["ams"] = new_units
 
     def _use_filament(self, doc: dict[str, Any], dt: float, out: dict[str, Any]) -> None:
         ams = doc.get("ams", {})
@@ -285,8 +375,8 @@ class Life:
             return
         if ams.get("tray_now") in ("255", "254"):
             unit, tray = self.rng.choice(loaded)
-            out["ams"] = {"tray_now": str(int(unit["id"]) * 4 + int(tray["id"])),
-                          "tray_tar": str(int(unit["id"]) * 4 + int(tray["id"]))}
+            slot = str(reports.tray_slot(int(unit["id"]), int(tray["id"])))
+            out["ams"] = {"tray_now": slot, "tray_tar": slot}
             return
         # 1 % of a spool about every 12 minutes of printing
         if self.rng.random() < dt / 720.0:
@@ -294,6 +384,7 @@ class Life:
             new_units = [dict(u, tray=[dict(t) for t in u["tray"]]) for u in units]
             for u in new_units:
                 for t in u["tray"]:
-                    if int(u["id"]) * 4 + int(t["id"]) == now and t.get("remain", -1) > 0:
+                    if reports.tray_slot(int(u["id"]), int(t["id"])) == now \
+                            and t.get("remain", -1) > 0:
                         t["remain"] -= 1
             out["ams"] = {"ams": new_units}

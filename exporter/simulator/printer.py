@@ -70,7 +70,6 @@ class SimulatedPrinter:
         self.model = model
         self.rng = rng
         self.report: dict[str, Any] = reports.full_report(model, rng)
-        self.ams_count = len(self.report["print"]["ams"]["ams"])
         self.life: Life | None = Life(model, rng) if life else None
         self.faults: set[Fault] = set(faults)
         self.sessions: set[Session] = set()
@@ -214,8 +213,9 @@ class SimulatedPrinter:
                 # the answer goes out on the report topic, to every subscriber
                 self.push_full()
             elif key == "info" and command == "get_version":
+                units = self.report["print"].get("ams", {}).get("ams", [])
                 self._publish(reports.version_report(self.model, self.record.serial,
-                                                     self.ams_count, self._next_sequence()))
+                                                     units, self._next_sequence()))
             elif key == "upgrade" and command == "get_history":
                 self._publish(reports.history_report(self._next_sequence()))
             elif key == "print" and command in ("pause", "resume", "stop"):
@@ -223,8 +223,8 @@ class SimulatedPrinter:
                 self._echo(key, body)
                 self.set_state(target)
             elif key == "system" and "led_mode" in body:
-                mode = body["led_mode"]
-                lights = [dict(light, mode=mode) if light["node"] == "chamber_light" else light
+                mode, node = body["led_mode"], body.get("led_node", "chamber_light")
+                lights = [dict(light, mode=mode) if light["node"] == node else light
                           for light in self.report["print"]["lights_report"]]
                 self._echo(key, body)
                 self.update({"print": {"lights_report": lights}})

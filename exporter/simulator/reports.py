@@ -11,7 +11,7 @@ import copy
 import random
 from typing import Any
 
-from exporter.simulator.models import Model
+from exporter.simulator.models import AMS, AMS_2_PRO, AMS_HT, AMS_LITE, Model
 
 # stg_cur values (bambulabs_api PrintStatus); X1-class firmware says -1 when not in a job,
 # P1/A1 say 255 (both seen in real captures).
@@ -102,27 +102,84 @@ def _tray(rng: random.Random, tray_id: int) -> dict[str, Any]:
     }
 
 
-def _ams_unit(rng: random.Random, model: Model, unit: int) -> dict[str, Any]:
+AMS_TYPES = {AMS: 1, AMS_LITE: 2, AMS_2_PRO: 3, AMS_HT: 4}
+AMS_KINDS = {number: kind for kind, number in AMS_TYPES.items()}
+AMS_MODULES = {AMS: "ams", AMS_LITE: "ams_f1", AMS_2_PRO: "n3f", AMS_HT: "n3s"}
+AMS_HT_FIRST_ID = 128  # AMS HT units count from 128; the others from 0
+DRYING = 1  # ams[].info bits 4-7 while the unit dries filament (0: not drying)
+
+
+def ams_info(kind: str, drying: bool = False) -> str:
+    """`ams[].info` as printers send it: hex, bits 0-3 the type, bits 4-7 drying."""
+    return f"{0x1000 | (DRYING if drying else 0) << 4 | AMS_TYPES[kind]:x}"
+
+
+def ams_kind(info: Any) -> str:
+    """The kind an `info` field names (AMS when it says nothing we know)."""
+    try:
+        return AMS_KINDS.get(int(str(info), 16) & 0xF, AMS)
+    except ValueError:
+        return AMS
+
+
+def ams_drying(info: Any) -> bool:
+    try:
+        return (int(str(info), 16) >> 4) & 0xF != 0
+    except ValueError:
+        return False
+
+
+def tray_slot(unit_id: int, tray_id: int) -> int:
+    """A tray's number in tray_now: unit * 4 + tray; an AMS HT's single tray is its id."""
+    return unit_id if unit_id >= AMS_HT_FIRST_ID else unit_id * 4 + tray_id
+
+
+def _ams_unit(rng: random.Random, model: Model, unit: int, kind: str) -> dict[str, Any]:
     trays = []
-    for t in range(model.ams_trays):
+    for t in range(1 if kind == AMS_HT else 4):
         trays.append(_tray(rng, t) if rng.random() < 0.9 else {"id": str(t), "state": 0})
+    drying = kind in (AMS_2_PRO, AMS_HT) and rng.random() < 0.25
     unit_doc: dict[str, Any] = {
-        "id": str(unit), "info": "1001", "dry_time": 0,
+        "id": str(unit), "info": ams_info(kind, drying),
+        "dry_time": rng.randint(60, 480) if drying else 0,  # minutes left
         "humidity": str(rng.choice((3, 4, 4, 5, 5))),  # firmware: 5 driest .. 1 wettest
         "temp": f"{rng.uniform(22.0, 30.0):.1f}",
         "tray": trays,
     }
-    if model.humidity_raw:
+    if kind in (AMS_2_PRO, AMS_HT) or (kind == AMS and model.humidity_raw):
         unit_doc["humidity_raw"] = str(rng.randint(8, 45))
+    if kind == AMS_LITE:
+        unit_doc["temp"] = "0.0"  # no sensor in the AMS lite
+    elif drying:
+        unit_doc["temp"] = f"{rng.uniform(50.0, 65.0):.1f}"
     return unit_doc
 
 
+def _ams_units(rng: random.Random, model: Model) -> list[dict[str, Any]]:
+    """The units a printer of this model carries: none, its usual kind, on newer models a
+    mix with AMS HT units (ids from 128)."""
+    if model.max_ams == 1:
+        count = 1 if rng.random() < 0.6 else 0
+    else:
+        count = rng.choice([0] + [1] * 3 + list(range(1, model.max_ams + 1)))
+    units = []
+    next_id = {False: 0, True: AMS_HT_FIRST_ID}
+    for i in range(count):
+        kinds = model.ams_kinds
+        kind = kinds[0] if i == 0 or len(kinds) == 1 else rng.choice(kinds)
+        ht = kind == AMS_HT
+        units.append(_ams_unit(rng, model, next_id[ht], kind))
+        next_id[ht] += 1
+    return units
+
+
 def ams_block(units: list[dict[str, Any]]) -> dict[str, Any]:
-    exist = sum(1 << int(u["id"]) for u in units)
+    # the bit fields cover units 0-3 only (AMS HT units, ids from 128, are not in them)
+    exist = sum(1 << int(u["id"]) for u in units if int(u["id"]) < 4)
     trays = 0
     for u in units:
         for t in u["tray"]:
-            if t.get("state", 0):
+            if t.get("state", 0) and int(u["id"]) < 4:
                 trays |= 1 << (int(u["id"]) * 4 + int(t["id"]))
     return {
         "ams": units,
@@ -134,15 +191,85 @@ def ams_block(units: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _vt_tray() -> dict[str, Any]:
+def pack(current: float, target: float) -> int:
+    """Newer firmware packs a temperature: target in the high 16 bits, current in the low."""
+    return (max(0, round(target)) & 0xFFFF) << 16 | (max(0, round(current)) & 0xFFFF)
+
+
+def extruder_state(count: int, active: int) -> int:
+    """device.extruder.state: the number of extruders in bits 0-3, the active one in 4-7."""
+    return (active & 0xF) << 4 | (count & 0xF)
+
+
+# Door sensor: bit 23 of home_flag (X1 firmware) or of the hex `stat` (newer firmware).
+DOOR_BIT = 0x00800000
+HOME_FLAG = 6292376  # a real X1C's home_flag, door shut
+STAT = 0x46258000    # a real H2D's stat, door shut
+
+
+def door_fields(model: Model, is_open: bool) -> dict[str, Any]:
+    """The report fields that say whether the door is open ({} without a sensor)."""
+    bit = DOOR_BIT if is_open else 0
+    if model.door == "home_flag":
+        return {"home_flag": HOME_FLAG | bit}
+    if model.door == "stat":
+        return {"stat": f"{STAT | bit:X}"}
+    return {}
+
+
+def temperature_fields(model: Model, report: dict[str, Any],
+                       nozzles: list[tuple[float, float]], bed: tuple[float, float],
+                       chamber: float | None = None, active: int = 0) -> dict[str, Any]:
+    """An update ({"print": {...}}) that sets temperatures as a printer of this model says
+    them: (current, target) per nozzle (extruder id order: 0 right, 1 left), the bed, the
+    chamber where measured. Flat fields carry the active nozzle; print.device (packed on
+    newer firmware) every one."""
+    doc: dict[str, Any] = {"nozzle_temper": float(nozzles[active][0]),
+                           "nozzle_target_temper": float(nozzles[active][1]),
+                           "bed_temper": float(bed[0]), "bed_target_temper": float(bed[1])}
+    if model.device:
+        def temp(current: float, target: float) -> int:
+            return pack(current, target) if model.packed else round(current)
+
+        extruders = report["print"].get("device", {}).get("extruder", {}).get("info", [])
+        device: dict[str, Any] = {
+            "bed": {"info": {"temp": temp(*bed)}}, "bed_temp": round(bed[0]),
+            "extruder": {"state": extruder_state(len(extruders), active),
+                         "info": [dict(e, temp=temp(*nozzles[i]), htar=round(nozzles[i][1]))
+                                  for i, e in enumerate(extruders)]}}
+        if chamber is not None and model.chamber_sensor:
+            device["ctc"] = {"info": {"temp": temp(chamber, 0)}}
+        doc["device"] = device
+    elif chamber is not None and model.chamber_sensor:
+        doc["chamber_temper"] = float(chamber)
+    return {"print": doc}
+
+
+def _external_spool(slot: int, loaded: bool = True) -> dict[str, Any]:
     return {
-        "id": "254", "tag_uid": "0000000000000000", "tray_id_name": "", "tray_info_idx": "GFL99",
-        "tray_type": "PLA", "tray_sub_brands": "", "tray_color": "FFFFFFFF",
+        "id": str(slot), "tag_uid": "0000000000000000", "tray_id_name": "",
+        "tray_info_idx": "GFL99" if loaded else "", "tray_type": "PLA" if loaded else "",
+        "tray_sub_brands": "", "tray_color": "FFFFFFFF" if loaded else "00000000",
         "tray_weight": "0", "tray_diameter": "0.00", "tray_temp": "0", "tray_time": "0",
-        "bed_temp_type": "0", "bed_temp": "0", "nozzle_temp_max": "240",
-        "nozzle_temp_min": "190", "xcam_info": "000000000000000000000000",
+        "bed_temp_type": "0", "bed_temp": "0", "nozzle_temp_max": "240" if loaded else "0",
+        "nozzle_temp_min": "190" if loaded else "0", "xcam_info": "000000000000000000000000",
         "tray_uuid": "0" * 32, "remain": 0, "k": 0.02, "n": 1, "cali_idx": -1,
     }
+
+
+def _vt_tray() -> dict[str, Any]:
+    return _external_spool(254)
+
+
+def vir_slots(model: Model) -> list[dict[str, Any]]:
+    """H2-family external spools: one holder per nozzle side (254 right, 255 left); the
+    A2L's one holder comes as 255."""
+    if model.nozzles == 1 and not model.code.startswith("H2"):
+        return [_external_spool(255)]
+    return [_external_spool(254), _external_spool(255, loaded=model.nozzles > 1)]
+
+
+NOZZLE_CODES = ("HS01", "HH01", "HS01", "HS00", "HS05", "HU01")
 
 
 def _nozzle_type(rng: random.Random, model: Model) -> str:
@@ -152,36 +279,49 @@ def _nozzle_type(rng: random.Random, model: Model) -> str:
                       else ("stainless_steel", "stainless_steel", "hardened_steel"))
 
 
-def _device(model: Model, nozzle_type: str, diameter: float) -> dict[str, Any]:
-    """X1-class `device` block: chamber (ctc), bed, nozzles and extruders."""
-    return {
-        "bed": {"info": {"temp": 24}, "state": 0},
-        "bed_temp": 24,
-        "ctc": {"info": {"temp": 25}, "state": 0},
-        "extruder": {"info": [{"id": i, "temp": 25, "htar": 0, "hnow": 0, "info": 8,
+def _device(model: Model, rng: random.Random, nozzle_type: str, diameter: float,
+            bed: float, nozzle: float, chamber: float) -> dict[str, Any]:
+    """The `device` block: chamber (ctc), bed, nozzles and extruders. Newer firmware packs
+    each temperature as target << 16 | current (targets are 0 at power-on)."""
+    def temp(current: float) -> int:
+        return pack(current, 0) if model.packed else round(current)
+
+    types = [nozzle_type] + [rng.choice(NOZZLE_CODES) if model.nozzle_codes else nozzle_type
+                             for _ in range(model.nozzles - 1)]
+    doc: dict[str, Any] = {
+        "bed": {"info": {"temp": temp(bed)}, "state": 0},
+        "bed_temp": round(bed),
+        "extruder": {"info": [{"id": i, "temp": temp(nozzle if i == 0 else AMBIENT),
+                               "htar": 0, "hnow": 0, "info": 8,
                                "snow": 65535, "stat": 0, "filam_bak": []}
-                              for i in range(model.nozzles)], "state": 1},
+                              for i in range(model.nozzles)],
+                     "state": extruder_state(model.nozzles, 0)},
         "nozzle": {"exist": (1 << model.nozzles) - 1,
-                   "info": [{"id": i, "diameter": diameter, "type": nozzle_type,
-                             "tm": 0, "wear": 0} for i in range(model.nozzles)],
+                   "info": [{"id": i, "diameter": diameter, "type": types[i],
+                             "tm": 0, "wear": rng.randint(0, 30) if model.packed else 0}
+                            for i in range(model.nozzles)],
                    "state": 0},
         "fan": 0,
         "type": 1,
     }
+    if model.chamber_sensor:
+        doc["ctc"] = {"info": {"temp": temp(chamber)}, "state": 0}
+    return doc
+
+
+AMBIENT = 24.0
 
 
 def full_report(model: Model, rng: random.Random) -> dict[str, Any]:
     """A printer's complete `{"print": {...}}` at power-on: idle, cold, an AMS or none."""
-    if model.max_ams == 1:
-        ams_count = 1 if rng.random() < 0.6 else 0
-    else:
-        ams_count = rng.choice([0] + [1] * 3 + list(range(1, model.max_ams + 1)))
-    units = [_ams_unit(rng, model, i) for i in range(ams_count)]
+    units = _ams_units(rng, model)
     nozzle_type = _nozzle_type(rng, model)
     diameter = rng.choice((0.4, 0.4, 0.4, 0.6, 0.2))
     idle_stage = -1 if model.full_reports else 255
     bed = round(rng.uniform(21.0, 26.0), 1)
     nozzle = round(rng.uniform(22.0, 28.0), 1)
+    if model.packed:  # newer firmware's flat fields say what the packed ones say
+        bed, nozzle = float(round(bed)), float(round(nozzle))
     doc: dict[str, Any] = {
         "ams": ams_block(units),
         "ams_rfid_status": 0, "ams_status": 0,
@@ -191,6 +331,7 @@ def full_report(model: Model, rng: random.Random) -> dict[str, Any]:
         "heatbreak_fan_speed": "0", "fan_gear": 0,
         "command": "push_status", "msg": 0, "sequence_id": "0",
         "gcode_file": "", "gcode_file_prepare_percent": "0", "gcode_state": "IDLE",
+        "gcode_start_time": "0",
         "subtask_name": "", "subtask_id": "0", "task_id": "0", "project_id": "0",
         "profile_id": "0",
         "mc_percent": 0, "mc_print_stage": "1", "mc_print_sub_stage": 0,
@@ -198,7 +339,7 @@ def full_report(model: Model, rng: random.Random) -> dict[str, Any]:
         "layer_num": 0, "total_layer_num": 0,
         "stg": [], "stg_cur": idle_stage, "print_type": "idle", "print_error": 0,
         "spd_lvl": 2, "spd_mag": 100,
-        "hms": [], "home_flag": 6292376, "hw_switch_state": 1, "lifecycle": "product",
+        "hms": [], "home_flag": HOME_FLAG, "hw_switch_state": 1, "lifecycle": "product",
         "lights_report": [{"node": "chamber_light", "mode": "on"}],
         "nozzle_diameter": f"{diameter:g}", "nozzle_type": nozzle_type,
         "wifi_signal": wifi(rng.randint(-72, -38)),
@@ -213,14 +354,21 @@ def full_report(model: Model, rng: random.Random) -> dict[str, Any]:
                           "consistency_request": False, "dis_state": 3, "err_code": 0,
                           "force_upgrade": False, "message": "", "module": "ota",
                           "new_version_state": 2, "new_ver_list": []},
-        "vt_tray": _vt_tray(),
         "net": {"conf": 0, "info": [{"ip": rng.getrandbits(31), "mask": 16777215}]},
         "k": "0.0200", "cali_version": 0, "force_upgrade": False,
     }
-    if model.full_reports:
-        doc["device"] = _device(model, nozzle_type, diameter)
-        doc["device"]["ctc"]["info"]["temp"] = round(rng.uniform(23.0, 28.0))
+    if model.vir_slot:
+        doc["vir_slot"] = vir_slots(model)
+    else:
+        doc["vt_tray"] = _vt_tray()
+    if model.device:
+        chamber = round(rng.uniform(23.0, 28.0)) if model.chamber_sensor else AMBIENT
+        doc["device"] = _device(model, rng, nozzle_type, diameter, bed, nozzle, chamber)
+    if model.work_light:
         doc["lights_report"].append({"node": "work_light", "mode": "off"})
+    if model.door:
+        doc.update(door_fields(model, False))
+    if model.full_reports:
         doc["xcam"] = {"first_layer_inspector": True, "print_halt": True,
                        "printing_monitor": True, "spaghetti_detector": True,
                        "halt_print_sensitivity": "medium", "allow_skip_parts": False,
@@ -231,23 +379,27 @@ def full_report(model: Model, rng: random.Random) -> dict[str, Any]:
     return {"print": doc}
 
 
-def version_report(model: Model, serial: str, ams_count: int,
+def version_report(model: Model, serial: str, units: list[dict[str, Any]],
                    sequence_id: str) -> dict[str, Any]:
-    """The answer to get_version: ota (firmware, product), AMS units, boards."""
+    """The answer to get_version: ota (firmware, product), the AMS units the report holds
+    (module names by kind: ams/, ams_f1/, n3f/, n3s/), boards."""
     modules: list[dict[str, Any]] = [{
         "name": "ota", "sw_ver": model.firmware, "hw_ver": "OTA",
         "loader_ver": "00.00.00.00", "sn": serial, "product_name": model.product_name,
         "visible": True, "flag": 3,
     }]
-    for i in range(ams_count):
-        lite = model.code.startswith("A1")
+    names = {AMS: "AMS", AMS_LITE: "AMS Lite", AMS_2_PRO: "AMS 2 Pro", AMS_HT: "AMS HT"}
+    hardware = {AMS: ("00.01.06.62", "AMS08"), AMS_LITE: ("00.00.07.92", "AMS_F102"),
+                AMS_2_PRO: ("00.00.06.40", "N3F05"), AMS_HT: ("00.00.06.40", "N3S05")}
+    for number, unit in enumerate(units):
+        kind = ams_kind(unit.get("info"))
+        unit_id = int(unit["id"])
+        sw_ver, hw_ver = hardware[kind]
         modules.append({
-            "name": f"ams_f1/{i}" if lite else f"ams/{i}",
-            "sw_ver": "00.00.07.92" if lite else "00.01.06.62",
-            "hw_ver": "AMS_F102" if lite else "AMS08", "loader_ver": "00.00.00.00",
-            "sn": f"{serial[:3]}AMS{i:02d}{serial[-6:]}",
-            "product_name": f"AMS Lite ({i + 1})" if lite else f"AMS ({i + 1})",
-            "visible": True, "flag": 0,
+            "name": f"{AMS_MODULES[kind]}/{unit_id}", "sw_ver": sw_ver, "hw_ver": hw_ver,
+            "loader_ver": "00.00.00.00",
+            "sn": f"{serial[:3]}AMS{unit_id % 100:02d}{serial[-6:]}",
+            "product_name": f"{names[kind]} ({number + 1})", "visible": True, "flag": 0,
         })
     modules.append({"name": "mc", "sw_ver": "00.00.32.89", "hw_ver": "MC07",
                     "loader_ver": "00.00.00.28", "sn": "", "product_name": "",

@@ -101,6 +101,28 @@ def test_the_panels_the_issue_asks_for_exist() -> None:
     rows = [p for p in panels if p["type"] == "row"]
     assert any(r.get("repeat") == "printer" for r in rows), "a per-printer row repeated by $printer"
     queries = " ".join(t["expr"] for _, t in panel_targets(dashboard()))
+    # issue 9: the newer printers' data
+    by_title = {p["title"]: p for p in panels}
+    soon = by_title["Finishing soon"]
+    soon_columns = {o["properties"][0]["value"] for o in soon["fieldConfig"]["overrides"]}
+    assert {"Printer", "Time left", "Estimated end", "Job", "Progress"} <= soon_columns
+    assert [t["id"] for t in soon["transformations"]] == ["merge", "organize", "sortBy"]
+    assert "count by (model)" in by_title["Fleet by model"]["targets"][0]["expr"]
+    for title in ("Active HMS messages in the fleet", "Active HMS messages"):
+        table = by_title[title]
+        names = {o["matcher"]["options"]: o for o in table["fieldConfig"]["overrides"]}
+        assert "description" in names, title
+        links = [p["value"] for p in names["code"]["properties"] if p["id"] == "links"]
+        assert links and links[0][0]["url"].startswith(
+            "https://wiki.bambulab.com/en/x1/troubleshooting/hmscode/${__value.text}"), title
+    assert 'sensor=~"nozzle.*"' in by_title["Nozzles"]["targets"][0]["expr"]
+    ams = by_title["AMS units"]
+    assert {o["properties"][0]["value"] for o in ams["fieldConfig"]["overrides"]} >= {
+        "Model", "Drying", "Humidity level", "Temperature"}
+    for metric in ("bambu_printer_door_open", "bambu_printer_light_on", "bambu_ams_info",
+                   "bambu_ams_drying", "bambu_printer_active_extruder",
+                   "bambu_printer_print_error_info", "bambu_printer_print_start_timestamp_seconds"):
+        assert metric in queries, metric
     for metric in ("bambu_printer_temperature_celsius", "bambu_printer_target_temperature_celsius",
                    "bambu_printer_print_progress_ratio", "bambu_printer_print_layer",
                    "bambu_printer_fan_speed_ratio", "bambu_ams_humidity_index",
@@ -113,8 +135,10 @@ def test_the_panels_the_issue_asks_for_exist() -> None:
 
 def test_queries_only_use_metrics_the_exporter_exposes() -> None:
     known = exporter_metric_names()
-    for panel, target in panel_targets(dashboard()):
-        assert metric_names_in(target["expr"]) - known == set(), (panel["title"], target["expr"])
+    unknown = {f"{panel['title']} [{target['refId']}]": sorted(missing)
+               for panel, target in panel_targets(dashboard())
+               if (missing := metric_names_in(target["expr"]) - known)}
+    assert unknown == {}, "panels naming metrics the exporter's catalogue lacks"
     for var in dashboard()["templating"]["list"][1:]:
         assert metric_names_in(var["query"]["query"]) - known == set()
 
@@ -160,3 +184,66 @@ def test_provisioning_points_grafana_at_prometheus_and_the_dashboard_folder() ->
 def test_dashboard_json_is_formatted_consistently() -> None:
     text = DASHBOARD.read_text()
     assert text == json.dumps(json.loads(text), indent=2) + "\n"
+
+
+def test_fleet_panels_count_each_printer_once_across_exporters(tmp_path) -> None:
+    """Shards are N Prometheus targets: fleet panels sum across them, and a printer that
+    two exporters show at once (while it moves between shards) still counts once. The
+    dashboard's own queries run on that data in promtool."""
+    by_title = {p["title"]: p for p in all_panels(dashboard())}
+    variables = {**SAMPLE_VARIABLES, "printer": "(a|b|c)"}
+
+    def series(name: str, instance: str, printer: str, value: int, **labels: str) -> dict:
+        extra = "".join(f', {k}="{v}"' for k, v in labels.items())
+        serial = {"a": "00M0", "b": "01P0", "c": "0940"}[printer]
+        return {"series": f'{name}{{job="bambu", instance="{instance}", printer="{printer}", '
+                          f'serial="{serial}"{extra}}}', "values": f"{value}x10"}
+
+    inputs = [
+        {"series": 'bambu_inventory_printers{job="bambu", instance="exporter-0:9851"}',
+         "values": "2x10"},
+        {"series": 'bambu_inventory_printers{job="bambu", instance="exporter-1:9851"}',
+         "values": "1x10"},
+        {"series": 'bambu_inventory_up{job="bambu", instance="exporter-0:9851"}', "values": "1x10"},
+        {"series": 'bambu_inventory_up{job="bambu", instance="exporter-1:9851"}', "values": "0x10"},
+    ]
+    # a on exporter-0; b on both (moving from 0 to 1); c on exporter-1, offline
+    for instance, printer, up, state, model in (
+            ("exporter-0:9851", "a", 1, "RUNNING", "X1C"), ("exporter-0:9851", "b", 1, "RUNNING", "P1S"),
+            ("exporter-1:9851", "b", 1, "RUNNING", "P1S"), ("exporter-1:9851", "c", 0, "OFFLINE", "H2D")):
+        inputs += [series("bambu_printer_up", instance, printer, up),
+                   series("bambu_printer_info", instance, printer, 1, model=model, ip="10.0.0.1",
+                          firmware="1"),
+                   series("bambu_printer_state", instance, printer, 1, state=state),
+                   series("bambu_printer_hms_errors", instance, printer, int(printer == "b"),
+                          severity="fatal"),
+                   series("bambu_printer_door_open", instance, printer, int(printer == "b"))]
+    expected = {  # panel title -> {labels: value}
+        "Printers": {"{}": 3}, "Up": {"{}": 2}, "Printing": {"{}": 2}, "Offline": {"{}": 1},
+        "HMS errors": {"{}": 1}, "Printer list": {"{}": 0},
+        "Printers by state": {'{state="RUNNING"}': 2, '{state="OFFLINE"}': 1},
+        "Fleet by model": {'{model="X1C"}': 1, '{model="P1S"}': 1, '{model="H2D"}': 1},
+    }
+    checks = []
+    for title, samples in expected.items():
+        expr = expand(by_title[title]["targets"][0]["expr"], variables)
+        checks.append({"expr": expr, "eval_time": "5m",
+                       "exp_samples": [{"labels": k, "value": v} for k, v in samples.items()]})
+    utilisation = expand(by_title["Fleet utilisation"]["targets"][1]["expr"], variables)
+    checks.append({"expr": f"round({utilisation} * 3)", "eval_time": "5m",
+                   "exp_samples": [{"labels": "{}", "value": 2}]})  # 2 of 3 up
+    doors = expand(by_title["Doors, lights, drying"]["targets"][0]["expr"], variables)
+    checks.append({"expr": doors, "eval_time": "5m",
+                   "exp_samples": [{"labels": "{}", "value": 1}]})
+    (tmp_path / "empty.yml").write_text("groups: []\n")
+    (tmp_path / "fleet.test.yml").write_text(yaml.safe_dump({
+        "rule_files": ["empty.yml"], "evaluation_interval": "1m",
+        "tests": [{"interval": "1m", "input_series": inputs, "promql_expr_test": checks}]}))
+    result = run(binary("promtool"), "test", "rules", "fleet.test.yml", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    # ... and the same data summed naively would have counted b twice
+    naive = [dict(c, expr=c["expr"].replace("max by (printer, serial) ", "")) for c in checks[1:2]]
+    (tmp_path / "naive.test.yml").write_text(yaml.safe_dump({
+        "rule_files": ["empty.yml"], "evaluation_interval": "1m",
+        "tests": [{"interval": "1m", "input_series": inputs, "promql_expr_test": naive}]}))
+    assert run(binary("promtool"), "test", "rules", "naive.test.yml", cwd=tmp_path).returncode != 0

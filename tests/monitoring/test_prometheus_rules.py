@@ -112,10 +112,10 @@ def test_alert_for_durations_are_sensible() -> None:
 
 def test_rules_only_use_metrics_the_exporter_exposes() -> None:
     known = exporter_metric_names()
-    for rule in alert_rules():
-        text = rule["expr"] + " ".join(rule["annotations"].values())
-        names = metric_names_in(text)
-        assert names - known == set(), rule["alert"]
+    unknown = {rule["alert"]: sorted(missing) for rule in alert_rules()
+               if (missing := metric_names_in(rule["expr"] + " ".join(
+                   rule["annotations"].values())) - known)}
+    assert unknown == {}, "alerts naming metrics the exporter's catalogue lacks"
 
 
 def test_unit_tests_cover_every_alert_firing_and_the_lookalikes_staying_silent() -> None:
@@ -129,6 +129,24 @@ def test_unit_tests_cover_every_alert_firing_and_the_lookalikes_staying_silent()
 
     names = " ".join(case["name"] for case in tests)
     assert "idle" in names and "finished print does not" in names
+    assert "just seen is not judged stalled" in names  # a fresh series must not fire
+
+
+WIKI = "https://wiki.bambulab.com/en/x1/troubleshooting/hmscode/"
+
+
+@pytest.mark.parametrize("name", ["BambuPrinterHMSFatal", "BambuPrinterHMSSerious",
+                                  "BambuPrintFailed"])
+def test_error_alerts_carry_the_text_and_the_wiki_page_of_each_code(name: str) -> None:
+    rule = next(r for r in alert_rules() if r["alert"] == name)
+    description = rule["annotations"]["description"]
+    assert "bambu_printer_hms_error_info" in description
+    assert "$m.Labels.description" in description and WIKI + "{{ $m.Labels.code }}" in description
+    assert rule["annotations"]["wiki_url"].count(WIKI) == 1
+    # only the alert's own exporter is asked (a printer moving between shards: listed once)
+    assert "instance=%q" in description
+    if name == "BambuPrintFailed":
+        assert "bambu_printer_print_error_info" in description
 
 
 def test_the_rule_test_file_is_valid_yaml_naming_alerts_yml() -> None:

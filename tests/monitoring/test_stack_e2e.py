@@ -15,7 +15,9 @@ import urllib.parse
 
 import yaml
 
-from exporter.simulator import Fault, SimulatedFleet
+from exporter.simulator import Fault, SimulatedFleet, reports
+from exporter.simulator.models import AMS_2_PRO, AMS_HT
+from exporter.simulator.models import MODELS as MODELS_BY_CODE
 from tests.monitoring.stack import (
     PROMETHEUS_YML,
     PYTHON,
@@ -36,8 +38,11 @@ from tests.monitoring.stack import (
 from tests.support.postgres import free_port
 from tests.support.waiting import wait_until
 
-MODELS = ["X1C", "H2D", "P1S", "X1C", "P1S", "A1"]
-ROLES = {0: "running", 1: "running", 2: "hms", 3: "offline", 4: "fail", 5: "idle"}
+# Old and new models: a dual-nozzle H2C with a drying AMS 2 Pro, an AMS HT and its door
+# open, and a P2S sending deltas in the newer shapes.
+MODELS = ["X1C", "H2D", "P1S", "X1C", "P1S", "A1", "H2C", "P2S"]
+ROLES = {0: "running", 1: "running", 2: "hms", 3: "offline", 4: "fail", 5: "idle",
+         6: "running", 7: "idle"}
 
 
 def _start_fleet() -> SimulatedFleet:
@@ -86,6 +91,16 @@ def test_stack_end_to_end(printers_db, tmp_path) -> None:
                 printers[i].set_state("RUNNING")
             else:
                 printers[i].set_state("IDLE")
+        h2c = printers[6]
+        tray = {"id": "0", "state": 11, "tray_type": "PETG", "tray_color": "FF0000FF",
+                "remain": 60}
+        h2c.update({"print": {
+            "ams": reports.ams_block([
+                {"id": "0", "info": reports.ams_info(AMS_2_PRO, drying=True), "humidity": "3",
+                 "humidity_raw": "30", "temp": "55.0", "dry_time": 120, "tray": [tray]},
+                {"id": "128", "info": reports.ams_info(AMS_HT), "humidity": "4",
+                 "humidity_raw": "20", "temp": "27.0", "dry_time": 0, "tray": [dict(tray)]}]),
+            **reports.door_fields(MODELS_BY_CODE["H2C"], True)}})
         fleet.write_postgres(cluster.dsn(dbname))
 
         # -- exporter, watching the table ---------------------------------------------------
@@ -160,6 +175,14 @@ def test_stack_end_to_end(printers_db, tmp_path) -> None:
         assert failed["labels"]["serial"] == printers[4].record.serial
         assert names["fail"] in failed["annotations"]["summary"]
         assert failed["annotations"]["runbook_url"].endswith("runbook.md#print-failed")
+        # the HMS message the failure came with, linked to its page on Bambu's wiki
+        failure = printers[4].report()["print"]["hms"][0]
+        code = "_".join(f"{part:04X}" for part in (
+            failure["attr"] >> 16, failure["attr"] & 0xFFFF, failure["code"] >> 16,
+            failure["code"] & 0xFFFF))
+        wiki = f"https://wiki.bambulab.com/en/x1/troubleshooting/hmscode/{code}"
+        assert wiki in failed["annotations"]["description"]
+        assert failed["annotations"]["wiki_url"] == wiki
 
         # The idle printer raised nothing; the offline one nothing but offline (inhibited).
         assert not [key for key in alerts if key[1] == names["idle"]]
