@@ -309,7 +309,9 @@ def _unpack(value: Any, fallback_target: float | None = None) -> Reading | None:
 
 
 def _packed_or(info: Any, flat: Reading) -> Reading:
-    packed = _unpack(_mapping(info).get("temp"))
+    # X1 firmware sends device.*.info.temp unpacked (current only, no high bits): its
+    # target is then the flat field's.
+    packed = _unpack(_mapping(info).get("temp"), flat[1])
     return packed if packed is not None else flat
 
 

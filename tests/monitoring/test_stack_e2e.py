@@ -10,6 +10,7 @@ queries, rules, grouping and inhibitions are the shipped ones.
 
 from __future__ import annotations
 
+import json
 import random
 import urllib.parse
 
@@ -37,6 +38,8 @@ from tests.monitoring.stack import (
 )
 from tests.support.postgres import free_port
 from tests.support.waiting import wait_until
+
+HMS_TEXTS = ROOT / "tests" / "support" / "hms_texts.json"
 
 # Old and new models: a dual-nozzle H2C with a drying AMS 2 Pro, an AMS HT and its door
 # open, and a P2S sending deltas in the newer shapes.
@@ -108,7 +111,8 @@ def test_stack_end_to_end(printers_db, tmp_path) -> None:
         env = {**_base_env(), **cluster.env(dbname)}
         exporter = Child("exporter", [PYTHON, "-m", "exporter",
                                       "--web.listen-address", f"127.0.0.1:{exporter_port}",
-                                      "--printer.staleness", "3s", "--log.level", "debug"],
+                                      "--printer.staleness", "3s", "--log.level", "debug",
+                                      "--hms.text-file", str(HMS_TEXTS)],
                          tmp_path, env=env, cwd=ROOT)
         children.append(exporter)
         wait_http(f"http://127.0.0.1:{exporter_port}/healthz", exporter)
@@ -183,6 +187,13 @@ def test_stack_end_to_end(printers_db, tmp_path) -> None:
         wiki = f"https://wiki.bambulab.com/en/x1/troubleshooting/hmscode/{code}"
         assert wiki in failed["annotations"]["description"]
         assert failed["annotations"]["wiki_url"] == wiki
+        # ... and in words, from the text table the exporter loaded (--hms.text-file)
+        texts = json.loads(HMS_TEXTS.read_text())["data"]
+        hms_text = {e["ecode"]: e["intro"] for e in texts["device_hms"]["en"]}
+        error_text = {e["ecode"]: e["intro"] for e in texts["device_error"]["en"]}
+        assert hms_text[code.replace("_", "")] in failed["annotations"]["description"]
+        print_error = printers[4].report()["print"]["print_error"]
+        assert error_text[f"{print_error:08X}"] in failed["annotations"]["description"]
 
         # The idle printer raised nothing; the offline one nothing but offline (inhibited).
         assert not [key for key in alerts if key[1] == names["idle"]]
