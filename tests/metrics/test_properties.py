@@ -19,41 +19,13 @@ from hypothesis import strategies as st
 
 from exporter.metrics.catalogue import families, fleet_samples, printer_samples
 from exporter.metrics.exposition import render
-from exporter.printer.merge import KEPT_PRINT_KEYS, MergedReport
+from exporter.printer.merge import MergedReport
 from exporter.printer.sanitize import MessageRejected, decode_message
 from exporter.printer.snapshot import firmware_from_version, model_from_version, snapshot
 from exporter.printer.status import PrinterStatus
 from exporter.printer.vocabulary import SERIAL_PREFIX_MODELS
+from tests.support.report_strategies import MESSAGE
 
-# Keys the snapshot reads below `print`, so that drawn reports reach its code.
-INNER_KEYS = ["id", "ams", "tray", "info", "temp", "humidity", "humidity_raw", "tray_type",
-              "tray_color", "remain", "attr", "code", "ctc", "extruder", "nozzle", "bed",
-              "type", "diameter", "htar", "state", "module", "name", "sw_ver",
-              "product_name", "command"]
-# What breaks naive code, drawn often: text no UTF-8 can hold, text past the label cap,
-# numbers no float can hold, NaN and infinities as numbers and as text.
-EDGE = st.sampled_from(["\ud800", "a\udfffb", "\ud83d\udda8", "x" * 400, "NaN", "inf",
-                        "-Infinity", "1e999", 10 ** 400, -(10 ** 400), float("nan"),
-                        float("inf"), 2 ** 64, -1, 255, 0xFFFFFFFF, "", " 42 ", "-52dBm",
-                        "HS01", "FF0000FF", "RUNNING", "\n", "\x00"])
-TEXT = st.text(max_size=12) | st.text(alphabet=st.characters(exclude_categories=()),
-                                      max_size=40)
-NUMBER = st.integers() | st.integers(min_value=-10 ** 400, max_value=10 ** 400) | st.floats()
-SCALAR = EDGE | st.none() | st.booleans() | NUMBER | TEXT
-KEY = st.sampled_from(sorted(KEPT_PRINT_KEYS) + INNER_KEYS) | st.text(max_size=6)
-
-
-def json_values(leaves: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
-    return st.recursive(leaves, lambda children: st.lists(children, max_size=6)
-                        | st.dictionaries(KEY, children, max_size=6), max_leaves=30)
-
-
-ANY_JSON = json_values(SCALAR)
-REPORT = st.fixed_dictionaries({"print": st.dictionaries(
-    st.sampled_from(sorted(KEPT_PRINT_KEYS)), ANY_JSON, max_size=12)})
-VERSION = st.fixed_dictionaries({"info": st.fixed_dictionaries(
-    {"command": st.just("get_version"), "module": ANY_JSON})})
-MESSAGE = REPORT | VERSION | ANY_JSON
 # The model is derived (serial prefix, or a product name that came through decoding).
 MODEL = st.sampled_from([*SERIAL_PREFIX_MODELS.values(), "unknown"]) | st.text(max_size=12)
 
