@@ -78,17 +78,27 @@ class _Merger:
         return False
 
     def merge(self, base: dict[str, Any], delta: Mapping[str, Any]) -> None:
+        # Exact type checks (JSON gives dicts and lists): this runs for every value of
+        # every message, and most are a scalar replacing a scalar.
         for key, value in delta.items():
             current = base.get(key, _MISSING)
-            if isinstance(value, Mapping) and isinstance(current, dict):
-                self.merge(current, value)
-            elif _is_id_list(value) and _is_id_list(current):
-                self._merge_id_list(key, current, value)
-            else:
-                new, size = self._take(key, value)
-                old = 0 if current is _MISSING else _size(current)
-                if self._room(size - old + (current is _MISSING)):
-                    base[key] = new
+            kind = type(value)
+            if kind is dict:
+                if type(current) is dict:
+                    self.merge(current, value)
+                    continue
+            elif kind is list:
+                if _is_id_list(value) and _is_id_list(current):
+                    self._merge_id_list(key, current, value)
+                    continue
+            elif current is not _MISSING and type(current) is not dict \
+                    and type(current) is not list:
+                base[key] = value   # a scalar over a scalar: the size stays
+                continue
+            new, size = self._take(key, value)
+            old = 0 if current is _MISSING else _size(current)
+            if self._room(size - old + (current is _MISSING)):
+                base[key] = new
 
     def _merge_id_list(self, key: str, current: list[Any], delta: list[Any]) -> None:
         bound, cap = _LIST_BOUNDS.get(key, _OTHER_LIST)
@@ -114,14 +124,15 @@ class _Merger:
         """A copy of `value` with its lists cut to their bounds, and its size in values.
         (Deltas are fresh json.loads output, but a full report may later be merged into;
         copying keeps the two from sharing structure.)"""
-        if isinstance(value, Mapping):
+        kind = type(value)
+        if kind is dict or (kind is not list and isinstance(value, Mapping)):
             out: dict[str, Any] = {}
             size = len(value)
             for k, v in value.items():
                 out[k], inner = self._take(k, v)
                 size += inner
             return out, size
-        if isinstance(value, list):
+        if kind is list:
             bound, cap = _LIST_BOUNDS.get(key, _OTHER_LIST)
             if len(value) > cap:
                 self._cut(bound)
@@ -155,8 +166,8 @@ def _size(value: Any) -> int:
 
 
 def _is_id_list(value: Any) -> TypeGuard[list[Any]]:
-    return (isinstance(value, list) and bool(value)
-            and all(isinstance(item, Mapping) and "id" in item for item in value))
+    return (type(value) is list and bool(value)
+            and all(type(item) is dict and "id" in item for item in value))
 
 
 # The parts of `print` that snapshot() reads. Reports carry much more (camera, upgrade,
