@@ -78,7 +78,7 @@ def fleet(count: int, seed: int = 1) -> list[PrinterStatus]:
             ip=f"10.0.{i // 250}.{i % 250 + 1}", model=model, firmware="01.09.00.01",
             up=up, connected=up, last_report=1764000000.0 + rnd.random() * 30,
             snapshot=snapshot(report, model), connects=rnd.randint(1, 5),
-            connection_errors={"dropped": rnd.randint(0, 3)}, message_errors=rnd.randint(0, 2),
+            connection_errors={"dropped": rnd.randint(0, 3)}, message_errors={"json": rnd.randint(0, 2)},
             prints={"finished": rnd.randint(0, 200), "failed": rnd.randint(0, 10)}))
     return out
 

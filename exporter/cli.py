@@ -27,6 +27,7 @@ from exporter.fleet.reconcile import Fleet, FleetUpkeep
 from exporter.inventory.last_good import Inventory, describe_source
 from exporter.inventory.record import InventorySource
 from exporter.inventory.shard import describe_slice
+from exporter.logs import escaping_handler
 from exporter.metrics.collector import FleetCollector
 from exporter.printer.error_texts import ErrorTexts
 from exporter.printer.network_loop import NetworkLoop
@@ -111,8 +112,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def configure_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Escaping: a printer name with a newline must not forge a log line.
+    handler = escaping_handler(sys.stderr, "%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=level.upper(), handlers=[handler])
     # The library and paho log every connect and retry; our sessions log each change once.
     noisy = logging.DEBUG if level == "debug" else logging.ERROR
     logging.getLogger("bambulabs_api").setLevel(noisy)

@@ -68,10 +68,22 @@ class Fleet:
         if exc is not None:
             self._log.error("starting a printer session failed: %s: %s", type(exc).__name__, exc)
 
-    def statuses(self, now: float) -> list[PrinterStatus]:
+    def statuses(self, now: float,
+                 on_error: Callable[[PrinterRecord, Exception], None] | None = None
+                 ) -> list[PrinterStatus]:
+        """Every session's status. One whose status cannot be built (data nothing
+        foresaw) is left out and handed to `on_error`, never raised: the worst one
+        printer can do is miss this read."""
         with self._lock:
             sessions = list(self._sessions.values())
-        return [session.status(now) for session in sessions]
+        out = []
+        for session in sessions:
+            try:
+                out.append(session.status(now))
+            except Exception as exc:  # noqa: BLE001 - isolate one printer's bad data
+                if on_error is not None:
+                    on_error(session.record, exc)
+        return out
 
     def tick(self, now: float) -> None:
         with self._lock:

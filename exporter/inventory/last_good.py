@@ -178,14 +178,16 @@ class Inventory:
         self.rejected = rejected
         seen: set[tuple[str, str, str]] = set()
         for row in rejected:
-            self.rejected_total[row.reason] = self.rejected_total.get(row.reason, 0) + 1
-            # Keyed without the row's position, so a row moving up does not log again.
+            # Keyed without the row's position, so a row moving up is not new.
             key = (row.name_or_serial_hint, row.reason,
                    row.message[len(f"row {row.index}"):])
             seen.add(key)
             if key not in self._logged_rejections:
+                # A bad row is counted and logged when it appears, not on every read:
+                # the counter says how many bad rows turned up, whatever the scrape rate.
+                self.rejected_total[row.reason] = self.rejected_total.get(row.reason, 0) + 1
                 self.log.warning("inventory: skipping a printer row: %s", row.message)
-        # Only rows still bad stay remembered: one fixed and broken again logs again.
+        # Only rows still bad stay remembered: one fixed and broken again counts again.
         self._logged_rejections = seen
 
     def close(self) -> None:

@@ -8,13 +8,16 @@ from collections.abc import Iterable, Mapping
 
 from exporter.inventory.record import (
     BAD_ADDRESS,
+    BAD_SERIAL,
     BLANK_FIELD,
     COLUMNS,
     DUPLICATE_SERIAL,
     NOT_TEXT,
+    TOO_LONG,
     PrinterRecord,
     RejectedRow,
 )
+from exporter.text import LABEL_VALUE_LIMIT, bounded_text, valid_text
 
 _HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 
@@ -27,6 +30,33 @@ def is_valid_address(text: str) -> bool:
         return True
     except ValueError:
         pass
+    return _is_host_name(text)
+
+
+def unusable_address(text: str) -> str | None:
+    """Why no printer can be reached at this IP address (None: it may be): the
+    unspecified address means "any" (0.0.0.0 would reach this very host), broadcast and
+    multicast reach many hosts, none of them a session."""
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if address.is_unspecified:
+        return "the unspecified address"
+    if isinstance(address, ipaddress.IPv4Address) and address == _BROADCAST:
+        return "the broadcast address"
+    if address.is_multicast:
+        return "a multicast address"
+    return None
+
+
+_BROADCAST = ipaddress.IPv4Address("255.255.255.255")
+# Serials name MQTT topics (device/<serial>/report): no topic separators or wildcards,
+# no spaces or control characters.
+_BAD_SERIAL = re.compile(r"[/+#\s\x00-\x1f\x7f-\x9f]")
+
+
+def _is_host_name(text: str) -> bool:
     name = text[:-1] if text.endswith(".") else text
     if not name or len(name) > 253:
         return False
@@ -40,8 +70,11 @@ def _hint(row: Mapping[str, object], index: int) -> str:
     for key in ("printer_name", "printer_bambu_id"):
         value = row.get(key)
         if isinstance(value, str) and value.strip():
-            return value.strip()
+            return bounded_text(value.strip(), HINT_LIMIT)
     return f"row {index}"
+
+
+HINT_LIMIT = 80   # enough to find the row by; a whole overlong name goes nowhere
 
 
 def validate_rows(rows: Iterable[Mapping[str, object]]
@@ -72,7 +105,9 @@ def validate_rows(rows: Iterable[Mapping[str, object]]
             elif not value.strip():
                 blank.append(column)
             else:
-                values[column] = value.strip()
+                # Valid UTF-8 (surrogates joined or replaced), so every later use
+                # (labels, logs, MQTT) can encode it.
+                values[column] = valid_text(value.strip())
         if blank:
             rejected.append(RejectedRow(index, hint, BLANK_FIELD,
                                         f"{where}: blank {', '.join(blank)}"))
@@ -82,13 +117,31 @@ def validate_rows(rows: Iterable[Mapping[str, object]]
                 index, hint, NOT_TEXT,
                 f"{where}: {', '.join(not_text)}, not text (leading zeros may be lost)"))
             continue
+        too_long = [column for column in COLUMNS if len(values[column]) > LABEL_VALUE_LIMIT]
+        if too_long:
+            rejected.append(RejectedRow(
+                index, hint, TOO_LONG,
+                f"{where}: {', '.join(too_long)} longer than {LABEL_VALUE_LIMIT} characters"))
+            continue
         address = values["printer_ip"]
         if not is_valid_address(address):
             rejected.append(RejectedRow(
                 index, hint, BAD_ADDRESS,
                 f"{where}: printer_ip {address!r} is neither an IP address nor a host name"))
             continue
+        unusable = unusable_address(address)
+        if unusable:
+            rejected.append(RejectedRow(
+                index, hint, BAD_ADDRESS,
+                f"{where}: printer_ip {address!r} is {unusable}, not a printer's"))
+            continue
         serial = values["printer_bambu_id"]
+        if _BAD_SERIAL.search(serial):
+            rejected.append(RejectedRow(
+                index, hint, BAD_SERIAL,
+                f"{where}: serial {serial!r} holds a space, control character, '/', '+' or "
+                "'#' (it names MQTT topics)"))
+            continue
         if serial in first_row_of_serial:
             rejected.append(RejectedRow(
                 index, hint, DUPLICATE_SERIAL,

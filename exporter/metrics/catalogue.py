@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from exporter.printer.sanitize import MESSAGE_ERROR_REASONS
 from exporter.printer.status import CONNECTION_ERROR_REASONS, JOB_RESULTS, OFFLINE, PrinterStatus
 from exporter.printer.vocabulary import GCODE_STATES
 
@@ -85,7 +86,12 @@ CATALOGUE: tuple[Spec, ...] = (
          "Failed or lost MQTT sessions by reason: refused, auth, timeout, dropped, unreachable.",
          ("reason",)),
     Spec("bambu_printer_message_errors_total", "counter",
-         "Messages from the printer that could not be decoded."),
+         "Messages from the printer not used, by reason: json, not_object, too_large, "
+         "too_deep, bad_utf8.", ("reason",)),
+    Spec("bambu_printer_report_truncations_total", "counter",
+         "Values cut from the printer's reports to keep within the exporter's bounds, by "
+         "bound: text, hms, ams, tray, list, report (only bounds that cut something).",
+         ("bound",)),
     Spec("bambu_printer_prints_total", "counter", "Jobs seen ending, by result.", ("result",)),
     Spec("bambu_printer_printing_seconds_total", "counter",
          "Time this exporter saw the printer RUNNING (utilisation: its rate)."),
@@ -95,7 +101,8 @@ CATALOGUE: tuple[Spec, ...] = (
     Spec("bambu_inventory_errors_total", "counter", "Failed reads of the printer list.",
          per_printer=False),
     Spec("bambu_inventory_rejected_rows_total", "counter",
-         "Rows of the printer list skipped as invalid, by reason.", ("reason",),
+         "Bad rows that appeared in the printer list (each counted once), by reason.",
+         ("reason",),
          per_printer=False),
     Spec("bambu_exporter_build_info", "gauge", "Exporter build; always 1.",
          ("version", "bambulabs_api_version"), per_printer=False),
@@ -161,7 +168,10 @@ def printer_samples(status: PrinterStatus, describe: Describe = no_text) -> list
     for reason in CONNECTION_ERROR_REASONS:
         add("bambu_printer_connection_errors_total",
             status.connection_errors.get(reason, 0), reason)
-    add("bambu_printer_message_errors_total", status.message_errors)
+    for reason in MESSAGE_ERROR_REASONS:
+        add("bambu_printer_message_errors_total", status.message_errors.get(reason, 0), reason)
+    for bound, count in sorted(status.truncations.items()):
+        add("bambu_printer_report_truncations_total", count, bound)
     for result in JOB_RESULTS:
         add("bambu_printer_prints_total", status.prints.get(result, 0), result)
     add("bambu_printer_printing_seconds_total", status.printing_seconds)
@@ -256,10 +266,20 @@ def fleet_samples(statuses: Iterable[PrinterStatus],
     out: list[Sample] = []
     for status in statuses:
         try:
-            out.extend(printer_samples(status, describe))
+            samples = printer_samples(status, describe)
+            _check_renderable(samples)
         except Exception as exc:  # noqa: BLE001 - isolate one printer's bad data
             on_error(status, exc)
+        else:
+            out.extend(samples)
     return out
+
+
+def _check_renderable(samples: list[Sample]) -> None:
+    """Raise here, for this printer alone, what would fail the whole exposition later:
+    label text that is not valid UTF-8 (values are normalised where they enter; this
+    keeps a slip anywhere from costing every printer's scrape)."""
+    "".join([text for _, labels, _ in samples for text in labels]).encode("utf-8")
 
 
 def families(samples: Iterable[Sample]) -> list[Metric]:

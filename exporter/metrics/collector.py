@@ -62,6 +62,7 @@ class FleetCollector:
         self._log = logger or logging.getLogger(__name__)
         self._lock = threading.Lock()   # concurrent scrapes reconcile one at a time
         self._collect_errors = 0
+        self._failing: dict[str, str] = {}   # serial -> the failure logged for it
         self._library_version = library_version()
         self._texts = texts   # --hms.text-file; None: descriptions are empty
 
@@ -71,6 +72,10 @@ class FleetCollector:
 
     def refresh(self) -> list[PrinterStatus]:
         """Re-read the list, reconcile sessions, return every printer's status."""
+        return self._refresh(None)
+
+    def _refresh(self, on_error: Callable[[PrinterRecord, Exception], None] | None
+                 ) -> list[PrinterStatus]:
         with self._lock:
             try:
                 records = self._inventory.refresh()
@@ -79,16 +84,29 @@ class FleetCollector:
                 records = None
             if records is not None:
                 self._fleet.reconcile(records)
-        return self._fleet.statuses(self._clock())
+        return self._fleet.statuses(self._clock(), on_error)
 
     def collect(self) -> Iterator[Metric]:
         started = time.perf_counter()
-        statuses = self.refresh()
+        failing: dict[str, str] = {}
+
+        def failed(record: PrinterRecord | PrinterStatus, exc: Exception) -> None:
+            # Per-printer guard: status, samples (and their rendering check) of one
+            # printer. Counted every scrape it fails, logged once while it keeps failing.
+            self._collect_errors += 1
+            text = f"{type(exc).__name__}: {exc}"
+            failing[record.serial] = text
+            if self._failing.get(record.serial) != text:
+                self._log.error("metrics for printer %s (%s) failed, left out of this "
+                                "scrape: %s", record.name, record.serial, text)
+
+        statuses = self._refresh(failed)
         texts = self._texts
         if texts is not None:
             texts.refresh()   # one stat; a changed file is re-read in the background
-        samples = fleet_samples(statuses, self._printer_failed,
+        samples = fleet_samples(statuses, failed,
                                 texts.describe if texts is not None else no_text)
+        self._failing = failing
         samples += inventory_samples(InventoryStatus(
             up=self._inventory.up,
             printers=len(self._inventory.records),
@@ -105,8 +123,3 @@ class FleetCollector:
             hms_text_rejected=texts.rejected_total if texts is not None else 0,
         ))
         yield from families(samples)
-
-    def _printer_failed(self, status: PrinterStatus, exc: Exception) -> None:
-        self._collect_errors += 1
-        self._log.error("metrics for printer %s (%s) failed, left out of this scrape: %s: %s",
-                        status.name, status.serial, type(exc).__name__, exc)

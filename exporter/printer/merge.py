@@ -11,6 +11,41 @@ from typing import Any, TypeGuard
 
 from exporter.printer.vocabulary import FAN_FIELDS
 
+# Bounds on one printer's merged report (README, "Bounds"). Real printers stay far
+# below them: at most 4 AMS units (ids up to 131 with AMS HT), 4 trays each, a handful of
+# HMS messages, some 800 values in a full report.
+MAX_HMS_MESSAGES = 64
+MAX_AMS_UNITS = 16
+MAX_TRAYS_PER_AMS = 16
+MAX_LIST_ITEMS = 64          # any other list
+MAX_REPORT_VALUES = 10_000   # object members and list items in the whole report
+# List key -> (bound, cap). A cut is counted under the bound's name.
+_LIST_BOUNDS: dict[str, tuple[str, int]] = {
+    "hms": ("hms", MAX_HMS_MESSAGES),
+    "ams": ("ams", MAX_AMS_UNITS),
+    "tray": ("tray", MAX_TRAYS_PER_AMS),
+}
+_OTHER_LIST = ("list", MAX_LIST_ITEMS)
+# Cut by the report's own bound: new keys or ids refused while the report is full.
+REPORT_BOUND = "report"
+TRUNCATION_BOUNDS: tuple[str, ...] = ("text", "hms", "ams", "tray", "list", REPORT_BOUND)
+
+
+class MergedReport:
+    """One printer's merged report, kept within the bounds above; `cuts` counts what
+    they cut, by bound. Each merge costs time linear in the delta (plus the bounded
+    size of the lists it merges into, and of the values it replaces, each of which was
+    once counted as added)."""
+
+    def __init__(self, max_values: int = MAX_REPORT_VALUES) -> None:
+        self.report: dict[str, Any] = {}
+        self.values = 0
+        self.cuts: dict[str, int] = {}
+        self._merger = _Merger(self, max_values)
+
+    def merge(self, delta: Mapping[str, Any]) -> None:
+        self._merger.merge(self.report, delta)
+
 
 def deep_merge(base: dict[str, Any], delta: Mapping[str, Any]) -> dict[str, Any]:
     """Merge a P1/A1 delta into the last full report, in place; returns `base`.
@@ -18,44 +53,121 @@ def deep_merge(base: dict[str, Any], delta: Mapping[str, Any]) -> dict[str, Any]
     Objects merge key by key at every depth (the library merges one level, so a
     partial `ams` would wipe the AMS units). Lists of objects that all carry an `id`
     (AMS units, trays) merge element by element on that id, because printers send
-    only the changed unit or tray. Any other list, and any scalar, replaces.
+    only the changed unit or tray. Any other list, and any scalar, replaces. Lists are
+    cut to their bounds; MergedReport also bounds the whole report and counts the cuts.
     """
-    for key, value in delta.items():
-        current = base.get(key)
-        if isinstance(value, Mapping) and isinstance(current, dict):
-            deep_merge(current, value)
-        elif _is_id_list(value) and _is_id_list(current):
-            base[key] = _merge_id_lists(current, value)
-        else:
-            base[key] = _copy(value)
+    merged = MergedReport(max_values=-1)
+    merged._merger.merge(base, delta)
     return base
 
 
+class _Merger:
+    def __init__(self, owner: MergedReport, max_values: int) -> None:
+        self._owner = owner
+        self._max = max_values   # < 0: no bound on the whole report
+
+    def _cut(self, bound: str) -> None:
+        cuts = self._owner.cuts
+        cuts[bound] = cuts.get(bound, 0) + 1
+
+    def _room(self, added: int) -> bool:
+        if self._max < 0 or added <= 0 or self._owner.values + added <= self._max:
+            self._owner.values += added
+            return True
+        self._cut(REPORT_BOUND)
+        return False
+
+    def merge(self, base: dict[str, Any], delta: Mapping[str, Any]) -> None:
+        # Exact type checks (JSON gives dicts and lists): this runs for every value of
+        # every message, and most are a scalar replacing a scalar.
+        for key, value in delta.items():
+            current = base.get(key, _MISSING)
+            kind = type(value)
+            if kind is dict:
+                if type(current) is dict:
+                    self.merge(current, value)
+                    continue
+            elif kind is list:
+                if _is_id_list(value) and _is_id_list(current):
+                    self._merge_id_list(key, current, value)
+                    continue
+            elif current is not _MISSING and type(current) is not dict \
+                    and type(current) is not list:
+                base[key] = value   # a scalar over a scalar: the size stays
+                continue
+            new, size = self._take(key, value)
+            old = 0 if current is _MISSING else _size(current)
+            if self._room(size - old + (current is _MISSING)):
+                base[key] = new
+
+    def _merge_id_list(self, key: str, current: list[Any], delta: list[Any]) -> None:
+        bound, cap = _LIST_BOUNDS.get(key, _OTHER_LIST)
+        # `current` is within its cap, so this index costs a bounded time per delta.
+        by_id = {str(item["id"]): item for item in current}
+        refused = False
+        for item in delta:
+            item_id = str(item["id"])
+            existing = by_id.get(item_id)
+            if existing is not None:
+                self.merge(existing, item)
+            elif len(current) >= cap:
+                refused = True
+            else:
+                new, size = self._take(key, item)
+                if self._room(size + 1):
+                    current.append(new)
+                    by_id[item_id] = new
+        if refused:
+            self._cut(bound)
+
+    def _take(self, key: str, value: Any) -> tuple[Any, int]:
+        """A copy of `value` with its lists cut to their bounds, and its size in values.
+        (Deltas are fresh json.loads output, but a full report may later be merged into;
+        copying keeps the two from sharing structure.)"""
+        kind = type(value)
+        if kind is dict or (kind is not list and isinstance(value, Mapping)):
+            out: dict[str, Any] = {}
+            size = len(value)
+            for k, v in value.items():
+                out[k], inner = self._take(k, v)
+                size += inner
+            return out, size
+        if kind is list:
+            bound, cap = _LIST_BOUNDS.get(key, _OTHER_LIST)
+            if len(value) > cap:
+                self._cut(bound)
+                value = value[:cap]
+            items = []
+            size = len(value)
+            for v in value:
+                item, inner = self._take(key, v)
+                items.append(item)
+                size += inner
+            return items, size
+        return value, 0
+
+
+_MISSING: Any = object()
+
+
+def _size(value: Any) -> int:
+    """Object members and list items in `value`, at every depth."""
+    size = 0
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            size += len(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            size += len(item)
+            stack.extend(item)
+    return size
+
+
 def _is_id_list(value: Any) -> TypeGuard[list[Any]]:
-    return (isinstance(value, list) and bool(value)
-            and all(isinstance(item, Mapping) and "id" in item for item in value))
-
-
-def _merge_id_lists(current: list[Any], delta: list[Any]) -> list[Any]:
-    by_id = {str(item["id"]): item for item in current}
-    merged = list(current)
-    for item in delta:
-        existing = by_id.get(str(item["id"]))
-        if existing is None:
-            merged.append(_copy(item))
-        else:
-            deep_merge(existing, item)
-    return merged
-
-
-def _copy(value: Any) -> Any:
-    # Deltas are fresh json.loads output, but a full report may later be merged
-    # into; copying containers keeps the two from sharing structure.
-    if isinstance(value, Mapping):
-        return {k: _copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copy(v) for v in value]
-    return value
+    return (type(value) is list and bool(value)
+            and all(type(item) is dict and "id" in item for item in value))
 
 
 # The parts of `print` that snapshot() reads. Reports carry much more (camera, upgrade,

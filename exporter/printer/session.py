@@ -31,9 +31,10 @@ from typing import Any
 from bambulabs_api import Printer
 
 from exporter.inventory.record import PrinterRecord
-from exporter.printer.merge import deep_merge, prune_report
+from exporter.printer.merge import MergedReport
 from exporter.printer.network_loop import Connection, NetworkLoop
 from exporter.printer.printing_time import PrintingTime
+from exporter.printer.sanitize import MessageRejected, decode_message
 from exporter.printer.snapshot import (
     PrinterSnapshot,
     firmware_from_version,
@@ -107,7 +108,7 @@ class PrinterSession:
         self._command_topic = f"device/{record.serial}/request"
         self._lock = threading.Lock()
 
-        self._report: dict[str, Any] = {}
+        self._report = MergedReport()   # bounded; counts what its bounds cut
         self._version: dict[str, Any] | None = None
         self._snapshot: PrinterSnapshot | None = None
         self._dirty = False
@@ -120,7 +121,7 @@ class PrinterSession:
         self._started = False
         self._connects = 0
         self._connection_errors: dict[str, int] = {}
-        self._message_errors = 0
+        self._message_errors: dict[str, int] = {}   # by reason
         self._prints: dict[str, int] = {}
         self._last_error = ""
         self._printing = PrintingTime()   # seconds seen RUNNING (issue 9)
@@ -233,27 +234,26 @@ class PrinterSession:
     def _on_report(self, _client: Any, _userdata: Any, message: Any) -> None:
         now = self._clock()
         try:
-            payload = json.loads(message.payload)
-        except (ValueError, UnicodeDecodeError):
-            payload = None
-        if not isinstance(payload, dict):
+            decoded = decode_message(bytes(message.payload or b""))
+        except MessageRejected as rejected:
             with self._lock:
-                self._message_errors += 1
+                self._message_errors[rejected.reason] = \
+                    self._message_errors.get(rejected.reason, 0) + 1
                 self._last_message = now  # the printer is talking, just not sense
-            self._log.debug("printer %s: undecodable report (%d bytes)",
-                            self.record.name, len(message.payload or b""))
+            self._log.debug("printer %s: report not used: %s", self.record.name, rejected)
             return
         with self._lock:
             self._last_message = now
-            info = payload.get("info")
-            if isinstance(info, dict) and info.get("command") == "get_version":
-                self._version = info
+            if decoded.truncated:
+                cuts = self._report.cuts
+                cuts["text"] = cuts.get("text", 0) + decoded.truncated
+            if decoded.version is not None:
+                self._version = decoded.version
                 self._dirty = True
-            printed = prune_report(payload)
-            if printed:
-                deep_merge(self._report, printed)
+            if decoded.report:
+                self._report.merge(decoded.report)
                 self._dirty = True
-                state = self._report.get("print", {}).get("gcode_state")
+                state = self._report.report.get("print", {}).get("gcode_state")
                 if isinstance(state, str) and state != self._last_state:
                     result = job_result(self._last_state, state)
                     if result:
@@ -313,7 +313,7 @@ class PrinterSession:
         with self._lock:
             fresh = (self._last_message is not None
                      and now - self._last_message <= self._settings.staleness)
-            state = self._report.get("print", {}).get("gcode_state")
+            state = self._report.report.get("print", {}).get("gcode_state")
             running = (self._connected and fresh and isinstance(state, str)
                        and state.strip().upper() == "RUNNING")
         return self._printing.observe(running)
@@ -324,8 +324,10 @@ class PrinterSession:
         with self._lock:
             model = self.model
             if self._dirty:
-                self._snapshot = (snapshot(self._report, model, self._version)
-                                  if self._report else None)
+                # May raise on data nothing foresaw: the fleet's per-printer guard
+                # catches it, and the next read tries again.
+                report = self._report.report
+                self._snapshot = snapshot(report, model, self._version) if report else None
                 self._dirty = False
             fresh = (self._last_message is not None
                      and now - self._last_message <= self._settings.staleness)
@@ -341,7 +343,8 @@ class PrinterSession:
                 snapshot=self._snapshot,
                 connects=self._connects,
                 connection_errors=dict(self._connection_errors),
-                message_errors=self._message_errors,
+                message_errors=dict(self._message_errors),
+                truncations=dict(self._report.cuts),
                 prints=dict(self._prints),
                 last_error=self._last_error,
                 printing_seconds=printing_seconds,

@@ -14,6 +14,7 @@ from typing import Any
 
 from bambulabs_api.states_info import GcodeState, PrintStatus
 
+from exporter.printer.sanitize import finite_float
 from exporter.printer.vocabulary import (
     AMS_MODULES,
     AMS_TYPES,
@@ -33,6 +34,7 @@ from exporter.printer.vocabulary import (
     ModelSpec,
     model_label,
 )
+from exporter.text import bounded_text
 
 
 @dataclass(frozen=True)
@@ -125,7 +127,7 @@ def firmware_from_version(version: Mapping[str, Any] | None) -> str | None:
     if ota is None:
         return None
     sw_ver = ota.get("sw_ver")
-    return str(sw_ver) if isinstance(sw_ver, (str, int)) and str(sw_ver) else None
+    return (_label(sw_ver) or None) if isinstance(sw_ver, (str, int)) else None
 
 
 def ams_models_from_version(version: Mapping[str, Any] | None) -> dict[str, str]:
@@ -428,7 +430,7 @@ def _diameter(value: float | None) -> str:
 def _ams_units(value: Any, version_models: Mapping[str, str]) -> tuple[AmsUnit, ...]:
     units: list[AmsUnit] = []
     for unit in _ams_list(value):
-        unit_id = str(unit.get("id"))
+        unit_id = _label(unit.get("id"))
         level = _as_int(unit.get("humidity"))
         raw = _as_float(unit.get("humidity_raw"))
         temp = _as_float(unit.get("temp"))
@@ -470,7 +472,7 @@ def _trays(p: Mapping[str, Any]) -> tuple[Tray, ...]:
     for unit in _ams_list(p.get("ams")):
         for tray in unit.get("tray") or []:
             if isinstance(tray, Mapping) and "id" in tray:
-                _add_tray(trays, str(unit.get("id")), tray, use_remain=True)
+                _add_tray(trays, _label(unit.get("id")), tray, use_remain=True)
     # External spools: vt_tray (one, slot 254) on older models, vir_slot[] (254, 255) on
     # the H2 family; by slot id, vir_slot winning where a printer sends both.
     external: dict[str, Mapping[str, Any]] = {}
@@ -499,7 +501,7 @@ def _add_tray(trays: list[Tray], ams: str, tray: Mapping[str, Any], use_remain: 
     remain = _as_float(tray.get("remain")) if use_remain else None
     trays.append(Tray(
         ams=ams,
-        tray=str(tray.get("id")),
+        tray=_label(tray.get("id")),
         material=material,
         color=_as_str(tray.get("tray_color")).upper(),
         remaining=remain / 100.0 if remain is not None and 0 <= remain <= 100 else None,
@@ -518,18 +520,8 @@ def _add(series: list[tuple[str, float]], label: str, value: float | None) -> No
 
 
 def _as_float(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        number = float(value)
-    elif isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            return None
-    else:
-        return None
-    return number if number == number and abs(number) != float("inf") else None
+    # Finite or nothing: NaN, infinities and integers too large for a float are not values.
+    return finite_float(value)
 
 
 def _as_int(value: Any) -> int | None:
@@ -537,5 +529,16 @@ def _as_int(value: Any) -> int | None:
     return None if number is None or number != int(number) else int(number)
 
 
+def _label(value: Any) -> str:
+    """Any JSON value as label text (ids are numbers or text, but who knows)."""
+    if isinstance(value, str):
+        return bounded_text(value)
+    try:
+        return bounded_text(str(value))
+    except ValueError:  # an integer past Python's 4300-digit str() limit
+        return ""
+
+
 def _as_str(value: Any) -> str:
-    return value.strip() if isinstance(value, str) else ""
+    # Valid UTF-8 and at most a label value's length, whoever built the report.
+    return bounded_text(value.strip()) if isinstance(value, str) else ""

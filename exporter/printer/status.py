@@ -29,7 +29,8 @@ class PrinterStatus:
     snapshot: PrinterSnapshot | None   # None until a report arrived
     connects: int = 0
     connection_errors: Mapping[str, int] = field(default_factory=dict)
-    message_errors: int = 0
+    message_errors: Mapping[str, int] = field(default_factory=dict)   # by reason
+    truncations: Mapping[str, int] = field(default_factory=dict)      # values cut, by bound
     prints: Mapping[str, int] = field(default_factory=dict)
     last_error: str = ""               # human-readable, for logs and the web page; never a secret
     printing_seconds: float = 0.0      # seen RUNNING by this session (a counter)

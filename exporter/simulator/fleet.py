@@ -105,6 +105,11 @@ class PrinterHandle:
         """Send a full report to the connected clients, as if one had asked for it."""
         self._fleet.call(self._printer.push_full)
 
+    def send_raw(self, payload: bytes) -> None:
+        """Publish these bytes on the report topic as they are: what a broken or hostile
+        printer might send (not JSON, too large, too deep, not UTF-8)."""
+        self._fleet.call(lambda: self._printer._publish(payload))
+
     def inject(self, fault: Fault) -> None:
         self._fleet.call_async(lambda: self._fleet._inject(self._printer, fault))
 

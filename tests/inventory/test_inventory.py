@@ -151,7 +151,7 @@ def test_reads_the_table_and_follows_its_changes(printers_db: Db) -> None:
     inventory.close()
 
 
-def test_bad_rows_are_left_out_counted_every_read_and_logged_once(
+def test_bad_rows_are_left_out_and_counted_and_logged_once(
         printers_db: Db, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger=LOGGER)
     cluster, dbname = printers_db
@@ -166,8 +166,8 @@ def test_bad_rows_are_left_out_counted_every_read_and_logged_once(
     for _ in range(3):
         assert [r.name for r in inventory.refresh()] == ["good-1", "good-2"]
     assert inventory.up
-    assert inventory.rejected_total == {"blank_field": 3, "bad_address": 3,
-                                        "duplicate_serial": 3}
+    assert inventory.rejected_total == {"blank_field": 1, "bad_address": 1,
+                                        "duplicate_serial": 1}
     assert [r.reason for r in inventory.rejected] == ["blank_field", "bad_address",
                                                       "duplicate_serial"]
     warnings = logged(caplog, logging.WARNING)
@@ -180,7 +180,10 @@ def test_bad_rows_are_left_out_counted_every_read_and_logged_once(
     inventory.refresh()
     inventory.refresh()
     assert len(logged(caplog, logging.WARNING)) == 4
-    assert inventory.rejected_total["blank_field"] == 3 + 2 * 2
+    # Counted when it appears, not again on every read (issue 10: 600k after five
+    # scrapes of a 100k-row table).
+    assert inventory.rejected_total == {"blank_field": 2, "bad_address": 1,
+                                        "duplicate_serial": 1}
     for code in ("11111111", "33333333", "55555555", "66666666"):
         assert code not in caplog.text
     inventory.close()

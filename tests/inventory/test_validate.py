@@ -110,3 +110,47 @@ def test_rejections_never_hold_the_access_code() -> None:
 def test_record_repr_hides_the_access_code() -> None:
     records, _ = validate_rows([row(code="98765432")])
     assert "98765432" not in repr(records[0]) and "98765432" not in str(records)
+
+
+@pytest.mark.parametrize("address,why", [("0.0.0.0", "unspecified"), ("::", "unspecified"),
+                                         ("255.255.255.255", "broadcast"),
+                                         ("224.0.0.251", "multicast"),
+                                         ("239.255.255.250", "multicast"),
+                                         ("ff02::1", "multicast")])
+def test_unusable_addresses_are_rejected_with_the_reason(address: str, why: str) -> None:
+    records, rejected = validate_rows([row(ip=address), row(serial="S2")])
+    assert [r.serial for r in records] == ["S2"]
+    assert rejected[0].reason == "bad_address"
+    assert why in rejected[0].message and repr(address) in rejected[0].message
+
+
+def test_text_is_made_valid_utf8() -> None:
+    # "\ud83d\udda8" is how json.dumps writes an emoji; PyYAML leaves the two halves apart.
+    records, rejected = validate_rows([row(name="\ud83d\udda8 bay", serial="S1"),
+                                       row(name="lone \ud800", serial="S2\udfff")])
+    assert rejected == []
+    assert [r.name for r in records] == ["\U0001f5a8 bay", "lone \ufffd"]
+    assert records[1].serial == "S2\ufffd"
+    for record in records:
+        for text in (record.name, record.ip, record.serial, record.access_code):
+            text.encode("utf-8")
+
+
+def test_overlong_fields_are_rejected() -> None:
+    records, rejected = validate_rows([row(name="n" * 1000), row(serial="S" * 1000),
+                                       row(serial="S3")])
+    assert [r.serial for r in records] == ["S3"]
+    assert [r.reason for r in rejected] == ["too_long", "too_long"]
+    assert "printer_name" in rejected[0].message and "printer_bambu_id" in rejected[1].message
+
+
+@pytest.mark.parametrize("serial", ["S/1", "S+", "#", "S 1", "S\n1", "S\x00"])
+def test_serial_that_cannot_name_an_mqtt_topic_is_rejected(serial: str) -> None:
+    records, rejected = validate_rows([row(serial=serial), row(serial="S2")])
+    assert [r.serial for r in records] == ["S2"]
+    assert rejected[0].reason == "bad_serial"
+
+
+def test_a_name_may_hold_any_text() -> None:
+    records, rejected = validate_rows([row(name="two\nlines \"quoted\" \\ \x00")])
+    assert rejected == [] and records[0].name == "two\nlines \"quoted\" \\ \x00"

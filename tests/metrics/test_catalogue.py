@@ -38,7 +38,8 @@ def _x1c() -> PrinterStatus:
     return PrinterStatus(name="farm-x1c-1", serial="00M09A350100001", ip="192.0.2.10",
                          model="X1C", firmware="01.09.00.01", up=True, connected=True,
                          last_report=1764000000.5, snapshot=snapshot(report, "X1C"),
-                         connects=2, connection_errors={"dropped": 1}, message_errors=3,
+                         connects=2, connection_errors={"dropped": 1},
+                         message_errors={"json": 2, "too_large": 1}, truncations={"text": 1},
                          prints={"finished": 4, "failed": 1}, printing_seconds=3600.5)
 
 

@@ -135,7 +135,7 @@ def test_broken_printers_are_offline_with_counted_errors_and_cost_the_scrape_not
                      and value(s, "bambu_printer_connection_errors_total", printer=wrong.name,
                                serial=wrong.serial, reason="auth")
                      and value(s, "bambu_printer_message_errors_total", printer=garbage.name,
-                               serial=garbage.serial)) else {}
+                               serial=garbage.serial, reason="json")) else {}
 
     started = time.monotonic()
     samples = wait_until(errors_seen, what="errors counted")

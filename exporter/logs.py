@@ -1,0 +1,32 @@
+"""The log's line format: one record, one line, whatever a printer name holds.
+
+Printer names come from the printer list and may hold a newline; written as they are,
+"evil\\nERROR ..." would forge a log line. The message is escaped once, here, rather than
+at every call that logs a name; tracebacks keep their lines.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TextIO
+
+from exporter.text import escape_controls, valid_text
+
+
+class EscapingFormatter(logging.Formatter):
+    """A Formatter whose message part never spans lines and is valid UTF-8."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        msg, args = record.msg, record.args
+        record.msg, record.args = escape_controls(valid_text(record.getMessage())), None
+        try:
+            return super().format(record)
+        finally:
+            record.msg, record.args = msg, args
+
+
+def escaping_handler(stream: TextIO, fmt: str) -> logging.Handler:
+    """A stream handler writing `fmt` lines through EscapingFormatter."""
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(EscapingFormatter(fmt))
+    return handler

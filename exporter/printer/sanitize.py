@@ -1,0 +1,146 @@
+"""Pure: a printer's message bytes -> a JSON object safe to merge, or the reason it is not.
+
+Every value from the wire is normalised here, where it enters, so nothing downstream
+(merge, snapshot, samples, rendering) meets a value it cannot handle:
+- text is valid UTF-8 (a lone surrogate such as "\\ud800" is replaced) and at most
+  LABEL_VALUE_LIMIT characters (longer text is cut, and counted);
+- numbers are finite floats or integers a float can hold (an integer of 400 digits, NaN
+  and Infinity, which Python's json accepts, become null: no value rather than a wrong one);
+- a message is at most MAX_MESSAGE_BYTES and nested at most MAX_DEPTH deep; beyond
+  either it is not used at all, and the reason is counted.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from exporter.printer.merge import prune_report
+from exporter.text import ELLIPSIS, LABEL_VALUE_LIMIT, valid_text
+
+# A full report of the largest printers with four AMS units is ~40 kB: this leaves room
+# for firmware growth and bounds what one message may cost.
+MAX_MESSAGE_BYTES = 512 * 1024
+# Real reports nest 6 deep; deeper is not a printer's report.
+MAX_DEPTH = 32
+
+# bambu_printer_message_errors_total{reason}: why a message was not used.
+MESSAGE_ERROR_REASONS: tuple[str, ...] = ("json", "not_object", "too_large", "too_deep",
+                                          "bad_utf8")
+
+
+class MessageRejected(Exception):
+    """A message not used; `reason` is one of MESSAGE_ERROR_REASONS."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """The parts of a message the exporter uses, normalised."""
+
+    report: dict[str, Any]           # {"print": {kept keys}} or {} (merge.prune_report)
+    version: dict[str, Any] | None   # a get_version answer's `info`
+    truncated: int                   # text values cut to LABEL_VALUE_LIMIT
+
+
+def decode_message(payload: bytes) -> Decoded:
+    """Bytes from the report topic -> its used parts, normalised; MessageRejected if the
+    message cannot be used. Only the used parts are walked (a full report is mostly
+    camera, network and upgrade fields the exporter ignores): their depth is checked and
+    their values normalised in one pass, linear in their size."""
+    if len(payload) > MAX_MESSAGE_BYTES:
+        raise MessageRejected("too_large", f"{len(payload)} bytes (at most {MAX_MESSAGE_BYTES})")
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MessageRejected("bad_utf8", f"byte {exc.start} is not UTF-8") from None
+    try:
+        doc = json.loads(text)
+    except RecursionError:
+        raise MessageRejected("too_deep", f"nested deeper than {MAX_DEPTH}") from None
+    except ValueError as exc:
+        raise MessageRejected("json", valid_text(str(exc))[:100]) from None
+    if not isinstance(doc, dict):
+        raise MessageRejected("not_object", f"a JSON {type(doc).__name__}, not an object")
+    cuts = [0]
+    report = normalised(prune_report(doc), cuts)
+    info = doc.get("info")
+    version = None
+    if isinstance(info, dict) and info.get("command") == "get_version":
+        version = normalised(info, cuts)
+    return Decoded(report, version, cuts[0])
+
+
+def normalised(value: dict[str, Any], cuts: list[int], depth: int = 1) -> dict[str, Any]:
+    """A copy of a JSON object with every text and number normalised (see the module);
+    cuts[0] counts the text cut. MessageRejected("too_deep") past MAX_DEPTH."""
+    if depth > MAX_DEPTH:
+        raise MessageRejected("too_deep", f"nested deeper than {MAX_DEPTH}")
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        if not (len(key) <= LABEL_VALUE_LIMIT and key.isascii()):
+            key = _text(key, cuts)
+        out[key] = _value(item, cuts, depth)
+    return out
+
+
+def _list(value: list[Any], cuts: list[int], depth: int) -> list[Any]:
+    if depth > MAX_DEPTH:
+        raise MessageRejected("too_deep", f"nested deeper than {MAX_DEPTH}")
+    return [_value(item, cuts, depth) for item in value]
+
+
+def _value(item: Any, cuts: list[int], depth: int) -> Any:
+    # Exact type checks: this runs for every value of every message.
+    kind = type(item)
+    if kind is str:
+        return item if len(item) <= LABEL_VALUE_LIMIT and item.isascii() else _text(item, cuts)
+    if kind is dict:
+        return normalised(item, cuts, depth + 1)
+    if kind is list:
+        return _list(item, cuts, depth + 1)
+    if kind is float:
+        return item if math.isfinite(item) else None
+    if kind is int and not -_EXACT <= item <= _EXACT:
+        return item if finite_float(item) is not None else None
+    return item
+
+
+_EXACT = 2 ** 53
+
+
+def _text(value: str, cuts: list[int]) -> str:
+    value = valid_text(value)
+    if len(value) > LABEL_VALUE_LIMIT:
+        cuts[0] += 1
+        value = value[:LABEL_VALUE_LIMIT - 1] + ELLIPSIS
+    return value
+
+
+def finite_float(value: Any) -> float | None:
+    """A JSON number or numeric text as a finite float; None for anything else (bools,
+    NaN, infinities, integers too large for a float, text that is not a number)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float):
+        number = value
+    elif isinstance(value, int):
+        try:
+            number = float(value)
+        except OverflowError:
+            return None
+    elif isinstance(value, str):
+        if len(value) > 64:   # no number a printer sends is this long
+            return None
+        try:
+            number = float(value.strip())
+        except ValueError:
+            return None
+    else:
+        return None
+    return number if math.isfinite(number) else None
