@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from exporter.errors import ConfigError
+from exporter.text import bounded_text
 
 FLAG = "--hms.text-file"
 HMS_DIGITS, ERROR_DIGITS = 16, 8
@@ -73,7 +74,7 @@ def parse_texts(document: Any) -> TextTable:
                 if code is None or not isinstance(text, str) or not text.strip():
                     rejected += 1
                     continue
-                texts.setdefault(code, text.strip())
+                texts.setdefault(code, bounded_text(text.strip()))
         if not found:
             raise ValueError('no "device_hms" or "device_error" list of texts under "data"')
     else:  # {"code": "text"}
@@ -82,7 +83,7 @@ def parse_texts(document: Any) -> TextTable:
             if code is None or not isinstance(value, str) or not value.strip():
                 rejected += 1
                 continue
-            texts.setdefault(code, value.strip())
+            texts.setdefault(code, bounded_text(value.strip()))
     if not texts:
         raise ValueError(f"no usable HMS or print error texts ({rejected} entries rejected)")
     return TextTable(texts, rejected)

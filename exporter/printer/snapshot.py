@@ -119,7 +119,7 @@ def model_from_version(version: Mapping[str, Any] | None) -> str | None:
     if ota is None:
         return None
     product = ota.get("product_name")
-    return model_label(product) if isinstance(product, str) else None
+    return model_label(bounded_text(product)) if isinstance(product, str) else None
 
 
 def firmware_from_version(version: Mapping[str, Any] | None) -> str | None:

@@ -14,6 +14,7 @@ from exporter.errors import ConfigError
 from exporter.printer.error_texts import ErrorTexts, parse_texts
 from exporter.printer.snapshot import decode_hms, format_print_error
 from exporter.simulator.reports import FAILURES, WARNINGS
+from exporter.text import LABEL_VALUE_LIMIT
 from tests.support.waiting import wait_until
 
 SHARED = Path(__file__).parents[1] / "support" / "hms_texts.json"
@@ -43,6 +44,14 @@ def test_codes_are_matched_with_or_without_separators() -> None:
                          "0C008005": "spaghetti"})
     assert table.texts == {"0300010000010003": "bed", "0300800A": "clogged",
                            "0C008005": "spaghetti"}
+
+
+def test_texts_are_valid_and_bounded_label_text() -> None:
+    # A file is the user's, but a lone surrogate or a novel in it must not break a scrape.
+    table = parse_texts({"0300800A": "bad \ud800 text", "0C008005": "x" * 5000})
+    assert table.texts["0300800A"].encode("utf-8")
+    assert "\ud800" not in table.texts["0300800A"]
+    assert len(table.texts["0C008005"]) <= LABEL_VALUE_LIMIT
 
 
 def test_any_language_key(tmp_path: Path) -> None:
