@@ -110,7 +110,7 @@ def _fleet_up_then_closed(first_address: str, seed: int, network: NetworkLoop | 
 
 def test_shared_tls_context_is_used_and_close_disconnects() -> None:
     def uses_the_shared_context(session: PrinterSession) -> None:
-        context = session._printer.mqtt_client._client._ssl_context
+        context = session._client._ssl_context
         assert context is session._settings.tls_context
     _fleet_up_then_closed("127.0.34.10", 9, None, uses_the_shared_context)
 
@@ -122,11 +122,11 @@ def test_one_loop_serves_sessions_on_descriptors_past_1024() -> None:
     if soft < 1300:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
     filler = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
-    network = NetworkLoop(connect_workers=2)
+    network = NetworkLoop()
     network.start()
 
     def past_1024(session: PrinterSession) -> None:
-        assert session._printer.mqtt_client._client.socket().fileno() >= 1024
+        assert session._client.socket().fileno() >= 1024
 
     try:
         _fleet_up_then_closed("127.0.34.20", 10, network, past_1024)
