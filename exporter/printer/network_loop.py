@@ -13,8 +13,8 @@ paho (`LoopClient`), which then sends CONNECT. A printer that accepts TCP and ne
 answers the TLS ClientHello holds one descriptor and one timer, nothing that another
 printer waits for. (It used to be a pool of 8 blocking connects: 100 hung printers held
 all 8 for the whole connect timeout, and 40 healthy ones took 57 s to come up.) Only host
-names are resolved in a small pool, as `getaddrinfo` has no non-blocking form; addresses
-written as IPs, the usual case, never touch it.
+names are looked up off the loop (resolver.py); addresses written as IPs, the usual
+case, never are.
 
 Everything that touches a socket runs in the loop thread (an SSL object must not be read
 and written from two threads at once); other threads only queue work for it.
@@ -37,15 +37,15 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import MQTTErrorCode
 
 from exporter.printer.backoff import Backoff
+from exporter.printer.resolver import Address, Resolver
 
 TICK = 1.0  # seconds between keep-alive checks; paho's own loop uses the same
-Address = tuple[int, tuple[object, ...]]  # (address family, socket address)
 
 
 class LoopClient(paho.Client):
@@ -82,7 +82,7 @@ class NetworkLoop:
         self._sequence = itertools.count()
         self._by_fd: dict[int, Connection] = {}
         self._connections: set[Connection] = set()
-        self._resolver = ThreadPoolExecutor(resolver_workers, thread_name_prefix="mqtt-resolve")
+        self._resolver = Resolver(resolver_workers)
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="mqtt-loop", daemon=True)
 
@@ -99,7 +99,7 @@ class NetworkLoop:
         self._wake()
         if self._thread.is_alive() and threading.current_thread() is not self._thread:
             self._thread.join(timeout)
-        self._resolver.shutdown(wait=False, cancel_futures=True)
+        self._resolver.stop()
 
     def connection(self, client: LoopClient, tls_context: ssl.SSLContext,
                    connect_timeout: float, max_delay: float,
@@ -139,11 +139,8 @@ class NetworkLoop:
                 pass  # paho already closed it: the kernel dropped it from the epoll set
 
     def resolve(self, host: str, port: int) -> Future[list[Address]]:
-        """Addresses for a host name, looked up in the resolver pool."""
-        def lookup() -> list[Address]:
-            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-            return [(family, address) for family, _, _, _, address in infos]
-        return self._resolver.submit(lookup)
+        """Addresses for a host name, looked up off the loop (resolver.py)."""
+        return self._resolver.resolve(host, port)
 
     def _run(self) -> None:
         next_tick = time.monotonic() + TICK
