@@ -438,6 +438,10 @@ class Connection:
         if rc != paho.MQTT_ERR_SUCCESS or self._client.socket() is not self._sock:
             self._lost()  # paho has called on_disconnect and closed the socket
             return
+        if self._established():
+            # A session that worked starts the back-off again. Checked here, not once it
+            # is lost: by then paho's on_disconnect has said it is not established.
+            self._backoff.reset()
         self._set_mask(select.EPOLLIN | (select.EPOLLOUT if self._client.want_write() else 0))
 
     def _lost(self) -> None:
@@ -446,8 +450,6 @@ class Connection:
             self._client._sock_close()
         self._sock = None
         self._phase = Phase.WAITING
-        if self._established():
-            self._backoff.reset()  # a session that worked starts the back-off again
         self._retry()
 
     def _retry(self) -> None:

@@ -70,3 +70,34 @@ def test_fifty_printers_back_after_an_outage_reconnect_spread_out() -> None:
             session.close()
         network.stop()
         fleet.stop()
+
+
+def test_a_session_that_worked_starts_the_back_off_again() -> None:
+    """After an outage has grown the back-off, a printer that came back and then drops
+    is retried after the first step (about a second), not after the grown one."""
+    fleet = SimulatedFleet(count=1, first_address="127.0.69.60", seed=70, life=False,
+                           models=["P1S"])
+    settings = SessionSettings(staleness=30, connect_timeout=2.0,
+                               reconnect_max_delay=MAX_DELAY, tls_context=make_tls_context())
+    record = fleet.records[0]
+    session = PrinterSession(PrinterRecord(record.name, record.ip, record.serial,
+                                           record.access_code), settings)
+    try:
+        fleet.start()
+        handle = fleet.printer(record.serial)
+        handle.inject(Fault.OFFLINE)
+        session.start()
+        # refused after waits of ~1, ~2, ~4 s: the next step is 8 s
+        wait_until(lambda: session.status(time.time()).connection_errors.get("refused", 0) >= 4,
+                   timeout=20, what="the back-off grown")
+        handle.clear(Fault.OFFLINE)
+        wait_until(lambda: session.status(time.time()).connects == 1, timeout=MAX_DELAY + 5,
+                   what="connected")
+        handle.inject(Fault.DROP)       # cuts the session now (and each new one after 2 s)
+        dropped = time.monotonic()
+        wait_until(lambda: session.status(time.time()).connects == 2, timeout=MAX_DELAY + 5,
+                   what="reconnected")
+        assert time.monotonic() - dropped < 2.5  # a first step, at most 1 s, plus slack
+    finally:
+        session.close()
+        fleet.stop()
