@@ -31,7 +31,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from exporter.inventory.record import PrinterRecord
-from exporter.printer.client import make_client, make_tls_context, report_topic, request_topic
+from exporter.printer.client import make_client, report_topic, request_topic
+from exporter.printer.client import make_tls_context as make_tls_context  # kept importable here
 from exporter.printer.merge import deep_merge, prune_report
 from exporter.printer.network_loop import Connection, LoopClient, NetworkLoop
 from exporter.printer.snapshot import (
@@ -43,8 +44,6 @@ from exporter.printer.snapshot import (
     snapshot,
 )
 from exporter.printer.status import PrinterStatus
-
-__all__ = ["PrinterSession", "SessionSettings", "make_tls_context"]  # the last: client.py's
 
 PUSHALL = {"pushing": {"command": "pushall"}}
 GET_VERSION = {"info": {"command": "get_version"}}
