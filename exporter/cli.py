@@ -191,6 +191,12 @@ def raise_open_files_limit() -> None:
 # 3 s behind during back-to-back scrapes). 1 ms keeps reports flowing (under 1 s).
 GIL_SWITCH_INTERVAL = 0.001
 
+# Docker sends SIGKILL 10 s after SIGTERM. Closing waits on no printer (a handshake in
+# progress is dropped, connected sessions send a DISCONNECT at once); these bound the
+# waits on our own threads so that a stuck one cannot take shutdown past 5 s.
+SHUTDOWN_SESSIONS_WAIT = 3.0
+SHUTDOWN_LOOP_WAIT = 1.0
+
 
 class Exporter:
     """Everything `serve` runs, built from Settings; start() then stop()."""
@@ -230,8 +236,8 @@ class Exporter:
     def stop(self) -> None:
         self.web.stop()
         self.upkeep.stop()
-        self.fleet.close()
-        self.network.stop()
+        self.fleet.close(timeout=SHUTDOWN_SESSIONS_WAIT)
+        self.network.stop(timeout=SHUTDOWN_LOOP_WAIT)
         self.inventory.close()
 
 

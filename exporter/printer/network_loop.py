@@ -1,4 +1,4 @@
-"""The MQTT network loop: one thread drives every printer's paho client with epoll.
+"""The MQTT network loop: one thread drives every printer's connection with epoll.
 
 Why not the library's `mqtt_start()` (paho's `loop_start()`): that is a thread per printer
 waiting in `select.select`, which cannot watch a descriptor numbered 1024 or more, and
@@ -6,19 +6,30 @@ each threaded client holds three descriptors (its socket and a wake-up socketpai
 ~340 printers every new session failed inside paho, silently, retrying forever. A thread
 per printer also costs a thousand threads contending for the GIL with the scrape.
 
-Here one thread reads, writes and keeps alive every connection (one descriptor each);
-only the blocking part of connecting (TCP connect + TLS handshake, bounded by the connect
-timeout) runs in a small pool, so a hung printer holds one pool thread, not the loop.
-Everything that touches a connected socket runs in the loop thread (an SSL object must not
-be read and written from two threads at once); other threads only queue work for it.
+Here one thread reads, writes and keeps alive every connection (one descriptor each), and
+connects them too: the TCP connect and the TLS handshake are non-blocking steps driven by
+epoll like any other I/O, bounded by a timer, and the finished TLS socket is handed to
+paho (`LoopClient`), which then sends CONNECT. A printer that accepts TCP and never
+answers the TLS ClientHello holds one descriptor and one timer, nothing that another
+printer waits for. (It used to be a pool of 8 blocking connects: 100 hung printers held
+all 8 for the whole connect timeout, and 40 healthy ones took 57 s to come up.) Only host
+names are looked up off the loop (resolver.py); addresses written as IPs, the usual
+case, never are.
+
+Everything that touches a socket runs in the loop thread (an SSL object must not be read
+and written from two threads at once); other threads only queue work for it.
 """
 
 from __future__ import annotations
 
+import enum
+import errno
 import functools
 import heapq
+import ipaddress
 import itertools
 import logging
+import os
 import select
 import socket
 import ssl
@@ -26,15 +37,40 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 
 import paho.mqtt.client as paho
+from paho.mqtt.enums import MQTTErrorCode
+
+from exporter.printer.backoff import Backoff
+from exporter.printer.resolver import Address, Resolver
 
 TICK = 1.0  # seconds between keep-alive checks; paho's own loop uses the same
 
 
+class LoopClient(paho.Client):
+    """paho's client, able to take a socket whose TCP connect and TLS handshake the loop
+    has already done. paho 2.x has no public way to hand it a socket; `reconnect()` gets
+    its socket from `_create_socket()`, so that one step is ours, the rest is paho's
+    (state reset, CONNECT, keep-alive, callbacks)."""
+
+    _prepared: paho.SocketLike | None = None
+
+    def connect_on(self, sock: ssl.SSLSocket) -> MQTTErrorCode:
+        """Start an MQTT session on a connected TLS socket: paho sends CONNECT."""
+        self._prepared = sock
+        try:
+            return self.reconnect()
+        finally:
+            self._prepared = None
+
+    def _create_socket(self) -> paho.SocketLike:
+        sock, self._prepared = self._prepared, None
+        return sock if sock is not None else super()._create_socket()
+
+
 class NetworkLoop:
-    def __init__(self, connect_workers: int = 8, logger: logging.Logger | None = None) -> None:
+    def __init__(self, resolver_workers: int = 4, logger: logging.Logger | None = None) -> None:
         self._log = logger or logging.getLogger(__name__)
         self._epoll = select.epoll()
         self._wake_r, self._wake_w = socket.socketpair()
@@ -46,7 +82,7 @@ class NetworkLoop:
         self._sequence = itertools.count()
         self._by_fd: dict[int, Connection] = {}
         self._connections: set[Connection] = set()
-        self._pool = ThreadPoolExecutor(connect_workers, thread_name_prefix="mqtt-connect")
+        self._resolver = Resolver(resolver_workers)
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="mqtt-loop", daemon=True)
 
@@ -55,20 +91,22 @@ class NetworkLoop:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Close every connection (each sends a DISCONNECT) and end the thread."""
+    def stop(self, timeout: float = 5.0) -> None:
+        """Close every connection (each connected one sends a DISCONNECT) and end the
+        thread. Nothing here waits on a printer: connects in progress are dropped."""
         self.call(self._close_all)
         self._stopping.set()
         self._wake()
         if self._thread.is_alive() and threading.current_thread() is not self._thread:
             self._thread.join(timeout)
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._resolver.stop()
 
-    def connection(self, client: paho.Client, connect_timeout: float, max_delay: float,
+    def connection(self, client: LoopClient, tls_context: ssl.SSLContext,
+                   connect_timeout: float, max_delay: float,
                    on_connect_error: Callable[[BaseException], None],
                    established: Callable[[], bool]) -> Connection:
-        return Connection(self, client, connect_timeout, max_delay, on_connect_error,
-                          established)
+        return Connection(self, client, tls_context, connect_timeout,
+                          Backoff(1.0, max(1.0, max_delay)), on_connect_error, established)
 
     def call(self, fn: Callable[[], None]) -> None:
         """Run fn in the loop thread, soon."""
@@ -100,8 +138,9 @@ class NetworkLoop:
             except (OSError, ValueError):
                 pass  # paho already closed it: the kernel dropped it from the epoll set
 
-    def submit(self, fn: Callable[[], object]) -> Future[object]:
-        return self._pool.submit(fn)
+    def resolve(self, host: str, port: int) -> Future[list[Address]]:
+        """Addresses for a host name, looked up off the loop (resolver.py)."""
+        return self._resolver.resolve(host, port)
 
     def _run(self) -> None:
         next_tick = time.monotonic() + TICK
@@ -150,27 +189,53 @@ class NetworkLoop:
             connection.close_now()
 
 
-class Connection:
-    """One printer's client on the loop: connect with back-off, serve, close."""
+class Phase(enum.Enum):
+    WAITING = "waiting"        # between attempts (or not started)
+    RESOLVING = "resolving"    # host name lookup in the resolver pool
+    TCP = "tcp"                # non-blocking connect() in progress
+    TLS = "tls"                # TLS handshake in progress
+    MQTT = "mqtt"              # paho owns the socket: CONNECT sent, or connected
+    CLOSED = "closed"
 
-    def __init__(self, loop: NetworkLoop, client: paho.Client, connect_timeout: float,
-                 max_delay: float, on_connect_error: Callable[[BaseException], None],
+
+def _ip_address(host: str) -> Address | None:
+    """(family, address) when host is an IP literal: no lookup needed."""
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
+    return family, (host, 0)
+
+
+class Connection:
+    """One printer's client on the loop: connect (without blocking), serve, back off, close."""
+
+    def __init__(self, loop: NetworkLoop, client: LoopClient, tls_context: ssl.SSLContext,
+                 connect_timeout: float, backoff: Backoff,
+                 on_connect_error: Callable[[BaseException], None],
                  established: Callable[[], bool]) -> None:
         self._loop = loop
         self._client = client
+        self._tls_context = tls_context
         self._connect_timeout = connect_timeout
-        self._max_delay = max_delay
+        self._backoff = backoff
         self._on_connect_error = on_connect_error
         self._established = established   # True once the session's CONNACK said yes
         self._outbox: deque[tuple[str, str]] = deque()
-        self._delay = 1.0
+        self._phase = Phase.WAITING
+        self._attempt = 0                 # stale timers and lookups check this
+        self._addresses: list[Address] = []
+        self._raw: socket.socket | ssl.SSLSocket | None = None  # ours until paho takes it
         self._fd: int | None = None
-        self._sock: paho.SocketLike | None = None
+        self._sock: paho.SocketLike | None = None  # paho's, in Phase.MQTT
         self._mask = 0
         self._connack_deadline = 0.0
-        self._connecting = False
-        self._closed = False
         self.done = threading.Event()   # set once closed (DISCONNECT sent if connected)
+
+    @property
+    def phase(self) -> Phase:
+        return self._phase
 
     # ---------------------------------------------------------------- any thread
 
@@ -183,49 +248,158 @@ class Connection:
         self._loop.call(self._flush)
 
     def stop(self, timeout: float | None = None) -> None:
-        """DISCONNECT if connected, then forget. Waits at most `timeout` (a connect in
-        progress finishes first: at most the connect timeout)."""
+        """DISCONNECT if connected, then forget. Nothing in it waits on the printer, so
+        it takes as long as the loop takes to get to it."""
         self._loop.call(self.close_now)
         self.done.wait(timeout)
 
-    # --------------------------------------------------------------- loop thread
+    # ------------------------------------------------------- loop thread: connect
 
     def _begin(self) -> None:
+        if self._phase is Phase.CLOSED:
+            return
         self._loop._connections.add(self)
         self._connect()
 
     def _connect(self) -> None:
-        if self._closed:
+        if self._phase is not Phase.WAITING:
             return
-        self._connecting = True
-        future = self._loop.submit(self._client.reconnect)  # blocking; in the pool
-        future.add_done_callback(lambda f: self._loop.call(lambda: self._connected(f)))
+        self._attempt += 1
+        attempt = self._attempt
+        self._loop.call_later(self._connect_timeout, lambda: self._timed_out(attempt))
+        host, port = self._client.host, self._client.port
+        literal = _ip_address(host)
+        if literal is not None:
+            self._addresses = [(literal[0], (host, port))]
+            self._next_address()
+            return
+        self._phase = Phase.RESOLVING
+        future = self._loop.resolve(host, port)
+        future.add_done_callback(
+            lambda f: self._loop.call(lambda: self._resolved(attempt, f)))
 
-    def _connected(self, future: Future[object]) -> None:
-        self._connecting = False
+    def _resolved(self, attempt: int, future: Future[list[Address]]) -> None:
+        if attempt != self._attempt or self._phase is not Phase.RESOLVING:
+            return  # timed out or closed meanwhile
         exc = None if future.cancelled() else future.exception()
-        if self._closed:
-            if exc is None and not future.cancelled():
-                self._send_disconnect()
-            self.done.set()
+        if future.cancelled() or exc is not None:
+            self._failed(exc or OSError("host name lookup cancelled"))
             return
-        if future.cancelled():
+        self._addresses = future.result()
+        if not self._addresses:
+            self._failed(OSError(f"no address for {self._client.host}"))
             return
-        if exc is not None:
-            self._on_connect_error(exc)
-            self._retry()
+        self._next_address()
+
+    def _next_address(self) -> None:
+        family, address = self._addresses.pop(0)
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        self._raw, self._fd = sock, sock.fileno()
+        self._phase = Phase.TCP
+        err = sock.connect_ex(address)
+        if err not in (0, errno.EINPROGRESS):
+            self._tcp_failed(err)
             return
-        sock = self._client.socket()
-        if sock is None:
-            self._retry()
-            return
-        self._sock, self._fd = sock, sock.fileno()
-        self._connack_deadline = time.monotonic() + self._connect_timeout
-        self._mask = self._wanted_mask()
+        self._mask = select.EPOLLOUT
         self._loop.register(self._fd, self, self._mask)
+
+    def _tcp_failed(self, err: int) -> None:
+        if self._addresses:  # another address of the same host: try it within the deadline
+            self._drop_raw()
+            self._next_address()
+            return
+        self._failed(OSError(err, os.strerror(err)))  # errno picks the subclass (refused...)
+
+    def _tcp_ready(self) -> None:
+        assert isinstance(self._raw, socket.socket)
+        err = self._raw.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err:
+            self._tcp_failed(err)
+            return
+        # The same descriptor carries on: wrap_socket takes the socket's fd over.
+        self._raw = self._tls_context.wrap_socket(
+            self._raw, server_hostname=self._client.host, do_handshake_on_connect=False)
+        self._phase = Phase.TLS
+        self._handshake()
+
+    def _handshake(self) -> None:
+        sock = self._raw
+        assert isinstance(sock, ssl.SSLSocket)
+        try:
+            sock.do_handshake()
+        except ssl.SSLWantReadError:
+            self._set_mask(select.EPOLLIN)
+            return
+        except ssl.SSLWantWriteError:
+            self._set_mask(select.EPOLLOUT)
+            return
+        except (OSError, ValueError) as exc:  # SSLError is an OSError
+            self._failed(exc)
+            return
+        self._start_mqtt(sock)
+
+    def _start_mqtt(self, sock: ssl.SSLSocket) -> None:
+        self._raw = None
+        self._phase = Phase.MQTT
+        try:
+            rc = self._client.connect_on(sock)  # paho sends CONNECT (non-blocking)
+        except (OSError, ValueError) as exc:
+            self._unregister()
+            self._client._sock_close()
+            self._phase = Phase.WAITING
+            self._failed(exc)
+            return
+        self._sock = self._client.socket()
+        self._connack_deadline = time.monotonic() + self._connect_timeout
+        if rc != paho.MQTT_ERR_SUCCESS or self._sock is not sock:
+            self._lost()
+            return
+        self._mask = -1  # force _after() to set the mask paho wants
         self._flush()
 
+    def _timed_out(self, attempt: int) -> None:
+        if attempt == self._attempt and self._phase in (Phase.RESOLVING, Phase.TCP, Phase.TLS):
+            self._failed(TimeoutError(
+                f"TCP connect and TLS handshake not done within {self._connect_timeout:g}s"))
+
+    def _failed(self, exc: BaseException) -> None:
+        """This attempt is over before paho had the socket: count it, try again later."""
+        self._drop_raw()
+        self._phase = Phase.WAITING
+        self._on_connect_error(exc)
+        self._retry()
+
+    def _drop_raw(self) -> None:
+        self._unregister()
+        if self._raw is not None:
+            try:
+                self._raw.close()
+            except OSError:
+                pass
+        self._raw = None
+
+    def _unregister(self) -> None:
+        if self._fd is not None:
+            self._loop.unregister(self._fd)
+        self._fd = None
+
+    def _set_mask(self, mask: int) -> None:
+        if mask != self._mask and self._fd is not None:
+            self._mask = mask
+            self._loop.modify(self._fd, mask)
+
+    # ------------------------------------------------------- loop thread: serve
+
     def on_events(self, events: int) -> None:
+        if self._phase is Phase.TCP:
+            self._tcp_ready()
+            return
+        if self._phase is Phase.TLS:
+            self._handshake()
+            return
+        if self._phase is not Phase.MQTT:
+            return
         client = self._client
         rc = paho.MQTT_ERR_SUCCESS
         if events & (select.EPOLLIN | select.EPOLLERR | select.EPOLLHUP):
@@ -239,7 +413,7 @@ class Connection:
         self._after(rc)
 
     def tick(self) -> None:
-        if self._fd is None:
+        if self._phase is not Phase.MQTT:
             return
         rc = self._client.loop_misc()  # keep-alive pings, and their timeout
         if rc == paho.MQTT_ERR_SUCCESS and not self._established() \
@@ -250,7 +424,7 @@ class Connection:
         self._after(rc)
 
     def _flush(self) -> None:
-        if self._fd is None:
+        if self._phase is not Phase.MQTT:
             return  # sent once connected; anything queued before is for this session
         while self._outbox:
             topic, payload = self._outbox.popleft()
@@ -259,48 +433,46 @@ class Connection:
         self._after(paho.MQTT_ERR_SUCCESS)
 
     def _after(self, rc: int) -> None:
-        if self._fd is None:
+        if self._phase is not Phase.MQTT:
             return
         if rc != paho.MQTT_ERR_SUCCESS or self._client.socket() is not self._sock:
             self._lost()  # paho has called on_disconnect and closed the socket
             return
-        mask = self._wanted_mask()
-        if mask != self._mask:
-            self._mask = mask
-            self._loop.modify(self._fd, mask)
-
-    def _wanted_mask(self) -> int:
-        return select.EPOLLIN | (select.EPOLLOUT if self._client.want_write() else 0)
+        if self._established():
+            # A session that worked starts the back-off again. Checked here, not once it
+            # is lost: by then paho's on_disconnect has said it is not established.
+            self._backoff.reset()
+        self._set_mask(select.EPOLLIN | (select.EPOLLOUT if self._client.want_write() else 0))
 
     def _lost(self) -> None:
-        if self._fd is not None:
-            self._loop.unregister(self._fd)
-        self._fd, self._sock = None, None
-        if self._established():
-            self._delay = 1.0  # a session that worked starts the back-off again
+        self._unregister()
+        if self._client.socket() is not None:
+            self._client._sock_close()
+        self._sock = None
+        self._phase = Phase.WAITING
         self._retry()
 
     def _retry(self) -> None:
-        if self._closed:
+        if self._phase is Phase.CLOSED:
             return
-        delay, self._delay = self._delay, min(self._delay * 2, self._max_delay)
-        self._loop.call_later(delay, self._connect)
+        self._loop.call_later(self._backoff.next(), self._connect)
+
+    # ------------------------------------------------------- loop thread: close
 
     def close_now(self) -> None:
-        if self._closed:
+        if self._phase is Phase.CLOSED:
             return
-        self._closed = True
+        phase, self._phase = self._phase, Phase.CLOSED
         self._outbox.clear()
         self._loop._connections.discard(self)
-        if self._connecting:
-            return  # _connected() finishes the job when the handshake ends
-        self._send_disconnect()
+        if phase is Phase.MQTT:
+            self._send_disconnect()
+        else:
+            self._drop_raw()  # no MQTT session yet: nothing to say goodbye to
         self.done.set()
 
     def _send_disconnect(self) -> None:
         client = self._client
-        sock = client.socket()
-        fd = self._fd if self._fd is not None else (sock.fileno() if sock is not None else None)
         try:
             if client.socket() is not None:
                 # Not in a callback, no paho thread: paho writes DISCONNECT at once, closes.
@@ -312,8 +484,8 @@ class Connection:
         except (OSError, ValueError):
             pass
         finally:
-            if fd is not None:
-                self._loop.unregister(fd)
+            self._unregister()
             if client.socket() is not None:
                 client._sock_close()
-            self._fd, self._sock = None, None
+            self._sock = None
+

@@ -1,9 +1,10 @@
-"""One printer: a persistent bambulabs_api MQTT session, its merged report, its counters.
+"""One printer: a persistent MQTT session, its merged report, its counters.
 
-The library's traps (DESIGN.md) decide the shape here:
-- no camera: `Printer.connect()` would start a camera thread that reconnects forever; we
-  use only its `mqtt_client`, configured by the library, and drive its paho client from
-  the fleet's one network loop (mqtt_loop.py says why paho's threaded loop does not scale);
+bambulabs_api's traps (DESIGN.md) decide the shape here:
+- no library Printer: `Printer()` loads a CA store per printer that nothing uses (~17 ms
+  of CPU each) and `Printer.connect()` starts a camera thread that reconnects forever;
+  client.py builds the paho client as the library does, and the fleet's one network loop
+  drives it (network_loop.py says why paho's threaded loop does not scale);
 - report messages are taken by a topic callback of our own: the library's `_on_message`
   runs `json.loads` unguarded *before* its `on_message_handler`, so a garbage payload would
   never reach a handler of ours to be counted, and its one-level merge wipes AMS units;
@@ -13,7 +14,8 @@ The library's traps (DESIGN.md) decide the shape here:
 - closing sends an MQTT DISCONNECT (the library's `mqtt_stop()` leaves the socket open);
 - one TLS context for every printer when the fleet gives one: the library builds one per
   printer and loads the system CA store into it (~1 MB each) though nothing is verified.
-Nothing here blocks the caller except `close()`, which the fleet runs off the scrape path.
+Nothing here blocks the caller except `close()`, which waits for the network loop (not
+for the printer), and which the fleet runs off the scrape path.
 """
 
 from __future__ import annotations
@@ -28,11 +30,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bambulabs_api import Printer
-
 from exporter.inventory.record import PrinterRecord
+from exporter.printer.client import make_client, report_topic, request_topic
+from exporter.printer.client import make_tls_context as make_tls_context  # kept importable here
 from exporter.printer.merge import MergedReport
-from exporter.printer.network_loop import Connection, NetworkLoop
+from exporter.printer.network_loop import Connection, LoopClient, NetworkLoop
 from exporter.printer.printing_time import PrintingTime
 from exporter.printer.sanitize import MessageRejected, decode_message
 from exporter.printer.snapshot import (
@@ -55,16 +57,12 @@ class SessionSettings:
     pushall_interval: float = 300.0  # P1 printers lag when asked more often than every 5 min
     connect_timeout: float = 5.0     # TCP connect + TLS handshake; bounds a hung printer
     reconnect_max_delay: int = 60    # exponential back-off ceiling between connects
-    tls_context: ssl.SSLContext | None = None  # shared by every session; None: the library's
+    tls_context: ssl.SSLContext | None = None  # shared by every session; None: one of its own
 
 
-def make_tls_context() -> ssl.SSLContext:
-    """What the library sets up per printer, once: TLS without verification (printers
-    present certificates from Bambu's private CA, which the library does not check)."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    return context
+# Longest close() waits for the network loop to send the DISCONNECT; the loop never waits
+# on a printer, so this is only reached when the loop itself is stuck or stopped.
+CLOSE_WAIT = 2.0
 
 
 def classify_connect_error(exc: BaseException | None) -> str:
@@ -94,18 +92,16 @@ class PrinterSession:
     def __init__(self, record: PrinterRecord, settings: SessionSettings,
                  clock: Callable[[], float] = time.time,
                  logger: logging.Logger | None = None,
-                 printer_factory: Callable[[str, str, str], Printer] = Printer,
                  network: NetworkLoop | None = None) -> None:
         self.record = record
         self._settings = settings
         self._clock = clock
         self._log = logger or logging.getLogger(__name__)
-        self._printer_factory = printer_factory
-        self._printer: Printer | None = None
+        self._client: LoopClient | None = None
         self._network = network           # shared by the fleet; None: a loop of our own
         self._own_network: NetworkLoop | None = None
         self._connection: Connection | None = None
-        self._command_topic = f"device/{record.serial}/request"
+        self._command_topic = request_topic(record.serial)
         self._lock = threading.Lock()
 
         self._report = MergedReport()   # bounded; counts what its bounds cut
@@ -129,30 +125,18 @@ class PrinterSession:
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
-        """Begin connecting on the network loop; returns at once.
-
-        Building the library's Printer costs ~30 ms of CPU (paho loads the system CA
-        store even though printers' certificates are not verified), so the fleet calls
-        this from a starter thread, never on the scrape path."""
-        printer = self._printer_factory(self.record.ip, self.record.access_code,
-                                        self.record.serial)
-        mqtt = printer.mqtt_client
-        client = mqtt._client
-        if self._settings.tls_context is not None:
-            client._ssl_context = None  # paho refuses a second TLS set-up otherwise
-            client.tls_set_context(self._settings.tls_context)
-        mqtt.pushall_aggressive = False  # we decide when to pushall (rate limit)
-        mqtt.on_connect_handler = self._on_connect
-        mqtt.on_disconnect_handler = self._on_disconnect
-        client.suppress_exceptions = True
-        client.connect_timeout = self._settings.connect_timeout
-        client.message_callback_add(f"device/{self.record.serial}/report", self._on_report)
-        mqtt.connect()  # the library's connect_async: address, port, keep-alive; no I/O yet
+        """Begin connecting on the network loop; returns at once (no I/O here, and about
+        0.1 ms of CPU: no CA store is loaded, see client.py)."""
+        tls_context = self._settings.tls_context or make_tls_context()
+        client = make_client(self.record.ip, self.record.access_code, tls_context)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.message_callback_add(report_topic(self.record.serial), self._on_report)
         network = self._network
-        if network is None:  # a session on its own (the status command, tests)
-            network = self._own_network = NetworkLoop(connect_workers=1)
+        if network is None:  # a session on its own (tests)
+            network = self._own_network = NetworkLoop(resolver_workers=1)
             network.start()
-        connection = network.connection(client, self._settings.connect_timeout,
+        connection = network.connection(client, tls_context, self._settings.connect_timeout,
                                         self._settings.reconnect_max_delay,
                                         self._on_connect_error, lambda: self._connected)
         with self._lock:
@@ -160,15 +144,16 @@ class PrinterSession:
                 if self._own_network is not None:
                     self._own_network.stop()
                 return
-            self._printer, self._connection = printer, connection
+            self._client, self._connection = client, connection
             self._started = True
         connection.start()
 
     def close(self) -> None:
         """Send an MQTT DISCONNECT and forget the connection.
 
-        Waits for the network loop to do it: at most the connect timeout when the printer
-        hangs mid-handshake. Callers on the scrape path run this in the background.
+        Waits for the network loop to do it, which never waits on the printer (a
+        handshake in progress is just dropped): bounded by CLOSE_WAIT whatever the printer
+        does. The fleet still runs it off the scrape path.
         """
         with self._lock:
             if self._closing or not self._started:
@@ -177,7 +162,7 @@ class PrinterSession:
             self._closing = True
             connection = self._connection
         assert connection is not None
-        connection.stop(self._settings.connect_timeout + 2.0)
+        connection.stop(CLOSE_WAIT)
         if self._own_network is not None:
             self._own_network.stop()
 
@@ -190,8 +175,8 @@ class PrinterSession:
 
     # ------------------------------------------------------------- paho callbacks
 
-    def _on_connect(self, _mqtt: Any, client: Any, _userdata: Any, _flags: Any,
-                    rc: Any, _properties: Any) -> None:
+    def _on_connect(self, client: Any, _userdata: Any, _flags: Any, rc: Any,
+                    _properties: Any) -> None:
         now = self._clock()
         if getattr(rc, "is_failure", rc != 0):
             value = getattr(rc, "value", rc)
@@ -201,6 +186,7 @@ class PrinterSession:
             else:
                 self._count_error("refused", f"printer refused the session ({rc})")
             return
+        client.subscribe(report_topic(self.record.serial))  # as the library does on CONNACK
         with self._lock:
             self._connected = True
             self._connects += 1
@@ -221,8 +207,8 @@ class PrinterSession:
         self._count_error(reason, _describe_connect_error(reason, exc,
                                                           self._settings.connect_timeout))
 
-    def _on_disconnect(self, _mqtt: Any, _client: Any, _userdata: Any, _flags: Any,
-                       rc: Any, _properties: Any) -> None:
+    def _on_disconnect(self, _client: Any, _userdata: Any, _flags: Any, rc: Any,
+                       _properties: Any) -> None:
         with self._lock:
             was_connected, self._connected = self._connected, False
             closing = self._closing

@@ -1,6 +1,6 @@
-"""mqtt_loop.py: the poll() loop's own bounds, against peers the simulator does not play.
+"""network_loop.py: the epoll loop's own bounds, against peers the simulator does not play.
 
-Peers here live on 127.0.34.x.
+Peers here live on 127.0.34.x; the host-name test uses a free port on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -15,10 +15,12 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from exporter.inventory.record import PrinterRecord
-from exporter.printer.network_loop import NetworkLoop
+from exporter.printer.client import make_client
+from exporter.printer.network_loop import NetworkLoop, Phase
 from exporter.printer.session import PrinterSession, SessionSettings, make_tls_context
 from exporter.simulator import SimulatedFleet
 from exporter.simulator.certs import server_context
+from tests.support.e2e import free_port
 from tests.support.waiting import wait_until
 
 
@@ -110,7 +112,7 @@ def _fleet_up_then_closed(first_address: str, seed: int, network: NetworkLoop | 
 
 def test_shared_tls_context_is_used_and_close_disconnects() -> None:
     def uses_the_shared_context(session: PrinterSession) -> None:
-        context = session._printer.mqtt_client._client._ssl_context
+        context = session._client._ssl_context
         assert context is session._settings.tls_context
     _fleet_up_then_closed("127.0.34.10", 9, None, uses_the_shared_context)
 
@@ -122,11 +124,11 @@ def test_one_loop_serves_sessions_on_descriptors_past_1024() -> None:
     if soft < 1300:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
     filler = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
-    network = NetworkLoop(connect_workers=2)
+    network = NetworkLoop()
     network.start()
 
     def past_1024(session: PrinterSession) -> None:
-        assert session._printer.mqtt_client._client.socket().fileno() >= 1024
+        assert session._client.socket().fileno() >= 1024
 
     try:
         _fleet_up_then_closed("127.0.34.20", 10, network, past_1024)
@@ -134,3 +136,50 @@ def test_one_loop_serves_sessions_on_descriptors_past_1024() -> None:
         network.stop()
         for fd in filler:
             os.close(fd)
+
+
+# ------------------------------------------------------------------ host names
+
+def test_a_printer_listed_by_host_name_is_looked_up_and_connected() -> None:
+    """Names are resolved off the loop, then connected like addresses. (A free port on
+    127.0.0.1: `localhost` resolves there, and no fixed port is taken.)"""
+    port = free_port()
+    fleet = SimulatedFleet(count=1, first_address="127.0.0.1", seed=11, life=False, port=port)
+    network = NetworkLoop()
+    context = make_tls_context()
+    record = fleet.records[0]
+    client = make_client("localhost", record.access_code, context)
+    client.connect_async("localhost", port, 60)  # the free port, not 8883
+    acks: list[object] = []
+    errors: list[BaseException] = []
+    client.on_connect = lambda _c, _u, _f, rc, _p: acks.append(rc)
+    connection = network.connection(client, context, 2.0, 1, errors.append,
+                                    lambda: bool(acks))
+    try:
+        fleet.start()
+        network.start()
+        connection.start()
+        wait_until(lambda: acks, timeout=10, what="CONNACK through a host name")
+        assert not getattr(acks[0], "is_failure", True) and not errors
+        assert connection.phase is Phase.MQTT
+        connection.stop(2.0)
+        wait_until(lambda: fleet.printer(record.serial).disconnects == 1, timeout=5,
+                   what="DISCONNECT")
+    finally:
+        connection.stop(2.0)
+        network.stop()
+        fleet.stop()
+
+
+def test_a_name_that_does_not_resolve_is_unreachable_and_counted() -> None:
+    settings = SessionSettings(connect_timeout=2.0, reconnect_max_delay=1,
+                               tls_context=make_tls_context())
+    session = PrinterSession(PrinterRecord("nowhere", "printer.invalid", "01P00A000000002",
+                                           "12345678"), settings)
+    session.start()
+    try:
+        status = wait_until(lambda: (s := session.status(time.time())).connection_errors.get(
+            "unreachable", 0) >= 2 and s, timeout=15, what="two failed look-ups")
+        assert not status.connected and "unreachable" in status.last_error
+    finally:
+        session.close()
