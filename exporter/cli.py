@@ -69,6 +69,8 @@ def build_parser(command: str) -> argparse.ArgumentParser:
     flag("inventory.timeout", "longest a scrape waits for the printer list, then the last "
          "good list is used (default 2s)", metavar="DURATION")
     flag("log.level", "debug, info, warning or error (default info)", metavar="LEVEL")
+    flag("web.config.file", "TLS and basic auth for the web server, in the Prometheus "
+         "exporter-toolkit format; re-read when it changes", metavar="PATH")
     if command == "status":
         parser.add_argument("--timeout", default="10s", metavar="DURATION",
                             help="how long to wait for first reports (default 10s)")
@@ -201,7 +203,8 @@ class Exporter:
         # so it shows printers added or removed even while nothing scrapes /metrics.
         app = make_app(self.registry, self.collector.refresh, describe_source(self.source),
                        inventory_up=lambda: self.inventory.up)
-        self.web = WebServer(app, settings.listen_host, settings.listen_port)
+        self.web = WebServer(app, settings.listen_host, settings.listen_port,
+                             web_config_file=settings.web_config_file)
 
     def start(self) -> None:
         self.network.start()

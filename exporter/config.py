@@ -10,6 +10,7 @@ from typing import Any
 
 from exporter.errors import ConfigError
 from exporter.inventory.postgres import postgres_params
+from exporter.web.web_config import load_web_config
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -36,6 +37,7 @@ ENVIRONMENT: dict[str, str] = {
     "printer.connect-timeout": "BAMBU_PRINTER_CONNECT_TIMEOUT",
     "inventory.timeout": "BAMBU_INVENTORY_TIMEOUT",
     "log.level": "BAMBU_LOG_LEVEL",
+    "web.config.file": "BAMBU_WEB_CONFIG_FILE",
 }
 
 HOW_TO_CONFIGURE = """\
@@ -92,6 +94,7 @@ class Settings:
     connect_timeout: float = 5.0
     inventory_timeout: float = 2.0
     log_level: str = "info"
+    web_config_file: str | None = None   # TLS and basic auth (exporter-toolkit format)
 
     def __repr__(self) -> str:  # the database params hold a password
         return (f"Settings(listen={self.listen_host}:{self.listen_port}, "
@@ -130,6 +133,11 @@ def settings_from(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Setti
     where, text = _value(flags, environ, "log.level")
     log_level = parse_log_level(where, text) if text else "info"
 
+    # --web.config.file: checked now so a bad file stops start-up; the server re-reads it.
+    where, web_config_file = _value(flags, environ, "web.config.file")
+    if web_config_file:
+        load_web_config(web_config_file, where)
+
     demo = bool(flags.get("demo"))
     given = flags.get("demo.printers")
     demo_printers = 12 if given is None else int(given)
@@ -160,4 +168,4 @@ def settings_from(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Setti
                     pushall_interval=durations["printer.pushall-interval"],
                     connect_timeout=durations["printer.connect-timeout"],
                     inventory_timeout=durations["inventory.timeout"],
-                    log_level=log_level)
+                    log_level=log_level, web_config_file=web_config_file or None)
