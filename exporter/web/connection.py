@@ -10,8 +10,11 @@ exposition, and is dropped at the write deadline.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import socket
 import ssl
+import struct
 from dataclasses import dataclass
 from email.utils import formatdate
 from http import HTTPStatus
@@ -69,6 +72,11 @@ class HttpConnection(asyncio.Protocol):
         self._client = str(peer[0]) if peer else "?"
         if not self.core.admit(self):
             return
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            # Otherwise the kernel takes megabytes of an answer nobody reads, and our write
+            # deadline never sees the client stall.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.limits.send_buffer_bytes)
         self._deadline(self.limits.header_timeout)
         context = self.core.tls_context()
         if context is not None:
@@ -109,6 +117,12 @@ class HttpConnection(asyncio.Protocol):
     def abort(self) -> None:
         self._closed = True
         if self.transport is not None:
+            sock = self.transport.get_extra_info("socket")
+            if sock is not None:
+                # A reset, not a close: what the kernel still holds for this client is
+                # freed now rather than retransmitted to a peer that does not read.
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.transport.abort()   # type: ignore[attr-defined]
         self._forget()
 

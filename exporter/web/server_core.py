@@ -41,6 +41,8 @@ class ServerLimits:
     render_queue: int = 64            # requests waiting for a slot; beyond, 503 at once
     max_header_bytes: int = 16384     # request line and headers; beyond, 431
     max_body_bytes: int = 65536       # request body; beyond, 413
+    send_buffer_bytes: int = 262144   # kernel send buffer per connection (SO_SNDBUF): what
+                                      # a client that stops reading can pin there
 
 
 class ServerCore:
