@@ -315,6 +315,8 @@ class HttpConnection(asyncio.Protocol):
                     ("Connection", "keep-alive" if keep_alive else "close")]
         head = f"HTTP/1.1 {reply.status}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers)
         body = b"" if head_only else reply.body
+        if self._closed:   # the client left while its answer was rendered
+            return
         transport = self.transport
         assert isinstance(transport, asyncio.WriteTransport)
         # Pause as soon as anything is left unsent: at most one chunk waits per client.

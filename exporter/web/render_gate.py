@@ -46,6 +46,9 @@ class RenderGate(Generic[T]):
             result = await self._run(loop, fn)
             future.set_result(result)
             return result
+        except asyncio.CancelledError:
+            future.cancel()   # the server stops: followers stop too
+            raise
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # retrieved: followers re-raise it, nobody else must log it

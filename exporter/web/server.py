@@ -70,6 +70,8 @@ class WebServer:
             asyncio.run_coroutine_threadsafe(self._close(), self._loop).result(timeout=10)
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=10)
+            if not self._thread.is_alive():
+                self._loop.close()
         else:
             self._socket.close()
         self.core.executor.shutdown(wait=False, cancel_futures=True)
@@ -80,3 +82,8 @@ class WebServer:
             self._server.close()
         for connection in list(self.core.connections):
             connection.abort()
+        # Answers still waiting on a render or a slow client end here, not at interpreter exit.
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import io
+import logging
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 WsgiApp = Callable[..., Iterable[bytes]]
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,17 @@ def make_environ(method: str, target: str, version: str, headers: Mapping[str, s
 
 
 def call_wsgi(app: WsgiApp, environ: dict[str, Any]) -> Reply:
+    """The app's answer; a 500 (logged once, shared by every request waiting on it) when
+    the app raises."""
+    try:
+        return _call(app, environ)
+    except Exception:
+        log.exception("%s %s failed", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"))
+        return Reply("500 Internal Server Error", (("Content-Type", "text/plain; charset=utf-8"),),
+                     b"500 Internal Server Error: see the exporter's log\n")
+
+
+def _call(app: WsgiApp, environ: dict[str, Any]) -> Reply:
     started: list[Any] = []
 
     def start_response(status: str, headers: list[tuple[str, str]],

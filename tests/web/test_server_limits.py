@@ -298,3 +298,18 @@ def test_keep_alive_serves_several_requests_on_one_connection(
     answer = read_answer(sock)
     assert answer.count(b"HTTP/1.1 200 OK") == 3, answer
     sock.close()
+
+
+def test_an_app_that_raises_gives_500_and_the_server_carries_on(
+        started: list[WebServer]) -> None:
+    def broken(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        if environ["PATH_INFO"] == "/boom":
+            raise RuntimeError("boom")
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok\n"]
+
+    server = WebServer(broken, HOST, 0)
+    server.start()
+    started.append(server)
+    assert http_get(f"http://{HOST}:{server.port}/boom").status == 500
+    assert http_get(f"http://{HOST}:{server.port}/fine").status == 200
