@@ -26,7 +26,7 @@ from exporter.web.wsgi_call import Reply, call_wsgi, make_environ
 log = logging.getLogger(__name__)
 
 MAX_REQUEST_LINE = 8190   # as wsgiref/http.server: longer is 414
-WRITE_CHUNK = 256 * 1024
+WRITE_CHUNK = 32 * 1024
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ class Connection(Protocol):
 class ServerLimits:
     """What one client, or many, can hold. The README's "Web server limits" lists these."""
 
-    max_connections: int = 512        # open connections; beyond, idle keep-alives are dropped
+    max_connections: int = 2048       # open connections; beyond, idle keep-alives are dropped
                                       # first, then new ones get 503
     backlog: int = 1024               # listen queue (the kernel caps it at somaxconn)
     header_timeout: float = 10.0      # connect (and TLS handshake) to the end of the headers
@@ -41,7 +41,7 @@ class ServerLimits:
     render_queue: int = 64            # requests waiting for a slot; beyond, 503 at once
     max_header_bytes: int = 16384     # request line and headers; beyond, 431
     max_body_bytes: int = 65536       # request body; beyond, 413
-    send_buffer_bytes: int = 262144   # kernel send buffer per connection (SO_SNDBUF): what
+    send_buffer_bytes: int = 131072   # kernel send buffer per connection (SO_SNDBUF): what
                                       # a client that stops reading can pin there
 
 
