@@ -126,6 +126,10 @@ class HttpConnection(asyncio.Protocol):
             self.transport.abort()   # type: ignore[attr-defined]
         self._forget()
 
+    def _abort_if_open(self) -> None:
+        if self.core.is_open(self):
+            self.abort()
+
     @property
     def idle(self) -> bool:
         """Between requests on a kept-alive connection: safe to drop when full."""
@@ -265,6 +269,8 @@ class HttpConnection(asyncio.Protocol):
         self._busy = False
         if not keep_alive:
             self.transport.close()   # type: ignore[union-attr]  # the buffer is empty
+            # A TLS close waits for the client's close_notify: not for ever.
+            self.loop.call_later(self.limits.write_timeout, self._abort_if_open)
             return
         self._deadline(self.limits.idle_timeout)
         self.transport.resume_reading()   # type: ignore[union-attr]
@@ -319,8 +325,9 @@ class HttpConnection(asyncio.Protocol):
             return
         transport = self.transport
         assert isinstance(transport, asyncio.WriteTransport)
-        # Pause as soon as anything is left unsent: at most one chunk waits per client.
-        transport.set_write_buffer_limits(high=0, low=0)
+        # Pause as soon as more than a byte is left unsent: at most one chunk waits per
+        # client. (high=0 would pause a TLS transport even while its buffer is empty.)
+        transport.set_write_buffer_limits(high=1, low=0)
         deadline = self.loop.time() + self.limits.write_timeout
         transport.write(head.encode("latin-1") + b"\r\n")
         view = memoryview(body)
@@ -328,17 +335,25 @@ class HttpConnection(asyncio.Protocol):
             if not await self._room(deadline):
                 return
             transport.write(view[start:start + WRITE_CHUNK])
-        await self._room(deadline)
+        await self._room(deadline, drained=True)
 
-    async def _room(self, deadline: float) -> bool:
-        """Wait until the client took what was written; drop it at the write deadline."""
-        if self._can_write.is_set():
-            return not self._closed
-        try:
-            await asyncio.wait_for(self._can_write.wait(), max(0.0, deadline - self.loop.time()))
-        except asyncio.TimeoutError:
-            log.debug("dropping %s: did not read the answer in time", self._client)
-            self.core.timeouts += 1
-            self.abort()
-            return False
-        return not self._closed
+    async def _room(self, deadline: float, drained: bool = False) -> bool:
+        """Wait until the client took what was written (all of it when `drained`); drop
+        it at the write deadline. Woken by resume_writing; also looks once a second, as
+        a TLS transport does not always say when its buffer has emptied."""
+        transport = self.transport
+        assert isinstance(transport, asyncio.WriteTransport)
+        while not self._closed:
+            size = transport.get_write_buffer_size()
+            if size == 0 or (self._can_write.is_set() and not drained):
+                return True
+            remaining = deadline - self.loop.time()
+            if remaining <= 0:
+                log.debug("dropping %s: did not read the answer in time", self._client)
+                self.core.timeouts += 1
+                self.abort()
+                return False
+            self._can_write.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._can_write.wait(), min(remaining, 1.0))
+        return False

@@ -102,6 +102,9 @@ class ServerCore:
         self.connections.add(connection)
         return True
 
+    def is_open(self, connection: Connection) -> bool:
+        return connection in self.connections
+
     def forget(self, connection: Connection) -> None:
         self.connections.discard(connection)
 

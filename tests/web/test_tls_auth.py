@@ -23,7 +23,7 @@ import pytest
 from exporter.cli import Exporter
 from exporter.config import Settings
 from exporter.simulator import SimulatedFleet
-from exporter.web.server import WebServer
+from exporter.web.server import ServerLimits, WebServer
 from tests.support.e2e import free_port, wait_until
 from tests.web.pki import KeyPair, bcrypt_hash, cert_der, fingerprint, make_ca, make_signed
 
@@ -106,6 +106,23 @@ def test_basic_auth_over_tls(tls_server: tuple[WebServer, Path], pki: dict[str, 
     assert PASSWORD not in caplog.text and "wrong-password" not in caplog.text
 
 
+def test_kept_alive_tls_connections_serve_request_after_request(
+        tls_server: tuple[WebServer, Path], pki: dict[str, KeyPair]) -> None:
+    server, _ = tls_server
+    connection = http.client.HTTPSConnection(HOST, server.port, context=client_context(pki),
+                                             timeout=10)
+    token = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    try:
+        for _ in range(3):
+            connection.request("GET", "/metrics", headers={"Authorization": f"Basic {token}"})
+            response = connection.getresponse()
+            assert (response.status, response.read()) == (200, b"hello\n")
+        assert len(server.core.connections) == 1   # one connection, kept
+        assert server.core.timeouts == 0   # no answer waited out the write deadline
+    finally:
+        connection.close()
+
+
 def test_curl_with_and_without_credentials(tls_server: tuple[WebServer, Path],
                                            pki: dict[str, KeyPair]) -> None:
     server, _ = tls_server
@@ -182,6 +199,32 @@ def test_a_client_certificate_is_required_when_configured(
         server.stop()
 
 
+def test_silent_clients_on_the_tls_port_hold_up_nobody(
+        tmp_path: Path, pki: dict[str, KeyPair]) -> None:
+    # A server that handshakes in its accept loop (cheroot) stalls for everyone while one
+    # client connects and says nothing; here the handshake waits on the event loop.
+    config = tmp_path / "web.yml"
+    config.write_text(web_yaml(pki, pki["server"], client_auth=False))
+    server = WebServer(hello, HOST, 0, web_config_file=str(config),
+                       limits=ServerLimits(header_timeout=1.0))
+    server.start()
+    silent = [socket.create_connection((HOST, server.port), timeout=10) for _ in range(100)]
+    try:
+        assert get(server.port, client_context(pki), (USER, PASSWORD))[0] == 200
+        wait_until(lambda: not server.core.connections, 15,
+                   what="silent clients dropped at the header deadline")
+        assert server.core.timeouts >= 100
+        for sock in silent[:3]:
+            try:
+                assert sock.recv(1024) == b""
+            except ConnectionResetError:
+                pass
+    finally:
+        for sock in silent:
+            sock.close()
+        server.stop()
+
+
 # ------------------------------------------------------------------ a real Prometheus
 
 def prometheus_targets(base: str) -> dict[str, dict[str, Any]]:
@@ -242,6 +285,7 @@ def test_prometheus_scrapes_over_mutual_tls_with_basic_auth(
             return bool(result) and result[0]["value"][1] == "1"
         wait_until(printer_up, 60, interval=0.5, what="bambu_printer_up 1 through Prometheus")
         assert PASSWORD not in caplog.text and "not-the-password" not in caplog.text
+        assert exporter.web.core.timeouts == 0   # Prometheus' kept-alive scrapes flow
     finally:
         if prometheus is not None:
             prometheus.terminate()
