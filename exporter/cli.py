@@ -31,6 +31,7 @@ from exporter.printer.network_loop import NetworkLoop
 from exporter.printer.session import PrinterSession, SessionSettings, make_tls_context
 from exporter.web.app import make_app
 from exporter.web.server import WebServer
+from exporter.web.server_metrics import WebServerCollector
 
 COMMANDS = ("serve", "status", "simulate")
 log = logging.getLogger("exporter")
@@ -205,6 +206,7 @@ class Exporter:
                        inventory_up=lambda: self.inventory.up)
         self.web = WebServer(app, settings.listen_host, settings.listen_port,
                              web_config_file=settings.web_config_file)
+        self.registry.register(WebServerCollector(self.web.core))
 
     def start(self) -> None:
         self.network.start()

@@ -77,7 +77,7 @@ class HttpConnection(asyncio.Protocol):
             # Otherwise the kernel takes megabytes of an answer nobody reads, and our write
             # deadline never sees the client stall.
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.limits.send_buffer_bytes)
-        self._deadline(self.limits.header_timeout)
+        self._deadline(self.limits.header_timeout, "header_timeout")
         context = self.core.tls_context()
         if context is not None:
             self._scheme = "https"
@@ -92,6 +92,8 @@ class HttpConnection(asyncio.Protocol):
                                             ssl_handshake_timeout=self.limits.header_timeout)
         except (OSError, ssl.SSLError, asyncio.TimeoutError, ConnectionError) as exc:
             log.debug("TLS handshake with %s failed: %s", self._client, exc)
+            if not self._closed:
+                self.core.dropped["tls_handshake"] += 1
             raw.abort()
             self._forget()
             return
@@ -135,14 +137,14 @@ class HttpConnection(asyncio.Protocol):
         """Between requests on a kept-alive connection: safe to drop when full."""
         return self._served > 0 and not self._busy and not self._buffer
 
-    def _deadline(self, seconds: float) -> None:
+    def _deadline(self, seconds: float, reason: str) -> None:
         if self._timer is not None:
             self._timer.cancel()
-        self._timer = self.loop.call_later(seconds, self._timed_out)
+        self._timer = self.loop.call_later(seconds, self._timed_out, reason)
 
-    def _timed_out(self) -> None:
-        log.debug("dropping %s: no complete request in time", self._client)
-        self.core.timeouts += 1
+    def _timed_out(self, reason: str) -> None:
+        log.debug("dropping %s: %s", self._client, reason.replace("_", " "))
+        self.core.dropped[reason] += 1
         self.abort()
 
     # ------------------------------------------------------------------ flow control
@@ -159,7 +161,8 @@ class HttpConnection(asyncio.Protocol):
         if self._closed:
             return
         if not self._buffer and self._head is None and not self._busy and self._served:
-            self._deadline(self.limits.header_timeout)   # kept alive: a request starts
+            # kept alive: a request starts
+            self._deadline(self.limits.header_timeout, "header_timeout")
         self._buffer += data
         if not self._ready:
             return
@@ -188,7 +191,7 @@ class HttpConnection(asyncio.Protocol):
                 return
             self._head = parsed
             if parsed[4]:
-                self._deadline(self.limits.body_timeout)
+                self._deadline(self.limits.body_timeout, "body_timeout")
         method, target, version, headers, length, keep_alive = self._head
         if len(self._buffer) < length:
             return
@@ -237,6 +240,7 @@ class HttpConnection(asyncio.Protocol):
 
     def _refuse(self, status: HTTPStatus, text: str = "") -> None:
         """A request we will not serve: answer and close."""
+        self.core.refused["bad_request"] += 1
         self._buffer.clear()
         self._head = None
         self._dispatch(None, simple_reply(status, text))
@@ -272,10 +276,10 @@ class HttpConnection(asyncio.Protocol):
             # A TLS close waits for the client's close_notify: not for ever.
             self.loop.call_later(self.limits.write_timeout, self._abort_if_open)
             return
-        self._deadline(self.limits.idle_timeout)
+        self._deadline(self.limits.idle_timeout, "idle_timeout")
         self.transport.resume_reading()   # type: ignore[union-attr]
         if self._buffer:
-            self._deadline(self.limits.header_timeout)
+            self._deadline(self.limits.header_timeout, "header_timeout")
             self._process()
 
     async def _reply(self, request: Request) -> Reply:
@@ -294,7 +298,7 @@ class HttpConnection(asyncio.Protocol):
                         return self._busy_reply()
                     ok = checked
             if not ok:
-                self.core.unauthorized += 1
+                self.core.refused["unauthorized"] += 1
                 return simple_reply(HTTPStatus.UNAUTHORIZED, "Unauthorized",
                                     (("WWW-Authenticate", 'Basic realm="bambu-exporter"'),))
         environ = make_environ(request.method, request.target, request.version,
@@ -350,7 +354,7 @@ class HttpConnection(asyncio.Protocol):
             remaining = deadline - self.loop.time()
             if remaining <= 0:
                 log.debug("dropping %s: did not read the answer in time", self._client)
-                self.core.timeouts += 1
+                self.core.dropped["write_timeout"] += 1
                 self.abort()
                 return False
             self._can_write.clear()

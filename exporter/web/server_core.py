@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -66,9 +67,18 @@ class ServerCore:
             self.auth_executor, limits.render_slots, limits.render_wait, limits.render_queue)
         self._auth: BasicAuth | None = None
         self._auth_users: dict[str, bytes] = {}
-        self.rejected = 0        # connections refused at the connection cap
-        self.timeouts = 0        # connections dropped at a read or write deadline
-        self.unauthorized = 0    # 401 answers
+        # connections dropped, by reason: header_timeout, body_timeout, write_timeout,
+        # idle_timeout (a kept-alive connection unused: normal), connection_limit,
+        # tls_handshake (failed: plain HTTP, no or a wrong client certificate)
+        self.dropped: Counter[str] = Counter()
+        # requests answered without the app: unauthorized (401), bad_request (4xx/5xx from
+        # the parser); busy (503) is the render gate's and the auth gate's `refused`
+        self.refused: Counter[str] = Counter()
+
+    @property
+    def timeouts(self) -> int:
+        """Connections dropped at a read or write deadline (not idle keep-alives)."""
+        return sum(self.dropped[r] for r in ("header_timeout", "body_timeout", "write_timeout"))
 
     def tls_context(self) -> ssl.SSLContext | None:
         return self.watcher.current().tls if self.watcher else None
@@ -89,7 +99,7 @@ class ServerCore:
             if idle is not None:
                 idle.abort()
         if len(self.connections) >= self.limits.max_connections:
-            self.rejected += 1
+            self.dropped["connection_limit"] += 1
             transport = connection.transport
             assert isinstance(transport, asyncio.WriteTransport)
             if self.watcher is None or self.watcher.current().tls is None:

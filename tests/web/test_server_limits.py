@@ -8,6 +8,7 @@ through; they check behaviour (renders, answers, dropped connections), never spe
 from __future__ import annotations
 
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -15,9 +16,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
 
 from exporter.web.connection import WRITE_CHUNK
 from exporter.web.server import ServerLimits, WebServer
+from exporter.web.server_metrics import WebServerCollector
 from tests.support.e2e import http_get, wait_until
 
 HOST = "127.0.64.1"
@@ -228,6 +231,12 @@ def test_excess_distinct_scrapes_wait_briefly_then_get_503(
     assert all(answer.headers.get("retry-after") == "1" for answer in busy)
     assert app.most_at_once == 1
     assert app.renders == statuses.count(200)
+    # ... and the exporter's own series say so
+    registry = CollectorRegistry()
+    registry.register(WebServerCollector(server.core))
+    exposition = generate_latest(registry).decode()
+    busy = statuses.count(503)
+    assert f'bambu_exporter_web_refused_requests_total{{reason="busy"}} {busy:.1f}' in exposition
 
 
 def test_too_many_waiting_for_a_render_get_503_at_once(started: list[WebServer]) -> None:
@@ -253,6 +262,7 @@ def test_connections_beyond_the_cap_get_503_and_idle_keep_alives_make_room(
     extra = connect(server.port)
     extra.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     assert status_of(read_answer(extra)) == 503
+    assert server.core.dropped["connection_limit"] == 1
     extra.close()
     for sock in holders:
         sock.close()
@@ -286,6 +296,7 @@ def test_bad_requests_get_a_clear_status_and_no_render(
     assert status_of(read_answer(sock)) == status
     sock.close()
     assert app.renders == 0
+    assert server.core.refused["bad_request"] == 1
 
 
 def test_keep_alive_serves_several_requests_on_one_connection(
@@ -313,3 +324,16 @@ def test_an_app_that_raises_gives_500_and_the_server_carries_on(
     started.append(server)
     assert http_get(f"http://{HOST}:{server.port}/boom").status == 500
     assert http_get(f"http://{HOST}:{server.port}/fine").status == 200
+
+
+def test_the_web_series_pass_promtool(app: CountingApp, started: list[WebServer]) -> None:
+    server = serve(app)
+    started.append(server)
+    assert http_get(f"http://{HOST}:{server.port}/healthz").status == 200
+    registry = CollectorRegistry()
+    registry.register(WebServerCollector(server.core))
+    exposition = generate_latest(registry)
+    lint = subprocess.run(["promtool", "check", "metrics"], input=exposition,
+                          capture_output=True, timeout=30)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    assert b"bambu_exporter_web_connections " in exposition

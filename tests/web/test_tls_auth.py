@@ -13,6 +13,7 @@ import shutil
 import socket
 import ssl
 import subprocess
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -102,7 +103,7 @@ def test_basic_auth_over_tls(tls_server: tuple[WebServer, Path], pki: dict[str, 
         assert (status, body) == (200, b"hello\n")
     auth = server.core.basic_auth()
     assert auth is not None and auth.bcrypt_checks == 3   # wrong, unknown, then right once
-    assert server.core.unauthorized == 3
+    assert server.core.refused["unauthorized"] == 3
     assert PASSWORD not in caplog.text and "wrong-password" not in caplog.text
 
 
@@ -286,6 +287,14 @@ def test_prometheus_scrapes_over_mutual_tls_with_basic_auth(
         wait_until(printer_up, 60, interval=0.5, what="bambu_printer_up 1 through Prometheus")
         assert PASSWORD not in caplog.text and "not-the-password" not in caplog.text
         assert exporter.web.core.timeouts == 0   # Prometheus' kept-alive scrapes flow
+        refused = base + "/api/v1/query?query=" + urllib.parse.quote(
+            'bambu_exporter_web_refused_requests_total{reason="unauthorized"}')
+
+        def unauthorized_counted() -> bool:
+            with urllib.request.urlopen(refused, timeout=5) as response:
+                result = json.load(response)["data"]["result"]
+            return bool(result) and float(result[0]["value"][1]) >= 1
+        wait_until(unauthorized_counted, 30, interval=0.5, what="401s counted on /metrics")
     finally:
         if prometheus is not None:
             prometheus.terminate()
