@@ -76,7 +76,8 @@ class HttpConnection(asyncio.Protocol):
         if sock is not None:
             # Otherwise the kernel takes megabytes of an answer nobody reads, and our write
             # deadline never sees the client stall.
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.limits.send_buffer_bytes)
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.limits.send_buffer_bytes)
         self._deadline(self.limits.header_timeout, "header_timeout")
         context = self.core.tls_context()
         if context is not None:
@@ -145,6 +146,11 @@ class HttpConnection(asyncio.Protocol):
     def _timed_out(self, reason: str) -> None:
         log.debug("dropping %s: %s", self._client, reason.replace("_", " "))
         self.core.dropped[reason] += 1
+        if reason == "idle_timeout" and self.transport is not None:
+            self._closed = True   # nothing is owed: a plain close, as HTTP clients expect
+            self.transport.close()
+            self._forget()
+            return
         self.abort()
 
     # ------------------------------------------------------------------ flow control

@@ -337,3 +337,16 @@ def test_the_web_series_pass_promtool(app: CountingApp, started: list[WebServer]
                           capture_output=True, timeout=30)
     assert lint.returncode == 0, lint.stdout + lint.stderr
     assert b"bambu_exporter_web_connections " in exposition
+
+
+def test_an_idle_kept_alive_connection_is_closed_after_the_idle_timeout(
+        app: CountingApp, started: list[WebServer]) -> None:
+    server = serve(app, idle_timeout=1.0)
+    started.append(server)
+    sock = connect(server.port)
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+    sock.settimeout(15)
+    assert sock.recv(65536) == b""   # a clean close (FIN), not a reset
+    assert server.core.dropped["idle_timeout"] == 1 and server.core.timeouts == 0
+    sock.close()
