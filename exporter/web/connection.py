@@ -339,9 +339,10 @@ class HttpConnection(asyncio.Protocol):
         # client. (high=0 would pause a TLS transport even while its buffer is empty.)
         transport.set_write_buffer_limits(high=1, low=0)
         deadline = self.loop.time() + self.limits.write_timeout
-        transport.write(head.encode("latin-1") + b"\r\n")
         view = memoryview(body)
-        for start in range(0, len(view), WRITE_CHUNK):
+        # The head goes with the first chunk: one segment for a small answer.
+        transport.write(head.encode("latin-1") + b"\r\n" + view[:WRITE_CHUNK])
+        for start in range(WRITE_CHUNK, len(view), WRITE_CHUNK):
             if not await self._room(deadline):
                 return
             transport.write(view[start:start + WRITE_CHUNK])
