@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import ssl
 import threading
 from collections.abc import Callable, Iterable
 
@@ -59,6 +60,24 @@ class WebServer:
         self._thread.start()
         future = asyncio.run_coroutine_threadsafe(self._serve(), self._loop)
         future.result(timeout=10)
+        log.info("web: %s", self.describe())
+
+    def describe(self) -> str:
+        """How the server is protected, for the log (never a secret)."""
+        config = self.core.watcher.current() if self.core.watcher else None
+        if config is None or (config.tls is None and not config.users):
+            where = "on all interfaces " if self.core.host in ("0.0.0.0", "::", "") else ""
+            return (f"plain HTTP without authentication {where}(TLS and basic auth: "
+                    "--web.config.file)")
+        parts = []
+        if config.tls is not None:
+            mutual = config.tls.verify_mode == ssl.CERT_REQUIRED
+            parts.append("HTTPS" + (", client certificates required" if mutual else ""))
+        else:
+            parts.append("plain HTTP")
+        if config.users:
+            parts.append(f"basic auth for {len(config.users)} user(s)")
+        return ", ".join(parts)
 
     async def _serve(self) -> None:
         core = self.core

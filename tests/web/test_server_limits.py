@@ -358,3 +358,12 @@ def test_an_idle_kept_alive_connection_is_closed_after_the_idle_timeout(
     assert sock.recv(65536) == b""   # a clean close (FIN), not a reset
     assert server.core.dropped["idle_timeout"] == 1 and server.core.timeouts == 0
     sock.close()
+
+
+def test_the_log_says_when_the_server_is_unprotected(app: CountingApp) -> None:
+    server = WebServer(app, "0.0.0.0", 0)
+    try:
+        assert server.describe() == ("plain HTTP without authentication on all interfaces "
+                                     "(TLS and basic auth: --web.config.file)")
+    finally:
+        server.stop()

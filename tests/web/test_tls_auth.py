@@ -105,6 +105,7 @@ def test_basic_auth_over_tls(tls_server: tuple[WebServer, Path], pki: dict[str, 
     assert auth is not None and auth.bcrypt_checks == 3   # wrong, unknown, then right once
     assert server.core.refused["unauthorized"] == 3
     assert PASSWORD not in caplog.text and "wrong-password" not in caplog.text
+    assert server.describe() == "HTTPS, basic auth for 1 user(s)"
 
 
 def test_kept_alive_tls_connections_serve_request_after_request(
@@ -196,6 +197,8 @@ def test_a_client_certificate_is_required_when_configured(
         with pytest.raises((ssl.SSLError, OSError)):
             attempt(stranger)   # a certificate from another CA
         assert attempt(client_context(pki, with_cert=True)) == 200
+        assert server.describe() == ("HTTPS, client certificates required, "
+                                     "basic auth for 1 user(s)")
     finally:
         server.stop()
 
