@@ -34,6 +34,7 @@ from exporter.printer.network_loop import NetworkLoop
 from exporter.printer.session import PrinterSession, SessionSettings, make_tls_context
 from exporter.web.app import make_app
 from exporter.web.server import WebServer
+from exporter.web.server_metrics import WebServerCollector
 
 COMMANDS = ("serve", "status", "simulate")
 log = logging.getLogger("exporter")
@@ -79,6 +80,8 @@ def build_parser(command: str) -> argparse.ArgumentParser:
     flag("hms.text-file", "Bambu's HMS and print error texts, saved from Bambu's HMS "
          "service (JSON; re-read when it changes): descriptions on HMS and print error "
          "series", metavar="PATH")
+    flag("web.config.file", "TLS and basic auth for the web server, in the Prometheus "
+         "exporter-toolkit format; re-read when it changes", metavar="PATH")
     if command == "status":
         parser.add_argument("--timeout", default="10s", metavar="DURATION",
                             help="how long to wait for first reports (default 10s)")
@@ -225,7 +228,9 @@ class Exporter:
                        shard_line=lambda: describe_slice(self.inventory.shard,
                                                          len(self.inventory.records),
                                                          self.inventory.listed))
-        self.web = WebServer(app, settings.listen_host, settings.listen_port)
+        self.web = WebServer(app, settings.listen_host, settings.listen_port,
+                             web_config_file=settings.web_config_file)
+        self.registry.register(WebServerCollector(self.web.core))
 
     def start(self) -> None:
         self.network.start()

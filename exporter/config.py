@@ -13,6 +13,7 @@ from typing import Any
 from exporter.errors import ConfigError
 from exporter.inventory.postgres import postgres_params
 from exporter.inventory.shard import Shard, shard_from
+from exporter.web.web_config import load_web_config
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -43,6 +44,7 @@ ENVIRONMENT: dict[str, str] = {
     "shard.count": "BAMBU_SHARD_COUNT",
     "shard.index": "BAMBU_SHARD_INDEX",
     "hms.text-file": "BAMBU_HMS_TEXT_FILE",
+    "web.config.file": "BAMBU_WEB_CONFIG_FILE",
 }
 
 HOW_TO_CONFIGURE = """\
@@ -101,6 +103,7 @@ class Settings:
     log_level: str = "info"
     shard: Shard = Shard()  # this exporter's slice of the printer list
     hms_text_file: str | None = None   # Bambu's HMS/print_error texts, saved by the user
+    web_config_file: str | None = None   # TLS and basic auth (exporter-toolkit format)
 
     def __repr__(self) -> str:  # the database params hold a password
         return (f"Settings(listen={self.listen_host}:{self.listen_port}, "
@@ -138,6 +141,11 @@ def settings_from(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Setti
 
     where, text = _value(flags, environ, "log.level")
     log_level = parse_log_level(where, text) if text else "info"
+
+    # --web.config.file: checked now so a bad file stops start-up; the server re-reads it.
+    where, web_config_file = _value(flags, environ, "web.config.file")
+    if web_config_file:
+        load_web_config(web_config_file, where)
 
     demo = bool(flags.get("demo"))
     given = flags.get("demo.printers")
@@ -178,7 +186,8 @@ def settings_from(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Setti
                     connect_timeout=durations["printer.connect-timeout"],
                     inventory_timeout=durations["inventory.timeout"],
                     log_level=log_level, shard=shard,
-                    hms_text_file=hms_text_file or None)
+                    hms_text_file=hms_text_file or None,
+                    web_config_file=web_config_file or None)
 
 
 def shard_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Shard:

@@ -1,47 +1,108 @@
-"""The HTTP server: serves a WSGI app from a background thread."""
+"""The HTTP server: serves a WSGI app from an event loop in a background thread.
+
+Why our own and not wsgiref, cheroot or waitress: the server must hold under hostile
+clients (issue 10). wsgiref gives a thread per connection and no deadlines. cheroot reads
+each request in a pool thread, so a few hundred half-sent requests hold every thread until
+its per-read timeout, and it does the TLS handshake in its accept loop; waitress has no
+TLS. On an event loop a client that sends slowly or never reads costs a socket and a small
+buffer until its deadline, not a thread; only complete, authorised requests reach the
+render gate, which caps concurrent renders and lets identical scrapes share one.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
+import ssl
 import threading
 from collections.abc import Callable, Iterable
-from socketserver import ThreadingMixIn
-from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+from exporter.web.config_watch import WebConfigWatcher
+from exporter.web.connection import HttpConnection
+from exporter.web.server_core import ServerCore, ServerLimits
 
-class _ThreadingServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        logging.getLogger(__name__).debug("%s " + format, self.client_address[0], *args)
+log = logging.getLogger(__name__)
 
 
 class WebServer:
-    """Serves `app` on host:port from a background thread until stop()."""
+    """Serves `app` on host:port until stop(). `web_config_file`: TLS and basic auth."""
 
-    def __init__(self, app: Callable[..., Iterable[bytes]], host: str, port: int) -> None:
-        server_class = _ThreadingServer
-        if ":" in host:  # IPv6 literal
-            class _V6(_ThreadingServer):
-                address_family = socket.AF_INET6
-            server_class = _V6
-        self._server = make_server(host, port, app, server_class=server_class,
-                                   handler_class=_QuietHandler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
-                                        name="web")
+    def __init__(self, app: Callable[..., Iterable[bytes]], host: str, port: int,
+                 web_config_file: str | None = None,
+                 limits: ServerLimits | None = None) -> None:
+        self.limits = limits or ServerLimits()
+        watcher = WebConfigWatcher(web_config_file) if web_config_file else None
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self._socket = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self._socket.bind((host, port))
+            self._socket.listen(self.limits.backlog)
+        except OSError:
+            self._socket.close()
+            raise
+        self._socket.setblocking(False)
+        self.core = ServerCore(app, host, self.port, self.limits, watcher)
+        self._loop = asyncio.new_event_loop()
+        self._server: asyncio.AbstractServer | None = None
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="web")
 
     @property
     def port(self) -> int:
-        return int(self._server.server_address[1])
+        return int(self._socket.getsockname()[1])
+
+    @property
+    def tls(self) -> bool:
+        return self.core.tls_context() is not None
 
     def start(self) -> None:
         self._thread.start()
+        future = asyncio.run_coroutine_threadsafe(self._serve(), self._loop)
+        future.result(timeout=10)
+        log.info("web: %s", self.describe())
+
+    def describe(self) -> str:
+        """How the server is protected, for the log (never a secret)."""
+        config = self.core.watcher.current() if self.core.watcher else None
+        if config is None or (config.tls is None and not config.users):
+            where = "on all interfaces " if self.core.host in ("0.0.0.0", "::", "") else ""
+            return (f"plain HTTP without authentication {where}(TLS and basic auth: "
+                    "--web.config.file)")
+        parts = []
+        if config.tls is not None:
+            mutual = config.tls.verify_mode == ssl.CERT_REQUIRED
+            parts.append("HTTPS" + (", client certificates required" if mutual else ""))
+        else:
+            parts.append("plain HTTP")
+        if config.users:
+            parts.append(f"basic auth for {len(config.users)} user(s)")
+        return ", ".join(parts)
+
+    async def _serve(self) -> None:
+        core = self.core
+        self._server = await self._loop.create_server(
+            lambda: HttpConnection(core), sock=self._socket, backlog=self.limits.backlog)
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        if self._thread.is_alive():
+            asyncio.run_coroutine_threadsafe(self._close(), self._loop).result(timeout=10)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=10)
+            if not self._thread.is_alive():
+                self._loop.close()
+        else:
+            self._socket.close()
+        self.core.executor.shutdown(wait=False, cancel_futures=True)
+        self.core.auth_executor.shutdown(wait=False, cancel_futures=True)
+
+    async def _close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for connection in list(self.core.connections):
+            connection.abort()
+        # Answers still waiting on a render or a slow client end here, not at interpreter exit.
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

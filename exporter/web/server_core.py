@@ -1,0 +1,121 @@
+"""What every connection of the web server shares: the app, the limits, the render and
+auth gates, the web config in force, the set of open connections and a few counters."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections import Counter
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Protocol
+
+from exporter.web.basic_auth import BasicAuth
+from exporter.web.config_watch import WebConfigWatcher
+from exporter.web.render_gate import RenderGate
+from exporter.web.wsgi_call import Reply
+
+
+class Connection(Protocol):
+    transport: asyncio.BaseTransport | None
+
+    @property
+    def idle(self) -> bool: ...
+
+    def abort(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class ServerLimits:
+    """What one client, or many, can hold. The README's "Web server limits" lists these."""
+
+    max_connections: int = 2048       # open connections; beyond, idle keep-alives are dropped
+                                      # first, then new ones get 503
+    backlog: int = 1024               # listen queue (the kernel caps it at somaxconn)
+    header_timeout: float = 10.0      # connect (and TLS handshake) to the end of the headers
+    body_timeout: float = 10.0        # end of headers to the end of the body
+    write_timeout: float = 10.0       # to send the whole answer
+    idle_timeout: float = 120.0       # a kept-alive connection between requests
+    render_slots: int = 2             # renders (and bcrypt checks) running at once
+    render_wait: float = 5.0          # longest a request waits for a render slot, then 503
+    render_queue: int = 64            # requests waiting for a slot; beyond, 503 at once
+    max_header_bytes: int = 16384     # request line and headers; beyond, 431
+    max_body_bytes: int = 65536       # request body; beyond, 413
+    send_buffer_bytes: int = 131072   # kernel send buffer per connection (SO_SNDBUF): what
+                                      # a client that stops reading can pin there
+
+
+class ServerCore:
+    """What every connection shares: the app, the limits, the gates, the web config."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]], host: str, port: int,
+                 limits: ServerLimits, watcher: WebConfigWatcher | None) -> None:
+        self.app = app
+        self.host = host
+        self.port = port
+        self.limits = limits
+        self.watcher = watcher
+        self.connections: set[Connection] = set()
+        self.executor = ThreadPoolExecutor(max_workers=limits.render_slots,
+                                           thread_name_prefix="web-render")
+        self.auth_executor = ThreadPoolExecutor(max_workers=limits.render_slots,
+                                                thread_name_prefix="web-auth")
+        self.render_gate: RenderGate[Reply] = RenderGate(
+            self.executor, limits.render_slots, limits.render_wait, limits.render_queue)
+        self.auth_gate: RenderGate[bool] = RenderGate(
+            self.auth_executor, limits.render_slots, limits.render_wait, limits.render_queue)
+        self._auth: BasicAuth | None = None
+        self._auth_users: dict[str, bytes] = {}
+        # connections dropped, by reason: header_timeout, body_timeout, write_timeout,
+        # idle_timeout (a kept-alive connection unused: normal), connection_limit,
+        # tls_handshake (failed: plain HTTP, no or a wrong client certificate)
+        self.dropped: Counter[str] = Counter()
+        # requests answered without the app: unauthorized (401), bad_request (4xx/5xx from
+        # the parser); busy (503) is the render gate's and the auth gate's `refused`
+        self.refused: Counter[str] = Counter()
+
+    @property
+    def timeouts(self) -> int:
+        """Connections dropped at a read or write deadline (not idle keep-alives)."""
+        return sum(self.dropped[r] for r in ("header_timeout", "body_timeout", "write_timeout"))
+
+    def tls_context(self) -> ssl.SSLContext | None:
+        return self.watcher.current().tls if self.watcher else None
+
+    def basic_auth(self) -> BasicAuth | None:
+        if self.watcher is None:
+            return None
+        users = self.watcher.current().users
+        if not users:
+            return None
+        if users != self._auth_users:   # keep the cache while the users stay the same
+            self._auth, self._auth_users = BasicAuth(users), users
+        return self._auth
+
+    def admit(self, connection: Connection) -> bool:
+        if len(self.connections) >= self.limits.max_connections:
+            idle = next((c for c in self.connections if c.idle), None)
+            if idle is not None:
+                idle.abort()
+        if len(self.connections) >= self.limits.max_connections:
+            self.dropped["connection_limit"] += 1
+            transport = connection.transport
+            assert isinstance(transport, asyncio.WriteTransport)
+            if self.watcher is None or self.watcher.current().tls is None:
+                transport.write(b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n"
+                                b"Retry-After: 1\r\nContent-Length: 0\r\n\r\n")
+                transport.close()   # a few bytes: they fit the socket's buffer
+            else:
+                transport.abort()   # no handshake spent on a connection we cannot serve
+            return False
+        self.connections.add(connection)
+        return True
+
+    def is_open(self, connection: Connection) -> bool:
+        return connection in self.connections
+
+    def forget(self, connection: Connection) -> None:
+        self.connections.discard(connection)
+
+

@@ -1,0 +1,44 @@
+"""The web server's own series: what hostile or broken clients cost, for dashboards and
+alerts (many 401s: a scraper with an old password; many 503s: scrapes piling up)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from exporter.web.server_core import ServerCore
+
+DROP_REASONS = ("header_timeout", "body_timeout", "write_timeout", "idle_timeout",
+                "connection_limit", "tls_handshake")
+REFUSE_REASONS = ("unauthorized", "bad_request", "busy")
+
+
+class WebServerCollector(Collector):
+    def __init__(self, core: ServerCore) -> None:
+        self.core = core
+
+    def collect(self) -> Iterator[Metric]:
+        core = self.core
+        yield GaugeMetricFamily("bambu_exporter_web_connections",
+                                "Open HTTP connections to the exporter.",
+                                value=len(core.connections))
+        dropped = CounterMetricFamily(
+            "bambu_exporter_web_dropped_connections",
+            "HTTP connections the exporter closed, by reason.", labels=["reason"])
+        for reason in DROP_REASONS:
+            dropped.add_metric([reason], core.dropped[reason])
+        yield dropped
+        refused = CounterMetricFamily(
+            "bambu_exporter_web_refused_requests",
+            "HTTP requests answered without rendering: unauthorized (401), bad_request "
+            "(malformed or oversized), busy (503, no render slot).", labels=["reason"])
+        refused.add_metric(["unauthorized"], core.refused["unauthorized"])
+        refused.add_metric(["bad_request"], core.refused["bad_request"])
+        refused.add_metric(["busy"], core.render_gate.refused + core.auth_gate.refused)
+        yield refused
+        yield CounterMetricFamily(
+            "bambu_exporter_web_shared_renders",
+            "HTTP requests answered with the render of an identical request in progress.",
+            value=core.render_gate.shared)

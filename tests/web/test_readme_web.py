@@ -1,0 +1,53 @@
+"""The README's web sections say what the code does: the limits table matches
+ServerLimits, and the example web config is in the format load_web_config reads."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from exporter.web.connection import MAX_REQUEST_LINE, WRITE_CHUNK
+from exporter.web.server import ServerLimits
+from exporter.web.web_config import load_web_config
+
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+
+
+def limits_table() -> dict[str, str]:
+    section = README.split("### Web server limits", 1)[1].split("\n#", 1)[0]
+    rows = [line.split("|") for line in section.splitlines() if line.startswith("| ")]
+    return {cells[1].strip(): cells[2].strip() for cells in rows[1:]}
+
+
+def test_the_limits_table_matches_the_defaults() -> None:
+    limits = ServerLimits()
+    table = limits_table()
+    assert table["header deadline"] == f"{limits.header_timeout:g} s"
+    assert table["body deadline"] == f"{limits.body_timeout:g} s"
+    assert table["write deadline"] == f"{limits.write_timeout:g} s"
+    assert table["keep-alive idle"] == f"{limits.idle_timeout:g} s"
+    assert table["connections"] == str(limits.max_connections)
+    assert table["listen backlog"] == str(limits.backlog)
+    assert table["concurrent renders"] == str(limits.render_slots)
+    assert table["render wait"] == f"{limits.render_wait:g} s"
+    assert table["render queue"] == str(limits.render_queue)
+    assert table["request line / headers / body"] == (
+        f"{(MAX_REQUEST_LINE + 2) // 1024} kB / {limits.max_header_bytes // 1024} kB / "
+        f"{limits.max_body_bytes // 1024} kB")
+    assert table["kernel send buffer"] == f"{limits.send_buffer_bytes // 1024} kB per connection"
+    assert f"{WRITE_CHUNK // 1024} kB chunks" in README
+
+
+def test_the_example_web_config_loads_once_its_files_exist(tmp_path: Path) -> None:
+    example = re.search(r"```yaml\n# web.yml\n(.*?)```", README, re.S)
+    assert example is not None
+    document = yaml.safe_load(example.group(1))
+    # Only the basic auth part: the certificate paths are the reader's.
+    path = tmp_path / "web.yml"
+    path.write_text(yaml.safe_dump({"basic_auth_users": document["basic_auth_users"]}))
+    assert set(load_web_config(path).users) == {"prometheus"}
+    assert set(document["tls_server_config"]) <= {
+        "cert_file", "key_file", "min_version", "max_version", "client_auth_type",
+        "client_ca_file"}
