@@ -1,6 +1,9 @@
 """The custom collector: inventory -> fleet -> metric families, on every scrape.
 
-Fresh families per scrape (client_python's custom-collector pattern). The printer list
+Fresh families per scrape (client_python's custom-collector pattern), but the printers'
+samples arrive as lines already written (metrics.printer_lines, kept per printer until
+its status changes, rendered in this process or in worker processes), wrapped in
+exposition.RenderedFamily: one per catalogue entry, in catalogue order. The printer list
 is re-read on every scrape so rows added, removed or changed take effect at once; the
 inventory bounds that read by its own timeout and falls back to the last good list.
 """
@@ -10,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from importlib import metadata
 from typing import Protocol
 
@@ -18,16 +21,16 @@ from prometheus_client.core import Metric
 
 from exporter import __version__
 from exporter.fleet.reconcile import Fleet
+from exporter.fleet.rendered import LocalFleet
 from exporter.inventory.record import PrinterRecord
 from exporter.metrics.catalogue import (
     ExporterStatus,
     InventoryStatus,
     described,
     exporter_samples,
-    families,
-    fleet_samples,
     inventory_samples,
 )
+from exporter.metrics.printer_lines import FleetLines, SampleWriter, rendered_families
 from exporter.printer.status import PrinterStatus
 
 
@@ -40,6 +43,17 @@ class InventoryLike(Protocol):
     def refresh(self) -> list[PrinterRecord]: ...
 
 
+class RenderedFleet(Protocol):
+    """Printers' sessions somewhere, and their lines: fleet.rendered.LocalFleet in this
+    process, fleet.workers.WorkerPool across worker processes."""
+
+    def reconcile(self, records: Iterable[PrinterRecord]) -> None: ...
+
+    def statuses(self, now: float) -> list[PrinterStatus]: ...
+
+    def lines(self, now: float) -> FleetLines: ...
+
+
 def library_version() -> str:
     try:
         return metadata.version("bambulabs_api")
@@ -48,38 +62,44 @@ def library_version() -> str:
 
 
 class FleetCollector:
-    def __init__(self, inventory: InventoryLike, fleet: Fleet,
+    def __init__(self, inventory: InventoryLike, fleet: Fleet | RenderedFleet,
                  clock: Callable[[], float] = time.time,
                  logger: logging.Logger | None = None) -> None:
         self._inventory = inventory
-        self._fleet = fleet
-        self._clock = clock
         self._log = logger or logging.getLogger(__name__)
+        self._fleet: RenderedFleet = LocalFleet(fleet, self._log) if isinstance(fleet, Fleet) else fleet
+        self._clock = clock
         self._lock = threading.Lock()   # concurrent scrapes reconcile one at a time
         self._collect_errors = 0
         self._library_version = library_version()
+        self._writer = SampleWriter()
 
     def describe(self) -> list[Metric]:
         # Lets the registry learn the names without running a scrape at registration.
         return described()
 
-    def refresh(self) -> list[PrinterStatus]:
-        """Re-read the list, reconcile sessions, return every printer's status."""
+    def _reconcile(self) -> None:
         with self._lock:
             try:
                 records = self._inventory.refresh()
             except Exception:  # noqa: BLE001 - a broken source must not break the scrape
                 self._log.exception("printer list refresh failed; keeping the sessions as they are")
-                records = None
-            if records is not None:
-                self._fleet.reconcile(records)
+                return
+            self._fleet.reconcile(records)
+
+    def refresh(self) -> list[PrinterStatus]:
+        """Re-read the list, reconcile sessions, return every printer's status."""
+        self._reconcile()
         return self._fleet.statuses(self._clock())
 
     def collect(self) -> Iterator[Metric]:
         started = time.perf_counter()
-        statuses = self.refresh()
-        samples = fleet_samples(statuses, self._printer_failed)
-        samples += inventory_samples(InventoryStatus(
+        self._reconcile()
+        fleet = self._fleet.lines(self._clock())
+        with self._lock:
+            self._collect_errors += fleet.failed
+            collect_errors = self._collect_errors
+        samples = inventory_samples(InventoryStatus(
             up=self._inventory.up,
             printers=len(self._inventory.records),
             errors=self._inventory.errors_total,
@@ -88,12 +108,9 @@ class FleetCollector:
         samples += exporter_samples(ExporterStatus(
             version=__version__,
             bambulabs_api_version=self._library_version,
-            collect_errors=self._collect_errors,
+            collect_errors=collect_errors,
             collect_duration=time.perf_counter() - started,
         ))
-        yield from families(samples)
-
-    def _printer_failed(self, status: PrinterStatus, exc: Exception) -> None:
-        self._collect_errors += 1
-        self._log.error("metrics for printer %s (%s) failed, left out of this scrape: %s: %s",
-                        status.name, status.serial, type(exc).__name__, exc)
+        own = self._writer.lines(samples)
+        yield from rendered_families(chunk + own.get(index, "")
+                                     for index, chunk in enumerate(fleet.chunks))
