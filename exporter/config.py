@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ ENVIRONMENT: dict[str, str] = {
     "printer.connect-timeout": "BAMBU_PRINTER_CONNECT_TIMEOUT",
     "inventory.timeout": "BAMBU_INVENTORY_TIMEOUT",
     "log.level": "BAMBU_LOG_LEVEL",
+    "workers": "BAMBU_WORKERS",
 }
 
 HOW_TO_CONFIGURE = """\
@@ -92,11 +94,37 @@ class Settings:
     connect_timeout: float = 5.0
     inventory_timeout: float = 2.0
     log_level: str = "info"
+    workers: int = 1
 
     def __repr__(self) -> str:  # the database params hold a password
         return (f"Settings(listen={self.listen_host}:{self.listen_port}, "
                 f"printers_file={self.printers_file!r}, database={'set' if self.database else None}, "
                 f"demo={self.demo})")
+
+
+# ---- --workers: worker processes sharing the printers (fleet/workers.py)
+MAX_WORKERS = 64
+DEFAULT_WORKERS_CAP = 8   # past this, more processes cost memory and buy little
+
+
+def default_workers(cpus: int | None = None) -> int:
+    """One worker per CPU this process may run on (its affinity, as in a container with
+    a CPU set), at most DEFAULT_WORKERS_CAP; one CPU keeps the single process."""
+    if cpus is None:
+        try:
+            cpus = len(os.sched_getaffinity(0))
+        except (AttributeError, OSError):
+            cpus = os.cpu_count() or 1
+    return max(1, min(cpus, DEFAULT_WORKERS_CAP))
+
+
+def parse_workers(name: str, text: str) -> int:
+    value = str(text).strip()
+    if not value.isdigit() or not 1 <= int(value) <= MAX_WORKERS:
+        raise ConfigError(f"{name}: {text!r} is not a number of worker processes "
+                          f"between 1 and {MAX_WORKERS}")
+    return int(value)
+# ---- end --workers
 
 
 def _value(flags: Mapping[str, Any], environ: Mapping[str, str], flag: str) -> tuple[str, Any]:
@@ -153,6 +181,9 @@ def settings_from(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Setti
     if not demo and not printers_file and not database:
         raise ConfigError(HOW_TO_CONFIGURE)
 
+    where, text = _value(flags, environ, "workers")
+    workers = parse_workers(where, text) if text is not None else default_workers()
+
     return Settings(listen_host=host, listen_port=port, printers_file=printers_file,
                     database=database, demo=demo, demo_printers=demo_printers,
                     demo_first_address=demo_first_address,
@@ -160,4 +191,4 @@ def settings_from(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Setti
                     pushall_interval=durations["printer.pushall-interval"],
                     connect_timeout=durations["printer.connect-timeout"],
                     inventory_timeout=durations["inventory.timeout"],
-                    log_level=log_level)
+                    log_level=log_level, workers=workers)

@@ -31,11 +31,20 @@ class LocalFleet:
         return self.fleet.statuses(now)
 
     def lines(self, now: float) -> FleetLines:
+        return self.lines_and_changes(now)[0]
+
+    def lines_and_changes(self, now: float) -> tuple[FleetLines, list[PrinterStatus]]:
+        """The lines, and the statuses of the printers rendered afresh for them."""
         with self._lock:
-            return self._lines.render(self.fleet.statuses(now))
+            lines = self._lines.render(self.fleet.statuses(now))
+            return lines, self._lines.changed
 
     def __len__(self) -> int:
         return len(self.fleet)
+
+    @property
+    def worker_restarts(self) -> int:
+        return 0   # one process: no worker to restart
 
     def _printer_failed(self, status: PrinterStatus, exc: Exception) -> None:
         self._log.error("metrics for printer %s (%s) failed, left out of this scrape: %s: %s",

@@ -91,6 +91,8 @@ CATALOGUE: tuple[Spec, ...] = (
     Spec("bambu_exporter_collect_errors_total", "counter",
          "Printers whose metrics could not be built in a scrape (left out of it).",
          per_printer=False),
+    Spec("bambu_exporter_worker_restarts_total", "counter",
+         "Worker processes restarted after dying or hanging (--workers).", per_printer=False),
 )
 SPECS: dict[str, Spec] = {spec.name: spec for spec in CATALOGUE}
 
@@ -109,6 +111,7 @@ class ExporterStatus:
     bambulabs_api_version: str
     collect_errors: int
     collect_duration: float
+    worker_restarts: int = 0
 
 
 Sample = tuple[str, tuple[str, ...], float]   # (family name, label values, value)
@@ -200,6 +203,7 @@ def exporter_samples(exporter: ExporterStatus) -> list[Sample]:
         ("bambu_exporter_build_info", (exporter.version, exporter.bambulabs_api_version), 1.0),
         ("bambu_exporter_collect_duration_seconds", (), exporter.collect_duration),
         ("bambu_exporter_collect_errors_total", (), float(exporter.collect_errors)),
+        ("bambu_exporter_worker_restarts_total", (), float(exporter.worker_restarts)),
     ]
 
 

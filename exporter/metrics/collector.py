@@ -53,6 +53,9 @@ class RenderedFleet(Protocol):
 
     def lines(self, now: float) -> FleetLines: ...
 
+    @property
+    def worker_restarts(self) -> int: ...
+
 
 def library_version() -> str:
     try:
@@ -110,6 +113,7 @@ class FleetCollector:
             bambulabs_api_version=self._library_version,
             collect_errors=collect_errors,
             collect_duration=time.perf_counter() - started,
+            worker_restarts=self._fleet.worker_restarts,
         ))
         own = self._writer.lines(samples)
         yield from rendered_families(chunk + own.get(index, "")

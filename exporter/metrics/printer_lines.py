@@ -121,12 +121,14 @@ class PrinterLines:
         self._on_error = on_error
         self._cache: dict[str, tuple[PrinterStatus, dict[int, str]]] = {}
         self.rendered = 0    # printers rendered afresh (the rest came from the cache)
+        self.changed: list[PrinterStatus] = []   # the last render's fresh ones
 
     def render(self, statuses: Iterable[PrinterStatus]) -> FleetLines:
         parts: list[list[str]] = [[] for _ in CATALOGUE]
         cache: dict[str, tuple[PrinterStatus, dict[int, str]]] = {}
         old = self._cache
         printers = failed = 0
+        changed: list[PrinterStatus] = []
         for status in statuses:
             entry = old.get(status.serial)
             if entry is None or entry[0] != status:
@@ -138,11 +140,13 @@ class PrinterLines:
                         self._on_error(status, exc)
                     continue
                 self.rendered += 1
+                changed.append(status)
             cache[status.serial] = entry
             printers += 1
             for index, chunk in entry[1].items():
                 parts[index].append(chunk)
         self._cache = cache
+        self.changed = changed
         return FleetLines(tuple("".join(part) for part in parts), printers, failed)
 
 

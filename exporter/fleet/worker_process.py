@@ -1,0 +1,110 @@
+"""One worker process: the sessions, network loop, merging and line rendering of the
+printers the main process hands it.
+
+Run by fleet.workers as `python -m exporter.fleet.worker_process FD`, FD being its end
+of a socket pair; the setup and the printer rows (access codes included) come over it.
+It answers LINES and STATUSES requests until STOP, SIGTERM or the main process going
+away (end of file on the pipe); each of those closes every session with an MQTT
+DISCONNECT. SIGINT is left to the main process, which stops the workers itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import signal
+import sys
+from multiprocessing.connection import Connection
+from types import FrameType
+
+from exporter.fleet.reconcile import Fleet, FleetUpkeep
+from exporter.fleet.rendered import LocalFleet
+from exporter.fleet.worker_messages import LINES, RECORDS, STATUSES, STOP, STOPPED, WorkerSetup
+from exporter.printer.network_loop import NetworkLoop
+from exporter.printer.session import PrinterSession, SessionSettings, make_tls_context
+
+# As in the single process (cli.GIL_SWITCH_INTERVAL): the network loop keeps up while a
+# render holds the GIL.
+GIL_SWITCH_INTERVAL = 0.001
+
+
+class _Stop(Exception):
+    """SIGTERM: leave the request loop and close the sessions."""
+
+
+def _raise_stop(signum: int, frame: FrameType | None) -> None:
+    raise _Stop
+
+
+def serve(conn: Connection) -> int:
+    setup = conn.recv()
+    if not isinstance(setup, WorkerSetup):
+        raise SystemExit(f"worker: expected a WorkerSetup first, got {type(setup).__name__}")
+    logging.basicConfig(level=setup.log_level.upper(), stream=sys.stderr,
+                        format=f"%(asctime)s %(levelname)s worker-{setup.index} "
+                               "%(name)s: %(message)s")
+    logging.getLogger("bambulabs_api").setLevel(
+        logging.DEBUG if setup.log_level == "debug" else logging.ERROR)
+    log = logging.getLogger("exporter.worker")
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _raise_stop)
+
+    settings = SessionSettings(staleness=setup.staleness,
+                               pushall_interval=setup.pushall_interval,
+                               connect_timeout=setup.connect_timeout,
+                               tls_context=make_tls_context())
+    network = NetworkLoop()
+    network.start()
+    fleet = Fleet(lambda record: PrinterSession(record, settings, network=network))
+    local = LocalFleet(fleet, log)
+    upkeep = FleetUpkeep(fleet)
+    upkeep.start()
+    why = "main process gone"
+    try:
+        while True:
+            try:
+                kind, ident, payload = conn.recv()
+            except (EOFError, OSError):
+                break
+            if kind == RECORDS:
+                local.reconcile(payload)
+            elif kind == LINES:
+                lines, changed = local.lines_and_changes(payload)
+                # Enough of each changed printer for the main process to show it OFFLINE
+                # with its identity and counters should this worker die.
+                views = [dataclasses.replace(s, snapshot=None) for s in changed]
+                conn.send((ident, lines, views))
+            elif kind == STATUSES:
+                conn.send((ident, local.statuses(payload)))
+            elif kind == STOP:
+                why = "asked to stop"
+                break
+            else:
+                log.error("unknown request %r ignored", kind)
+    except _Stop:
+        why = "SIGTERM"
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)   # closing is already under way
+        sessions = len(fleet)
+        log.info("%s: closing %d printer sessions", why, sessions)
+        upkeep.stop()
+        fleet.close()
+        network.stop()
+        try:
+            conn.send((STOPPED, 0, sessions))
+        except (OSError, ValueError):
+            pass   # the main process is gone: nobody to tell
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1 or not argv[0].isdigit():
+        print("usage: python -m exporter.fleet.worker_process FD (started by the exporter)",
+              file=sys.stderr)
+        return 2
+    return serve(Connection(int(argv[0])))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
