@@ -88,7 +88,7 @@ def test_rejects_a_fleet_off_loopback() -> None:
     assert "127.0.0.0/8" in result.stderr
 
 
-@pytest.mark.parametrize("count", ["0", "1001"])
+@pytest.mark.parametrize("count", ["0", "5001"])
 def test_rejects_a_fleet_size_out_of_range(count: str) -> None:
     result = run_bench("--printers", count, timeout=20)
     assert result.returncode == 2
