@@ -237,6 +237,11 @@ class Exporter:
             self.upkeep.start()
         self.web.start()
 
+    def stopping(self) -> None:
+        """From a signal handler: stop() follows; workers must not be restarted meanwhile."""
+        if isinstance(self.fleet, WorkerPool):
+            self.fleet.stopping()
+
     def stop(self) -> None:
         self.web.stop()
         if self.upkeep is not None:
@@ -259,8 +264,12 @@ def run_serve(settings: Settings) -> int:
                   file=sys.stderr)
             return 1
         stop = threading.Event()
+
+        def on_signal(*_: Any) -> None:
+            stop.set()
+            exporter.stopping()
         for signum in (signal.SIGTERM, signal.SIGINT):  # before start(): it may take a moment
-            signal.signal(signum, lambda *_: stop.set())
+            signal.signal(signum, on_signal)
         exporter.start()
         log.info("bambu-exporter %s listening on %s:%d, printer list: %s, %s", __version__,
                  settings.listen_host, exporter.web.port, describe_source(exporter.source),

@@ -30,8 +30,8 @@ class LocalFleet:
     def statuses(self, now: float) -> list[PrinterStatus]:
         return self.fleet.statuses(now)
 
-    def lines(self, now: float) -> FleetLines:
-        return self.lines_and_changes(now)[0]
+    def lines(self, now: float) -> list[FleetLines]:
+        return [self.lines_and_changes(now)[0]]
 
     def lines_and_changes(self, now: float) -> tuple[FleetLines, list[PrinterStatus]]:
         """The lines, and the statuses of the printers rendered afresh for them."""

@@ -4,8 +4,8 @@ process.
 Each worker (fleet.worker_process) owns the printers a stable hash of the serial gives
 it (fleet.assignment): their sessions, network loop, merging and line rendering, on its
 own GIL. The main process reads the list, hands each worker its rows over its pipe,
-asks every worker for its lines on a scrape and joins them (FleetLines.join: families in
-catalogue order, each worker's printers in turn under each family).
+asks every worker for its lines on a scrape and joins them (families in catalogue order,
+each worker's printers in turn under each family: metrics.collector).
 
 A worker that dies is restarted (its printers reconnect) and counted in
 worker_restarts; until it answers again its printers are rendered here as not up
@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import exporter
-from exporter.fleet.assignment import split
+from exporter.fleet.assignment import worker_of
 from exporter.fleet.worker_messages import LINES, RECORDS, STATUSES, STOP, WorkerSetup
 from exporter.inventory.record import PrinterRecord
 from exporter.metrics.printer_lines import FleetLines, PrinterLines
@@ -83,6 +83,7 @@ class WorkerPool:
         self._log = logger or logging.getLogger(__name__)
         self._workers = [_Worker(i) for i in range(workers)]
         self._views: dict[str, PrinterStatus] = {}   # serial -> last known, snapshot-less
+        self._owner: dict[str, int] = {}   # serial -> worker index (the hash, remembered)
         self._offline_lock = threading.Lock()
         self._closing = threading.Event()
         self._supervisor = threading.Thread(target=self._supervise, daemon=True,
@@ -159,6 +160,11 @@ class WorkerPool:
             worker.conn.close()
         worker.process, worker.conn, worker.sent = None, None, None
 
+    def stopping(self) -> None:
+        """The exporter is going down: workers that exit from now on (a SIGTERM sent to
+        the whole process group reaches them too) are not restarted."""
+        self._closing.set()
+
     def close(self, timeout: float = 15.0) -> None:
         """Stop every worker: each closes its sessions with a DISCONNECT. Bounded."""
         self._closing.set()
@@ -191,7 +197,15 @@ class WorkerPool:
 
     def reconcile(self, records: Iterable[PrinterRecord]) -> None:
         records = list(records)
-        slices = split(records, lambda r: r.serial, len(self._workers))
+        slices: list[list[PrinterRecord]] = [[] for _ in self._workers]
+        owner = self._owner
+        for record in records:
+            index = owner.get(record.serial)
+            if index is None:
+                index = owner[record.serial] = worker_of(record.serial, len(self._workers))
+            slices[index].append(record)
+        if len(owner) > 2 * len(records) + 1000:   # printers come and go: stay bounded
+            self._owner = {r.serial: owner[r.serial] for r in records}
         for worker, rows in zip(self._workers, slices, strict=True):
             with worker.lock:
                 worker.records = rows
@@ -212,7 +226,8 @@ class WorkerPool:
     def __len__(self) -> int:
         return sum(len(worker.records) for worker in self._workers)
 
-    def lines(self, now: float) -> FleetLines:
+    def lines(self, now: float) -> list[FleetLines]:
+        """Every worker's part, in worker order (a dead one's rendered here, OFFLINE)."""
         answers = self._ask(LINES, now)
         parts: list[FleetLines] = []
         for worker, answer in zip(self._workers, answers, strict=True):
@@ -220,7 +235,7 @@ class WorkerPool:
                 parts.append(self._offline_lines(worker))
             else:
                 parts.append(answer[1])
-        return FleetLines.join(parts)
+        return parts
 
     def statuses(self, now: float) -> list[PrinterStatus]:
         answers = self._ask(STATUSES, now)

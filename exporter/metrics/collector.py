@@ -24,6 +24,7 @@ from exporter.fleet.reconcile import Fleet
 from exporter.fleet.rendered import LocalFleet
 from exporter.inventory.record import PrinterRecord
 from exporter.metrics.catalogue import (
+    CATALOGUE,
     ExporterStatus,
     InventoryStatus,
     described,
@@ -51,7 +52,8 @@ class RenderedFleet(Protocol):
 
     def statuses(self, now: float) -> list[PrinterStatus]: ...
 
-    def lines(self, now: float) -> FleetLines: ...
+    def lines(self, now: float) -> list[FleetLines]:
+        """The printers' lines, in parts rendered apart (one per worker process)."""
 
     @property
     def worker_restarts(self) -> int: ...
@@ -98,9 +100,9 @@ class FleetCollector:
     def collect(self) -> Iterator[Metric]:
         started = time.perf_counter()
         self._reconcile()
-        fleet = self._fleet.lines(self._clock())
+        parts = self._fleet.lines(self._clock())
         with self._lock:
-            self._collect_errors += fleet.failed
+            self._collect_errors += sum(part.failed for part in parts)
             collect_errors = self._collect_errors
         samples = inventory_samples(InventoryStatus(
             up=self._inventory.up,
@@ -116,5 +118,7 @@ class FleetCollector:
             worker_restarts=self._fleet.worker_restarts,
         ))
         own = self._writer.lines(samples)
-        yield from rendered_families(chunk + own.get(index, "")
-                                     for index, chunk in enumerate(fleet.chunks))
+        # Each family's pieces: every part's lines in turn, then this process's own samples.
+        yield from rendered_families(
+            [*(part.chunks[index] for part in parts), own.get(index, "")]
+            for index in range(len(CATALOGUE)))

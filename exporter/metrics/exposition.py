@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from operator import itemgetter
 from typing import Any, Protocol
 
@@ -52,7 +52,9 @@ _FAST = Sample._fields == ("name", "labels", "value", "timestamp", "exemplar",
 
 class RenderedFamily(Metric):
     """A gauge or counter family whose sample lines are already written (by
-    metrics.printer_lines), for render() to copy after the family's HELP/TYPE.
+    metrics.printer_lines), for render() to copy after the family's HELP/TYPE: a string
+    or a sequence of strings (parts rendered apart, copied one after another, not joined
+    first: a thousand printers' lines are megabytes).
 
     Its sample names and label names must need no escaping (legacy names), so the lines
     are right in both formats under every scheme. prometheus_client sees an ordinary
@@ -60,19 +62,19 @@ class RenderedFamily(Metric):
     filter keeps or drops the family whole (all its samples share one name)."""
 
     def __init__(self, name: str, documentation: str, typ: str, sample_name: str,
-                 label_names: tuple[str, ...], lines: str) -> None:
+                 label_names: tuple[str, ...], lines: str | Sequence[str]) -> None:
         self._parsed: list[Sample] | None = None
         super().__init__(name, documentation, typ)
         if typ not in ("gauge", "counter"):
             raise ValueError(f"RenderedFamily {name}: type {typ} is not gauge or counter")
         self.sample_name = sample_name
         self.label_names = label_names
-        self.lines = lines
+        self.pieces: tuple[str, ...] = (lines,) if isinstance(lines, str) else tuple(lines)
 
     @property
     def samples(self) -> list[Sample]:
         if self._parsed is None:
-            self._parsed = _parse_lines(self.sample_name, self.type, self.lines)
+            self._parsed = _parse_lines(self.sample_name, self.type, "".join(self.pieces))
         return self._parsed
 
     @samples.setter
@@ -80,7 +82,7 @@ class RenderedFamily(Metric):
         self._parsed = value or None
 
     def _restricted_metric(self, names: Any) -> Any:
-        return self if self.lines and self.sample_name in names else None
+        return self if any(self.pieces) and self.sample_name in names else None
 
 
 def _parse_lines(sample_name: str, typ: str, lines: str) -> list[Sample]:
@@ -273,7 +275,7 @@ def _rendered_lines(metric: RenderedFamily, out: list[str], escaping: str,
             or any(_om.escape_label_name(label, escaping) != label
                    for label in metric.label_names)):
         raise _Fallback
-    out.append(metric.lines)
+    out.extend(metric.pieces)
 
 
 # Names that print unquoted in both formats (no colons: OpenMetrics sample names lose them).

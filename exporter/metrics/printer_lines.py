@@ -15,7 +15,7 @@ catalogue order, with every printer's samples grouped under it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from exporter.metrics.catalogue import CATALOGUE, Sample, Spec, printer_samples
@@ -150,8 +150,9 @@ class PrinterLines:
         return FleetLines(tuple("".join(part) for part in parts), printers, failed)
 
 
-def rendered_families(chunks: Iterable[str]) -> list[RenderedFamily]:
-    """One family per CATALOGUE entry, in catalogue order, around its lines."""
+def rendered_families(chunks: Iterable[str | Sequence[str]]) -> list[RenderedFamily]:
+    """One family per CATALOGUE entry, in catalogue order, around its lines (a string,
+    or the pieces of several parts, one after another)."""
     return [RenderedFamily(spec.name.removesuffix("_total") if spec.kind == "counter"
                            else spec.name, spec.help, spec.kind, spec.name,
                            spec.label_names, chunk)

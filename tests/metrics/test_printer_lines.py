@@ -79,7 +79,7 @@ def test_lines_are_client_pythons_bytes_in_every_format_and_escaping() -> None:
     printers = statuses()
     fast = fast_families(PrinterLines().render(printers))
     assert [f.name for f in fast] == [m.name for m in client_families(printers)]
-    assert all(f.lines for f in fast if f.sample_name == "bambu_printer_up")
+    assert all(any(f.pieces) for f in fast if f.sample_name == "bambu_printer_up")
     assert_same(client_families(printers), fast)
 
 
@@ -152,6 +152,12 @@ def test_parts_rendered_apart_join_into_the_one_process_exposition() -> None:
     assert joined == PrinterLines().render(order)
     assert joined.printers == len(printers)
     assert_same(client_families(order), fast_families(joined))
+    # as the collector hands them on: each family's pieces, part after part, not joined
+    own = SampleWriter().lines(inventory_samples(INVENTORY) + exporter_samples(EXPORTER))
+    pieces = rendered_families([*(p.chunks[i] for p in parts), own.get(i, "")]
+                               for i in range(len(CATALOGUE)))
+    assert any(len([x for x in f.pieces if x]) > 1 for f in pieces)
+    assert_same(client_families(order), pieces)
 
 
 def test_name_filter_keeps_whole_families() -> None:
