@@ -35,7 +35,7 @@ def address_free(ip: str, port: int = 8883) -> bool:
 
 def test_prints_every_figure_and_exits_zero() -> None:
     result = run_bench("--printers", "5", "--scrapes", "3", "--first-address", FIRST,
-                       "--freshness-printers", "2")
+                       "--freshness-printers", "2", "--spaced-scrapes", "1", "--workers", "1,2")
     out = result.stdout
     assert result.returncode == 0, out + result.stderr
     lines = out.splitlines()
@@ -55,6 +55,18 @@ def test_prints_every_figure_and_exits_zero() -> None:
     assert "per printer" in line("memory: exporter RSS")
     fresh = line("freshness: ")
     assert "2/2" in fresh and ("PASS" in fresh or "MISS" in fresh)
+    # both exporter runs, each with every figure, then the two side by side
+    assert [x for x in lines if x.startswith("== exporter --workers")] == \
+        ["== exporter --workers 1", "== exporter --workers 2"]
+    assert sum(x.startswith("scrape text: ") for x in lines) == 2
+    assert "3 processes" in [x for x in lines if x.startswith("exporter process: ")][1]
+    assert "--workers 1" in line("  ") and "--workers 2" in line("  ")
+    line("side by side: 5 printers")
+    for label in ("all printers up (s)", "scrape text p50 / p99 (ms)", "freshness p50 / max",
+                  "memory per printer beyond empty (KiB)", "processes / threads"):
+        row = line(f"  {label}")
+        assert len(row.split()) > len(label.split()) + 2, row
+    line("scrape spaced: text p50")
     assert "for all 5 printers" in line("seed loop: ")
     assert line("seed loop / exporter scrape p50: ").split(": ")[1].split("x")[0].isdigit()
     line("bench_exporter: done")
@@ -92,4 +104,4 @@ def test_rejects_a_fleet_off_loopback() -> None:
 def test_rejects_a_fleet_size_out_of_range(count: str) -> None:
     result = run_bench("--printers", count, timeout=20)
     assert result.returncode == 2
-    assert "--printers must be 1..1000" in result.stderr
+    assert "--printers must be 1..5000" in result.stderr
