@@ -15,7 +15,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "bench" / "bench_exporter.py"
-FIRST = "127.0.104.1"
+FIRST = "127.0.71.1"
 
 
 def run_bench(*args: str, timeout: float = 55) -> subprocess.CompletedProcess[str]:
@@ -45,7 +45,7 @@ def test_prints_every_figure_and_exits_zero() -> None:
         assert found, f"no line starting {prefix!r} in:\n{out}\n{result.stderr}"
         return found[0]
 
-    assert "5 printers on 127.0.104.1..127.0.104.5" in line("bench_exporter: ")
+    assert "5 printers on 127.0.71.1..127.0.71.5" in line("bench_exporter: ")
     line("simulator: 5 printers listening")
     assert "5/5" in line("all printers up: ")
     for kind in ("text", "openmetrics"):
@@ -75,7 +75,7 @@ def test_prints_every_figure_and_exits_zero() -> None:
 
 def test_interrupt_stops_everything() -> None:
     proc = subprocess.Popen([sys.executable, str(BENCH), "--printers", "3", "--scrapes", "200",
-                             "--first-address", "127.0.104.20"],
+                             "--first-address", "127.0.71.20"],
                             cwd=ROOT, text=True, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     try:
@@ -91,7 +91,7 @@ def test_interrupt_stops_everything() -> None:
             proc.kill()
             proc.wait()
     assert code == 130
-    assert address_free("127.0.104.20"), "the simulated printers are still listening"
+    assert address_free("127.0.71.20"), "the simulated printers are still listening"
 
 
 def test_rejects_a_fleet_off_loopback() -> None:
