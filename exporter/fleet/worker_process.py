@@ -16,6 +16,7 @@ import signal
 import sys
 from multiprocessing.connection import Connection
 from types import FrameType
+from typing import Any
 
 from exporter.fleet.reconcile import Fleet, FleetUpkeep
 from exporter.fleet.rendered import LocalFleet
@@ -67,21 +68,16 @@ def serve(conn: Connection) -> int:
                 kind, ident, payload = conn.recv()
             except (EOFError, OSError):
                 break
-            if kind == RECORDS:
-                local.reconcile(payload)
-            elif kind == LINES:
-                lines, changed = local.lines_and_changes(payload)
-                # Enough of each changed printer for the main process to show it OFFLINE
-                # with its identity and counters should this worker die.
-                views = [dataclasses.replace(s, snapshot=None) for s in changed]
-                conn.send((ident, lines, views))
-            elif kind == STATUSES:
-                conn.send((ident, local.statuses(payload)))
-            elif kind == STOP:
+            if kind == STOP:
                 why = "asked to stop"
                 break
-            else:
-                log.error("unknown request %r ignored", kind)
+            try:
+                answer = _answer(local, kind, ident, payload)
+            except Exception:  # noqa: BLE001 - one bad request must not end the worker
+                log.exception("request %r failed", kind)
+                answer = None if kind == RECORDS else (ident, None)
+            if answer is not None:
+                conn.send(answer)
     except _Stop:
         why = "SIGTERM"
     finally:
@@ -96,6 +92,21 @@ def serve(conn: Connection) -> int:
         except (OSError, ValueError):
             pass   # the main process is gone: nobody to tell
     return 0
+
+
+def _answer(local: LocalFleet, kind: str, ident: int, payload: Any) -> tuple[Any, ...] | None:
+    """What to send back for a request (None: nothing, as for RECORDS)."""
+    if kind == RECORDS:
+        local.reconcile(payload)
+        return None
+    if kind == LINES:
+        lines, changed = local.lines_and_changes(payload)
+        # Enough of each changed printer for the main process to show it OFFLINE with
+        # its identity and counters should this worker die.
+        return ident, lines, [dataclasses.replace(s, snapshot=None) for s in changed]
+    if kind == STATUSES:
+        return ident, local.statuses(payload)
+    raise ValueError(f"unknown request {kind!r}")
 
 
 def main(argv: list[str]) -> int:

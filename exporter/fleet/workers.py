@@ -231,7 +231,7 @@ class WorkerPool:
         answers = self._ask(LINES, now)
         parts: list[FleetLines] = []
         for worker, answer in zip(self._workers, answers, strict=True):
-            if answer is None:
+            if answer is None or answer[1] is None:   # no answer, or the request failed
                 parts.append(self._offline_lines(worker))
             else:
                 parts.append(answer[1])
@@ -241,7 +241,10 @@ class WorkerPool:
         answers = self._ask(STATUSES, now)
         out: list[PrinterStatus] = []
         for worker, answer in zip(self._workers, answers, strict=True):
-            out.extend(answer[1] if answer is not None else self._offline_statuses(worker.records))
+            if answer is None or answer[1] is None:
+                out.extend(self._offline_statuses(worker.records))
+            else:
+                out.extend(answer[1])
         return out
 
     def _ask(self, kind: str, payload: Any) -> list[tuple[Any, ...] | None]:

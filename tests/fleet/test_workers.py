@@ -263,3 +263,31 @@ def test_sigterm_disconnects_every_printer_from_every_worker(
     assert not any(Path(f"/proc/{pid}").exists() for pid in workers.values())
     for index in range(WORKERS):
         assert f"worker-{index} exporter.worker: asked to stop: closing" in run.proc.stderr
+
+
+def gone(pid: int) -> bool:
+    """Exited: no such process, or a zombie nobody has reaped yet."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
+
+
+def test_workers_close_their_sessions_when_the_main_process_dies(
+        inventory: Path, fleet: SimulatedFleet) -> None:
+    before = {h.serial: h.disconnects for h in fleet.printers()}
+    run = start_exporter(inventory)
+    try:
+        wait_until(lambda: all_up(run, fleet), 45, what="every printer up")
+        wait_until(lambda: len(run.workers()) == WORKERS, 10, what="the worker processes")
+        workers = run.workers()
+        run.proc.kill()   # SIGKILL: no chance to tell the workers anything
+    finally:
+        run.proc.cleanup()
+    # Each worker sees its pipe end, closes its sessions with a DISCONNECT and exits.
+    wait_until(lambda: all(h.disconnects > before[h.serial] for h in fleet.printers()), 20,
+               what="an MQTT DISCONNECT from every session")
+    wait_until(lambda: all(gone(pid) for pid in workers.values()), 20,
+               what="every worker process to exit")
+    assert "main process gone: closing" in run.proc.stderr
