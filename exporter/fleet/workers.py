@@ -23,7 +23,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -36,15 +36,16 @@ from exporter.metrics.printer_lines import FleetLines, PrinterLines
 from exporter.printer.snapshot import model_from_serial
 from exporter.printer.status import PrinterStatus
 
-# Environment variables a worker may inherit: what Python and the C library need. Nothing
-# else (the DB_* password, BAMBU_DATABASE_URL, ...) reaches a worker.
-_ENV_KEEP = ("PATH", "HOME", "LANG", "TZ", "TMPDIR", "PYTHONPATH", "PYTHONHASHSEED",
-             "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED", "VIRTUAL_ENV")
+# Environment variables a worker may inherit: what Python, the dynamic loader and the C
+# library need. Nothing else (the DB_* password, BAMBU_DATABASE_URL, ...) reaches a worker.
+_ENV_KEEP = ("PATH", "HOME", "LANG", "TZ", "TMPDIR", "VIRTUAL_ENV", "LD_LIBRARY_PATH")
+_ENV_KEEP_PREFIXES = ("PYTHON", "LC_")
 
 
-def worker_environment(environ: dict[str, str] | None = None) -> dict[str, str]:
+def worker_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     source = os.environ if environ is None else environ
-    env = {k: v for k, v in source.items() if k in _ENV_KEEP or k.startswith("LC_")}
+    env = {k: v for k, v in source.items()
+           if k in _ENV_KEEP or k.startswith(_ENV_KEEP_PREFIXES)}
     # Importable from wherever the exporter was started (a checkout or an install).
     package_root = str(Path(exporter.__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)

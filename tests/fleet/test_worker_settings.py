@@ -4,11 +4,14 @@ CPUs this process may run on."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
+import exporter
 from exporter.config import DEFAULT_WORKERS_CAP, default_workers, settings_from
 from exporter.errors import ConfigError
+from exporter.fleet.workers import worker_environment
 
 FILE = {"printers.file": "printers.yaml"}
 
@@ -37,3 +40,17 @@ def test_default_from_the_cpus_this_process_may_use() -> None:
     assert default_workers(64) == DEFAULT_WORKERS_CAP
     expected = min(len(os.sched_getaffinity(0)), DEFAULT_WORKERS_CAP)
     assert settings_from(FILE, {}).workers == expected
+
+
+def test_worker_environment_keeps_only_what_python_needs() -> None:
+    env = worker_environment({"PATH": "/usr/bin", "LANG": "C.UTF-8", "LC_ALL": "C",
+                              "PYTHONHASHSEED": "0", "LD_LIBRARY_PATH": "/opt/lib",
+                              "DB_PASSWORD": "s3cret", "PGPASSWORD": "s3cret",
+                              "BAMBU_DATABASE_URL": "postgresql://u:s3cret@db/x",
+                              "DB_PASSWORD_FILE": "/run/secrets/db", "AWS_SECRET": "x"})
+    assert {k for k in env if k != "PYTHONPATH"} == {"PATH", "LANG", "LC_ALL",
+                                                    "PYTHONHASHSEED", "LD_LIBRARY_PATH"}
+    assert "s3cret" not in repr(env)
+    # the package is importable from wherever the exporter was started
+    assert env["PYTHONPATH"].split(os.pathsep)[0] == str(
+        Path(exporter.__file__).resolve().parent.parent)
