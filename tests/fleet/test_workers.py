@@ -227,6 +227,7 @@ def test_a_killed_worker_comes_back_and_its_printers_are_offline_meanwhile(
     others = [r.serial for r in fleet.records if worker_of(r.serial, WORKERS) != victim]
     assert mine and others
     os.kill(workers[victim], signal.SIGKILL)
+    wait_until(lambda: gone(workers[victim]), 10, what="the worker to die")
     # Right away: every printer still there; the victim's not up, OFFLINE, the rest up.
     samples = parse_samples(running.metrics())
     for serial in mine:
