@@ -284,11 +284,11 @@ def test_workers_close_their_sessions_when_the_main_process_dies(
         wait_until(lambda: len(run.workers()) == WORKERS, 10, what="the worker processes")
         workers = run.workers()
         run.proc.kill()   # SIGKILL: no chance to tell the workers anything
+        # Each worker sees its pipe end, closes its sessions with a DISCONNECT and exits.
+        wait_until(lambda: all(h.disconnects > before[h.serial] for h in fleet.printers()),
+                   20, what="an MQTT DISCONNECT from every session")
+        wait_until(lambda: all(gone(pid) for pid in workers.values()), 20,
+                   what="every worker process to exit")
     finally:
-        run.proc.cleanup()
-    # Each worker sees its pipe end, closes its sessions with a DISCONNECT and exits.
-    wait_until(lambda: all(h.disconnects > before[h.serial] for h in fleet.printers()), 20,
-               what="an MQTT DISCONNECT from every session")
-    wait_until(lambda: all(gone(pid) for pid in workers.values()), 20,
-               what="every worker process to exit")
-    assert "main process gone: closing" in run.proc.stderr
+        run.proc.cleanup()   # keeps the log, the workers' last lines included
+    assert run.proc.stderr.count("main process gone: closing") == WORKERS
