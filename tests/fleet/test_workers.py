@@ -292,3 +292,42 @@ def test_workers_close_their_sessions_when_the_main_process_dies(
     finally:
         run.proc.cleanup()   # keeps the log, the workers' last lines included
     assert run.proc.stderr.count("main process gone: closing") == WORKERS
+
+
+def test_sigterm_to_the_whole_process_group_stops_cleanly_without_restarts(
+        inventory: Path, fleet: SimulatedFleet, tmp_path: Path) -> None:
+    # As systemd, `timeout` or a container runtime may do: every process gets SIGTERM.
+    before = {h.serial: h.disconnects for h in fleet.printers()}
+    port = free_port()
+    log = tmp_path / "stderr"
+    with open(log, "wb") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "exporter", "--printers.file", str(inventory),
+             "--web.listen-address", f"127.0.0.1:{port}", "--printer.staleness", "5s",
+             "--workers", str(WORKERS)],
+            env=clean_env(), stdout=subprocess.DEVNULL, stderr=err, stdin=subprocess.DEVNULL,
+            start_new_session=True)
+    try:
+        wait_until(lambda: proc.poll() is None and _all_up_at(f"http://127.0.0.1:{port}", fleet),
+                   45, what="every printer up")
+        wait_until(lambda: len(child_pids(proc.pid)) == WORKERS, 10, what="the workers")
+        os.killpg(proc.pid, signal.SIGTERM)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    text = log.read_text()
+    assert "Traceback" not in text and "restarting" not in text, text[-3000:]
+    assert text.count("exporter.worker: SIGTERM: closing") + \
+        text.count("exporter.worker: asked to stop: closing") == WORKERS
+    wait_until(lambda: all(h.disconnects > before[h.serial] for h in fleet.printers()), 10,
+               what="an MQTT DISCONNECT from every session")
+
+
+def _all_up_at(base: str, fleet: SimulatedFleet) -> bool:
+    try:
+        samples = parse_samples(http_get(base + "/metrics").text)
+    except OSError:
+        return False
+    return all(value(samples, "bambu_printer_up", serial=r.serial) == 1.0 for r in fleet.records)
