@@ -10,6 +10,10 @@ name and re-escapes each label value per sample (~8 µs a sample). At 200 printe
   `printer`/`serial` pair repeats across its ~55 series;
 - values go through `floatToGoString` once per distinct value (0 and 1 dominate).
 
+The exporter's own families go further: a RenderedFamily carries sample lines written
+beforehand (metrics.printer_lines, kept per printer between scrapes), and render() copies
+them after the family's HELP/TYPE.
+
 Output is the same bytes as `prometheus_client.exposition.generate_latest` (text 0.0.4 /
 1.0.0) and `prometheus_client.openmetrics.exposition.generate_latest`, for every escaping
 scheme. The fast path handles gauge, counter, info and unknown families whose samples
