@@ -45,11 +45,32 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-MAX_PRINTERS = 1000
+MAX_PRINTERS = 5000
+SPACED_PAUSE = 1.5   # seconds between "spaced" scrapes: X1-class printers report every second
 OPENMETRICS = "application/openmetrics-text; version=1.0.0"
-TARGET_SCRAPE_P50 = 0.100   # seconds, at 200 printers
-TARGET_FRESHNESS = 1.0      # seconds, at 200 printers
-TARGET_FLEET = 200
+
+
+class Targets:
+    """The targets for a fleet size (issue 8 for 1000 and 5000 printers; the README's
+    for 200). None: no target at that size."""
+
+    def __init__(self, fleet: int, up: float | None, p50: float, p99: float | None,
+                 freshness: float | None, idle_cpu: float | None,
+                 kib_per_printer: float | None) -> None:
+        self.fleet, self.up, self.p50, self.p99 = fleet, up, p50, p99
+        self.freshness, self.idle_cpu, self.kib_per_printer = freshness, idle_cpu, kib_per_printer
+
+
+TARGETS = (
+    Targets(200, None, 0.100, None, 1.0, None, None),
+    Targets(1000, 15.0, 0.150, 0.300, 1.0, 0.10, 120.0),
+    Targets(5000, 60.0, 1.0, None, None, None, None),
+)
+
+
+def targets_for(printers: int) -> Targets:
+    """The smallest target tier at least this big (the largest past 5000)."""
+    return next((t for t in TARGETS if printers <= t.fleet), TARGETS[-1])
 # Delta-sending printers (P1/A1 class): a change reaches the exporter only as a delta.
 DELTA_MODELS = ("P1P", "P1S", "A1", "A1MINI")
 
@@ -105,6 +126,44 @@ def proc_cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_pids(pid: int) -> list[int]:
+    """pid and its descendants (the exporter's worker processes)."""
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            parents.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        out.append(current)
+        todo.extend(parents.get(current, []))
+    return out
+
+
+def tree_sum(pid: int, measure: Callable[[int], float]) -> float:
+    """measure() summed over the process and its descendants; ones that vanish count 0."""
+    total = 0.0
+    for member in tree_pids(pid):
+        try:
+            total += measure(member)
+        except (OSError, BenchError):
+            pass
+    return total
+
+
+def raise_open_files_limit() -> None:
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = hard if hard != resource.RLIM_INFINITY else 65536
+    if soft != resource.RLIM_INFINITY and soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
 
 
 def child_env() -> dict[str, str]:
@@ -179,6 +238,7 @@ def simulator_child(args: argparse.Namespace) -> int:
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     signal.signal(signal.SIGTERM, _interrupt)
+    raise_open_files_limit()   # a listening and an accepted socket per printer
     from exporter.simulator import SimulatedFleet
     from exporter.simulator.models import MODELS
 
@@ -271,14 +331,14 @@ class SimulatorChild:
 # ------------------------------------------------------------------ the exporter
 
 class ExporterProcess:
-    def __init__(self, inventory: Path, log: Path) -> None:
+    def __init__(self, inventory: Path, log: Path, workers: int) -> None:
         self.port = free_port()
         self.log = log
         self._log_file = open(log, "w")
         self.started = time.perf_counter()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "exporter", "--printers.file", str(inventory),
-             "--web.listen-address", f"127.0.0.1:{self.port}"],
+             "--web.listen-address", f"127.0.0.1:{self.port}", "--workers", str(workers)],
             stdin=subprocess.DEVNULL, stdout=self._log_file, stderr=subprocess.STDOUT,
             env=child_env(), cwd=ROOT)
 
@@ -308,17 +368,23 @@ class ExporterProcess:
 
 # ------------------------------------------------------------------ the figures
 
-def measure_empty_rss(workdir: Path, settle_scrapes: int = 5) -> int:
-    """RSS (KiB) of an exporter serving an empty printer list, warmed by a few scrapes."""
+def rss_kib(pid: int) -> int:
+    """RSS of the exporter and its worker processes together, KiB."""
+    return int(tree_sum(pid, lambda p: proc_status_kib(p, "VmRSS")))
+
+
+def measure_empty_rss(workdir: Path, workers: int, settle_scrapes: int = 5) -> int:
+    """RSS (KiB, all processes) of an exporter with these workers serving an empty
+    printer list, warmed by a few scrapes."""
     inventory = workdir / "empty.yaml"
     inventory.write_text("printers: []\n")
-    exporter = ExporterProcess(inventory, workdir / "exporter-empty.log")
+    exporter = ExporterProcess(inventory, workdir / f"exporter-empty-{workers}.log", workers)
     try:
         exporter.wait_answering(60)
         for _ in range(settle_scrapes):
             scrape(exporter.port)
-        time.sleep(0.5)
-        return proc_status_kib(exporter.pid, "VmRSS")
+        time.sleep(1.0 if workers > 1 else 0.5)
+        return rss_kib(exporter.pid)
     finally:
         exporter.stop()
 
@@ -467,6 +533,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                              "(default: the whole fleet)")
     parser.add_argument("--baseline-timeout", type=float, default=5.0,
                         help="seed loop: per-printer wait for a state (default 5 s)")
+    parser.add_argument("--spaced-scrapes", type=int, default=5,
+                        help=f"text scrapes {SPACED_PAUSE} s apart, after the back-to-back ones "
+                             "(default 5)")
+    parser.add_argument("--workers", default="1,auto",
+                        help="comma-separated --workers values to run the exporter with, one "
+                             "after another on the same fleet; auto = the exporter's default "
+                             "for this machine (default 1,auto)")
     parser.add_argument("--simulator-child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--inventory", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -480,6 +553,19 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         parser.error(f"--first-address: not an IPv4 address: {args.first_address!r}")
     if not (first.is_loopback and (first + args.printers - 1).is_loopback):
         parser.error("--first-address: the fleet must stay inside 127.0.0.0/8")
+    workers: list[int] = []
+    for item in str(args.workers).split(","):
+        item = item.strip()
+        if item == "auto":
+            from exporter.config import default_workers
+            value = default_workers()
+        elif item.isdigit() and 1 <= int(item) <= 64:
+            value = int(item)
+        else:
+            parser.error(f"--workers: {item!r} is not 1..64 or auto")
+        if value not in workers:
+            workers.append(value)
+    args.workers = workers
     if args.baseline_printers is None:
         args.baseline_printers = args.printers
     args.baseline_printers = max(0, min(args.baseline_printers, args.printers))
@@ -491,101 +577,28 @@ def bench(args: argparse.Namespace, stack: ExitStack) -> None:
     workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-exporter-")))
     last_ip = ipaddress.IPv4Address(args.first_address) + n - 1
     print(f"bench_exporter: {n} printers on {args.first_address}..{last_ip}, "
-          f"{args.scrapes} scrapes per format; simulator and exporter each in their own "
-          f"process; {os.cpu_count()} CPUs", flush=True)
+          f"{args.scrapes} scrapes per format; exporter runs with --workers "
+          f"{', '.join(map(str, args.workers))}; simulator and exporter each in their own "
+          f"processes; {os.cpu_count()} CPUs", flush=True)
 
     inventory = workdir / "printers.yaml"
     sim = SimulatorChild(n, args.first_address, args.seed, inventory,
-                         workdir / "simulator.log", timeout=120)
+                         workdir / "simulator.log", timeout=120 + 0.05 * n)
     stack.callback(sim.stop)
     print(f"simulator: {n} printers listening after {sim.seconds:.2f} s (pid {sim.proc.pid})",
           flush=True)
 
-    empty_kib = measure_empty_rss(workdir)
+    runs: dict[int, dict[str, Any]] = {}
+    for workers in args.workers:
+        print(f"== exporter --workers {workers}", flush=True)
+        runs[workers] = exporter_run(args, sim, inventory, workdir, workers, stack)
+    if len(runs) > 1:
+        side_by_side(n, runs)
 
-    exporter = ExporterProcess(inventory, workdir / "exporter.log")
-    stack.callback(exporter.stop)
-    answering = exporter.wait_answering(60 + 0.1 * n)
-    up_seconds, up = wait_all_up(exporter, n, timeout=30 + 0.1 * n)
-    if up >= n:
-        print(f"all printers up: {up}/{n} in {up_seconds:.2f} s from exporter start "
-              f"(/metrics answering after {answering:.2f} s)", flush=True)
-    else:
-        _, body = scrape(exporter.port)
-        text = body.decode()
-        connects = sum(v for _, v in samples(text, "bambu_printer_connects_total"))
-        errors: dict[str, float] = {}
-        for labels, value in samples(text, "bambu_printer_connection_errors_total"):
-            errors[labels.get("reason", "?")] = errors.get(labels.get("reason", "?"), 0) + value
-        print(f"all printers up: NOT REACHED, {up}/{n} up {30 + 0.1 * n:.0f} s after "
-              f"/metrics first answered ({answering:.2f} s); sessions established "
-              f"{connects:.0f}, connection errors "
-              f"{ {k: int(v) for k, v in errors.items() if v} or 'none'}", flush=True)
-    fds, highest = proc_fds(exporter.pid)
-    threads = len(os.listdir(f"/proc/{exporter.pid}/task"))
-    print(f"exporter process: {threads} threads, {fds} open file descriptors (highest "
-          f"{highest})", flush=True)
-
-    # idle CPU: what the exporter spends just keeping the sessions (reports arriving)
-    cpu0, sim_cpu0, t0 = proc_cpu_seconds(exporter.pid), proc_cpu_seconds(sim.proc.pid), \
-        time.perf_counter()
-    time.sleep(3)
-    wall = time.perf_counter() - t0
-    exporter_cpu = (proc_cpu_seconds(exporter.pid) - cpu0) / wall
-    sim_cpu = (proc_cpu_seconds(sim.proc.pid) - sim_cpu0) / wall
-    print(f"idle CPU (no scrapes, 3 s): exporter {exporter_cpu:.0%} of a core, "
-          f"simulator {sim_cpu:.0%}", flush=True)
-
-    result = measure_scrapes(exporter.port, args.scrapes)
-    text_p50 = statistics.median(result["text"])
-    om_p50 = statistics.median(result["openmetrics"])
-    target_note = "" if n == TARGET_FLEET else f" (the target is for {TARGET_FLEET} printers)"
-    print(f"scrape text: p50 {ms(text_p50)}, p99 {ms(percentile(result['text'], 99))}, "
-          f"{result['text_bytes']} bytes per scrape; target p50 <= "
-          f"{ms(TARGET_SCRAPE_P50)}: {verdict(text_p50 <= TARGET_SCRAPE_P50)}{target_note}",
-          flush=True)
-    print(f"scrape openmetrics: p50 {ms(om_p50)}, p99 "
-          f"{ms(percentile(result['openmetrics'], 99))}, {result['om_bytes']} bytes per "
-          f"scrape; target p50 <= {ms(TARGET_SCRAPE_P50)}: "
-          f"{verdict(om_p50 <= TARGET_SCRAPE_P50)}{target_note}", flush=True)
-    if result["collect"]:
-        print(f"collect (exporter's own bambu_exporter_collect_duration_seconds): p50 "
-              f"{ms(statistics.median(result['collect']))}, max "
-              f"{ms(max(result['collect']))}", flush=True)
-
-    rss_kib = proc_status_kib(exporter.pid, "VmRSS")
-    hwm_kib = proc_status_kib(exporter.pid, "VmHWM")
-    print(f"memory: exporter RSS {mib(rss_kib)} (peak {mib(hwm_kib)}) with {n} printers, "
-          f"{mib(empty_kib)} with an empty list: {(rss_kib - empty_kib) / n:.0f} KiB per "
-          f"printer", flush=True)
-
-    # P1/A1-class printers that are up, spread over the whole list
-    _, body = scrape(exporter.port)
-    up_serials = {labels.get("serial") for labels, value
-                  in samples(body.decode(), "bambu_printer_up") if value == 1.0}
-    candidates = [r for r in sim.records if r["delta"] and r["serial"] in up_serials]
-    step = max(1, len(candidates) // max(1, args.freshness_printers))
-    chosen = candidates[::step][:args.freshness_printers]
-    if chosen:
-        delays, polls = measure_freshness(sim, exporter.port, chosen)
-        if delays:
-            p50, worst = statistics.median(delays), max(delays)
-            ok = len(delays) == len(chosen) and worst <= TARGET_FRESHNESS
-            print(f"freshness: p50 {ms(p50)}, max {ms(worst)} over {len(delays)}/"
-                  f"{len(chosen)} P1/A1-class printers (resolution: a scrape, p50 "
-                  f"{ms(statistics.median(polls))}); target max <= {TARGET_FRESHNESS:.0f} s: "
-                  f"{verdict(ok)}{target_note}", flush=True)
-        else:
-            print(f"freshness: NOT SEEN on any of {len(chosen)} printers within 10 s; "
-                  f"target <= {TARGET_FRESHNESS:.0f} s: MISS", flush=True)
-    else:
-        print("freshness: no P1/A1-class printer up in this fleet (try more printers)",
-              flush=True)
-
-    exporter.stop()  # the seed loop has the machine to itself, as it would have had
     if args.baseline_printers == 0:
         print("seed loop: skipped (--baseline-printers 0)", flush=True)
         return
+    text_p50 = runs[args.workers[0]]["text_p50"]
     subset = sim.records[:args.baseline_printers]
     total, per_printer, states, timed_out = run_bounded(
         lambda: seed_loop(subset, args.baseline_timeout),
@@ -602,7 +615,167 @@ def bench(args: argparse.Namespace, stack: ExitStack) -> None:
           f"{ms(max(per_printer))}; {timed_out} timed out ({args.baseline_timeout:.0f} s); "
           f"states: {seen}", flush=True)
     print(f"seed loop / exporter scrape p50: {whole / text_p50:.0f}x "
-          f"({whole:.2f} s vs {ms(text_p50)})", flush=True)
+          f"({whole:.2f} s vs {ms(text_p50)}, --workers {args.workers[0]})", flush=True)
+
+
+def exporter_run(args: argparse.Namespace, sim: SimulatorChild, inventory: Path,
+                 workdir: Path, workers: int, stack: ExitStack) -> dict[str, Any]:
+    """One exporter with `workers` on the running fleet: every figure, printed and
+    returned. The exporter is stopped before returning (the next run has the machine)."""
+    n = args.printers
+    goal = targets_for(n)
+    target_note = "" if n == goal.fleet else f" (the target is for {goal.fleet} printers)"
+    fig: dict[str, Any] = {"workers": workers}
+    empty_kib = measure_empty_rss(workdir, workers)
+
+    exporter = ExporterProcess(inventory, workdir / f"exporter-{workers}.log", workers)
+    stack.callback(exporter.stop)
+    answering = exporter.wait_answering(60 + 0.1 * n)
+    up_seconds, up = wait_all_up(exporter, n, timeout=30 + 0.1 * n)
+    fig["up"], fig["up_count"] = up_seconds, up
+    if up >= n:
+        up_verdict = "" if goal.up is None else (
+            f"; target <= {goal.up:.0f} s: {verdict(up_seconds <= goal.up)}{target_note}")
+        print(f"all printers up: {up}/{n} in {up_seconds:.2f} s from exporter start "
+              f"(/metrics answering after {answering:.2f} s){up_verdict}", flush=True)
+    else:
+        _, body = scrape(exporter.port)
+        text = body.decode()
+        connects = sum(v for _, v in samples(text, "bambu_printer_connects_total"))
+        errors: dict[str, float] = {}
+        for labels, value in samples(text, "bambu_printer_connection_errors_total"):
+            errors[labels.get("reason", "?")] = errors.get(labels.get("reason", "?"), 0) + value
+        print(f"all printers up: NOT REACHED, {up}/{n} up {30 + 0.1 * n:.0f} s after "
+              f"/metrics first answered ({answering:.2f} s); sessions established "
+              f"{connects:.0f}, connection errors "
+              f"{ {k: int(v) for k, v in errors.items() if v} or 'none'}", flush=True)
+    pids = tree_pids(exporter.pid)
+    fds = sum(proc_fds(pid)[0] for pid in pids)
+    highest = max(proc_fds(pid)[1] for pid in pids)
+    threads = sum(len(os.listdir(f"/proc/{pid}/task")) for pid in pids)
+    fig["processes"], fig["threads"] = len(pids), threads
+    print(f"exporter process: {len(pids)} processes, {threads} threads, {fds} open file "
+          f"descriptors (highest {highest})", flush=True)
+
+    # idle CPU: what the exporter spends just keeping the sessions (reports arriving)
+    cpu0, sim_cpu0, t0 = tree_sum(exporter.pid, proc_cpu_seconds), \
+        proc_cpu_seconds(sim.proc.pid), time.perf_counter()
+    time.sleep(3)
+    wall = time.perf_counter() - t0
+    exporter_cpu = (tree_sum(exporter.pid, proc_cpu_seconds) - cpu0) / wall
+    sim_cpu = (proc_cpu_seconds(sim.proc.pid) - sim_cpu0) / wall
+    fig["idle_cpu"] = exporter_cpu
+    cpu_verdict = "" if goal.idle_cpu is None else (
+        f"; target <= {goal.idle_cpu:.0%}: {verdict(exporter_cpu <= goal.idle_cpu)}{target_note}")
+    print(f"idle CPU (no scrapes, 3 s): exporter {exporter_cpu:.0%} of a core (all its "
+          f"processes), simulator {sim_cpu:.0%}{cpu_verdict}", flush=True)
+
+    result = measure_scrapes(exporter.port, args.scrapes)
+    for kind, key in (("text", "text"), ("openmetrics", "om")):
+        p50, p99 = statistics.median(result[kind]), percentile(result[kind], 99)
+        fig[f"{key}_p50"], fig[f"{key}_p99"] = p50, p99
+        ok = p50 <= goal.p50 and (goal.p99 is None or p99 <= goal.p99)
+        wanted = f"p50 <= {ms(goal.p50)}" + ("" if goal.p99 is None else
+                                             f", p99 <= {ms(goal.p99)}")
+        size = result["text_bytes" if kind == "text" else "om_bytes"]
+        print(f"scrape {kind}: p50 {ms(p50)}, p99 {ms(p99)}, {size} bytes per scrape; "
+              f"target {wanted}: {verdict(ok)}{target_note}", flush=True)
+    # Back-to-back scrapes find most printers unchanged (their lines are kept); a scrape
+    # after a pause re-renders every printer that reported since, as Prometheus' do.
+    spaced = []
+    for _ in range(args.spaced_scrapes):
+        time.sleep(SPACED_PAUSE)
+        spaced.append(scrape(exporter.port)[0])
+    if spaced:
+        fig["spaced_p50"] = statistics.median(spaced)
+        print(f"scrape spaced: text p50 {ms(fig['spaced_p50'])}, max {ms(max(spaced))} over "
+              f"{len(spaced)} scrapes {SPACED_PAUSE:.1f} s apart (every printer that "
+              f"reported meanwhile is rendered afresh)", flush=True)
+    if result["collect"]:
+        fig["collect_p50"] = statistics.median(result["collect"])
+        print(f"collect (exporter's own bambu_exporter_collect_duration_seconds): p50 "
+              f"{ms(fig['collect_p50'])}, max {ms(max(result['collect']))}", flush=True)
+
+    rss = rss_kib(exporter.pid)
+    hwm = int(tree_sum(exporter.pid, lambda p: proc_status_kib(p, "VmHWM")))
+    per_printer = (rss - empty_kib) / n
+    fig["rss"], fig["empty_rss"], fig["kib_per_printer"] = rss, empty_kib, per_printer
+    mem_verdict = "" if goal.kib_per_printer is None else (
+        f"; target <= {goal.kib_per_printer:.0f} KiB: "
+        f"{verdict(per_printer <= goal.kib_per_printer)}{target_note}")
+    print(f"memory: exporter RSS {mib(rss)} (peaks summed {mib(hwm)}; all {len(pids)} "
+          f"processes) with {n} printers, {mib(empty_kib)} with an empty list: "
+          f"{per_printer:.0f} KiB per printer{mem_verdict}", flush=True)
+
+    # P1/A1-class printers that are up, spread over the whole list
+    _, body = scrape(exporter.port)
+    up_serials = {labels.get("serial") for labels, value
+                  in samples(body.decode(), "bambu_printer_up") if value == 1.0}
+    candidates = [r for r in sim.records if r["delta"] and r["serial"] in up_serials]
+    step = max(1, len(candidates) // max(1, args.freshness_printers))
+    chosen = candidates[::step][:args.freshness_printers]
+    if chosen:
+        delays, polls = measure_freshness(sim, exporter.port, chosen)
+        limit = goal.freshness if goal.freshness is not None else 1.0
+        if delays:
+            p50, worst = statistics.median(delays), max(delays)
+            fig["fresh_p50"], fig["fresh_max"] = p50, worst
+            fig["fresh_seen"] = f"{len(delays)}/{len(chosen)}"
+            ok = len(delays) == len(chosen) and worst <= limit
+            print(f"freshness: p50 {ms(p50)}, max {ms(worst)} over {len(delays)}/"
+                  f"{len(chosen)} P1/A1-class printers (resolution: a scrape, p50 "
+                  f"{ms(statistics.median(polls))}); target max <= {limit:.0f} s: "
+                  f"{verdict(ok)}{target_note}", flush=True)
+        else:
+            print(f"freshness: NOT SEEN on any of {len(chosen)} printers within 10 s; "
+                  f"target <= {limit:.0f} s: MISS", flush=True)
+    else:
+        print("freshness: no P1/A1-class printer up in this fleet (try more printers)",
+              flush=True)
+    exporter.stop()
+    return fig
+
+
+def side_by_side(n: int, runs: dict[int, dict[str, Any]]) -> None:
+    """The runs in columns, with the targets for this fleet size."""
+    goal = targets_for(n)
+
+    def cell(fig: dict[str, Any], *keys: str, scale: float = 1000.0, fmt: str = "{:.0f}") -> str:
+        values = [fig.get(key) for key in keys]
+        if any(v is None or v != v for v in values):   # missing or NaN
+            return "-"
+        return " / ".join(fmt.format(v * scale) for v in values)
+
+    def target(value: float | None, fmt: str) -> str:
+        return "-" if value is None else fmt.format(value)
+
+    rows = [
+        ("all printers up (s)", lambda f: cell(f, "up", scale=1, fmt="{:.1f}"),
+         target(goal.up, "<= {:.0f}")),
+        ("scrape text p50 / p99 (ms)", lambda f: cell(f, "text_p50", "text_p99"),
+         target(goal.p50 * 1000, "<= {:.0f}") + ("" if goal.p99 is None
+                                                  else f" / {goal.p99 * 1000:.0f}")),
+        ("scrape OpenMetrics p50 / p99 (ms)", lambda f: cell(f, "om_p50", "om_p99"),
+         target(goal.p50 * 1000, "<= {:.0f}") + ("" if goal.p99 is None
+                                                  else f" / {goal.p99 * 1000:.0f}")),
+        ("scrape text 1.5 s apart p50 (ms)", lambda f: cell(f, "spaced_p50"), "-"),
+        ("collect p50 (ms)", lambda f: cell(f, "collect_p50", fmt="{:.1f}"), "-"),
+        ("freshness p50 / max (ms)", lambda f: cell(f, "fresh_p50", "fresh_max"),
+         target(None if goal.freshness is None else goal.freshness * 1000, "max <= {:.0f}")),
+        ("idle CPU (% of a core)", lambda f: cell(f, "idle_cpu", scale=100),
+         target(None if goal.idle_cpu is None else goal.idle_cpu * 100, "<= {:.0f}")),
+        ("memory, all processes (MiB)", lambda f: cell(f, "rss", scale=1 / 1024), "-"),
+        ("memory per printer beyond empty (KiB)",
+         lambda f: cell(f, "kib_per_printer", scale=1), target(goal.kib_per_printer, "<= {:.0f}")),
+        ("processes / threads", lambda f: f"{f['processes']} / {f['threads']}", "-"),
+    ]
+    heads = [f"--workers {w}" for w in runs]
+    width = max(len(label) for label, _, _ in rows)
+    print(f"side by side: {n} printers (targets for {goal.fleet})", flush=True)
+    print(f"  {'':{width}}  " + "  ".join(f"{h:>14}" for h in heads) + f"  {'target':>14}")
+    for label, get, wanted in rows:
+        print(f"  {label:{width}}  " + "  ".join(f"{get(f):>14}" for f in runs.values())
+              + f"  {wanted:>14}", flush=True)
 
 
 def _interrupt(*_: Any) -> None:

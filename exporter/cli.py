@@ -21,9 +21,17 @@ from typing import Any
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 
 from exporter import __version__
-from exporter.config import DEFAULT_PORT, ENVIRONMENT, Settings, settings_from
+from exporter.config import (
+    DEFAULT_PORT,
+    DEFAULT_WORKERS_CAP,
+    ENVIRONMENT,
+    Settings,
+    settings_from,
+)
 from exporter.errors import ConfigError
 from exporter.fleet.reconcile import Fleet, FleetUpkeep
+from exporter.fleet.worker_messages import WorkerSetup
+from exporter.fleet.workers import WorkerPool
 from exporter.inventory.last_good import Inventory, describe_source
 from exporter.inventory.record import InventorySource
 from exporter.inventory.shard import describe_slice
@@ -82,6 +90,9 @@ def build_parser(command: str) -> argparse.ArgumentParser:
          "series", metavar="PATH")
     flag("web.config.file", "TLS and basic auth for the web server, in the Prometheus "
          "exporter-toolkit format; re-read when it changes", metavar="PATH")
+    flag("workers", "processes sharing the printers' sessions, by a hash of the serial; 1 "
+         "keeps one process (default: one per CPU this process may use, at most "
+         f"{DEFAULT_WORKERS_CAP})", metavar="N")
     if command == "status":
         parser.add_argument("--timeout", default="10s", metavar="DURATION",
                             help="how long to wait for first reports (default 10s)")
@@ -174,6 +185,14 @@ def make_fleet(settings: Settings, network: NetworkLoop) -> Fleet:
     return Fleet(lambda record: PrinterSession(record, session_settings, network=network))
 
 
+def make_worker_pool(settings: Settings) -> WorkerPool:
+    """--workers N > 1: N processes own the sessions; this one serves HTTP and joins."""
+    return WorkerPool(settings.workers, WorkerSetup(
+        index=0, staleness=settings.staleness, pushall_interval=settings.pushall_interval,
+        connect_timeout=settings.connect_timeout, log_level=settings.log_level,
+        hms_text_file=settings.hms_text_file))
+
+
 def raise_open_files_limit() -> None:
     """One socket per printer: a thousand printers need more than the usual soft limit
     of 1024 descriptors. Raise the soft limit to the hard one, as Go programs do."""
@@ -212,9 +231,15 @@ class Exporter:
         self.source = make_source(settings, printers_file or settings.printers_file)
         self.inventory = Inventory(self.source, timeout=settings.inventory_timeout,
                                    shard=settings.shard)
-        self.network = NetworkLoop()
-        self.fleet = make_fleet(settings, self.network)
-        self.upkeep = FleetUpkeep(self.fleet)
+        self.network: NetworkLoop | None = None
+        self.upkeep: FleetUpkeep | None = None
+        self.fleet: Fleet | WorkerPool
+        if settings.workers > 1:
+            self.fleet = make_worker_pool(settings)
+        else:
+            self.network = NetworkLoop()
+            self.fleet = make_fleet(settings, self.network)
+            self.upkeep = FleetUpkeep(self.fleet)
         self.collector = FleetCollector(self.inventory, self.fleet, texts=self.error_texts)
         self.registry = CollectorRegistry()
         self.registry.register(self.collector)
@@ -233,16 +258,28 @@ class Exporter:
         self.registry.register(WebServerCollector(self.web.core))
 
     def start(self) -> None:
-        self.network.start()
+        if isinstance(self.fleet, WorkerPool):
+            self.fleet.start()
+        if self.network is not None:
+            self.network.start()
         self.collector.refresh()  # connect now rather than at the first scrape
-        self.upkeep.start()
+        if self.upkeep is not None:
+            self.upkeep.start()
         self.web.start()
+
+    def stopping(self) -> None:
+        """From a signal handler: stop() follows; workers must not be restarted meanwhile."""
+        if isinstance(self.fleet, WorkerPool):
+            self.fleet.stopping()
 
     def stop(self) -> None:
         self.web.stop()
-        self.upkeep.stop()
+        if self.upkeep is not None:
+            self.upkeep.stop()
+        # with workers: each worker closes its own sessions, in the same bound
         self.fleet.close(timeout=SHUTDOWN_SESSIONS_WAIT)
-        self.network.stop(timeout=SHUTDOWN_LOOP_WAIT)
+        if self.network is not None:
+            self.network.stop(timeout=SHUTDOWN_LOOP_WAIT)
         self.inventory.close()
 
 
@@ -261,11 +298,17 @@ def run_serve(settings: Settings) -> int:
             print(f"bambu-exporter: error: {exc}", file=sys.stderr)
             return 2
         stop = threading.Event()
+
+        def on_signal(*_: Any) -> None:
+            stop.set()
+            exporter.stopping()
         for signum in (signal.SIGTERM, signal.SIGINT):  # before start(): it may take a moment
-            signal.signal(signum, lambda *_: stop.set())
+            signal.signal(signum, on_signal)
         exporter.start()
-        log.info("bambu-exporter %s listening on %s:%d, printer list: %s", __version__,
-                 settings.listen_host, exporter.web.port, describe_source(exporter.source))
+        log.info("bambu-exporter %s listening on %s:%d, printer list: %s, %s", __version__,
+                 settings.listen_host, exporter.web.port, describe_source(exporter.source),
+                 f"{settings.workers} worker processes" if settings.workers > 1
+                 else "one process")
         if settings.shard.sharded:
             log.info("%s", describe_slice(settings.shard, len(exporter.inventory.records),
                                           exporter.inventory.listed))

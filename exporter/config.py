@@ -45,6 +45,7 @@ ENVIRONMENT: dict[str, str] = {
     "shard.index": "BAMBU_SHARD_INDEX",
     "hms.text-file": "BAMBU_HMS_TEXT_FILE",
     "web.config.file": "BAMBU_WEB_CONFIG_FILE",
+    "workers": "BAMBU_WORKERS",
 }
 
 HOW_TO_CONFIGURE = """\
@@ -104,11 +105,37 @@ class Settings:
     shard: Shard = Shard()  # this exporter's slice of the printer list
     hms_text_file: str | None = None   # Bambu's HMS/print_error texts, saved by the user
     web_config_file: str | None = None   # TLS and basic auth (exporter-toolkit format)
+    workers: int = 1
 
     def __repr__(self) -> str:  # the database params hold a password
         return (f"Settings(listen={self.listen_host}:{self.listen_port}, "
                 f"printers_file={self.printers_file!r}, database={'set' if self.database else None}, "
                 f"demo={self.demo})")
+
+
+# ---- --workers: worker processes sharing the printers (fleet/workers.py)
+MAX_WORKERS = 64
+DEFAULT_WORKERS_CAP = 8   # past this, more processes cost memory and buy little
+
+
+def default_workers(cpus: int | None = None) -> int:
+    """One worker per CPU this process may run on (its affinity, as in a container with
+    a CPU set), at most DEFAULT_WORKERS_CAP; one CPU keeps the single process."""
+    if cpus is None:
+        try:
+            cpus = len(os.sched_getaffinity(0))
+        except (AttributeError, OSError):
+            cpus = os.cpu_count() or 1
+    return max(1, min(cpus, DEFAULT_WORKERS_CAP))
+
+
+def parse_workers(name: str, text: str) -> int:
+    value = str(text).strip()
+    if not value.isdigit() or not 1 <= int(value) <= MAX_WORKERS:
+        raise ConfigError(f"{name}: {text!r} is not a number of worker processes "
+                          f"between 1 and {MAX_WORKERS}")
+    return int(value)
+# ---- end --workers
 
 
 def _value(flags: Mapping[str, Any], environ: Mapping[str, str], flag: str) -> tuple[str, Any]:
@@ -177,6 +204,8 @@ def settings_from(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Setti
     if hms_text_file and not os.path.isfile(hms_text_file):
         raise ConfigError(f"{where}: {hms_text_file!r} is not a file (save Bambu's HMS "
                           "texts there, see README)")
+    where, text = _value(flags, environ, "workers")
+    workers = parse_workers(where, text) if text is not None else default_workers()
 
     return Settings(listen_host=host, listen_port=port, printers_file=printers_file,
                     database=database, demo=demo, demo_printers=demo_printers,
@@ -187,7 +216,7 @@ def settings_from(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Setti
                     inventory_timeout=durations["inventory.timeout"],
                     log_level=log_level, shard=shard,
                     hms_text_file=hms_text_file or None,
-                    web_config_file=web_config_file or None)
+                    web_config_file=web_config_file or None, workers=workers)
 
 
 def shard_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Shard:

@@ -117,6 +117,8 @@ CATALOGUE: tuple[Spec, ...] = (
     Spec("bambu_exporter_hms_text_rejected_entries_total", "counter",
          "Entries of the HMS text file (--hms.text-file) skipped as invalid.",
          per_printer=False),
+    Spec("bambu_exporter_worker_restarts_total", "counter",
+         "Worker processes restarted after dying or hanging (--workers).", per_printer=False),
 )
 SPECS: dict[str, Spec] = {spec.name: spec for spec in CATALOGUE}
 
@@ -138,6 +140,7 @@ class ExporterStatus:
     shard_index: int = 0
     shard_count: int = 1
     hms_text_rejected: int = 0
+    worker_restarts: int = 0
 
 
 Sample = tuple[str, tuple[str, ...], float]   # (family name, label values, value)
@@ -256,6 +259,7 @@ def exporter_samples(exporter: ExporterStatus) -> list[Sample]:
          1.0),
         ("bambu_exporter_hms_text_rejected_entries_total", (),
          float(exporter.hms_text_rejected)),
+        ("bambu_exporter_worker_restarts_total", (), float(exporter.worker_restarts)),
     ]
 
 
@@ -267,7 +271,7 @@ def fleet_samples(statuses: Iterable[PrinterStatus],
     for status in statuses:
         try:
             samples = printer_samples(status, describe)
-            _check_renderable(samples)
+            check_renderable(samples)
         except Exception as exc:  # noqa: BLE001 - isolate one printer's bad data
             on_error(status, exc)
         else:
@@ -275,7 +279,7 @@ def fleet_samples(statuses: Iterable[PrinterStatus],
     return out
 
 
-def _check_renderable(samples: list[Sample]) -> None:
+def check_renderable(samples: list[Sample]) -> None:
     """Raise here, for this printer alone, what would fail the whole exposition later:
     label text that is not valid UTF-8 (values are normalised where they enter; this
     keeps a slip anywhere from costing every printer's scrape)."""

@@ -1,6 +1,9 @@
 """The custom collector: inventory -> fleet -> metric families, on every scrape.
 
-Fresh families per scrape (client_python's custom-collector pattern). The printer list
+Fresh families per scrape (client_python's custom-collector pattern), but the printers'
+samples arrive as lines already written (metrics.printer_lines, kept per printer until
+its status changes, rendered in this process or in worker processes), wrapped in
+exposition.RenderedFamily: one per catalogue entry, in catalogue order. The printer list
 is re-read on every scrape so rows added, removed or changed take effect at once; the
 inventory bounds that read by its own timeout and falls back to the last good list.
 """
@@ -10,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from importlib import metadata
 from typing import Protocol
 
@@ -18,18 +21,18 @@ from prometheus_client.core import Metric
 
 from exporter import __version__
 from exporter.fleet.reconcile import Fleet
+from exporter.fleet.rendered import LocalFleet
 from exporter.inventory.record import PrinterRecord
 from exporter.inventory.shard import Shard
 from exporter.metrics.catalogue import (
+    CATALOGUE,
     ExporterStatus,
     InventoryStatus,
     described,
     exporter_samples,
-    families,
-    fleet_samples,
     inventory_samples,
-    no_text,
 )
+from exporter.metrics.printer_lines import FleetLines, SampleWriter, rendered_families
 from exporter.printer.error_texts import ErrorTexts
 from exporter.printer.status import PrinterStatus
 
@@ -44,6 +47,21 @@ class InventoryLike(Protocol):
     def refresh(self) -> list[PrinterRecord]: ...
 
 
+class RenderedFleet(Protocol):
+    """Printers' sessions somewhere, and their lines: fleet.rendered.LocalFleet in this
+    process, fleet.workers.WorkerPool across worker processes."""
+
+    def reconcile(self, records: Iterable[PrinterRecord]) -> None: ...
+
+    def statuses(self, now: float) -> list[PrinterStatus]: ...
+
+    def lines(self, now: float) -> list[FleetLines]:
+        """The printers' lines, in parts rendered apart (one per worker process)."""
+
+    @property
+    def worker_restarts(self) -> int: ...
+
+
 def library_version() -> str:
     try:
         return metadata.version("bambulabs_api")
@@ -52,62 +70,49 @@ def library_version() -> str:
 
 
 class FleetCollector:
-    def __init__(self, inventory: InventoryLike, fleet: Fleet,
+    def __init__(self, inventory: InventoryLike, fleet: Fleet | RenderedFleet,
                  clock: Callable[[], float] = time.time,
                  logger: logging.Logger | None = None,
                  texts: ErrorTexts | None = None) -> None:
         self._inventory = inventory
-        self._fleet = fleet
-        self._clock = clock
         self._log = logger or logging.getLogger(__name__)
+        self._texts = texts   # --hms.text-file; None: descriptions are empty
+        self._fleet: RenderedFleet = (LocalFleet(fleet, self._log, texts)
+                                      if isinstance(fleet, Fleet) else fleet)
+        self._clock = clock
         self._lock = threading.Lock()   # concurrent scrapes reconcile one at a time
         self._collect_errors = 0
-        self._failing: dict[str, str] = {}   # serial -> the failure logged for it
         self._library_version = library_version()
-        self._texts = texts   # --hms.text-file; None: descriptions are empty
+        self._writer = SampleWriter()
 
     def describe(self) -> list[Metric]:
         # Lets the registry learn the names without running a scrape at registration.
         return described()
 
-    def refresh(self) -> list[PrinterStatus]:
-        """Re-read the list, reconcile sessions, return every printer's status."""
-        return self._refresh(None)
-
-    def _refresh(self, on_error: Callable[[PrinterRecord, Exception], None] | None
-                 ) -> list[PrinterStatus]:
+    def _reconcile(self) -> None:
         with self._lock:
             try:
                 records = self._inventory.refresh()
             except Exception:  # noqa: BLE001 - a broken source must not break the scrape
                 self._log.exception("printer list refresh failed; keeping the sessions as they are")
-                records = None
-            if records is not None:
-                self._fleet.reconcile(records)
-        return self._fleet.statuses(self._clock(), on_error)
+                return
+            self._fleet.reconcile(records)
+
+    def refresh(self) -> list[PrinterStatus]:
+        """Re-read the list, reconcile sessions, return every printer's status."""
+        self._reconcile()
+        return self._fleet.statuses(self._clock())
 
     def collect(self) -> Iterator[Metric]:
         started = time.perf_counter()
-        failing: dict[str, str] = {}
-
-        def failed(record: PrinterRecord | PrinterStatus, exc: Exception) -> None:
-            # Per-printer guard: status, samples (and their rendering check) of one
-            # printer. Counted every scrape it fails, logged once while it keeps failing.
-            self._collect_errors += 1
-            text = f"{type(exc).__name__}: {exc}"
-            failing[record.serial] = text
-            if self._failing.get(record.serial) != text:
-                self._log.error("metrics for printer %s (%s) failed, left out of this "
-                                "scrape: %s", record.name, record.serial, text)
-
-        statuses = self._refresh(failed)
-        texts = self._texts
-        if texts is not None:
-            texts.refresh()   # one stat; a changed file is re-read in the background
-        samples = fleet_samples(statuses, failed,
-                                texts.describe if texts is not None else no_text)
-        self._failing = failing
-        samples += inventory_samples(InventoryStatus(
+        self._reconcile()
+        if self._texts is not None:
+            self._texts.refresh()   # one stat; a changed file is re-read in the background
+        parts = self._fleet.lines(self._clock())
+        with self._lock:
+            self._collect_errors += sum(part.failed for part in parts)
+            collect_errors = self._collect_errors
+        samples = inventory_samples(InventoryStatus(
             up=self._inventory.up,
             printers=len(self._inventory.records),
             errors=self._inventory.errors_total,
@@ -116,10 +121,15 @@ class FleetCollector:
         samples += exporter_samples(ExporterStatus(
             version=__version__,
             bambulabs_api_version=self._library_version,
-            collect_errors=self._collect_errors,
+            collect_errors=collect_errors,
             collect_duration=time.perf_counter() - started,
+            worker_restarts=self._fleet.worker_restarts,
             shard_index=self._inventory.shard.index,
             shard_count=self._inventory.shard.count,
-            hms_text_rejected=texts.rejected_total if texts is not None else 0,
+            hms_text_rejected=self._texts.rejected_total if self._texts is not None else 0,
         ))
-        yield from families(samples)
+        own = self._writer.lines(samples)
+        # Each family's pieces: every part's lines in turn, then this process's own samples.
+        yield from rendered_families(
+            [*(part.chunks[index] for part in parts), own.get(index, "")]
+            for index in range(len(CATALOGUE)))

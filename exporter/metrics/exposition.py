@@ -10,6 +10,10 @@ name and re-escapes each label value per sample (~8 µs a sample). At 200 printe
   `printer`/`serial` pair repeats across its ~55 series;
 - values go through `floatToGoString` once per distinct value (0 and 1 dominate).
 
+The exporter's own families go further: a RenderedFamily carries sample lines written
+beforehand (metrics.printer_lines, kept per printer between scrapes), and render() copies
+them after the family's HELP/TYPE.
+
 Output is the same bytes as `prometheus_client.exposition.generate_latest` (text 0.0.4 /
 1.0.0) and `prometheus_client.openmetrics.exposition.generate_latest`, for every escaping
 scheme. The fast path handles gauge, counter, info and unknown families whose samples
@@ -22,11 +26,13 @@ anything and errors are prometheus_client's own.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable
+import re
+from collections.abc import Callable, Iterable, Sequence
 from operator import itemgetter
 from typing import Any, Protocol
 
 from prometheus_client.exposition import generate_latest as _client_text
+from prometheus_client.metrics_core import Metric
 from prometheus_client.openmetrics import exposition as _om
 from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
@@ -46,6 +52,56 @@ _TEXT_OM_SUFFIXES = ("_created", "_gsum", "_gcount")
 # The fast path unpacks samples positionally; a different Sample shape disables it.
 _FAST = Sample._fields == ("name", "labels", "value", "timestamp", "exemplar",
                            "native_histogram")
+
+
+class RenderedFamily(Metric):
+    """A gauge or counter family whose sample lines are already written (by
+    metrics.printer_lines), for render() to copy after the family's HELP/TYPE: a string
+    or a sequence of strings (parts rendered apart, copied one after another, not joined
+    first: a thousand printers' lines are megabytes).
+
+    Its sample names and label names must need no escaping (legacy names), so the lines
+    are right in both formats under every scheme. prometheus_client sees an ordinary
+    family: `samples` is parsed back from the lines on first use, and the `name[]`
+    filter keeps or drops the family whole (all its samples share one name)."""
+
+    def __init__(self, name: str, documentation: str, typ: str, sample_name: str,
+                 label_names: tuple[str, ...], lines: str | Sequence[str]) -> None:
+        self._parsed: list[Sample] | None = None
+        super().__init__(name, documentation, typ)
+        if typ not in ("gauge", "counter"):
+            raise ValueError(f"RenderedFamily {name}: type {typ} is not gauge or counter")
+        self.sample_name = sample_name
+        self.label_names = label_names
+        self.pieces: tuple[str, ...] = (lines,) if isinstance(lines, str) else tuple(lines)
+
+    @property
+    def samples(self) -> list[Sample]:
+        if self._parsed is None:
+            self._parsed = _parse_lines(self.sample_name, self.type, "".join(self.pieces))
+        return self._parsed
+
+    @samples.setter
+    def samples(self, value: list[Sample]) -> None:
+        self._parsed = value or None
+
+    def _restricted_metric(self, names: Any) -> Any:
+        return self if any(self.pieces) and self.sample_name in names else None
+
+
+def _parse_lines(sample_name: str, typ: str, lines: str) -> list[Sample]:
+    if not lines:
+        return []
+    from prometheus_client.parser import text_string_to_metric_families
+    text = f"# TYPE {sample_name} {typ}\n{lines}"
+    return [Sample(s.name, s.labels, s.value, None, None, None)
+            for family in text_string_to_metric_families(text) for s in family.samples]
+
+
+def go_float(value: float) -> str:
+    """A sample value as both formats write it (prometheus_client's floatToGoString)."""
+    text: str = floatToGoString(value)
+    return text
 
 
 class Collector(Protocol):
@@ -160,6 +216,9 @@ def _text_family(metric: Any, out: list[str], caches: _Caches) -> None:
     name = _om.escape_metric_name(family + _TEXT_SUFFIX.get(mtype, ""), escaping)
     doc = metric.documentation.replace("\\", r"\\").replace("\n", r"\n")
     out.append(f"# HELP {name} {doc}\n# TYPE {name} {type_word}\n")
+    if metric.__class__ is RenderedFamily:
+        _rendered_lines(metric, out, escaping, False)
+        return
     moved: dict[str, list[str]] = {}     # _created/_gsum/_gcount lines, by suffix
 
     def heads(sample_name: str) -> tuple[str, str, list[str]]:
@@ -190,6 +249,9 @@ def _om_family(metric: Any, out: list[str], caches: _Caches) -> None:
     out.append(f"# HELP {name} {doc}\n# TYPE {name} {mtype}\n")
     if metric.unit:
         out.append(f"# UNIT {name} {metric.unit}\n")
+    if metric.__class__ is RenderedFamily:
+        _rendered_lines(metric, out, escaping, True)
+        return
 
     def heads(sample_name: str) -> tuple[str, str, list[str]]:
         if escaping != ALLOWUTF8 or _is_valid_legacy_metric_name(sample_name):
@@ -201,6 +263,27 @@ def _om_family(metric: Any, out: list[str], caches: _Caches) -> None:
         return f"{{{quoted},", f"{{{quoted}}} ", out
 
     _sample_lines(metric.samples, heads, caches, True)
+
+
+def _rendered_lines(metric: RenderedFamily, out: list[str], escaping: str,
+                    openmetrics: bool) -> None:
+    # The lines hold the names as written: right wherever the scheme leaves them so
+    # (for the catalogue's names: every scheme but "dots", and "values" in OpenMetrics).
+    # Otherwise prometheus_client formats the family from its parsed samples.
+    expected = metric.name + ("_total" if metric.type == "counter" else "")
+    if metric.sample_name != expected or not _PLAIN_NAME.fullmatch(expected):
+        raise _Fallback
+    if (_om.escape_metric_name(expected, escaping) != expected
+            or (openmetrics and _om._escape(expected, escaping,
+                                            _om._is_legacy_labelname_rune) != expected)
+            or any(_om.escape_label_name(label, escaping) != label
+                   for label in metric.label_names)):
+        raise _Fallback
+    out.extend(metric.pieces)
+
+
+# Names that print unquoted in both formats (no colons: OpenMetrics sample names lose them).
+_PLAIN_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 
 
 # A sample name's shape in one family, as a list:

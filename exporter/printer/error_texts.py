@@ -138,6 +138,7 @@ class ErrorTexts:
         self._texts = table.texts
         self._rejected_total = table.rejected
         self._reloading = False
+        self.generation = 0   # bumped with each new table: rendered descriptions go stale
         self._note_rejected(table)
 
     def describe(self, code: str) -> str:
@@ -183,6 +184,7 @@ class ErrorTexts:
             self._texts = table.texts
             self._rejected_total += table.rejected
             self._reloading = False
+            self.generation += 1
         self._log.info("%s %s re-read: %d texts", FLAG, self.path, len(table.texts))
         self._note_rejected(table)
 

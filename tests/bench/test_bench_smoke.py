@@ -15,7 +15,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "bench" / "bench_exporter.py"
-FIRST = "127.0.104.1"
+FIRST = "127.0.71.1"
 
 
 def run_bench(*args: str, timeout: float = 55) -> subprocess.CompletedProcess[str]:
@@ -35,7 +35,7 @@ def address_free(ip: str, port: int = 8883) -> bool:
 
 def test_prints_every_figure_and_exits_zero() -> None:
     result = run_bench("--printers", "5", "--scrapes", "3", "--first-address", FIRST,
-                       "--freshness-printers", "2")
+                       "--freshness-printers", "2", "--spaced-scrapes", "1", "--workers", "1,2")
     out = result.stdout
     assert result.returncode == 0, out + result.stderr
     lines = out.splitlines()
@@ -45,7 +45,7 @@ def test_prints_every_figure_and_exits_zero() -> None:
         assert found, f"no line starting {prefix!r} in:\n{out}\n{result.stderr}"
         return found[0]
 
-    assert "5 printers on 127.0.104.1..127.0.104.5" in line("bench_exporter: ")
+    assert "5 printers on 127.0.71.1..127.0.71.5" in line("bench_exporter: ")
     line("simulator: 5 printers listening")
     assert "5/5" in line("all printers up: ")
     for kind in ("text", "openmetrics"):
@@ -55,6 +55,18 @@ def test_prints_every_figure_and_exits_zero() -> None:
     assert "per printer" in line("memory: exporter RSS")
     fresh = line("freshness: ")
     assert "2/2" in fresh and ("PASS" in fresh or "MISS" in fresh)
+    # both exporter runs, each with every figure, then the two side by side
+    assert [x for x in lines if x.startswith("== exporter --workers")] == \
+        ["== exporter --workers 1", "== exporter --workers 2"]
+    assert sum(x.startswith("scrape text: ") for x in lines) == 2
+    assert "3 processes" in [x for x in lines if x.startswith("exporter process: ")][1]
+    assert "--workers 1" in line("  ") and "--workers 2" in line("  ")
+    line("side by side: 5 printers")
+    for label in ("all printers up (s)", "scrape text p50 / p99 (ms)", "freshness p50 / max",
+                  "memory per printer beyond empty (KiB)", "processes / threads"):
+        row = line(f"  {label}")
+        assert len(row.split()) > len(label.split()) + 2, row
+    line("scrape spaced: text p50")
     assert "for all 5 printers" in line("seed loop: ")
     assert line("seed loop / exporter scrape p50: ").split(": ")[1].split("x")[0].isdigit()
     line("bench_exporter: done")
@@ -63,7 +75,7 @@ def test_prints_every_figure_and_exits_zero() -> None:
 
 def test_interrupt_stops_everything() -> None:
     proc = subprocess.Popen([sys.executable, str(BENCH), "--printers", "3", "--scrapes", "200",
-                             "--first-address", "127.0.104.20"],
+                             "--first-address", "127.0.71.20"],
                             cwd=ROOT, text=True, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     try:
@@ -79,7 +91,7 @@ def test_interrupt_stops_everything() -> None:
             proc.kill()
             proc.wait()
     assert code == 130
-    assert address_free("127.0.104.20"), "the simulated printers are still listening"
+    assert address_free("127.0.71.20"), "the simulated printers are still listening"
 
 
 def test_rejects_a_fleet_off_loopback() -> None:
@@ -88,8 +100,8 @@ def test_rejects_a_fleet_off_loopback() -> None:
     assert "127.0.0.0/8" in result.stderr
 
 
-@pytest.mark.parametrize("count", ["0", "1001"])
+@pytest.mark.parametrize("count", ["0", "5001"])
 def test_rejects_a_fleet_size_out_of_range(count: str) -> None:
     result = run_bench("--printers", count, timeout=20)
     assert result.returncode == 2
-    assert "--printers must be 1..1000" in result.stderr
+    assert "--printers must be 1..5000" in result.stderr

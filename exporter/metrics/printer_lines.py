@@ -1,0 +1,169 @@
+"""Each printer's exposition lines, rendered straight from the catalogue's samples and
+kept until the printer's status changes.
+
+A scrape then costs a dictionary look-up and a status comparison per unchanged printer,
+instead of fresh prometheus_client families and their formatting for every sample. The
+lines are the bytes prometheus_client writes for the same samples: labels sorted by
+name, values through floatToGoString, label values escaped as both formats escape them.
+Sample lines are the same in the text format and OpenMetrics (only HELP/TYPE differ), and
+the catalogue's names need no escaping under any scheme, so one rendering serves every
+format; exposition.RenderedFamily adds the headers.
+
+Rendering is generic over CATALOGUE: any family printer_samples emits is rendered, in
+catalogue order, with every printer's samples grouped under it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from exporter.metrics.catalogue import CATALOGUE, Sample, Spec, check_renderable, no_text, printer_samples
+from exporter.metrics.exposition import RenderedFamily, go_float
+from exporter.printer.error_texts import ErrorTexts
+from exporter.printer.status import PrinterStatus
+
+FAMILY_INDEX: dict[str, int] = {spec.name: index for index, spec in enumerate(CATALOGUE)}
+
+
+def _template(spec: Spec) -> tuple[str, tuple[int, ...]]:
+    """'name{a="%s",b="%s"} %s\\n' with labels in sorted-name order, and the positions
+    of the sample's label values in that order."""
+    names = spec.label_names
+    order = tuple(sorted(range(len(names)), key=lambda i: names[i]))
+    if not names:
+        return f"{spec.name} %s\n", order
+    pairs = ",".join(f'{names[i]}="%s"' for i in order)
+    return f"{spec.name}{{{pairs}}} %s\n", order
+
+
+@dataclass(frozen=True)
+class _Layout:
+    templates: tuple[tuple[str, tuple[int, ...]], ...]
+
+    @staticmethod
+    def of_catalogue() -> _Layout:
+        return _Layout(tuple(_template(spec) for spec in CATALOGUE))
+
+
+def escape_label_value(value: str) -> str:
+    if "\\" in value or "\n" in value or '"' in value:
+        return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r'\"')
+    return value
+
+
+class SampleWriter:
+    """Catalogue samples -> text lines, grouped by family (index into CATALOGUE)."""
+
+    def __init__(self) -> None:
+        self._layout = _Layout.of_catalogue()
+        self._values: dict[float, str] = {}
+
+    def value(self, value: float) -> str:
+        # 0.0 and -0.0 are equal keys but print differently: never cache zero.
+        if not value:
+            return go_float(value)
+        text = self._values.get(value)
+        if text is None:
+            if len(self._values) > 4096:   # values drift (temperatures, times): stay bounded
+                self._values.clear()
+            text = self._values[value] = go_float(value)
+        return text
+
+    def lines(self, samples: Iterable[Sample]) -> dict[int, str]:
+        """{catalogue index: the samples' lines, in the order given}."""
+        grouped: dict[int, list[str]] = {}
+        templates = self._layout.templates
+        for name, labels, value in samples:
+            index = FAMILY_INDEX[name]
+            template, order = templates[index]
+            text = self.value(value)
+            if order:
+                line = template % (*[escape_label_value(labels[i]) for i in order], text)
+            else:
+                line = template % text
+            bucket = grouped.get(index)
+            if bucket is None:
+                grouped[index] = [line]
+            else:
+                bucket.append(line)
+        return {index: "".join(lines) for index, lines in grouped.items()}
+
+
+@dataclass(frozen=True)
+class FleetLines:
+    """Every printer's lines: one string per CATALOGUE entry ("" where none), and how
+    many printers could not be rendered (left out)."""
+    chunks: tuple[str, ...]
+    printers: int = 0
+    failed: int = 0
+
+    @staticmethod
+    def empty() -> FleetLines:
+        return FleetLines(tuple("" for _ in CATALOGUE))
+
+    @staticmethod
+    def join(parts: Iterable[FleetLines]) -> FleetLines:
+        """Parts of disjoint printer sets, one after another under each family."""
+        parts = list(parts)
+        chunks = tuple("".join(part.chunks[i] for part in parts) for i in range(len(CATALOGUE)))
+        return FleetLines(chunks, sum(p.printers for p in parts), sum(p.failed for p in parts))
+
+
+OnError = Callable[[PrinterStatus, Exception], None]
+
+
+class PrinterLines:
+    """Renders printers' statuses into FleetLines, re-rendering only the printers whose
+    status changed since the last render. Not thread-safe: one caller at a time."""
+
+    def __init__(self, on_error: OnError | None = None,
+                 texts: ErrorTexts | None = None) -> None:
+        self._writer = SampleWriter()
+        self._on_error = on_error
+        self._texts = texts   # descriptions of HMS and print error codes, if loaded
+        self._generation = texts.generation if texts is not None else 0
+        self._cache: dict[str, tuple[PrinterStatus, dict[int, str]]] = {}
+        self.rendered = 0    # printers rendered afresh (the rest came from the cache)
+        self.changed: list[PrinterStatus] = []   # the last render's fresh ones
+
+    def render(self, statuses: Iterable[PrinterStatus]) -> FleetLines:
+        parts: list[list[str]] = [[] for _ in CATALOGUE]
+        cache: dict[str, tuple[PrinterStatus, dict[int, str]]] = {}
+        old = self._cache
+        texts = self._texts
+        describe = texts.describe if texts is not None else no_text
+        if texts is not None and texts.generation != self._generation:
+            old, self._generation = {}, texts.generation   # descriptions changed: re-render
+        printers = failed = 0
+        changed: list[PrinterStatus] = []
+        for status in statuses:
+            entry = old.get(status.serial)
+            if entry is None or entry[0] != status:
+                try:
+                    samples = printer_samples(status, describe)
+                    check_renderable(samples)
+                    entry = (status, self._writer.lines(samples))
+                except Exception as exc:  # noqa: BLE001 - one printer's bad data, not the scrape
+                    failed += 1
+                    if self._on_error is not None:
+                        self._on_error(status, exc)
+                    continue
+                self.rendered += 1
+                changed.append(status)
+            cache[status.serial] = entry
+            printers += 1
+            for index, chunk in entry[1].items():
+                parts[index].append(chunk)
+        self._cache = cache
+        self.changed = changed
+        return FleetLines(tuple("".join(part) for part in parts), printers, failed)
+
+
+def rendered_families(chunks: Iterable[str | Sequence[str]]) -> list[RenderedFamily]:
+    """One family per CATALOGUE entry, in catalogue order, around its lines (a string,
+    or the pieces of several parts, one after another)."""
+    return [RenderedFamily(spec.name.removesuffix("_total") if spec.kind == "counter"
+                           else spec.name, spec.help, spec.kind, spec.name,
+                           spec.label_names, chunk)
+            for spec, chunk in zip(CATALOGUE, chunks, strict=True)]
