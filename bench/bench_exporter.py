@@ -250,7 +250,10 @@ def simulator_child(args: argparse.Namespace) -> int:
         fleet.write_inventory_yaml(args.inventory)
         records = [{"name": r.name, "ip": r.ip, "serial": r.serial, "model": r.model,
                     "access_code": r.access_code,
-                    "delta": not MODELS[r.model].full_reports}
+                    "delta": not MODELS[r.model].full_reports,
+                    # the freshness probe sets the flat nozzle fields; newer firmware's
+                    # print.device (read first) would hide them
+                    "flat_nozzle": not MODELS[r.model].device}
                    for r in fleet.records]
         proto.write(json.dumps({"ready": True, "seconds": time.perf_counter() - started,
                                 "records": records}) + "\n")
@@ -711,7 +714,8 @@ def exporter_run(args: argparse.Namespace, sim: SimulatorChild, inventory: Path,
     _, body = scrape(exporter.port)
     up_serials = {labels.get("serial") for labels, value
                   in samples(body.decode(), "bambu_printer_up") if value == 1.0}
-    candidates = [r for r in sim.records if r["delta"] and r["serial"] in up_serials]
+    candidates = [r for r in sim.records
+                  if r["delta"] and r["flat_nozzle"] and r["serial"] in up_serials]
     step = max(1, len(candidates) // max(1, args.freshness_printers))
     chosen = candidates[::step][:args.freshness_printers]
     if chosen:
