@@ -89,7 +89,7 @@ def decode_message(payload: bytes) -> Decoded:
 _LONG_STRING = re.compile(rf'"[^"]{{{LABEL_VALUE_LIMIT + 1},}}')
 # A number literal follows ':', '[' or ',': 16 digits or more, or an exponent of three
 # digits (1e400 is infinity to json.loads).
-_BIG_NUMBER = re.compile(r"[:\[,]\s*-?\d{16,}|\d[eE][+-]?\d{3}")
+_BIG_NUMBER = re.compile(r"[:\[,]\s*-?(?:\d{16,}|\d+(?:\.\d+)?[eE][+-]?\d{3})")
 
 
 def _plainly_clean(text: str) -> bool:

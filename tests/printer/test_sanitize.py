@@ -53,6 +53,7 @@ def test_the_fast_path_decides_as_the_walk(message: Any, ensure_ascii: bool) -> 
     '{"print": {"bed_temper": NaN}}',
     '{"print": {"bed_temper": -Infinity}}',
     '{"print": {"bed_temper": 1e400}}',
+    '{"print": {"bed_temper": -2.5E+999}}',
     '{"print": {"bed_temper": ' + "9" * 400 + '}}',
     '{"print": {"hms": [' + "1" * 20 + ']}}',
 ])
@@ -61,11 +62,12 @@ def test_what_needs_normalising_is_never_taken_for_clean(text: str) -> None:
 
 
 def test_a_clean_full_report_is_taken_for_clean() -> None:
-    # The point of the fast path: real reports take it (a tray_uuid's 32 zeros are text).
+    # The point of the fast path: real reports take it (a tray_uuid's 32 zeros and a
+    # colour such as D7E852FF are text, not numbers).
     report = {"print": {"gcode_state": "RUNNING", "bed_temper": 60.5, "mc_percent": 42,
                         "ams": {"ams": [{"id": "0", "humidity": "4", "tray": [
                             {"id": "0", "tray_type": "PLA", "remain": 80,
-                             "tray_uuid": "0" * 32}]}]}}}
+                             "tray_uuid": "0" * 32, "tray_color": "D7E852FF"}]}]}}}
     assert _plainly_clean(json.dumps(report))
 
 
