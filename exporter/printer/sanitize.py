@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,46 +68,12 @@ def decode_message(payload: bytes) -> Decoded:
     if not isinstance(doc, dict):
         raise MessageRejected("not_object", f"a JSON {type(doc).__name__}, not an object")
     cuts = [0]
-    # Most messages hold nothing to normalise, and that shows in their text: then only
-    # the depth is checked, which visits containers, not every value (a full X1 report:
-    # ~15 µs instead of ~70 µs, and X1-class printers send one a second).
-    clean = _plainly_clean(text)
-    report = prune_report(doc)
-    report = _depth_checked(report) if clean else normalised(report, cuts)
+    report = normalised(prune_report(doc), cuts)
     info = doc.get("info")
     version = None
     if isinstance(info, dict) and info.get("command") == "get_version":
-        version = _depth_checked(info) if clean else normalised(info, cuts)
+        version = normalised(info, cuts)
     return Decoded(report, version, cuts[0])
-
-
-# What normalising would change, found in a message's text (false alarms only cost the
-# full walk): non-ASCII text, an escape (\u: maybe a surrogate; \": a long string could
-# hide behind it), a run of text longer than any kept string may be, NaN/Infinity, or a
-# number literal that may not be a finite float.
-_LONG_STRING = re.compile(rf'"[^"]{{{LABEL_VALUE_LIMIT + 1},}}')
-# A number literal follows ':', '[' or ',': 16 digits or more, or an exponent of three
-# digits (1e400 is infinity to json.loads).
-_BIG_NUMBER = re.compile(r"[:\[,]\s*-?(?:\d{16,}|\d+(?:\.\d+)?[eE][+-]?\d{3})")
-
-
-def _plainly_clean(text: str) -> bool:
-    return (text.isascii() and "\\" not in text and "NaN" not in text
-            and "Infinity" not in text and _LONG_STRING.search(text) is None
-            and _BIG_NUMBER.search(text) is None)
-
-
-def _depth_checked(value: dict[str, Any]) -> dict[str, Any]:
-    """`value` itself, once its containers are known to nest at most MAX_DEPTH deep."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            raise MessageRejected("too_deep", f"nested deeper than {MAX_DEPTH}")
-        children = item.values() if type(item) is dict else item
-        stack.extend((child, depth + 1) for child in children
-                     if type(child) is dict or type(child) is list)
-    return value
 
 
 def normalised(value: dict[str, Any], cuts: list[int], depth: int = 1) -> dict[str, Any]:
