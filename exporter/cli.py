@@ -36,6 +36,7 @@ from exporter.inventory.last_good import Inventory, describe_source
 from exporter.inventory.record import InventorySource
 from exporter.inventory.shard import describe_slice
 from exporter.logs import escaping_handler
+from exporter.memory import return_large_allocations
 from exporter.metrics.collector import FleetCollector
 from exporter.printer.error_texts import ErrorTexts
 from exporter.printer.network_loop import NetworkLoop
@@ -285,6 +286,7 @@ class Exporter:
 
 def run_serve(settings: Settings) -> int:
     sys.setswitchinterval(GIL_SWITCH_INTERVAL)
+    return_large_allocations()   # scrapes build and free multi-megabyte strings
     demo, printers_file = start_demo(settings)
     try:
         try:

@@ -23,6 +23,7 @@ from exporter.fleet.reconcile import Fleet, FleetUpkeep
 from exporter.fleet.rendered import LocalFleet
 from exporter.fleet.worker_messages import LINES, RECORDS, STATUSES, STOP, STOPPED, WorkerSetup
 from exporter.logs import escaping_handler
+from exporter.memory import return_large_allocations
 from exporter.printer.error_texts import ErrorTexts
 from exporter.printer.network_loop import NetworkLoop
 from exporter.printer.session import PrinterSession, SessionSettings, make_tls_context
@@ -48,6 +49,7 @@ def serve(conn: Connection) -> int:
     setup = conn.recv()
     if not isinstance(setup, WorkerSetup):
         raise SystemExit(f"worker: expected a WorkerSetup first, got {type(setup).__name__}")
+    return_large_allocations()   # each answer is a multi-megabyte string, built and freed
     # Escaping: a printer name with a newline must not forge a log line.
     logging.basicConfig(level=setup.log_level.upper(), handlers=[escaping_handler(
         sys.stderr, f"%(asctime)s %(levelname)s worker-{setup.index} %(name)s: %(message)s")])

@@ -1,0 +1,52 @@
+"""memory.py: large freed buffers go back to the system, so RSS after a scrape is what the
+exporter holds, not what its biggest scrape once needed. Each case runs in a fresh
+process (the allocator setting is process-wide)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.support.e2e import REPO
+
+# Build and free multi-megabyte strings as a scrape does, with long-lived allocations in
+# between (the sessions' data); print the RSS growth and what was kept on purpose, in KiB.
+SCRAPES = """
+import sys
+from exporter.memory import return_large_allocations
+def rss():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS"):
+            return int(line.split()[1])
+if sys.argv[1] == "on":
+    assert return_large_allocations()
+kept = []
+base = rss()
+for _ in range(20):
+    parts = ["x" * (3 << 20) for _ in range(4)]
+    kept.append(bytearray(200_000))
+    joined = "".join(parts)
+    del parts
+    kept.append(bytearray(200_000))
+    del joined
+print(rss() - base, sum(map(len, kept)) // 1024)
+"""
+
+
+def grown(mode: str) -> tuple[int, int]:
+    out = subprocess.run([sys.executable, "-c", SCRAPES, mode], cwd=REPO, check=True,
+                         capture_output=True, text=True).stdout.split()
+    return int(out[0]), int(out[1])
+
+
+def test_freed_scrape_buffers_leave_the_process() -> None:
+    retained, kept = grown("on")
+    assert retained < kept + 4 * 1024, (retained, kept)
+
+
+def test_without_it_the_allocator_keeps_them() -> None:
+    # The premise of memory.py, so that the test above can fail: glibc's growing mmap
+    # threshold keeps such buffers in the heap, behind the long-lived allocations.
+    retained_off, kept = grown("off")
+    retained_on, _ = grown("on")
+    assert retained_off > retained_on + 10 * 1024, (retained_off, retained_on, kept)
