@@ -85,9 +85,14 @@ class _Merger:
             kind = type(value)
             if kind is dict:
                 if type(current) is dict:
-                    self.merge(current, value)
+                    # X1-class printers resend everything each second, mostly unchanged:
+                    # one comparison in C is cheaper than merging value by value.
+                    if value != current:
+                        self.merge(current, value)
                     continue
             elif kind is list:
+                if value == current:
+                    continue
                 if _is_id_list(value) and _is_id_list(current):
                     self._merge_id_list(key, current, value)
                     continue

@@ -99,3 +99,29 @@ def test_a_full_report_makes_room_again() -> None:
     merged.merge({"print": {"device": {"x": {"a": 1}}}})
     assert merged.report["print"]["device"] == {"x": {"a": 1}}
     assert merged.values == size(merged.report)
+
+
+@settings(max_examples=150, deadline=None, database=None)
+@given(st.lists(REPORT, min_size=1, max_size=6))
+def test_a_report_sent_again_changes_nothing(deltas: list[dict[str, Any]]) -> None:
+    # X1-class printers resend their full report every second; the merge skips what is
+    # unchanged, and must land where merging value by value would.
+    merged = MergedReport()
+    for delta in deltas:
+        merged.merge(delta)
+    picture = copy.deepcopy(merged.report)
+    merged.merge(copy.deepcopy(deltas[-1]))
+    assert merged.report == picture
+    assert merged.values == size(merged.report)
+
+
+def test_one_change_inside_an_unchanged_ams_is_still_taken() -> None:
+    unit = {"id": "0", "humidity": "4", "tray": [{"id": "0", "remain": 80},
+                                                  {"id": "1", "remain": 50}]}
+    merged = MergedReport()
+    merged.merge({"print": {"ams": {"ams": [unit]}, "bed_temper": 20.0}})
+    changed = copy.deepcopy(unit)
+    changed["tray"][1]["remain"] = 49
+    merged.merge({"print": {"ams": {"ams": [changed]}, "bed_temper": 20.0}})
+    assert merged.report["print"]["ams"]["ams"][0]["tray"][1]["remain"] == 49
+    assert merged.report["print"]["ams"]["ams"][0]["tray"][0]["remain"] == 80
