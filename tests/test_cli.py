@@ -1,6 +1,6 @@
 """End-to-end tests of the command line: `python -m exporter` as a subprocess, the printer
 list in a real PostgreSQL server (the seed's DB_* variables), simulated printers on real
-TLS MQTT reached through the unmodified bambulabs_api.
+TLS MQTT reached through the exporter's own sessions.
 
 Simulated printers use 127.0.41.x - 127.0.47.x (this file's ranges); web ports are free
 ports on 127.0.0.1. Every process started here is stopped here.

@@ -1,5 +1,5 @@
 """Every model end to end: a report in that model's own shape, from a simulated printer of
-that model, through the unmodified bambulabs_api over TLS and the real exporter process
+that model, over TLS MQTT to the real exporter process
 (`--printers.file`, `--hms.text-file`), to /metrics, checked against the values put in.
 
 Printers here live on 127.0.76.x.

@@ -1,5 +1,5 @@
 """--workers N end to end: the exporter as a user runs it, worker processes owning the
-printers by a hash of the serial, simulated printers through the unmodified library.
+printers by a hash of the serial, simulated printers over TLS MQTT.
 
 Printers here live on 127.0.70.x.
 """

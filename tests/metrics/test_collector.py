@@ -1,5 +1,5 @@
 """The collector end to end in-process: a real PostgreSQL `printers` table, simulated
-printers through the unmodified library, the real prometheus_client exposition.
+printers over TLS MQTT, the real prometheus_client exposition.
 
 Printers here live on 127.0.36.x-127.0.37.x.
 """

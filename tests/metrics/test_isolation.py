@@ -1,5 +1,5 @@
 """Whatever one printer or one row of the list holds, the scrape goes on for the rest: the
-collector end to end with a YAML list, simulated printers through the unmodified library,
+collector end to end with a YAML list, simulated printers over TLS MQTT,
 the exposition /metrics serves, and the real promtool. (Issue 10, "Why" 1, 2 and 6.)
 
 Printers here live on 127.0.67.x.

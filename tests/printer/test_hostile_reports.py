@@ -1,4 +1,4 @@
-"""What a broken or hostile printer sends, through the unmodified library over TLS: each
+"""What a broken or hostile printer sends, over TLS MQTT: each
 case hurts that printer's own values at worst, is counted, and renders as a valid
 exposition. (Issue 10, "Why" 1, 2, 4 and 6.)
 

@@ -1,4 +1,5 @@
-"""session.py against simulated printers, through the unmodified bambulabs_api over TLS.
+"""session.py against simulated printers, over TLS MQTT (the client is set up
+as bambulabs_api sets up its own; tests/printer/test_client.py holds that to the library).
 
 Printers here live on 127.0.30.x-127.0.33.x.
 """
