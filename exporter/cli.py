@@ -29,18 +29,17 @@ from exporter.config import (
     settings_from,
 )
 from exporter.errors import ConfigError
-from exporter.fleet.reconcile import Fleet, FleetUpkeep
+from exporter.fleet.reconcile import Fleet, FleetUpkeep, session_fleet
 from exporter.fleet.worker_messages import WorkerSetup
 from exporter.fleet.workers import WorkerPool
 from exporter.inventory.last_good import Inventory, describe_source
 from exporter.inventory.record import InventorySource
 from exporter.inventory.shard import describe_slice
-from exporter.logs import escaping_handler
+from exporter.logs import configure as configure_logs
 from exporter.memory import return_large_allocations
 from exporter.metrics.collector import FleetCollector
 from exporter.printer.error_texts import ErrorTexts
-from exporter.printer.network_loop import NetworkLoop
-from exporter.printer.session import PrinterSession, SessionSettings, make_tls_context
+from exporter.printer.network_loop import GIL_SWITCH_INTERVAL, NetworkLoop
 from exporter.web.app import make_app
 from exporter.web.server import WebServer
 from exporter.web.server_metrics import WebServerCollector
@@ -118,21 +117,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"bambu-exporter: error: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level)
+    configure_logs(settings.log_level)
     raise_open_files_limit()
     if command == "status":
         assert status_timeout is not None
         return run_status(settings, status_timeout)
     return run_serve(settings)
-
-
-def configure_logging(level: str) -> None:
-    # Escaping: a printer name with a newline must not forge a log line.
-    handler = escaping_handler(sys.stderr, "%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.basicConfig(level=level.upper(), handlers=[handler])
-    # The library and paho log every connect and retry; our sessions log each change once.
-    noisy = logging.DEBUG if level == "debug" else logging.ERROR
-    logging.getLogger("bambulabs_api").setLevel(noisy)
 
 
 # ------------------------------------------------------------------------ wiring
@@ -179,11 +169,8 @@ def make_source(settings: Settings, printers_file: str | None) -> InventorySourc
 
 def make_fleet(settings: Settings, network: NetworkLoop) -> Fleet:
     """Sessions on `network`, all sharing one TLS context."""
-    session_settings = SessionSettings(staleness=settings.staleness,
-                                       pushall_interval=settings.pushall_interval,
-                                       connect_timeout=settings.connect_timeout,
-                                       tls_context=make_tls_context())
-    return Fleet(lambda record: PrinterSession(record, session_settings, network=network))
+    return session_fleet(settings.staleness, settings.pushall_interval,
+                         settings.connect_timeout, network)
 
 
 def make_worker_pool(settings: Settings) -> WorkerPool:
@@ -208,11 +195,6 @@ def raise_open_files_limit() -> None:
         log.warning("could not raise the open files limit: %s", exc)
 
 
-# One network loop thread serves every printer, and hands the GIL to a CPU-bound scrape
-# each time it makes a system call; with CPython's default 5 ms switch interval it then
-# waits up to 5 ms to get it back, too slow for a thousand printers' reports (measured:
-# 3 s behind during back-to-back scrapes). 1 ms keeps reports flowing (under 1 s).
-GIL_SWITCH_INTERVAL = 0.001
 
 # Docker sends SIGKILL 10 s after SIGTERM. Closing waits on no printer (a handshake in
 # progress is dropped, connected sessions send a DISCONNECT at once); these bound the

@@ -8,6 +8,7 @@ at every call that logs a name; tracebacks keep their lines.
 from __future__ import annotations
 
 import logging
+import sys
 from typing import TextIO
 
 from exporter.text import escape_controls, valid_text
@@ -30,3 +31,14 @@ def escaping_handler(stream: TextIO, fmt: str) -> logging.Handler:
     handler = logging.StreamHandler(stream)
     handler.setFormatter(EscapingFormatter(fmt))
     return handler
+
+
+def configure(level: str, prefix: str = "") -> None:
+    """The process's logging: escaped lines on stderr at `level`; `prefix` names a worker
+    process in every line. The library and paho log every connect and retry; our
+    sessions log each change once, so theirs are shown only at debug."""
+    handler = escaping_handler(sys.stderr, f"%(asctime)s %(levelname)s {prefix}%(name)s: "
+                                           "%(message)s")
+    logging.basicConfig(level=level.upper(), handlers=[handler])
+    noisy = logging.DEBUG if level == "debug" else logging.ERROR
+    logging.getLogger("bambulabs_api").setLevel(noisy)

@@ -13,10 +13,20 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from exporter.inventory.record import PrinterRecord
-from exporter.printer.session import PrinterSession
+from exporter.printer.network_loop import NetworkLoop
+from exporter.printer.session import PrinterSession, SessionSettings, make_tls_context
 from exporter.printer.status import PrinterStatus
 
 SessionFactory = Callable[[PrinterRecord], PrinterSession]
+
+
+def session_fleet(staleness: float, pushall_interval: float, connect_timeout: float,
+                  network: NetworkLoop) -> Fleet:
+    """Sessions on `network`, all sharing one TLS context: the exporter's own fleet with
+    --workers 1, and each worker process's."""
+    settings = SessionSettings(staleness=staleness, pushall_interval=pushall_interval,
+                               connect_timeout=connect_timeout, tls_context=make_tls_context())
+    return Fleet(lambda record: PrinterSession(record, settings, network=network))
 
 
 class Fleet:

@@ -19,18 +19,13 @@ from types import FrameType
 from typing import Any
 
 from exporter.errors import ConfigError
-from exporter.fleet.reconcile import Fleet, FleetUpkeep
+from exporter.fleet.reconcile import FleetUpkeep, session_fleet
 from exporter.fleet.rendered import LocalFleet
 from exporter.fleet.worker_messages import LINES, RECORDS, STATUSES, STOP, STOPPED, WorkerSetup
-from exporter.logs import escaping_handler
+from exporter.logs import configure as configure_logs
 from exporter.memory import return_large_allocations
 from exporter.printer.error_texts import ErrorTexts
-from exporter.printer.network_loop import NetworkLoop
-from exporter.printer.session import PrinterSession, SessionSettings, make_tls_context
-
-# As in the single process (cli.GIL_SWITCH_INTERVAL): the network loop keeps up while a
-# render holds the GIL.
-GIL_SWITCH_INTERVAL = 0.001
+from exporter.printer.network_loop import GIL_SWITCH_INTERVAL, NetworkLoop
 
 
 class _Stop(Exception):
@@ -50,23 +45,16 @@ def serve(conn: Connection) -> int:
     if not isinstance(setup, WorkerSetup):
         raise SystemExit(f"worker: expected a WorkerSetup first, got {type(setup).__name__}")
     return_large_allocations()   # each answer is a multi-megabyte string, built and freed
-    # Escaping: a printer name with a newline must not forge a log line.
-    logging.basicConfig(level=setup.log_level.upper(), handlers=[escaping_handler(
-        sys.stderr, f"%(asctime)s %(levelname)s worker-{setup.index} %(name)s: %(message)s")])
-    logging.getLogger("bambulabs_api").setLevel(
-        logging.DEBUG if setup.log_level == "debug" else logging.ERROR)
+    configure_logs(setup.log_level, prefix=f"worker-{setup.index} ")
     log = logging.getLogger("exporter.worker")
     sys.setswitchinterval(GIL_SWITCH_INTERVAL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _raise_stop)
 
-    settings = SessionSettings(staleness=setup.staleness,
-                               pushall_interval=setup.pushall_interval,
-                               connect_timeout=setup.connect_timeout,
-                               tls_context=make_tls_context())
     network = NetworkLoop()
     network.start()
-    fleet = Fleet(lambda record: PrinterSession(record, settings, network=network))
+    fleet = session_fleet(setup.staleness, setup.pushall_interval, setup.connect_timeout,
+                          network)
     # The main process checked the file at start-up; a worker that cannot read it later
     # renders without descriptions rather than not at all.
     texts = None
