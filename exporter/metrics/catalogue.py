@@ -270,13 +270,20 @@ def fleet_samples(statuses: Iterable[PrinterStatus],
     out: list[Sample] = []
     for status in statuses:
         try:
-            samples = printer_samples(status, describe)
-            check_renderable(samples)
+            samples = renderable_samples(status, describe)
         except Exception as exc:  # noqa: BLE001 - isolate one printer's bad data
             on_error(status, exc)
         else:
             out.extend(samples)
     return out
+
+
+def renderable_samples(status: PrinterStatus, describe: Describe = no_text) -> list[Sample]:
+    """printer_samples, checked: raises for this printer alone (the caller's per-printer
+    guard) what would otherwise fail the whole exposition when it is written."""
+    samples = printer_samples(status, describe)
+    check_renderable(samples)
+    return samples
 
 
 def check_renderable(samples: list[Sample]) -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from exporter.metrics.catalogue import CATALOGUE, Sample, Spec, check_renderable, no_text, printer_samples
+from exporter.metrics.catalogue import CATALOGUE, Sample, Spec, no_text, renderable_samples
 from exporter.metrics.exposition import RenderedFamily, go_float
 from exporter.printer.error_texts import ErrorTexts
 from exporter.printer.status import PrinterStatus
@@ -141,8 +141,7 @@ class PrinterLines:
             entry = old.get(status.serial)
             if entry is None or entry[0] != status:
                 try:
-                    samples = printer_samples(status, describe)
-                    check_renderable(samples)
+                    samples = renderable_samples(status, describe)
                     entry = (status, self._writer.lines(samples))
                 except Exception as exc:  # noqa: BLE001 - one printer's bad data, not the scrape
                     failed += 1
