@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,11 +49,17 @@ class Decoded:
     truncated: int                   # text values cut to LABEL_VALUE_LIMIT
 
 
-def decode_message(payload: bytes) -> Decoded:
+def decode_message(payload: bytes, known: Mapping[str, Any] | None = None) -> Decoded:
     """Bytes from the report topic -> its used parts, normalised; MessageRejected if the
     message cannot be used. Only the used parts are walked (a full report is mostly
     camera, network and upgrade fields the exporter ignores): their depth is checked and
-    their values normalised in one pass, linear in their size."""
+    their values normalised in one pass, linear in their size.
+
+    `known` is what the printer's merged report holds under "print". Parts equal to it
+    are left out of `report` (merging them would change nothing): an X1-class printer
+    resends its whole report every second, mostly unchanged, and one comparison in C
+    is much cheaper than normalising it value by value. What is left out was normalised
+    when it was merged, so it needs nothing more."""
     if len(payload) > MAX_MESSAGE_BYTES:
         raise MessageRejected("too_large", f"{len(payload)} bytes (at most {MAX_MESSAGE_BYTES})")
     try:
@@ -68,7 +75,12 @@ def decode_message(payload: bytes) -> Decoded:
     if not isinstance(doc, dict):
         raise MessageRejected("not_object", f"a JSON {type(doc).__name__}, not an object")
     cuts = [0]
-    report = normalised(prune_report(doc), cuts)
+    printed = prune_report(doc).get("print")
+    report = {}
+    if printed is not None:
+        kept = normalised(printed, cuts, 2, known)
+        if kept:
+            report["print"] = kept
     info = doc.get("info")
     version = None
     if isinstance(info, dict) and info.get("command") == "get_version":
@@ -76,17 +88,45 @@ def decode_message(payload: bytes) -> Decoded:
     return Decoded(report, version, cuts[0])
 
 
-def normalised(value: dict[str, Any], cuts: list[int], depth: int = 1) -> dict[str, Any]:
+def normalised(value: dict[str, Any], cuts: list[int], depth: int = 1,
+               known: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """A copy of a JSON object with every text and number normalised (see the module);
-    cuts[0] counts the text cut. MessageRejected("too_deep") past MAX_DEPTH."""
+    cuts[0] counts the text cut. MessageRejected("too_deep") past MAX_DEPTH.
+
+    With `known` (normalised already), members equal to its members are left out, and
+    objects under both are compared member by member in the same way: the copy holds
+    what differs. A part equal to a normalised one needs no normalising (normalising
+    changes a value, so a value it would change cannot equal one it produced), and is
+    no deeper than it."""
     if depth > MAX_DEPTH:
         raise MessageRejected("too_deep", f"nested deeper than {MAX_DEPTH}")
     out: dict[str, Any] = {}
+    renamed = False   # a key changed: two keys may now be one, and the last one counts
     for key, item in value.items():
         if not (len(key) <= LABEL_VALUE_LIMIT and key.isascii()):
-            key = _text(key, cuts)
+            fixed = _text(key, cuts)
+            renamed = renamed or fixed != key
+            key = fixed
+        if known is not None:
+            old = known.get(key, _MISSING)
+            if old is not _MISSING:
+                # The type too: merging 1 over 1.0 or true over 1 changes what is shown.
+                if item == old and type(item) is type(old):
+                    if renamed:
+                        out.pop(key, None)
+                    continue
+                if type(item) is dict and type(old) is dict:
+                    inner = normalised(item, cuts, depth + 1, old)
+                    if inner:
+                        out[key] = inner
+                    elif renamed:
+                        out.pop(key, None)
+                    continue
         out[key] = _value(item, cuts, depth)
     return out
+
+
+_MISSING: Any = object()
 
 
 def _list(value: list[Any], cuts: list[int], depth: int) -> list[Any]:

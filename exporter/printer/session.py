@@ -219,8 +219,10 @@ class PrinterSession:
 
     def _on_report(self, _client: Any, _userdata: Any, message: Any) -> None:
         now = self._clock()
+        # Read without the lock: only this thread (the network loop's) changes the report.
+        known = self._report.report.get("print")
         try:
-            decoded = decode_message(bytes(message.payload or b""))
+            decoded = decode_message(bytes(message.payload or b""), known)
         except MessageRejected as rejected:
             with self._lock:
                 self._message_errors[rejected.reason] = \
