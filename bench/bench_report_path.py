@@ -7,11 +7,13 @@ The messages are the simulator's: a mixed fleet of every model living for --seco
 simulated seconds, X1-class printers sending full reports each second, P1/A1 printers
 deltas, as bench_exporter's fleet sends them. Prints microseconds per message:
 
-- `json.loads`: parsing alone, the floor of any path;
+- `json.loads`: the standard library's parser alone;
+- `parse`: the exporter's parser alone (sanitize.parse_json: orjson, json where orjson
+  refuses), the floor of the exporter's path;
 - `exporter`: decode_message given the merged report, so only what changed since the
   last message is normalised, then the merge (the session's path);
-- `normalise all`: decode_message without it, every used value normalised, then the
-  merge (the path before issue 8's idle-CPU work), and the ratio of the two.
+- `normalise all`: json.loads, then every used value normalised and merged (the path
+  before issue 8's idle-CPU work), and the ratio of the two.
 
     python3 bench/bench_report_path.py [--printers 130] [--seconds 60] [--rounds 5]
 
@@ -34,8 +36,8 @@ sys.path.insert(0, str(ROOT))
 
 import json  # noqa: E402
 
-from exporter.printer.merge import MergedReport  # noqa: E402
-from exporter.printer.sanitize import decode_message  # noqa: E402
+from exporter.printer.merge import MergedReport, prune_report  # noqa: E402
+from exporter.printer.sanitize import decode_message, normalised, parse_json  # noqa: E402
 from exporter.simulator.fleet import make_records  # noqa: E402
 from exporter.simulator.models import MODELS  # noqa: E402
 from exporter.simulator.printer import SimulatedPrinter  # noqa: E402
@@ -102,9 +104,11 @@ def exporter_step(report: MergedReport, payload: bytes) -> None:
 
 
 def normalise_all_step(report: MergedReport, payload: bytes) -> None:
-    decoded = decode_message(payload)
-    if decoded.report:
-        report.merge(decoded.report)
+    doc = json.loads(payload)
+    cuts = [0]
+    kept = prune_report(doc)
+    if kept:
+        report.merge(normalised(kept, cuts))
 
 
 def main() -> int:
@@ -121,19 +125,24 @@ def main() -> int:
     print(f"messages: {count} from {args.printers} printers over {args.seconds} s, "
           f"{statistics.mean(sizes) / 1024:.1f} KiB mean, {max(sizes) / 1024:.1f} KiB max")
 
-    def parse_only(_report: MergedReport, payload: bytes) -> None:
+    def json_only(_report: MergedReport, payload: bytes) -> None:
         json.loads(payload)
 
+    def parse_only(_report: MergedReport, payload: bytes) -> None:
+        parse_json(payload)
+
+    stdlib = time_path(messages, json_only, args.rounds)
     floor = time_path(messages, parse_only, args.rounds)
     exporter = time_path(messages, exporter_step, args.rounds)
     everything = time_path(messages, normalise_all_step, args.rounds)
-    print(f"json.loads:    {floor:7.1f} us/message")
+    print(f"json.loads:    {stdlib:7.1f} us/message")
+    print(f"parse:         {floor:7.1f} us/message (json.loads / parse: {stdlib / floor:.2f}x)")
     print(f"exporter:      {exporter:7.1f} us/message "
           f"({exporter - floor:.1f} beyond parsing)")
     print(f"normalise all: {everything:7.1f} us/message "
-          f"({everything - floor:.1f} beyond parsing)")
+          f"({everything - stdlib:.1f} beyond parsing)")
     print(f"normalise all / exporter: {everything / exporter:.2f}x "
-          f"(beyond parsing: {(everything - floor) / max(exporter - floor, 1e-9):.2f}x)")
+          f"(beyond parsing: {(everything - stdlib) / max(exporter - floor, 1e-9):.2f}x)")
     print(f"at 1000 messages/s: exporter {exporter / 10:.1f} % of a core, "
           f"normalise all {everything / 10:.1f} %")
     return 0

@@ -18,6 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from exporter.printer.merge import prune_report
 from exporter.text import ELLIPSIS, LABEL_VALUE_LIMIT, valid_text
 
@@ -62,16 +64,7 @@ def decode_message(payload: bytes, known: Mapping[str, Any] | None = None) -> De
     when it was merged, so it needs nothing more."""
     if len(payload) > MAX_MESSAGE_BYTES:
         raise MessageRejected("too_large", f"{len(payload)} bytes (at most {MAX_MESSAGE_BYTES})")
-    try:
-        text = payload.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise MessageRejected("bad_utf8", f"byte {exc.start} is not UTF-8") from None
-    try:
-        doc = json.loads(text)
-    except RecursionError:
-        raise MessageRejected("too_deep", f"nested deeper than {MAX_DEPTH}") from None
-    except ValueError as exc:
-        raise MessageRejected("json", valid_text(str(exc))[:100]) from None
+    doc = parse_json(payload)
     if not isinstance(doc, dict):
         raise MessageRejected("not_object", f"a JSON {type(doc).__name__}, not an object")
     cuts = [0]
@@ -86,6 +79,39 @@ def decode_message(payload: bytes, known: Mapping[str, Any] | None = None) -> De
     if isinstance(info, dict) and info.get("command") == "get_version":
         version = normalised(info, cuts)
     return Decoded(report, version, cuts[0])
+
+
+def parse_json(payload: bytes) -> Any:
+    """JSON bytes -> a value, as json.loads gives it; MessageRejected (bad_utf8, json or
+    too_deep) for what it refuses.
+
+    orjson first: parsing is most of a message's cost, and orjson takes ~40 % of the
+    time json does on printers' reports. It refuses what strict JSON forbids and json
+    accepts (NaN, Infinity, lone surrogates such as "\\ud800", numbers past a float);
+    json then parses those, reading integers as orjson does (past 64 bits, the nearest
+    float), so what is taken, what is refused and why do not depend on the parser."""
+    try:
+        return orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MessageRejected("bad_utf8", f"byte {exc.start} is not UTF-8") from None
+    try:
+        return json.loads(text, parse_int=_int)
+    except RecursionError:
+        raise MessageRejected("too_deep", f"nested deeper than {MAX_DEPTH}") from None
+    except ValueError as exc:
+        raise MessageRejected("json", valid_text(str(exc))[:100]) from None
+
+
+def _int(text: str) -> int | float:
+    number = int(text)
+    if -2 ** 63 <= number < 2 ** 64:
+        return number
+    nearest = float(text)
+    return nearest if math.isfinite(nearest) else number   # too large: normalised to null
 
 
 def normalised(value: dict[str, Any], cuts: list[int], depth: int = 1,

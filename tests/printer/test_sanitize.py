@@ -1,11 +1,13 @@
-"""sanitize.decode_message given the merged report (`known`): only what changed is
-normalised and handed to the merge, and the merged report ends where normalising and
-merging everything would have left it."""
+"""sanitize: decode_message given the merged report (`known`) normalises and hands to the
+merge only what changed, and the merged report ends where normalising and merging
+everything would have left it; parse_json (orjson first) takes and refuses exactly what
+json does."""
 
 from __future__ import annotations
 
 import copy
 import json
+import math
 from typing import Any
 
 import pytest
@@ -13,9 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exporter.printer.merge import MergedReport
-from exporter.printer.sanitize import MAX_DEPTH, MessageRejected, decode_message
+from exporter.printer.sanitize import MAX_DEPTH, MessageRejected, decode_message, parse_json
 from exporter.text import LABEL_VALUE_LIMIT
-from tests.support.report_strategies import REPORT
+from tests.support.report_strategies import ANY_JSON, REPORT
 
 
 def payload(doc: Any) -> bytes:
@@ -129,3 +131,59 @@ def test_keys_made_one_by_cutting_keep_the_last_value() -> None:
     without = decode_message(message)
     assert without.report == {"print": {"device": {cut_key: 1}}}
     assert with_known.report == {}   # the last value is the one already held
+
+
+def _wide_int(text: str) -> int | float:
+    # Integers past 64 bits are read as the nearest float where there is one, whichever
+    # parser reads them (orjson does so, json is told to); the exporter makes every number
+    # it uses a float, so only a label made of such an integer, a hostile one, differs.
+    number = int(text)
+    if -2 ** 63 <= number < 2 ** 64 or not math.isfinite(float(text)):
+        return number
+    return float(text)
+
+
+def outcome_of_json(payload: bytes) -> tuple[str, str]:
+    """What the standard library makes of a message: the reference parse_json keeps to."""
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        return ("rejected", "bad_utf8")
+    try:
+        return ("parsed", json.dumps(json.loads(text, parse_int=_wide_int)))
+    except RecursionError:
+        return ("rejected", "too_deep")
+    except ValueError:
+        return ("rejected", "json")
+
+
+def outcome(payload: bytes) -> tuple[str, str]:
+    try:
+        # dumps shows types too: 1 and 1.0, NaN, nested shapes.
+        return ("parsed", json.dumps(parse_json(payload)))
+    except MessageRejected as rejected:
+        return ("rejected", rejected.reason)
+
+
+JSON_TEXTS = ANY_JSON.map(json.dumps) | ANY_JSON.map(lambda v: json.dumps(v, ensure_ascii=False)
+                                                     .encode("utf-8", "surrogatepass")
+                                                     .decode("utf-8", "replace"))
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(JSON_TEXTS.map(str.encode) | st.binary(max_size=64)
+       | st.tuples(JSON_TEXTS, st.integers(0, 40), st.binary(max_size=3)).map(
+           lambda t: t[0].encode()[:t[1]] + t[2] + t[0].encode()[t[1]:]))
+def test_parsing_takes_and_refuses_what_json_does(message: bytes) -> None:
+    assert outcome(message) == outcome_of_json(message)
+
+
+@pytest.mark.parametrize("message", [
+    b'{"a": NaN, "b": -Infinity}', b'{"a": 1e999}', b'{"a": "\\ud800"}',
+    b'{"a": %d}' % 10 ** 30, b'{"a": %d}' % -(2 ** 63 + 1), b'{"a": %d}' % -(2 ** 63),
+    b'{"a": %d}' % (2 ** 64 - 1), b'{"a": %d}' % 2 ** 64, b'{"a": %d}' % 10 ** 400,
+    b'\xef\xbb\xbf{"a": 1}',
+    b'{"a": 1, "a": 2}', b"[" * 5000 + b"]" * 5000, b'{"a": "\xff"}', b" {} ", b"",
+])
+def test_parsing_edge_cases_match_json(message: bytes) -> None:
+    assert outcome(message) == outcome_of_json(message)
