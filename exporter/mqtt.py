@@ -1,8 +1,9 @@
-"""MQTT 3.1.1 packet codec: just the packets a printer's tiny server needs.
+"""MQTT 3.1.1 packet codec: just the packets a printer and its clients exchange.
 
 A printer is not a broker: it serves one report topic and takes one request topic, so
-only CONNECT, SUBSCRIBE, PUBLISH (QoS 0/1), PINGREQ and DISCONNECT come in, and CONNACK,
-SUBACK, PUBLISH, PUBACK and PINGRESP go out.
+only CONNECT, SUBSCRIBE, PUBLISH (QoS 0/1), PINGREQ and DISCONNECT go to it, and CONNACK,
+SUBACK, PUBLISH, PUBACK and PINGRESP come back. The simulator serves with this codec
+(read_packet, the parse_* functions); the exporter's sessions read with PacketReader.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ UNSUBACK = 11
 PINGREQ = 12
 PINGRESP = 13
 DISCONNECT = 14
+PUBREC, PUBREL, PUBCOMP = 5, 6, 7   # QoS 2, which printers do not send; answered all the same
 
 # CONNACK return codes (MQTT 3.1.1, 3.2.2.3).
 ACCEPTED = 0
@@ -224,7 +226,7 @@ def publish(topic: str, payload: bytes, qos: int = 0, packet_id: int | None = No
 
 
 def puback(packet_id: int) -> bytes:
-    return encode(PUBACK, 0, struct.pack("!H", packet_id))
+    return ack(PUBACK, packet_id)
 
 
 def subscribe(packet_id: int, topic: str, qos: int = 0) -> bytes:
@@ -241,3 +243,79 @@ def pingresp() -> bytes:
 
 def disconnect() -> bytes:
     return encode(DISCONNECT, 0, b"")
+
+
+class PacketReader:
+    """Bytes from a stream -> whole packets, as (kind, flags, body), for a client reading
+    with non-blocking sockets: feed() takes whatever arrived and returns the packets it
+    completes. A packet whose body would exceed `max_body` is not kept: its bytes are
+    skipped as they come, and it is returned once as (kind, flags, None), so one huge
+    packet costs no memory. ProtocolError for a remaining length of more than 4 bytes."""
+
+    def __init__(self, max_body: int = MAX_PACKET) -> None:
+        self._max = max_body
+        self._buffer = bytearray()
+        self._skip = 0   # bytes of an oversized packet still to pass over
+
+    def feed(self, data: bytes) -> list[tuple[int, int, bytes | None]]:
+        packets: list[tuple[int, int, bytes | None]] = []
+        if self._skip:
+            taken = min(self._skip, len(data))
+            self._skip -= taken
+            data = data[taken:]
+        buffer = self._buffer
+        buffer += data
+        pos, end = 0, len(buffer)
+        while end - pos >= 2:
+            first = buffer[pos]
+            length = shift = 0
+            index = pos + 1
+            while True:
+                if index >= end:
+                    length = -1   # the length itself is not all here yet
+                    break
+                if index - pos > 4:
+                    raise ProtocolError("remaining length longer than 4 bytes")
+                byte = buffer[index]
+                length |= (byte & 0x7F) << shift
+                shift += 7
+                index += 1
+                if not byte & 0x80:
+                    break
+            if length < 0:
+                break
+            if length > self._max:
+                packets.append((first >> 4, first & 0x0F, None))
+                available = end - index
+                self._skip = max(0, length - available)
+                pos = min(end, index + length)
+                continue
+            if end - index < length:
+                break
+            packets.append((first >> 4, first & 0x0F, bytes(buffer[index:index + length])))
+            pos = index + length
+        if pos:
+            del buffer[:pos]
+        return packets
+
+
+def publish_topic(flags: int, body: bytes) -> tuple[bytes, int | None, bytes]:
+    """A PUBLISH body -> (topic as bytes, packet id where QoS > 0, payload), without
+    decoding the topic: a client compares it with the one topic it wants."""
+    if len(body) < 2:
+        raise ProtocolError("PUBLISH shorter than its topic length")
+    end = 2 + ((body[0] << 8) | body[1])
+    packet_id = None
+    if flags & 0x06:
+        if len(body) < end + 2:
+            raise ProtocolError("PUBLISH shorter than its fields")
+        packet_id = (body[end] << 8) | body[end + 1]
+        return body[2:end], packet_id, body[end + 2:]
+    if len(body) < end:
+        raise ProtocolError("PUBLISH shorter than its topic")
+    return body[2:end], packet_id, body[end:]
+
+
+def ack(kind: int, packet_id: int) -> bytes:
+    """PUBACK, PUBREC or PUBCOMP (flags 0), or PUBREL (flags 2), for a packet id."""
+    return encode(kind, 0x02 if kind == PUBREL else 0, struct.pack("!H", packet_id))

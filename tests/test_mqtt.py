@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from exporter.simulator import mqtt
+from exporter import mqtt
 
 
 def read(data: bytes) -> mqtt.Packet:

@@ -1,24 +1,24 @@
-"""The MQTT client for one printer, set up as bambulabs_api sets up its own.
+"""How the exporter speaks to a printer: bambulabs_api's conventions, without its client.
 
 `bambulabs_api.Printer()` (its `PrinterMQTTClient`) builds a paho client and calls paho's
 `tls_set`, which loads the system CA store into a fresh TLS context: ~17 ms of CPU per
 printer (95% of building a Printer), for a store that nothing reads, since printers'
 certificates come from Bambu's private CA and are not verified. The library offers no way
-to skip it, so we build the paho client the way the library does (MQTT 3.1.1, paho's
-version 2 callbacks, user `bblp`, the access code as password, port 8883, keep-alive 60 s,
-TLS without verification, topics `device/<serial>/report` and `device/<serial>/request`)
-on one TLS context shared by the fleet. tests/printer/test_client.py holds these
-conventions against the installed library's, so an upgrade that changes them is noticed.
+to skip it; and paho's reading costs more than the rest of a report's handling (see
+mqtt_client.py). So the sessions speak MQTT themselves (mqtt_client.ClientSession) with
+the library's conventions (MQTT 3.1.1, user `bblp`, the access code as password, port
+8883, keep-alive 60 s, TLS without verification, topics `device/<serial>/report` and
+`device/<serial>/request`) on one TLS context shared by the fleet.
+tests/printer/test_client.py holds these conventions, and the CONNECT on the wire, to the
+installed library's, so an upgrade that changes them is noticed.
 """
 
 from __future__ import annotations
 
 import ssl
+from collections.abc import Callable
 
-import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion
-
-from exporter.printer.network_loop import LoopClient
+from exporter.printer.mqtt_client import ClientSession
 
 USERNAME = "bblp"
 PORT = 8883
@@ -41,13 +41,13 @@ def make_tls_context() -> ssl.SSLContext:
     return context
 
 
-def make_client(host: str, access_code: str, tls_context: ssl.SSLContext) -> LoopClient:
-    """A paho client for one printer, not connected (no I/O here)."""
-    client = LoopClient(CallbackAPIVersion.VERSION2, protocol=paho.MQTTv311)
-    client.username_pw_set(USERNAME, access_code)
-    client.tls_set_context(tls_context)
-    client.tls_insecure_set(True)  # as the library; the shared context already says so
-    # A callback error must not escape into the network loop (it is caught there too).
-    client.suppress_exceptions = True
-    client.connect_async(host, PORT, KEEPALIVE)  # address, port, keep-alive; no I/O yet
-    return client
+def printer_session(serial: str, access_code: str, on_connack: Callable[[int], None],
+                    on_message: Callable[[bytes], None],
+                    on_oversized: Callable[[int], None],
+                    now: float) -> ClientSession:
+    """A new MQTT session with a printer, CONNECT queued: it subscribes to the report
+    topic once CONNACK accepts it."""
+    session = ClientSession(report_topic(serial), KEEPALIVE, on_connack, on_message,
+                            on_oversized)
+    session.connect(USERNAME, access_code, now)
+    return session

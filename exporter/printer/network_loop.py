@@ -8,8 +8,8 @@ per printer also costs a thousand threads contending for the GIL with the scrape
 
 Here one thread reads, writes and keeps alive every connection (one descriptor each), and
 connects them too: the TCP connect and the TLS handshake are non-blocking steps driven by
-epoll like any other I/O, bounded by a timer, and the finished TLS socket is handed to
-paho (`LoopClient`), which then sends CONNECT. A printer that accepts TCP and never
+epoll like any other I/O, bounded by a timer, and on the finished TLS socket the MQTT
+session (mqtt_client.ClientSession, bytes in and out) sends CONNECT. A printer that accepts TCP and never
 answers the TLS ClientHello holds one descriptor and one timer, nothing that another
 printer waits for. (It used to be a pool of 8 blocking connects: 100 hung printers held
 all 8 for the whole connect timeout, and 40 healthy ones took 57 s to come up.) Only host
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import enum
 import errno
-import functools
 import heapq
 import ipaddress
 import itertools
@@ -38,35 +37,17 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
-
-import paho.mqtt.client as paho
-from paho.mqtt.enums import MQTTErrorCode
+from typing import Protocol
 
 from exporter.printer.backoff import Backoff
+from exporter.printer.mqtt_client import ClientSession, SessionLost
 from exporter.printer.resolver import Address, Resolver
 
 TICK = 1.0  # seconds between keep-alive checks; paho's own loop uses the same
-
-
-class LoopClient(paho.Client):
-    """paho's client, able to take a socket whose TCP connect and TLS handshake the loop
-    has already done. paho 2.x has no public way to hand it a socket; `reconnect()` gets
-    its socket from `_create_socket()`, so that one step is ours, the rest is paho's
-    (state reset, CONNECT, keep-alive, callbacks)."""
-
-    _prepared: paho.SocketLike | None = None
-
-    def connect_on(self, sock: ssl.SSLSocket) -> MQTTErrorCode:
-        """Start an MQTT session on a connected TLS socket: paho sends CONNECT."""
-        self._prepared = sock
-        try:
-            return self.reconnect()
-        finally:
-            self._prepared = None
-
-    def _create_socket(self) -> paho.SocketLike:
-        sock, self._prepared = self._prepared, None
-        return sock if sock is not None else super()._create_socket()
+# Shortest time between two wake-ups of the loop: each costs a context switch, a system
+# call and a round of the loop whatever it brings, and 5 ms is nothing next to the
+# second a report may take to reach /metrics.
+BATCH_INTERVAL = 0.005
 
 
 # One network loop thread serves every printer, and hands the GIL to a CPU-bound scrape
@@ -108,12 +89,11 @@ class NetworkLoop:
             self._thread.join(timeout)
         self._resolver.stop()
 
-    def connection(self, client: LoopClient, tls_context: ssl.SSLContext,
-                   connect_timeout: float, max_delay: float,
-                   on_connect_error: Callable[[BaseException], None],
-                   established: Callable[[], bool]) -> Connection:
-        return Connection(self, client, tls_context, connect_timeout,
-                          Backoff(1.0, max(1.0, max_delay)), on_connect_error, established)
+    def connection(self, host: str, port: int, tls_context: ssl.SSLContext,
+                   connect_timeout: float, max_delay: float, events: SessionEvents,
+                   new_session: Callable[[float], ClientSession]) -> Connection:
+        return Connection(self, host, port, tls_context, connect_timeout,
+                          Backoff(1.0, max(1.0, max_delay)), events, new_session)
 
     def call(self, fn: Callable[[], None]) -> None:
         """Run fn in the loop thread, soon."""
@@ -143,7 +123,7 @@ class NetworkLoop:
             try:
                 self._epoll.unregister(fd)
             except (OSError, ValueError):
-                pass  # paho already closed it: the kernel dropped it from the epoll set
+                pass  # already closed: the kernel dropped it from the epoll set
 
     def resolve(self, host: str, port: int) -> Future[list[Address]]:
         """Addresses for a host name, looked up off the loop (resolver.py)."""
@@ -151,18 +131,29 @@ class NetworkLoop:
 
     def _run(self) -> None:
         next_tick = time.monotonic() + TICK
+        woke = 0.0
         while True:
             now = time.monotonic()
+            if now - woke < BATCH_INTERVAL and not self._stopping.is_set():
+                # Let reports gather: one wake-up for several printers' reports instead
+                # of one each (a thousand printers send ~1000 a second).
+                time.sleep(BATCH_INTERVAL - (now - woke))
+                now = time.monotonic()
             wait = next_tick - now
             if self._timers:
                 wait = min(wait, self._timers[0][0] - now)
-            for fd, events in self._epoll.poll(max(0.0, wait)):
+            ready = self._epoll.poll(max(0.0, wait))
+            woke = time.monotonic()
+            for fd, events in ready:
                 if fd == self._wake_r.fileno():
                     self._drain_wake()
                     continue
                 connection = self._by_fd.get(fd)
                 if connection is not None:
-                    self._guard(functools.partial(connection.on_events, events))
+                    try:   # _guard's work inline: this runs for every report
+                        connection.on_events(events)
+                    except Exception:  # noqa: BLE001 - one printer's failure must not stop the loop
+                        self._log.exception("MQTT network loop: unexpected error")
             while self._commands:
                 self._guard(self._commands.popleft())
             now = time.monotonic()
@@ -196,12 +187,22 @@ class NetworkLoop:
             connection.close_now()
 
 
+class SessionEvents(Protocol):
+    """What a connection tells its printer's session, in the loop thread."""
+
+    def connect_failed(self, exc: BaseException) -> None:
+        """This attempt ended before a session: look-up, TCP, TLS or no CONNACK in time."""
+
+    def lost(self, reason: str, detail: str) -> None:
+        """A session that CONNACK accepted ended ("keepalive", "protocol" or "dropped")."""
+
+
 class Phase(enum.Enum):
     WAITING = "waiting"        # between attempts (or not started)
     RESOLVING = "resolving"    # host name lookup in the resolver pool
     TCP = "tcp"                # non-blocking connect() in progress
     TLS = "tls"                # TLS handshake in progress
-    MQTT = "mqtt"              # paho owns the socket: CONNECT sent, or connected
+    MQTT = "mqtt"              # CONNECT sent, or connected
     CLOSED = "closed"
 
 
@@ -215,34 +216,44 @@ def _ip_address(host: str) -> Address | None:
     return family, (host, 0)
 
 
-class Connection:
-    """One printer's client on the loop: connect (without blocking), serve, back off, close."""
+READ_SIZE = 65536   # one read takes a burst of reports; epoll is level-triggered for more
 
-    def __init__(self, loop: NetworkLoop, client: LoopClient, tls_context: ssl.SSLContext,
-                 connect_timeout: float, backoff: Backoff,
-                 on_connect_error: Callable[[BaseException], None],
-                 established: Callable[[], bool]) -> None:
+
+class Connection:
+    """One printer's connection on the loop: connect (without blocking), serve the MQTT
+    session, back off, close."""
+
+    def __init__(self, loop: NetworkLoop, host: str, port: int, tls_context: ssl.SSLContext,
+                 connect_timeout: float, backoff: Backoff, events: SessionEvents,
+                 new_session: Callable[[float], ClientSession]) -> None:
         self._loop = loop
-        self._client = client
+        self.host, self.port = host, port
         self._tls_context = tls_context
         self._connect_timeout = connect_timeout
         self._backoff = backoff
-        self._on_connect_error = on_connect_error
-        self._established = established   # True once the session's CONNACK said yes
-        self._outbox: deque[tuple[str, str]] = deque()
+        self._events = events
+        self._new_session = new_session   # a ClientSession with CONNECT queued
+        self._commands: deque[tuple[str, str]] = deque()   # publishes from any thread
         self._phase = Phase.WAITING
         self._attempt = 0                 # stale timers and lookups check this
         self._addresses: list[Address] = []
-        self._raw: socket.socket | ssl.SSLSocket | None = None  # ours until paho takes it
+        self._raw: socket.socket | ssl.SSLSocket | None = None  # until the MQTT phase
+        self._sock: ssl.SSLSocket | None = None   # in the MQTT phase
+        self._session: ClientSession | None = None
         self._fd: int | None = None
-        self._sock: paho.SocketLike | None = None  # paho's, in Phase.MQTT
         self._mask = 0
+        self._write_size = 0              # a write TLS asked to repeat (WANT_WRITE)
         self._connack_deadline = 0.0
         self.done = threading.Event()   # set once closed (DISCONNECT sent if connected)
 
     @property
     def phase(self) -> Phase:
         return self._phase
+
+    @property
+    def socket(self) -> ssl.SSLSocket | None:
+        """The TLS socket of the MQTT phase (None in other phases)."""
+        return self._sock
 
     # ---------------------------------------------------------------- any thread
 
@@ -251,7 +262,7 @@ class Connection:
 
     def publish(self, topic: str, payload: str) -> None:
         """Queue a QoS 0 publish; the loop thread sends it."""
-        self._outbox.append((topic, payload))
+        self._commands.append((topic, payload))
         self._loop.call(self._flush)
 
     def stop(self, timeout: float | None = None) -> None:
@@ -274,14 +285,13 @@ class Connection:
         self._attempt += 1
         attempt = self._attempt
         self._loop.call_later(self._connect_timeout, lambda: self._timed_out(attempt))
-        host, port = self._client.host, self._client.port
-        literal = _ip_address(host)
+        literal = _ip_address(self.host)
         if literal is not None:
-            self._addresses = [(literal[0], (host, port))]
+            self._addresses = [(literal[0], (self.host, self.port))]
             self._next_address()
             return
         self._phase = Phase.RESOLVING
-        future = self._loop.resolve(host, port)
+        future = self._loop.resolve(self.host, self.port)
         future.add_done_callback(
             lambda f: self._loop.call(lambda: self._resolved(attempt, f)))
 
@@ -294,7 +304,7 @@ class Connection:
             return
         self._addresses = future.result()
         if not self._addresses:
-            self._failed(OSError(f"no address for {self._client.host}"))
+            self._failed(OSError(f"no address for {self.host}"))
             return
         self._next_address()
 
@@ -326,7 +336,7 @@ class Connection:
             return
         # The same descriptor carries on: wrap_socket takes the socket's fd over.
         self._raw = self._tls_context.wrap_socket(
-            self._raw, server_hostname=self._client.host, do_handshake_on_connect=False)
+            self._raw, server_hostname=self.host, do_handshake_on_connect=False)
         self._phase = Phase.TLS
         self._handshake()
 
@@ -347,22 +357,12 @@ class Connection:
         self._start_mqtt(sock)
 
     def _start_mqtt(self, sock: ssl.SSLSocket) -> None:
-        self._raw = None
+        now = time.monotonic()
+        self._raw, self._sock = None, sock
         self._phase = Phase.MQTT
-        try:
-            rc = self._client.connect_on(sock)  # paho sends CONNECT (non-blocking)
-        except (OSError, ValueError) as exc:
-            self._unregister()
-            self._client._sock_close()
-            self._phase = Phase.WAITING
-            self._failed(exc)
-            return
-        self._sock = self._client.socket()
-        self._connack_deadline = time.monotonic() + self._connect_timeout
-        if rc != paho.MQTT_ERR_SUCCESS or self._sock is not sock:
-            self._lost()
-            return
-        self._mask = -1  # force _after() to set the mask paho wants
+        self._session = self._new_session(now)   # CONNECT queued
+        self._write_size = 0
+        self._connack_deadline = now + self._connect_timeout
         self._flush()
 
     def _timed_out(self, attempt: int) -> None:
@@ -371,10 +371,11 @@ class Connection:
                 f"TCP connect and TLS handshake not done within {self._connect_timeout:g}s"))
 
     def _failed(self, exc: BaseException) -> None:
-        """This attempt is over before paho had the socket: count it, try again later."""
+        """This attempt is over before a session: count it, try again later."""
         self._drop_raw()
+        self._drop_session()
         self._phase = Phase.WAITING
-        self._on_connect_error(exc)
+        self._events.connect_failed(exc)
         self._retry()
 
     def _drop_raw(self) -> None:
@@ -399,65 +400,121 @@ class Connection:
     # ------------------------------------------------------- loop thread: serve
 
     def on_events(self, events: int) -> None:
-        if self._phase is Phase.TCP:
+        if self._phase is Phase.MQTT:
+            if events & (select.EPOLLIN | select.EPOLLERR | select.EPOLLHUP):
+                self._read()
+            if self._phase is Phase.MQTT and (events & select.EPOLLOUT or self._commands):
+                self._flush()
+        elif self._phase is Phase.TCP:
             self._tcp_ready()
-            return
-        if self._phase is Phase.TLS:
+        elif self._phase is Phase.TLS:
             self._handshake()
-            return
-        if self._phase is not Phase.MQTT:
-            return
-        client = self._client
-        rc = paho.MQTT_ERR_SUCCESS
-        if events & (select.EPOLLIN | select.EPOLLERR | select.EPOLLHUP):
-            rc = client.loop_read()
-            # Decrypted bytes already buffered in the SSL object do not wake epoll.
-            while (rc == paho.MQTT_ERR_SUCCESS and self._sock is client.socket()
-                   and isinstance(self._sock, ssl.SSLSocket) and self._sock.pending()):
-                rc = client.loop_read()
-        if rc == paho.MQTT_ERR_SUCCESS and events & select.EPOLLOUT:
-            rc = client.loop_write()
-        self._after(rc)
 
-    def tick(self) -> None:
-        if self._phase is not Phase.MQTT:
-            return
-        rc = self._client.loop_misc()  # keep-alive pings, and their timeout
-        if rc == paho.MQTT_ERR_SUCCESS and not self._established() \
-                and time.monotonic() > self._connack_deadline:
-            self._on_connect_error(TimeoutError("no CONNACK after the TLS handshake"))
-            self._client._sock_close()  # paho has no public way to drop a half-open session
-            rc = paho.MQTT_ERR_CONN_LOST
-        self._after(rc)
+    def _read(self) -> None:
+        sock, session = self._sock, self._session
+        assert sock is not None and session is not None
+        while True:
+            try:
+                data = sock.recv(READ_SIZE)
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
+                return
+            except (OSError, ValueError) as exc:
+                self._lost("dropped", str(exc) or type(exc).__name__)
+                return
+            if not data:
+                self._lost("dropped", "connection closed by the printer")
+                return
+            was_established = session.established
+            try:
+                session.received(data, time.monotonic())
+            except SessionLost as lost:
+                self._lost(lost.reason, str(lost))
+                return
+            if self._phase is not Phase.MQTT:
+                return   # closed from a callback
+            if session.established and not was_established:
+                # A session that worked starts the back-off again.
+                self._backoff.reset()
+            elif session.refused:
+                self._lost("refused", "CONNACK refused the session")
+                return
+            if session.outbox:
+                self._flush()
+            # Level-triggered epoll wakes us again for bytes still in the kernel; only
+            # those TLS has already decrypted would go unseen.
+            if len(data) < READ_SIZE and not sock.pending():
+                return
 
     def _flush(self) -> None:
+        """Queue the commands waiting, and write what the session has to send."""
         if self._phase is not Phase.MQTT:
             return  # sent once connected; anything queued before is for this session
-        while self._outbox:
-            topic, payload = self._outbox.popleft()
-            # Not in a paho callback and no paho thread: paho writes at once.
-            self._client.publish(topic, payload)
-        self._after(paho.MQTT_ERR_SUCCESS)
+        sock, session = self._sock, self._session
+        assert sock is not None and session is not None
+        if self._commands:
+            now = time.monotonic()
+            while self._commands:
+                topic, payload = self._commands.popleft()
+                session.publish(topic, payload.encode(), now)
+        outbox = session.outbox
+        while outbox:
+            # TLS wants a write it could not finish repeated with the same bytes.
+            size = self._write_size or min(len(outbox), READ_SIZE)
+            try:
+                sent = sock.send(outbox[:size])
+            except (ssl.SSLWantWriteError, ssl.SSLWantReadError, BlockingIOError):
+                self._write_size = size
+                break
+            except (OSError, ValueError) as exc:
+                self._lost("dropped", str(exc) or type(exc).__name__)
+                return
+            self._write_size = 0
+            del outbox[:sent]
+        self._set_mask(select.EPOLLIN | (select.EPOLLOUT if outbox else 0))
 
-    def _after(self, rc: int) -> None:
-        if self._phase is not Phase.MQTT:
+    def tick(self) -> None:
+        """Every second: the CONNACK deadline and keep-alive pings."""
+        session = self._session
+        if self._phase is not Phase.MQTT or session is None:
             return
-        if rc != paho.MQTT_ERR_SUCCESS or self._client.socket() is not self._sock:
-            self._lost()  # paho has called on_disconnect and closed the socket
+        now = time.monotonic()
+        if not session.established:
+            if now > self._connack_deadline:
+                self._close_socket()
+                self._phase = Phase.WAITING
+                self._events.connect_failed(TimeoutError("no CONNACK after the TLS handshake"))
+                self._retry()
             return
-        if self._established():
-            # A session that worked starts the back-off again. Checked here, not once it
-            # is lost: by then paho's on_disconnect has said it is not established.
-            self._backoff.reset()
-        self._set_mask(select.EPOLLIN | (select.EPOLLOUT if self._client.want_write() else 0))
+        try:
+            session.keepalive(now)
+        except SessionLost as lost:
+            self._lost(lost.reason, str(lost))
+            return
+        if session.outbox:
+            self._flush()
 
-    def _lost(self) -> None:
-        self._unregister()
-        if self._client.socket() is not None:
-            self._client._sock_close()
-        self._sock = None
+    def _lost(self, reason: str, detail: str) -> None:
+        """The MQTT phase is over: tell the session if it had been accepted, retry."""
+        established = self._session is not None and self._session.established
+        self._close_socket()
         self._phase = Phase.WAITING
+        if established:
+            self._events.lost(reason, detail)
         self._retry()
+
+    def _close_socket(self) -> None:
+        self._unregister()
+        if self._sock is not None:
+            try:
+                self._sock.close()
+            except OSError:
+                pass
+        self._sock = None
+        self._drop_session()
+
+    def _drop_session(self) -> None:
+        self._session = None
+        self._write_size = 0
 
     def _retry(self) -> None:
         if self._phase is Phase.CLOSED:
@@ -470,7 +527,7 @@ class Connection:
         if self._phase is Phase.CLOSED:
             return
         phase, self._phase = self._phase, Phase.CLOSED
-        self._outbox.clear()
+        self._commands.clear()
         self._loop._connections.discard(self)
         if phase is Phase.MQTT:
             self._send_disconnect()
@@ -479,20 +536,21 @@ class Connection:
         self.done.set()
 
     def _send_disconnect(self) -> None:
-        client = self._client
-        try:
-            if client.socket() is not None:
-                # Not in a callback, no paho thread: paho writes DISCONNECT at once, closes.
-                client.disconnect()
-                for _ in range(10):
-                    if client.socket() is None or not client.want_write():
-                        break
-                    client.loop_write()
-        except (OSError, ValueError):
-            pass
-        finally:
-            self._unregister()
-            if client.socket() is not None:
-                client._sock_close()
-            self._sock = None
-
+        sock, session = self._sock, self._session
+        if sock is not None and session is not None:
+            session.disconnect(time.monotonic())
+            outbox = session.outbox
+            # Best effort, never waiting: a few tries at the (tiny) rest of the outbox.
+            for _ in range(10):
+                if not outbox:
+                    break
+                try:
+                    sent = sock.send(outbox[:self._write_size or len(outbox)])
+                except (ssl.SSLWantWriteError, ssl.SSLWantReadError, BlockingIOError):
+                    self._write_size = self._write_size or len(outbox)
+                    continue
+                except (OSError, ValueError):
+                    break
+                self._write_size = 0
+                del outbox[:sent]
+        self._close_socket()

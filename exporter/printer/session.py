@@ -3,12 +3,13 @@
 bambulabs_api's traps (DESIGN.md) decide the shape here:
 - no library Printer: `Printer()` loads a CA store per printer that nothing uses (~17 ms
   of CPU each) and `Printer.connect()` starts a camera thread that reconnects forever;
-  client.py builds the paho client as the library does, and the fleet's one network loop
-  drives it (network_loop.py says why paho's threaded loop does not scale);
-- report messages are taken by a topic callback of our own: the library's `_on_message`
-  runs `json.loads` unguarded *before* its `on_message_handler`, so a garbage payload would
-  never reach a handler of ours to be counted, and its one-level merge wipes AMS units;
-- `suppress_exceptions` stays on so no callback error can kill paho's network thread;
+  the session speaks MQTT itself with the library's conventions (client.py), on the
+  fleet's one network loop (network_loop.py says why paho's threaded loop does not scale);
+- report messages are taken raw and decoded here: the library's `_on_message` runs
+  `json.loads` unguarded, so a garbage payload would never reach a handler of ours to be
+  counted, and its one-level merge wipes AMS units;
+- nothing a printer sends can raise into the network loop: every message is decoded
+  under a guard that counts what it rejects;
 - commands are published without waiting (the library's helpers block on
   `wait_for_publish`, and its getters may block on a pushall with no timeout);
 - closing sends an MQTT DISCONNECT (the library's `mqtt_stop()` leaves the socket open);
@@ -31,10 +32,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from exporter.inventory.record import PrinterRecord
-from exporter.printer.client import make_client, report_topic, request_topic
+from exporter.printer.client import PORT, printer_session, request_topic
 from exporter.printer.client import make_tls_context as make_tls_context  # kept importable here
 from exporter.printer.merge import MergedReport
-from exporter.printer.network_loop import Connection, LoopClient, NetworkLoop
+from exporter.printer.mqtt_client import ClientSession
+from exporter.printer.network_loop import Connection, NetworkLoop
 from exporter.printer.printing_time import PrintingTime
 from exporter.printer.sanitize import MessageRejected, decode_message
 from exporter.printer.snapshot import (
@@ -66,7 +68,8 @@ CLOSE_WAIT = 2.0
 
 
 def classify_connect_error(exc: BaseException | None) -> str:
-    """An exception from paho's connect -> a connection_errors reason label."""
+    """An exception from connecting (look-up, TCP, TLS, CONNACK wait) -> a
+    connection_errors reason label."""
     if isinstance(exc, ConnectionRefusedError):
         return "refused"
     if isinstance(exc, (socket.timeout, TimeoutError)):
@@ -97,7 +100,6 @@ class PrinterSession:
         self._settings = settings
         self._clock = clock
         self._log = logger or logging.getLogger(__name__)
-        self._client: LoopClient | None = None
         self._network = network           # shared by the fleet; None: a loop of our own
         self._own_network: NetworkLoop | None = None
         self._connection: Connection | None = None
@@ -128,25 +130,26 @@ class PrinterSession:
         """Begin connecting on the network loop; returns at once (no I/O here, and about
         0.1 ms of CPU: no CA store is loaded, see client.py)."""
         tls_context = self._settings.tls_context or make_tls_context()
-        client = make_client(self.record.ip, self.record.access_code, tls_context)
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
-        client.message_callback_add(report_topic(self.record.serial), self._on_report)
         network = self._network
         if network is None:  # a session on its own (tests)
             network = self._own_network = NetworkLoop(resolver_workers=1)
             network.start()
-        connection = network.connection(client, tls_context, self._settings.connect_timeout,
-                                        self._settings.reconnect_max_delay,
-                                        self._on_connect_error, lambda: self._connected)
+        connection = network.connection(self.record.ip, PORT, tls_context,
+                                        self._settings.connect_timeout,
+                                        self._settings.reconnect_max_delay, self,
+                                        self._new_client_session)
         with self._lock:
             if self._closing:  # closed before it got going
                 if self._own_network is not None:
                     self._own_network.stop()
                 return
-            self._client, self._connection = client, connection
+            self._connection = connection
             self._started = True
         connection.start()
+
+    def _new_client_session(self, now: float) -> ClientSession:
+        return printer_session(self.record.serial, self.record.access_code, self._on_connack,
+                               self._on_report, self._on_oversized, now)
 
     def close(self) -> None:
         """Send an MQTT DISCONNECT and forget the connection.
@@ -173,20 +176,17 @@ class PrinterSession:
                                         self.record.access_code)
             self._dirty = True
 
-    # ------------------------------------------------------------- paho callbacks
+    # --------------------------------------- network loop callbacks (its thread)
 
-    def _on_connect(self, client: Any, _userdata: Any, _flags: Any, rc: Any,
-                    _properties: Any) -> None:
+    def _on_connack(self, code: int) -> None:
         now = self._clock()
-        if getattr(rc, "is_failure", rc != 0):
-            value = getattr(rc, "value", rc)
+        if code:
             # MQTT 3.1.1 CONNACK 4 = bad user name or password, 5 = not authorized
-            if value in (4, 5, 134, 135):
+            if code in (4, 5):
                 self._count_error("auth", "access code rejected: check it on the printer's screen")
             else:
-                self._count_error("refused", f"printer refused the session ({rc})")
+                self._count_error("refused", f"printer refused the session (CONNACK {code})")
             return
-        client.subscribe(report_topic(self.record.serial))  # as the library does on CONNACK
         with self._lock:
             self._connected = True
             self._connects += 1
@@ -202,27 +202,33 @@ class PrinterSession:
         if pushall_due:
             self._publish(PUSHALL)
 
-    def _on_connect_error(self, exc: BaseException) -> None:
+    def connect_failed(self, exc: BaseException) -> None:
         reason = classify_connect_error(exc)
         self._count_error(reason, _describe_connect_error(reason, exc,
                                                           self._settings.connect_timeout))
 
-    def _on_disconnect(self, _client: Any, _userdata: Any, _flags: Any, rc: Any,
-                       _properties: Any) -> None:
+    def lost(self, reason: str, detail: str) -> None:
         with self._lock:
             was_connected, self._connected = self._connected, False
             closing = self._closing
         if closing or not was_connected:
             return
-        reason = "timeout" if "keep" in str(rc).lower() else "dropped"
-        self._count_error(reason, f"session lost ({rc})")
+        self._count_error("timeout" if reason == "keepalive" else "dropped",
+                          f"session lost ({detail})")
 
-    def _on_report(self, _client: Any, _userdata: Any, message: Any) -> None:
+    def _on_oversized(self, size: int) -> None:
+        with self._lock:
+            self._message_errors["too_large"] = self._message_errors.get("too_large", 0) + 1
+            self._last_message = self._clock()   # the printer is talking, just not sense
+        self._log.debug("printer %s: report not used: larger than %d bytes",
+                        self.record.name, size)
+
+    def _on_report(self, payload: bytes) -> None:
         now = self._clock()
         # Read without the lock: only this thread (the network loop's) changes the report.
         known = self._report.report.get("print")
         try:
-            decoded = decode_message(bytes(message.payload or b""), known)
+            decoded = decode_message(payload, known)
         except MessageRejected as rejected:
             with self._lock:
                 self._message_errors[rejected.reason] = \

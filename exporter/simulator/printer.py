@@ -13,7 +13,8 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from exporter.simulator import mqtt, reports
+from exporter import mqtt
+from exporter.simulator import reports
 from exporter.simulator.faults import Fault
 from exporter.simulator.life import Life
 from exporter.simulator.models import Model

@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import ssl
 
-from exporter.simulator import mqtt
+from exporter import mqtt
 from exporter.simulator.faults import Fault
 from exporter.simulator.printer import SimulatedPrinter
 

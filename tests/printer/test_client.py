@@ -1,21 +1,27 @@
-"""client.py: the paho client built as bambulabs_api builds it, without a CA store."""
+"""client.py: the library's conventions, and the CONNECT it sends, without its client
+or a CA store. The listener here is on 127.0.35.1."""
 
 from __future__ import annotations
 
 import inspect
+import socket
 import ssl
+import threading
+from collections.abc import Callable
 
 import paho.mqtt.client as paho
 from bambulabs_api.mqtt_client import PrinterMQTTClient
 
+from exporter import mqtt
 from exporter.printer.client import (
     KEEPALIVE,
     PORT,
     USERNAME,
-    make_client,
     make_tls_context,
+    printer_session,
     request_topic,
 )
+from exporter.simulator.certs import server_context
 
 
 def test_conventions_are_the_librarys() -> None:
@@ -30,21 +36,56 @@ def test_conventions_are_the_librarys() -> None:
     assert library._client._protocol == paho.MQTTv311
 
 
-def test_client_is_set_up_like_the_librarys_on_the_shared_context() -> None:
-    context = make_tls_context()
-    client = make_client("192.0.2.7", "87654321", context)
-    assert (client.host, client.port, client.keepalive) == ("192.0.2.7", PORT, KEEPALIVE)
-    assert client._username == USERNAME.encode() and client._password == b"87654321"
-    assert client._ssl_context is context and client._tls_insecure
-    assert client._protocol == paho.MQTTv311
-    assert client.socket() is None  # nothing connected yet
+def _connect_sent_by(connect: Callable[[], None], host: str) -> mqtt.Connect:
+    """The CONNECT a client sends to a TLS listener on host:8883."""
+    context = server_context()
+    with socket.create_server((host, PORT)) as listener:
+        listener.settimeout(10)
+        thread = threading.Thread(target=connect, daemon=True)
+        thread.start()
+        raw, _ = listener.accept()
+        raw.settimeout(10)
+        with context.wrap_socket(raw, server_side=True) as conn:
+            reader = mqtt.PacketReader()
+            while not (packets := reader.feed(conn.recv(4096))):
+                pass
+        thread.join(10)
+    kind, _flags, body = packets[0]
+    assert kind == mqtt.CONNECT and body is not None
+    return mqtt.parse_connect(body)
+
+
+def test_the_connect_on_the_wire_is_the_librarys() -> None:
+    """The unmodified library's paho client and our session send the same CONNECT:
+    MQTT 3.1.1, user bblp, the access code, keep-alive 60 s, clean session."""
+    library = PrinterMQTTClient("127.0.35.1", "87654321", "01P00A000000001")
+
+    def library_connects() -> None:
+        try:
+            library._client.connect("127.0.35.1", PORT, KEEPALIVE)
+        except OSError:
+            pass   # the listener goes away once it has the CONNECT
+
+    theirs = _connect_sent_by(library_connects, "127.0.35.1")
+    ours_bytes = printer_session("01P00A000000001", "87654321", lambda _c: None,
+                                 lambda _p: None, lambda _s: None, 0.0).outbox
+    kind_byte, body = ours_bytes[0], mqtt.PacketReader().feed(bytes(ours_bytes))[0][2]
+    assert kind_byte >> 4 == mqtt.CONNECT and body is not None
+    ours = mqtt.parse_connect(body)
+    assert (ours.protocol, ours.level, ours.keepalive, ours.username, ours.password,
+            ours.clean_session) == \
+        (theirs.protocol, theirs.level, theirs.keepalive, theirs.username, theirs.password,
+         theirs.clean_session) == ("MQTT", 4, KEEPALIVE, USERNAME, "87654321", True)
+    assert ours.client_id == theirs.client_id == ""   # the printer's broker names us
+    leftover = library._client.socket()
+    if leftover is not None:
+        leftover.close()
 
 
 def test_no_ca_store_is_loaded() -> None:
     """The library's paho tls_set loads the system CA store per printer (~17 ms of CPU
     each); our context holds none, and nothing reads one: printers are not verified."""
     context = make_tls_context()
-    make_client("192.0.2.8", "12345678", context)
     assert context.cert_store_stats()["x509_ca"] == 0
     assert context.verify_mode == ssl.CERT_NONE and not context.check_hostname
     library = PrinterMQTTClient("192.0.2.1", "12345678", "01P00A000000001")

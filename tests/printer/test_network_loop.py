@@ -15,7 +15,8 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from exporter.inventory.record import PrinterRecord
-from exporter.printer.client import make_client
+from exporter.printer.client import printer_session
+from exporter.printer.mqtt_client import ClientSession
 from exporter.printer.network_loop import NetworkLoop, Phase
 from exporter.printer.session import PrinterSession, SessionSettings, make_tls_context
 from exporter.simulator import SimulatedFleet
@@ -112,8 +113,10 @@ def _fleet_up_then_closed(first_address: str, seed: int, network: NetworkLoop | 
 
 def test_shared_tls_context_is_used_and_close_disconnects() -> None:
     def uses_the_shared_context(session: PrinterSession) -> None:
-        context = session._client._ssl_context
-        assert context is session._settings.tls_context
+        assert session._connection is not None
+        assert session._connection._tls_context is session._settings.tls_context
+        sock = session._connection.socket
+        assert sock is not None and sock.context is session._settings.tls_context
     _fleet_up_then_closed("127.0.34.10", 9, None, uses_the_shared_context)
 
 
@@ -128,7 +131,8 @@ def test_one_loop_serves_sessions_on_descriptors_past_1024() -> None:
     network.start()
 
     def past_1024(session: PrinterSession) -> None:
-        assert session._client.socket().fileno() >= 1024
+        assert session._connection is not None and session._connection.socket is not None
+        assert session._connection.socket.fileno() >= 1024
 
     try:
         _fleet_up_then_closed("127.0.34.20", 10, network, past_1024)
@@ -148,19 +152,20 @@ def test_a_printer_listed_by_host_name_is_looked_up_and_connected() -> None:
     network = NetworkLoop()
     context = make_tls_context()
     record = fleet.records[0]
-    client = make_client("localhost", record.access_code, context)
-    client.connect_async("localhost", port, 60)  # the free port, not 8883
-    acks: list[object] = []
-    errors: list[BaseException] = []
-    client.on_connect = lambda _c, _u, _f, rc, _p: acks.append(rc)
-    connection = network.connection(client, context, 2.0, 1, errors.append,
-                                    lambda: bool(acks))
+    events = Events()
+    acks: list[int] = []
+
+    def new_session(now: float) -> ClientSession:
+        return printer_session(record.serial, record.access_code, acks.append,
+                               lambda _p: None, lambda _s: None, now)
+
+    connection = network.connection("localhost", port, context, 2.0, 1, events, new_session)
     try:
         fleet.start()
         network.start()
         connection.start()
         wait_until(lambda: acks, timeout=10, what="CONNACK through a host name")
-        assert not getattr(acks[0], "is_failure", True) and not errors
+        assert acks == [0] and not events.failures
         assert connection.phase is Phase.MQTT
         connection.stop(2.0)
         wait_until(lambda: fleet.printer(record.serial).disconnects == 1, timeout=5,
@@ -169,6 +174,18 @@ def test_a_printer_listed_by_host_name_is_looked_up_and_connected() -> None:
         connection.stop(2.0)
         network.stop()
         fleet.stop()
+
+
+class Events:
+    def __init__(self) -> None:
+        self.failures: list[BaseException] = []
+        self.losses: list[tuple[str, str]] = []
+
+    def connect_failed(self, exc: BaseException) -> None:
+        self.failures.append(exc)
+
+    def lost(self, reason: str, detail: str) -> None:
+        self.losses.append((reason, detail))
 
 
 def test_a_name_that_does_not_resolve_is_unreachable_and_counted() -> None:
