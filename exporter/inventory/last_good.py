@@ -72,6 +72,10 @@ class Inventory:
         self._logged_rejections: set[tuple[str, str, str]] = set()
         self._closed = False
         self._where = describe_source(source)
+        # The last rows read and what they gave; only the reading thread touches these
+        # (one read at a time).
+        self._last_rows: list[dict[str, Any]] | None = None
+        self._last_result: tuple[list[PrinterRecord], list[RejectedRow], int] = ([], [], 0)
 
     def __repr__(self) -> str:
         return f"Inventory({self._where}, up={self.up}, printers={len(self.records)})"
@@ -99,9 +103,15 @@ class Inventory:
     def _run(self, read: _Read) -> None:
         try:
             rows = self.source.read()
-            records, rejected = validate_rows(rows)
-            listed = len(records)
-            records, rejected = self._slice(rows, records, rejected)
+            if rows == self._last_rows:
+                # The list is read on every scrape and seldom changes: comparing the rows
+                # costs ~0.05 ms at 1000 printers, validating them again ~7 ms.
+                records, rejected, listed = self._last_result
+            else:
+                records, rejected = validate_rows(rows)
+                listed = len(records)
+                records, rejected = self._slice(rows, records, rejected)
+                self._last_rows, self._last_result = rows, (records, rejected, listed)
         except InventoryError as exc:
             self._finish(read, None, None, str(exc))
         except Exception as exc:  # a bug in a source must not kill scrapes

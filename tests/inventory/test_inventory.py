@@ -130,6 +130,35 @@ def test_closed_inventory_reads_no_more(tmp_path: Path) -> None:
     assert source.parses == 1
 
 
+def test_unchanged_rows_are_not_validated_again_and_changed_ones_are(
+        caplog: pytest.LogCaptureFixture) -> None:
+    class Table:
+        """Fresh row dicts on every read, as a database cursor gives them."""
+
+        def __init__(self) -> None:
+            self.rows = [{"printer_name": "a", "printer_ip": "10.0.0.1",
+                          "printer_bambu_id": "S1", "access_code": "11111111"},
+                         {"printer_name": "bad", "printer_ip": "not an address",
+                          "printer_bambu_id": "S2", "access_code": "22222222"}]
+
+        def read(self) -> list[dict[str, Any]]:
+            return [dict(row) for row in self.rows]
+
+    table = Table()
+    inventory = Inventory(table)
+    first = inventory.refresh()
+    kept = inventory.records
+    assert [r.name for r in first] == ["a"] and inventory.rejected_total == {"bad_address": 1}
+    inventory.refresh()
+    assert inventory.records is kept          # the same rows: the last result, as it was
+    assert inventory.rejected_total == {"bad_address": 1} and inventory.up
+    table.rows[1]["printer_ip"] = "10.0.0.2"  # fixed: validated again, and taken
+    assert [r.name for r in inventory.refresh()] == ["a", "bad"]
+    assert inventory.records is not kept
+    table.rows[0]["access_code"] = "33333333"
+    assert inventory.refresh()[0].access_code == "33333333"
+
+
 # --- with PostgreSQL ---------------------------------------------------------------
 
 def pg_inventory(cluster: PostgresCluster, dbname: str, timeout: float = 2.0,
