@@ -39,11 +39,17 @@ def _template(spec: Spec) -> tuple[str, tuple[int, ...]]:
 
 @dataclass(frozen=True)
 class _Layout:
-    templates: tuple[tuple[str, tuple[int, ...]], ...]
+    # Per family: the template, the label positions in sorted-name order, and whether
+    # that order is the labels' own (then the values go in as they come).
+    templates: tuple[tuple[str, tuple[int, ...], bool], ...]
 
     @staticmethod
     def of_catalogue() -> _Layout:
-        return _Layout(tuple(_template(spec) for spec in CATALOGUE))
+        entries = []
+        for spec in CATALOGUE:
+            template, order = _template(spec)
+            entries.append((template, order, order == tuple(range(len(order)))))
+        return _Layout(tuple(entries))
 
 
 def escape_label_value(value: str) -> str:
@@ -74,12 +80,23 @@ class SampleWriter:
         """{catalogue index: the samples' lines, in the order given}."""
         grouped: dict[int, list[str]] = {}
         templates = self._layout.templates
+        cached = self._values
+        # ~64 samples a printer, re-rendered whenever it reports: the common cases
+        # (a cached value, labels needing no escape, already in order) come first.
         for name, labels, value in samples:
             index = FAMILY_INDEX[name]
-            template, order = templates[index]
-            text = self.value(value)
+            template, order, in_order = templates[index]
+            text = cached.get(value) if value else None
+            if text is None:
+                text = self.value(value)
             if order:
-                line = template % (*[escape_label_value(labels[i]) for i in order], text)
+                joined = "".join(labels)
+                if "\\" in joined or "\n" in joined or '"' in joined:
+                    line = template % (*[escape_label_value(labels[i]) for i in order], text)
+                elif in_order:
+                    line = template % (*labels, text)
+                else:
+                    line = template % (*[labels[i] for i in order], text)
             else:
                 line = template % text
             bucket = grouped.get(index)
