@@ -156,7 +156,7 @@ class PrinterLines:
         changed: list[PrinterStatus] = []
         for status in statuses:
             entry = old.get(status.serial)
-            if entry is None or entry[0] != status:
+            if entry is None or (entry[0] is not status and entry[0] != status):
                 try:
                     samples = renderable_samples(status, describe)
                     entry = (status, self._writer.lines(samples))

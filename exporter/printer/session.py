@@ -123,6 +123,9 @@ class PrinterSession:
         self._prints: dict[str, int] = {}
         self._last_error = ""
         self._printing = PrintingTime()   # seconds seen RUNNING (issue 9)
+        self._changes = 0   # bumped by whatever a status shows, under the lock
+        self._status: PrinterStatus | None = None   # the last one built, and its key
+        self._status_key: tuple[object, ...] = ()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -175,6 +178,7 @@ class PrinterSession:
             self.record = PrinterRecord(name, self.record.ip, self.record.serial,
                                         self.record.access_code)
             self._dirty = True
+            self._changes += 1
 
     # --------------------------------------- network loop callbacks (its thread)
 
@@ -190,6 +194,7 @@ class PrinterSession:
         with self._lock:
             self._connected = True
             self._connects += 1
+            self._changes += 1
             pushall_due = (self._last_pushall is None
                            or now - self._last_pushall >= self._settings.pushall_interval)
             if pushall_due:
@@ -211,6 +216,7 @@ class PrinterSession:
         with self._lock:
             was_connected, self._connected = self._connected, False
             closing = self._closing
+            self._changes += 1
         if closing or not was_connected:
             return
         self._count_error("timeout" if reason == "keepalive" else "dropped",
@@ -219,6 +225,7 @@ class PrinterSession:
     def _on_oversized(self, size: int) -> None:
         with self._lock:
             self._message_errors["too_large"] = self._message_errors.get("too_large", 0) + 1
+            self._changes += 1
             self._last_message = self._clock()   # the printer is talking, just not sense
         self._log.debug("printer %s: report not used: larger than %d bytes",
                         self.record.name, size)
@@ -234,10 +241,12 @@ class PrinterSession:
                 self._message_errors[rejected.reason] = \
                     self._message_errors.get(rejected.reason, 0) + 1
                 self._last_message = now  # the printer is talking, just not sense
+                self._changes += 1
             self._log.debug("printer %s: report not used: %s", self.record.name, rejected)
             return
         with self._lock:
             self._last_message = now
+            self._changes += 1
             if decoded.truncated:
                 cuts = self._report.cuts
                 cuts["text"] = cuts.get("text", 0) + decoded.truncated
@@ -288,6 +297,7 @@ class PrinterSession:
             if self._closing:
                 return
             self._connection_errors[reason] = self._connection_errors.get(reason, 0) + 1
+            self._changes += 1
             message = detail
             changed = message != self._last_error
             self._last_error = message
@@ -313,9 +323,16 @@ class PrinterSession:
         return self._printing.observe(running)
 
     def status(self, now: float) -> PrinterStatus:
-        """A consistent copy of what the session holds; never touches the network."""
+        """A consistent copy of what the session holds; never touches the network. The
+        same object as last time while nothing it shows changed: most printers between
+        two scrapes close together, which the render cache then finds at once."""
         printing_seconds = self._observe_printing(now)
         with self._lock:
+            fresh = (self._last_message is not None
+                     and now - self._last_message <= self._settings.staleness)
+            key = (self._changes, fresh, printing_seconds)
+            if not self._dirty and self._status is not None and key == self._status_key:
+                return self._status
             model = self.model
             if self._dirty:
                 # May raise on data nothing foresaw: the fleet's per-printer guard
@@ -323,9 +340,8 @@ class PrinterSession:
                 report = self._report.report
                 self._snapshot = snapshot(report, model, self._version) if report else None
                 self._dirty = False
-            fresh = (self._last_message is not None
-                     and now - self._last_message <= self._settings.staleness)
-            return PrinterStatus(
+            self._status_key = key
+            self._status = PrinterStatus(
                 name=self.record.name,
                 serial=self.record.serial,
                 ip=self.record.ip,
@@ -343,3 +359,4 @@ class PrinterSession:
                 last_error=self._last_error,
                 printing_seconds=printing_seconds,
             )
+            return self._status

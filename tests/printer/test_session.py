@@ -300,3 +300,30 @@ def test_hms_fault_shows_in_the_snapshot(faulty_fleet: SimulatedFleet,
         assert {m.severity for m in status.snapshot.hms} <= {"fatal", "serious", "common", "info"}
     finally:
         printer.clear(Fault.HMS)
+
+
+def test_status_is_the_same_object_until_something_it_shows_changes() -> None:
+    """Scrapes close together find most printers unchanged: status() hands back the
+    object it built last time (the render cache then knows it at once), and a new one
+    for a message, an error, a rename, staleness or time printing. No network: the
+    network loop's callbacks are called as it would call them."""
+    clock = [1000.0]
+    session = PrinterSession(PrinterRecord("p", "127.0.0.1", "01P00A000000001", "12345678"),
+                             SessionSettings(staleness=60), clock=lambda: clock[0])
+    report = b'{"print": {"gcode_state": "IDLE", "nozzle_temper": 20.0}}'
+    session._on_report(report)
+    first = session.status(1000.0)
+    assert first.snapshot is not None and session.status(1001.0) is first
+    session._on_report(report)                       # the same report at the same time
+    second = session.status(1001.0)
+    assert second is not first and session.status(1002.0) is second
+    session._on_report(b"not json")                  # counted: a new status
+    third = session.status(1002.0)
+    assert third is not second and third.message_errors == {"json": 1}
+    session.connect_failed(ConnectionRefusedError())
+    fourth = session.status(1002.0)
+    assert fourth is not third and fourth.connection_errors == {"refused": 1}
+    session.rename("q")
+    assert session.status(1002.0).name == "q"
+    fifth = session.status(1002.0)
+    assert session.status(1000.0 + 61) is not fifth  # stale now
