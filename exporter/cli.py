@@ -36,7 +36,7 @@ from exporter.inventory.last_good import Inventory, describe_source
 from exporter.inventory.record import InventorySource
 from exporter.inventory.shard import describe_slice
 from exporter.logs import configure as configure_logs
-from exporter.memory import return_large_allocations
+from exporter.memory import Allocator
 from exporter.metrics.collector import FleetCollector
 from exporter.printer.error_texts import ErrorTexts
 from exporter.printer.network_loop import GIL_SWITCH_INTERVAL, NetworkLoop
@@ -231,11 +231,13 @@ class Exporter:
         GCCollector(registry=self.registry)
         # The page re-reads the list like a scrape does (bounded by the inventory timeout),
         # so it shows printers added or removed even while nothing scrapes /metrics.
+        self.allocator = Allocator()
         app = make_app(self.registry, self.collector.refresh, describe_source(self.source),
                        inventory_up=lambda: self.inventory.up,
                        shard_line=lambda: describe_slice(self.inventory.shard,
                                                          len(self.inventory.records),
-                                                         self.inventory.listed))
+                                                         self.inventory.listed),
+                       after_scrape=self.allocator.trim)
         self.web = WebServer(app, settings.listen_host, settings.listen_port,
                              web_config_file=settings.web_config_file)
         self.registry.register(WebServerCollector(self.web.core))
@@ -268,7 +270,7 @@ class Exporter:
 
 def run_serve(settings: Settings) -> int:
     sys.setswitchinterval(GIL_SWITCH_INTERVAL)
-    return_large_allocations()   # scrapes build and free multi-megabyte strings
+    Allocator().return_large_allocations()   # scrapes build and free multi-megabyte strings
     demo, printers_file = start_demo(settings)
     try:
         try:

@@ -1,6 +1,6 @@
-"""memory.py: large freed buffers go back to the system, so RSS after a scrape is what the
+"""memory.py: freed scrape buffers go back to the system, so RSS after a scrape is what the
 exporter holds, not what its biggest scrape once needed. Each case runs in a fresh
-process (the allocator setting is process-wide)."""
+process (the allocator settings are process-wide)."""
 
 from __future__ import annotations
 
@@ -13,13 +13,13 @@ from tests.support.e2e import REPO
 # between (the sessions' data); print the RSS growth and what was kept on purpose, in KiB.
 SCRAPES = """
 import sys
-from exporter.memory import return_large_allocations
+from exporter.memory import Allocator
 def rss():
     for line in open("/proc/self/status"):
         if line.startswith("VmRSS"):
             return int(line.split()[1])
 if sys.argv[1] == "on":
-    assert return_large_allocations()
+    assert Allocator().return_large_allocations()
 kept = []
 base = rss()
 for _ in range(20):
@@ -50,3 +50,38 @@ def test_without_it_the_allocator_keeps_them() -> None:
     retained_off, kept = grown("off")
     retained_on, _ = grown("on")
     assert retained_off > retained_on + 10 * 1024, (retained_off, retained_on, kept)
+
+
+# Free many mid-sized blocks (a family's lines: tens of kB, below the mmap threshold) with
+# small long-lived ones between them, as rendering does; then trim, or not.
+MIDSIZED = """
+import sys
+from exporter.memory import Allocator
+def rss():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS"):
+            return int(line.split()[1])
+allocator = Allocator()
+base = rss()
+kept, blocks = [], []
+for i in range(3000):
+    blocks.append(bytearray(b"x" * 40_000))
+    kept.append(bytearray(100))
+del blocks
+freed = rss()
+if sys.argv[1] == "trim":
+    allocator.trim()
+print(freed - base, rss() - base)
+"""
+
+
+def test_a_trim_returns_the_heaps_free_pages() -> None:
+    def after(mode: str) -> tuple[int, int]:
+        out = subprocess.run([sys.executable, "-c", MIDSIZED, mode], cwd=REPO, check=True,
+                             capture_output=True, text=True).stdout.split()
+        return int(out[0]), int(out[1])
+
+    held, untrimmed = after("none")
+    assert untrimmed > 32 * 1024, untrimmed   # freed, still in RSS: the premise (~48 MiB)
+    _, trimmed = after("trim")
+    assert trimmed < 8 * 1024, (held, trimmed)   # (~1 MiB)

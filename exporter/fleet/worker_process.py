@@ -23,7 +23,7 @@ from exporter.fleet.reconcile import FleetUpkeep, session_fleet
 from exporter.fleet.rendered import LocalFleet
 from exporter.fleet.worker_messages import LINES, RECORDS, STATUSES, STOP, STOPPED, WorkerSetup
 from exporter.logs import configure as configure_logs
-from exporter.memory import return_large_allocations
+from exporter.memory import Allocator
 from exporter.printer.error_texts import ErrorTexts
 from exporter.printer.network_loop import GIL_SWITCH_INTERVAL, NetworkLoop
 
@@ -44,7 +44,8 @@ def serve(conn: Connection) -> int:
     setup = conn.recv()
     if not isinstance(setup, WorkerSetup):
         raise SystemExit(f"worker: expected a WorkerSetup first, got {type(setup).__name__}")
-    return_large_allocations()   # each answer is a multi-megabyte string, built and freed
+    allocator = Allocator()
+    allocator.return_large_allocations()   # each answer is a multi-megabyte string
     configure_logs(setup.log_level, prefix=f"worker-{setup.index} ")
     log = logging.getLogger("exporter.worker")
     sys.setswitchinterval(GIL_SWITCH_INTERVAL)
@@ -85,6 +86,9 @@ def serve(conn: Connection) -> int:
                 answer = None if kind == RECORDS else (ident, None)
             if answer is not None:
                 conn.send(answer)
+                del answer
+                if kind == LINES:
+                    allocator.trim()   # what rendering freed (memory.py)
     except _Stop:
         why = "SIGTERM"
     finally:

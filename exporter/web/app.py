@@ -28,8 +28,9 @@ Environ = dict[str, Any]
 def make_app(registry: CollectorRegistry, statuses: Callable[[], list[PrinterStatus]],
              source: str, clock: Callable[[], float] = time.time,
              inventory_up: Callable[[], bool] = lambda: True,
-             shard_line: Callable[[], str] = lambda: "") -> Callable[..., Iterable[bytes]]:
-    metrics_app = make_metrics_app(registry)
+             shard_line: Callable[[], str] = lambda: "",
+             after_scrape: Callable[[], None] = lambda: None) -> Callable[..., Iterable[bytes]]:
+    metrics_app = make_metrics_app(registry, after_scrape)
 
     def app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO") or "/"
@@ -56,8 +57,11 @@ def make_app(registry: CollectorRegistry, statuses: Callable[[], list[PrinterSta
 GZIP_LEVEL = 1
 
 
-def make_metrics_app(registry: CollectorRegistry) -> Callable[..., Iterable[bytes]]:
-    """/metrics as client_python's make_wsgi_app serves it, rendered by exporter.exposition."""
+def make_metrics_app(registry: CollectorRegistry,
+                     after_scrape: Callable[[], None] = lambda: None
+                     ) -> Callable[..., Iterable[bytes]]:
+    """/metrics as client_python's make_wsgi_app serves it, rendered by exporter.exposition.
+    `after_scrape` runs once a scrape's answer is built (the cli returns freed memory)."""
 
     def metrics_app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         method = environ["REQUEST_METHOD"]
@@ -78,6 +82,7 @@ def make_metrics_app(registry: CollectorRegistry) -> Callable[..., Iterable[byte
         if gzip_accepted(environ.get("HTTP_ACCEPT_ENCODING", "")):
             output = gzip.compress(output, compresslevel=GZIP_LEVEL)
             headers.append(("Content-Encoding", "gzip"))
+        after_scrape()
         start_response("200 OK", headers)
         return [output]
 
