@@ -9,8 +9,8 @@ per printer also costs a thousand threads contending for the GIL with the scrape
 Here one thread reads, writes and keeps alive every connection (one descriptor each), and
 connects them too: the TCP connect and the TLS handshake are non-blocking steps driven by
 epoll like any other I/O, bounded by a timer, and on the finished TLS socket the MQTT
-session (mqtt_client.ClientSession, bytes in and out) sends CONNECT. A printer that accepts TCP and never
-answers the TLS ClientHello holds one descriptor and one timer, nothing that another
+session (mqtt_client.ClientSession, bytes in and out) sends CONNECT. A printer that
+accepts TCP and never answers the TLS ClientHello holds one descriptor and one timer, nothing that another
 printer waits for. (It used to be a pool of 8 blocking connects: 100 hung printers held
 all 8 for the whole connect timeout, and 40 healthy ones took 57 s to come up.) Only host
 names are looked up off the loop (resolver.py); addresses written as IPs, the usual
@@ -456,7 +456,15 @@ class Connection:
             while self._commands:
                 topic, payload = self._commands.popleft()
                 session.publish(topic, payload.encode(), now)
-        outbox = session.outbox
+        error = self._write(sock, session.outbox)
+        if error is not None:
+            self._lost("dropped", str(error) or type(error).__name__)
+            return
+        self._set_mask(select.EPOLLIN | (select.EPOLLOUT if session.outbox else 0))
+
+    def _write(self, sock: ssl.SSLSocket, outbox: bytearray) -> Exception | None:
+        """Write the outbox until it is empty or TLS has to wait for the socket; the
+        error that ended the connection, if one did."""
         while outbox:
             # TLS wants a write it could not finish repeated with the same bytes.
             size = self._write_size or min(len(outbox), READ_SIZE)
@@ -464,13 +472,12 @@ class Connection:
                 sent = sock.send(outbox[:size])
             except (ssl.SSLWantWriteError, ssl.SSLWantReadError, BlockingIOError):
                 self._write_size = size
-                break
+                return None
             except (OSError, ValueError) as exc:
-                self._lost("dropped", str(exc) or type(exc).__name__)
-                return
+                return exc
             self._write_size = 0
             del outbox[:sent]
-        self._set_mask(select.EPOLLIN | (select.EPOLLOUT if outbox else 0))
+        return None
 
     def tick(self) -> None:
         """Every second: the CONNACK deadline and keep-alive pings."""
@@ -539,18 +546,8 @@ class Connection:
         sock, session = self._sock, self._session
         if sock is not None and session is not None:
             session.disconnect(time.monotonic())
-            outbox = session.outbox
             # Best effort, never waiting: a few tries at the (tiny) rest of the outbox.
             for _ in range(10):
-                if not outbox:
+                if not session.outbox or self._write(sock, session.outbox) is not None:
                     break
-                try:
-                    sent = sock.send(outbox[:self._write_size or len(outbox)])
-                except (ssl.SSLWantWriteError, ssl.SSLWantReadError, BlockingIOError):
-                    self._write_size = self._write_size or len(outbox)
-                    continue
-                except (OSError, ValueError):
-                    break
-                self._write_size = 0
-                del outbox[:sent]
         self._close_socket()
