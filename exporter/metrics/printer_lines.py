@@ -15,7 +15,7 @@ catalogue order, with every printer's samples grouped under it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from exporter.metrics.catalogue import CATALOGUE, Sample, Spec, no_text, renderable_samples
@@ -78,14 +78,32 @@ class SampleWriter:
 
     def lines(self, samples: Iterable[Sample]) -> dict[int, str]:
         """{catalogue index: the samples' lines, in the order given}."""
-        grouped: dict[int, list[str]] = {}
+        return {index: self._format(group) for index, group in _grouped(samples).items()}
+
+    def lines_reusing(self, samples: Iterable[Sample],
+                      previous: Mapping[int, Family] | None) -> dict[int, Family]:
+        """As lines(), keeping each family's samples beside its lines: a family whose
+        samples equal the previous rendering's takes its lines from there. A printer that
+        reported changes a few of its ~25 families (a temperature, its last report time),
+        so most of its lines are not written again. (Equal samples: 0.0 and -0.0 are
+        equal, so a value turning into the other keeps its old spelling.)"""
+        out: dict[int, Family] = {}
+        for index, group in _grouped(samples).items():
+            before = previous.get(index) if previous is not None else None
+            if before is not None and before[0] == group:
+                out[index] = before
+            else:
+                out[index] = (group, self._format(group))
+        return out
+
+    def _format(self, samples: list[Sample]) -> str:
         templates = self._layout.templates
         cached = self._values
+        lines = []
         # ~64 samples a printer, re-rendered whenever it reports: the common cases
         # (a cached value, labels needing no escape, already in order) come first.
         for name, labels, value in samples:
-            index = FAMILY_INDEX[name]
-            template, order, in_order = templates[index]
+            template, order, in_order = templates[FAMILY_INDEX[name]]
             text = cached.get(value) if value else None
             if text is None:
                 text = self.value(value)
@@ -99,12 +117,24 @@ class SampleWriter:
                     line = template % (*[labels[i] for i in order], text)
             else:
                 line = template % text
-            bucket = grouped.get(index)
-            if bucket is None:
-                grouped[index] = [line]
-            else:
-                bucket.append(line)
-        return {index: "".join(lines) for index, lines in grouped.items()}
+            lines.append(line)
+        return "".join(lines)
+
+
+Family = tuple[list[Sample], str]   # one family's samples of one printer, and their lines
+
+
+def _grouped(samples: Iterable[Sample]) -> dict[int, list[Sample]]:
+    """Samples by catalogue index, each family's in the order given."""
+    grouped: dict[int, list[Sample]] = {}
+    for sample in samples:
+        index = FAMILY_INDEX[sample[0]]
+        bucket = grouped.get(index)
+        if bucket is None:
+            grouped[index] = [sample]
+        else:
+            bucket.append(sample)
+    return grouped
 
 
 @dataclass(frozen=True)
@@ -140,13 +170,13 @@ class PrinterLines:
         self._on_error = on_error
         self._texts = texts   # descriptions of HMS and print error codes, if loaded
         self._generation = texts.generation if texts is not None else 0
-        self._cache: dict[str, tuple[PrinterStatus, dict[int, str]]] = {}
+        self._cache: dict[str, tuple[PrinterStatus, dict[int, Family]]] = {}
         self.rendered = 0    # printers rendered afresh (the rest came from the cache)
         self.changed: list[PrinterStatus] = []   # the last render's fresh ones
 
     def render(self, statuses: Iterable[PrinterStatus]) -> FleetLines:
         parts: list[list[str]] = [[] for _ in CATALOGUE]
-        cache: dict[str, tuple[PrinterStatus, dict[int, str]]] = {}
+        cache: dict[str, tuple[PrinterStatus, dict[int, Family]]] = {}
         old = self._cache
         texts = self._texts
         describe = texts.describe if texts is not None else no_text
@@ -159,7 +189,8 @@ class PrinterLines:
             if entry is None or (entry[0] is not status and entry[0] != status):
                 try:
                     samples = renderable_samples(status, describe)
-                    entry = (status, self._writer.lines(samples))
+                    entry = (status, self._writer.lines_reusing(
+                        samples, entry[1] if entry is not None else None))
                 except Exception as exc:  # noqa: BLE001 - one printer's bad data, not the scrape
                     failed += 1
                     if self._on_error is not None:
@@ -169,8 +200,8 @@ class PrinterLines:
                 changed.append(status)
             cache[status.serial] = entry
             printers += 1
-            for index, chunk in entry[1].items():
-                parts[index].append(chunk)
+            for index, family in entry[1].items():
+                parts[index].append(family[1])
         self._cache = cache
         self.changed = changed
         return FleetLines(tuple("".join(part) for part in parts), printers, failed)

@@ -108,6 +108,9 @@ class PrinterSession:
 
         self._report = MergedReport()   # bounded; counts what its bounds cut
         self._version: dict[str, Any] | None = None
+        self._model_of_serial = model_from_serial(record.serial) or "unknown"
+        self._model = self._model_of_serial   # until get_version says
+        self._firmware = ""
         self._snapshot: PrinterSnapshot | None = None
         self._dirty = False
         self._last_message: float | None = None
@@ -252,6 +255,9 @@ class PrinterSession:
                 cuts["text"] = cuts.get("text", 0) + decoded.truncated
             if decoded.version is not None:
                 self._version = decoded.version
+                # Read once here, not on every status (a walk of the version's modules).
+                self._model = model_from_version(self._version) or self._model_of_serial
+                self._firmware = firmware_from_version(self._version) or ""
                 self._dirty = True
             if decoded.report:
                 self._report.merge(decoded.report)
@@ -309,7 +315,7 @@ class PrinterSession:
 
     @property
     def model(self) -> str:
-        return model_from_version(self._version) or model_from_serial(self.record.serial) or "unknown"
+        return self._model
 
     def _observe_printing(self, now: float) -> float:
         """Feed PrintingTime: RUNNING as long as the session is up and the report says so;
@@ -346,7 +352,7 @@ class PrinterSession:
                 serial=self.record.serial,
                 ip=self.record.ip,
                 model=model,
-                firmware=firmware_from_version(self._version) or "",
+                firmware=self._firmware,
                 up=self._connected and fresh and self._snapshot is not None,
                 connected=self._connected,
                 last_report=self._last_message,

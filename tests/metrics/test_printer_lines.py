@@ -122,6 +122,40 @@ def test_lines_kept_until_the_status_changes() -> None:
     assert_same(client_families(printers), fast_families(third))
 
 
+def test_a_changed_printer_keeps_the_lines_of_its_unchanged_families() -> None:
+    """Re-rendering a printer that reported takes each family whose samples did not
+    change from the last rendering, and writes the rest: the bytes are a fresh
+    rendering's, whatever changed (a value, a label needing escapes, a family gone)."""
+    lines = PrinterLines()
+    printers = statuses()
+    lines.render(printers)
+    x1c = printers[0]
+    assert x1c.snapshot is not None
+    kept = lines._cache[x1c.serial][1]
+    hotter = tuple((sensor, value + 1.5) for sensor, value in x1c.snapshot.temperatures)
+    variants = [
+        dataclasses.replace(x1c, last_report=1764009999.0,
+                            snapshot=dataclasses.replace(x1c.snapshot, temperatures=hotter)),
+        dataclasses.replace(x1c, snapshot=dataclasses.replace(x1c.snapshot,
+                                                              job_file=AWKWARD_VALUES[0])),
+        dataclasses.replace(x1c, snapshot=dataclasses.replace(x1c.snapshot, trays=())),
+        dataclasses.replace(x1c, up=False),
+    ]
+    for variant in variants:
+        printers[0] = variant
+        rendered = lines.render(printers)
+        assert rendered == PrinterLines().render(printers)
+        assert_same(client_families(printers), fast_families(rendered))
+    first = variants[0]
+    lines.render([first])
+    again = dataclasses.replace(first, last_report=1764010000.0)
+    before = lines._cache[first.serial][1]
+    lines.render([again])
+    after = lines._cache[first.serial][1]
+    reused = [index for index in after if after[index] is before.get(index)]
+    assert len(reused) == len(after) - 1 and len(kept) == len(after)   # only last_report
+
+
 def test_printers_that_left_are_dropped_from_the_lines_and_the_cache() -> None:
     lines = PrinterLines()
     printers = statuses()
