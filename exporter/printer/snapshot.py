@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from bambulabs_api.states_info import GcodeState, PrintStatus
 
@@ -141,12 +141,12 @@ def ams_models_from_version(version: Mapping[str, Any] | None) -> dict[str, str]
 
 
 def _modules(version: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
-    if not isinstance(version, Mapping):
+    if not _is_mapping(version):
         return []
     modules = version.get("module")
     if not isinstance(modules, list):
         return []
-    return [m for m in modules if isinstance(m, Mapping)]
+    return [m for m in modules if _is_mapping(m)]
 
 
 def _module(version: Mapping[str, Any] | None, name: str) -> Mapping[str, Any] | None:
@@ -202,7 +202,7 @@ def snapshot(report: Mapping[str, Any], model: str | None,
     `model` decides what the printer can measure (MODELS); `version`, the get_version
     answer, names AMS models where the units' own info bits do not."""
     p = report.get("print")
-    if not isinstance(p, Mapping):
+    if not _is_mapping(p):
         p = {}
     device = _mapping(p.get("device"))
     spec = MODELS.get(model) if model else None
@@ -322,7 +322,7 @@ def _extruders(info: Any) -> dict[int, Reading]:
     if not isinstance(info, list):
         return extruders
     for entry in info:
-        if not isinstance(entry, Mapping):
+        if not _is_mapping(entry):
             continue
         extruder_id = _as_int(entry.get("id"))
         reading = _unpack(entry.get("temp"), _as_float(entry.get("htar")))
@@ -362,7 +362,7 @@ def _lights(value: Any) -> tuple[tuple[str, bool], ...]:
         return ()
     lights: dict[str, bool] = {}
     for entry in value:
-        if isinstance(entry, Mapping):
+        if _is_mapping(entry):
             node, mode = entry.get("node"), _as_str(entry.get("mode")).lower()
             if node in LIGHT_NODES and mode in LIGHT_MODES:
                 lights.setdefault(str(node), LIGHT_MODES[mode])
@@ -381,7 +381,7 @@ def _hms(value: Any) -> tuple[HmsMessage, ...]:
         return ()
     messages: dict[str, HmsMessage] = {}
     for entry in value:
-        if isinstance(entry, Mapping):
+        if _is_mapping(entry):
             message = decode_hms(entry.get("attr"), entry.get("code"))
             if message is not None:
                 messages.setdefault(message.code, message)
@@ -405,7 +405,7 @@ def _nozzles(p: Mapping[str, Any], device: Mapping[str, Any], dual: bool) -> tup
     nozzles: list[Nozzle] = []
     if isinstance(info, list):
         for entry in info:
-            if not isinstance(entry, Mapping):
+            if not _is_mapping(entry):
                 continue
             nid = _as_int(entry.get("id"))
             if nid is None:
@@ -464,24 +464,24 @@ def _ams_list(value: Any) -> list[Mapping[str, Any]]:
     units = _mapping(value).get("ams")
     if not isinstance(units, list):
         return []
-    return [u for u in units if isinstance(u, Mapping) and "id" in u]
+    return [u for u in units if _is_mapping(u) and "id" in u]
 
 
 def _trays(p: Mapping[str, Any]) -> tuple[Tray, ...]:
     trays: list[Tray] = []
     for unit in _ams_list(p.get("ams")):
         for tray in unit.get("tray") or []:
-            if isinstance(tray, Mapping) and "id" in tray:
+            if _is_mapping(tray) and "id" in tray:
                 _add_tray(trays, _label(unit.get("id")), tray, use_remain=True)
     # External spools: vt_tray (one, slot 254) on older models, vir_slot[] (254, 255) on
     # the H2 family; by slot id, vir_slot winning where a printer sends both.
     external: dict[str, Mapping[str, Any]] = {}
     vir_slot = p.get("vir_slot")
     for slot in vir_slot if isinstance(vir_slot, list) else []:
-        if isinstance(slot, Mapping) and _slot_id(slot):
+        if _is_mapping(slot) and _slot_id(slot):
             external.setdefault(_slot_id(slot), slot)
     vt_tray = p.get("vt_tray")
-    if isinstance(vt_tray, Mapping):
+    if _is_mapping(vt_tray):
         external.setdefault(_slot_id(vt_tray) or EXTERNAL_SLOT, vt_tray)
     for slot_id, slot in sorted(external.items()):
         # An external spool has no RFID reading: its `remain` is not a measurement.
@@ -511,7 +511,12 @@ def _add_tray(trays: list[Tray], ams: str, tray: Mapping[str, Any], use_remain: 
 # ---------------------------------------------------------------------- coercion
 
 def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
+    return value if _is_mapping(value) else {}
+
+
+def _is_mapping(value: Any) -> TypeGuard[Mapping[str, Any]]:
+    # Reports are dicts (JSON, merged): the exact check first, the ABC's slow one after.
+    return type(value) is dict or isinstance(value, Mapping)
 
 
 def _add(series: list[tuple[str, float]], label: str, value: float | None) -> None:
