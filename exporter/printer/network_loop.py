@@ -45,9 +45,9 @@ from exporter.printer.resolver import Address, Resolver
 
 TICK = 1.0  # seconds between keep-alive checks; paho's own loop uses the same
 # Shortest time between two wake-ups of the loop: each costs a context switch, a system
-# call and a round of the loop whatever it brings, and 5 ms is nothing next to the
+# call and a round of the loop whatever it brings, and 10 ms is nothing next to the
 # second a report may take to reach /metrics.
-BATCH_INTERVAL = 0.005
+BATCH_INTERVAL = 0.010
 
 
 # One network loop thread serves every printer, and hands the GIL to a CPU-bound scrape
