@@ -7,7 +7,7 @@ what the exporter spends on a report at a thousand printers, and a paho client h
 ~5 KiB and six locks per printer. A printer's session needs little of MQTT: CONNECT as
 bambulabs_api sends it (MQTT 3.1.1, user `bblp`, the access code, keep-alive 60 s, clean
 session), one SUBSCRIBE, PUBLISH both ways at QoS 0 (QoS 1 and 2 answered), keep-alive
-pings with paho's rule, DISCONNECT. tests/printer/test_mqtt_client.py holds the CONNECT
+pings with paho's rule, DISCONNECT. tests/printer/test_client.py holds the CONNECT
 to the one the installed library's paho sends.
 """
 

@@ -8,8 +8,8 @@ bambulabs_api's traps (DESIGN.md) decide the shape here:
 - report messages are taken raw and decoded here: the library's `_on_message` runs
   `json.loads` unguarded, so a garbage payload would never reach a handler of ours to be
   counted, and its one-level merge wipes AMS units;
-- nothing a printer sends can raise into the network loop: every message is decoded
-  under a guard that counts what it rejects;
+- a message that cannot be used is counted (message_errors), never raised; anything
+  unforeseen is caught and logged by the network loop, for that printer's event alone;
 - commands are published without waiting (the library's helpers block on
   `wait_for_publish`, and its getters may block on a pushall with no timeout);
 - closing sends an MQTT DISCONNECT (the library's `mqtt_stop()` leaves the socket open);
