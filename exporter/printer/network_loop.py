@@ -10,8 +10,8 @@ Here one thread reads, writes and keeps alive every connection (one descriptor e
 connects them too: the TCP connect and the TLS handshake are non-blocking steps driven by
 epoll like any other I/O, bounded by a timer, and on the finished TLS socket the MQTT
 session (mqtt_client.ClientSession, bytes in and out) sends CONNECT. A printer that
-accepts TCP and never answers the TLS ClientHello holds one descriptor and one timer, nothing that another
-printer waits for. (It used to be a pool of 8 blocking connects: 100 hung printers held
+accepts TCP and never answers the TLS ClientHello holds one descriptor and one timer,
+nothing that another printer waits for. (It used to be a pool of 8 blocking connects: 100 hung printers held
 all 8 for the whole connect timeout, and 40 healthy ones took 57 s to come up.) Only host
 names are looked up off the loop (resolver.py); addresses written as IPs, the usual
 case, never are.
@@ -323,7 +323,7 @@ class Connection:
 
     def _tcp_failed(self, err: int) -> None:
         if self._addresses:  # another address of the same host: try it within the deadline
-            self._drop_raw()
+            self._close_socket()
             self._next_address()
             return
         self._failed(OSError(err, os.strerror(err)))  # errno picks the subclass (refused...)
@@ -372,20 +372,11 @@ class Connection:
 
     def _failed(self, exc: BaseException) -> None:
         """This attempt is over before a session: count it, try again later."""
-        self._drop_raw()
-        self._drop_session()
+        self._close_socket()
         self._phase = Phase.WAITING
         self._events.connect_failed(exc)
         self._retry()
 
-    def _drop_raw(self) -> None:
-        self._unregister()
-        if self._raw is not None:
-            try:
-                self._raw.close()
-            except OSError:
-                pass
-        self._raw = None
 
     def _unregister(self) -> None:
         if self._fd is not None:
@@ -510,16 +501,16 @@ class Connection:
         self._retry()
 
     def _close_socket(self) -> None:
+        """Close the socket of whichever phase holds one (the raw or TLS socket before
+        the MQTT phase, the session's in it), and forget the session."""
         self._unregister()
-        if self._sock is not None:
-            try:
-                self._sock.close()
-            except OSError:
-                pass
-        self._sock = None
-        self._drop_session()
-
-    def _drop_session(self) -> None:
+        for sock in (self._raw, self._sock):
+            if sock is not None:
+                try:
+                    sock.close()
+                except OSError:
+                    pass
+        self._raw = self._sock = None
         self._session = None
         self._write_size = 0
 
@@ -539,7 +530,7 @@ class Connection:
         if phase is Phase.MQTT:
             self._send_disconnect()
         else:
-            self._drop_raw()  # no MQTT session yet: nothing to say goodbye to
+            self._close_socket()  # no MQTT session yet: nothing to say goodbye to
         self.done.set()
 
     def _send_disconnect(self) -> None:
