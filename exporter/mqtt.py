@@ -163,11 +163,12 @@ def parse_connect(body: bytes) -> Connect:
 
 
 def parse_publish(flags: int, body: bytes) -> Publish:
-    c = _Cursor(body)
-    qos = (flags >> 1) & 0x03
-    topic = c.string()
-    packet_id = c.u16() if qos else None
-    return Publish(topic, c.rest(), qos, packet_id, bool(flags & 0x01))
+    topic, packet_id, payload = publish_topic(flags, body)
+    try:
+        name = topic.decode()
+    except UnicodeDecodeError as exc:
+        raise ProtocolError("string field is not UTF-8") from exc
+    return Publish(name, payload, (flags >> 1) & 0x03, packet_id, bool(flags & 0x01))
 
 
 def parse_subscribe(body: bytes) -> Subscribe:
