@@ -35,10 +35,6 @@ class Allocator:
             except OSError:
                 pass
 
-    @property
-    def glibc(self) -> bool:
-        return self._libc is not None
-
     def return_large_allocations(self) -> bool:
         """Keep glibc from retaining freed multi-megabyte blocks; False where there is
         no glibc."""

@@ -16,10 +16,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from exporter import mqtt
+from exporter.printer.sanitize import MAX_MESSAGE_BYTES
 
-# A report is at most sanitize.MAX_MESSAGE_BYTES; this leaves room for the topic and ids.
+# A report is at most MAX_MESSAGE_BYTES; this leaves room for the topic and ids.
 # Anything larger is passed over unread and reported (on_oversized), never buffered.
-MAX_BODY = 512 * 1024 + 1024
+MAX_BODY = MAX_MESSAGE_BYTES + 1024
 
 
 class SessionLost(Exception):
