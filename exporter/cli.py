@@ -30,14 +30,15 @@ from exporter.config import (
 )
 from exporter.errors import ConfigError
 from exporter.fleet.reconcile import Fleet, FleetUpkeep, session_fleet
+from exporter.fleet.rendered import LocalFleet
 from exporter.fleet.worker_messages import WorkerSetup
 from exporter.fleet.workers import WorkerPool
 from exporter.inventory.last_good import Inventory, describe_source
 from exporter.inventory.record import InventorySource
 from exporter.inventory.shard import describe_slice
 from exporter.logs import configure as configure_logs
-from exporter.memory import Allocator
-from exporter.metrics.collector import FleetCollector
+from exporter.metrics.collector import FleetCollector, RenderedFleet
+from exporter.metrics.memory import Allocator
 from exporter.printer.error_texts import ErrorTexts
 from exporter.printer.network_loop import GIL_SWITCH_INTERVAL, NetworkLoop
 from exporter.web.app import make_app
@@ -223,7 +224,9 @@ class Exporter:
             self.network = NetworkLoop()
             self.fleet = make_fleet(settings, self.network)
             self.upkeep = FleetUpkeep(self.fleet)
-        self.collector = FleetCollector(self.inventory, self.fleet, texts=self.error_texts)
+        rendered: RenderedFleet = (LocalFleet(self.fleet, texts=self.error_texts)
+                                   if isinstance(self.fleet, Fleet) else self.fleet)
+        self.collector = FleetCollector(self.inventory, rendered, texts=self.error_texts)
         self.registry = CollectorRegistry()
         self.registry.register(self.collector)
         ProcessCollector(registry=self.registry)

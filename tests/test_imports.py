@@ -86,6 +86,47 @@ def test_the_cycle_finder_finds_a_cycle() -> None:
     assert find_cycle({"a": {"b"}, "b": set()}) is None
 
 
+# The flow runs one way: printer list -> sessions (printer/, fleet/) -> metric lines -> HTTP.
+# A stage may import the stages before it, never those after it.
+FORBIDDEN_ARROWS = [
+    ("exporter.metrics", "exporter.fleet"),
+    ("exporter.metrics", "exporter.web"),
+    ("exporter.printer", "exporter.fleet"),
+    ("exporter.printer", "exporter.metrics"),
+    ("exporter.inventory", "exporter.printer"),
+    ("exporter.inventory", "exporter.fleet"),
+    ("exporter.printer", "exporter.simulator"),
+]
+
+
+def backward_imports(graph: dict[str, set[str]]) -> list[str]:
+    def within(module: str, stage: str) -> bool:
+        return module == stage or module.startswith(stage + ".")
+
+    return sorted(f"{module} imports {dep}"
+                  for module, deps in graph.items() for dep in deps
+                  for source, target in FORBIDDEN_ARROWS
+                  if within(module, source) and within(dep, target))
+
+
+def test_the_flow_runs_one_way() -> None:
+    assert backward_imports(import_graph()) == []
+
+
+def test_a_backward_import_is_found() -> None:
+    graph = {"exporter.metrics.collector": {"exporter.fleet.reconcile", "exporter.printer.status"},
+             "exporter.fleet.rendered": {"exporter.metrics.printer_lines"}}
+    assert backward_imports(graph) == [
+        "exporter.metrics.collector imports exporter.fleet.reconcile"]
+
+
+def test_few_modules_sit_beside_the_stage_folders() -> None:
+    # The top level wires (cli, config) and holds what every stage shares; anything
+    # else belongs to the stage it serves.
+    top = sorted(p.stem for p in PACKAGE.glob("*.py") if p.stem not in ("__init__", "__main__"))
+    assert len(top) <= 6, top
+
+
 @pytest.mark.parametrize("stage", ["inventory", "printer", "fleet", "metrics", "web"])
 def test_each_stage_says_what_it_takes_and_hands_on(stage: str) -> None:
     doc = ast.get_docstring(ast.parse((PACKAGE / stage / "__init__.py").read_text()))

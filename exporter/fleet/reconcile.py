@@ -13,8 +13,9 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from exporter.inventory.record import PrinterRecord
+from exporter.printer.mqtt.bambu import make_tls_context
 from exporter.printer.network_loop import NetworkLoop
-from exporter.printer.session import PrinterSession, SessionSettings, make_tls_context
+from exporter.printer.session import PrinterSession, SessionSettings
 from exporter.printer.status import PrinterStatus
 
 SessionFactory = Callable[[PrinterRecord], PrinterSession]

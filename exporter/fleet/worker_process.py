@@ -23,7 +23,7 @@ from exporter.fleet.reconcile import FleetUpkeep, session_fleet
 from exporter.fleet.rendered import LocalFleet
 from exporter.fleet.worker_messages import LINES, RECORDS, STATUSES, STOP, STOPPED, WorkerSetup
 from exporter.logs import configure as configure_logs
-from exporter.memory import Allocator
+from exporter.metrics.memory import Allocator
 from exporter.printer.error_texts import ErrorTexts
 from exporter.printer.network_loop import GIL_SWITCH_INTERVAL, NetworkLoop
 

@@ -33,8 +33,9 @@ from exporter.fleet.assignment import worker_of
 from exporter.fleet.worker_messages import LINES, RECORDS, STATUSES, STOP, WorkerSetup
 from exporter.inventory.record import PrinterRecord
 from exporter.metrics.printer_lines import FleetLines, PrinterLines
-from exporter.printer.snapshot import model_from_serial
-from exporter.printer.status import PrinterStatus
+from exporter.printer.status import PrinterStatus, offline_status
+
+WORKER_DOWN = "its worker process is restarting"
 
 # Environment variables a worker may inherit: what Python, the dynamic loader and the C
 # library need. Nothing else (the DB_* password, BAMBU_DATABASE_URL, ...) reaches a worker.
@@ -300,22 +301,8 @@ class WorkerPool:
 
     def _offline_statuses(self, records: list[PrinterRecord]) -> list[PrinterStatus]:
         with self._offline_lock:
-            return [offline_status(record, self._views.get(record.serial)) for record in records]
+            return [offline_status(record, WORKER_DOWN, self._views.get(record.serial)) for record in records]
 
     def _offline_lines(self, worker: _Worker) -> FleetLines:
         # Called under worker.lock, which serialises the worker's offline cache.
         return worker.offline.render(self._offline_statuses(worker.records))
-
-
-WORKER_DOWN = "its worker process is restarting"
-
-
-def offline_status(record: PrinterRecord, view: PrinterStatus | None) -> PrinterStatus:
-    """A printer whose worker is down: not up, with what was last known of it."""
-    if view is not None:
-        return dataclasses.replace(view, name=record.name, ip=record.ip, up=False,
-                                   connected=False, snapshot=None, last_error=WORKER_DOWN)
-    return PrinterStatus(name=record.name, serial=record.serial, ip=record.ip,
-                         model=model_from_serial(record.serial) or "unknown", firmware="",
-                         up=False, connected=False, last_report=None, snapshot=None,
-                         last_error=WORKER_DOWN)

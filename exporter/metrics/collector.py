@@ -20,8 +20,6 @@ from typing import Protocol
 from prometheus_client.core import Metric
 
 from exporter import __version__
-from exporter.fleet.reconcile import Fleet
-from exporter.fleet.rendered import LocalFleet
 from exporter.inventory.record import PrinterRecord
 from exporter.inventory.shard import Shard
 from exporter.metrics.catalogue import (
@@ -48,8 +46,8 @@ class InventoryLike(Protocol):
 
 
 class RenderedFleet(Protocol):
-    """Printers' sessions somewhere, and their lines: fleet.rendered.LocalFleet in this
-    process, fleet.workers.WorkerPool across worker processes."""
+    """Printers' sessions somewhere, and their lines: a fleet rendered in this process or
+    one spread over worker processes (the CLI wires which)."""
 
     def reconcile(self, records: Iterable[PrinterRecord]) -> None: ...
 
@@ -70,15 +68,14 @@ def library_version() -> str:
 
 
 class FleetCollector:
-    def __init__(self, inventory: InventoryLike, fleet: Fleet | RenderedFleet,
+    def __init__(self, inventory: InventoryLike, fleet: RenderedFleet,
                  clock: Callable[[], float] = time.time,
                  logger: logging.Logger | None = None,
                  texts: ErrorTexts | None = None) -> None:
         self._inventory = inventory
         self._log = logger or logging.getLogger(__name__)
         self._texts = texts   # --hms.text-file; None: descriptions are empty
-        self._fleet: RenderedFleet = (LocalFleet(fleet, self._log, texts)
-                                      if isinstance(fleet, Fleet) else fleet)
+        self._fleet = fleet
         self._clock = clock
         self._lock = threading.Lock()   # concurrent scrapes reconcile one at a time
         self._collect_errors = 0

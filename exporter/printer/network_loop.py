@@ -40,7 +40,7 @@ from concurrent.futures import Future
 from typing import Protocol
 
 from exporter.printer.backoff import Backoff
-from exporter.printer.mqtt_client import ClientSession, SessionLost
+from exporter.printer.mqtt.client_session import ClientSession, SessionLost
 from exporter.printer.resolver import Address, Resolver
 
 TICK = 1.0  # seconds between keep-alive checks; paho's own loop uses the same

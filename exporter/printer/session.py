@@ -32,10 +32,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from exporter.inventory.record import PrinterRecord
-from exporter.printer.client import PORT, printer_session, request_topic
-from exporter.printer.client import make_tls_context as make_tls_context  # kept importable here
 from exporter.printer.merge import MergedReport
-from exporter.printer.mqtt_client import ClientSession
+from exporter.printer.mqtt.bambu import PORT, make_tls_context, printer_session, request_topic
+from exporter.printer.mqtt.client_session import ClientSession
 from exporter.printer.network_loop import Connection, NetworkLoop
 from exporter.printer.printing_time import PrintingTime
 from exporter.printer.sanitize import MessageRejected, decode_message
@@ -43,11 +42,10 @@ from exporter.printer.snapshot import (
     PrinterSnapshot,
     firmware_from_version,
     job_result,
-    model_from_serial,
     model_from_version,
     snapshot,
 )
-from exporter.printer.status import PrinterStatus
+from exporter.printer.status import PrinterStatus, serial_model
 
 PUSHALL = {"pushing": {"command": "pushall"}}
 GET_VERSION = {"info": {"command": "get_version"}}
@@ -108,7 +106,7 @@ class PrinterSession:
 
         self._report = MergedReport()   # bounded; counts what its bounds cut
         self._version: dict[str, Any] | None = None
-        self._model_of_serial = model_from_serial(record.serial) or "unknown"
+        self._model_of_serial = serial_model(record.serial)
         self._model = self._model_of_serial   # until get_version says
         self._firmware = ""
         self._snapshot: PrinterSnapshot | None = None

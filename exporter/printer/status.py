@@ -1,15 +1,17 @@
 """PrinterStatus: what the fleet knows about one printer at scrape time.
 
 A plain value handed from the sessions (I/O) to the metric mapping (pure), so that
-metrics.py can be tested without a network.
+the metrics can be tested without a network.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from exporter.printer.snapshot import PrinterSnapshot
+from exporter.inventory.record import PrinterRecord
+from exporter.printer.snapshot import PrinterSnapshot, model_from_serial
 
 OFFLINE = "OFFLINE"
 CONNECTION_ERROR_REASONS: tuple[str, ...] = ("refused", "auth", "timeout", "dropped", "unreachable")
@@ -39,3 +41,21 @@ class PrinterStatus:
     def state(self) -> str:
         """The gcode state a person should see: OFFLINE unless up (stale data is not news)."""
         return self.snapshot.state if self.up and self.snapshot is not None else OFFLINE
+
+
+def serial_model(serial: str) -> str:
+    """The model a serial's prefix names, until get_version says better."""
+    return model_from_serial(serial) or "unknown"
+
+
+def offline_status(record: PrinterRecord, last_error: str,
+                   last_known: PrinterStatus | None = None) -> PrinterStatus:
+    """A printer nobody can ask now: not up, with what was last known of it (its
+    counters and last report time stay), else with what its row says."""
+    if last_known is not None:
+        return dataclasses.replace(last_known, name=record.name, ip=record.ip, up=False,
+                                   connected=False, snapshot=None, last_error=last_error)
+    return PrinterStatus(name=record.name, serial=record.serial, ip=record.ip,
+                         model=serial_model(record.serial), firmware="", up=False,
+                         connected=False, last_report=None, snapshot=None,
+                         last_error=last_error)

@@ -13,7 +13,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from exporter import mqtt
+from exporter.printer.mqtt import codec as mqtt
 from exporter.simulator import reports
 from exporter.simulator.faults import Fault
 from exporter.simulator.life import Life

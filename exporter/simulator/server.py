@@ -9,7 +9,8 @@ import asyncio
 import contextlib
 import ssl
 
-from exporter import mqtt
+from exporter.printer.mqtt import codec as mqtt
+from exporter.simulator import mqtt_broker as broker
 from exporter.simulator.faults import Fault
 from exporter.simulator.printer import SimulatedPrinter
 
@@ -125,19 +126,19 @@ class PrinterListener:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         printer = self.printer
-        packet = await asyncio.wait_for(mqtt.read_packet(reader), CONNECT_TIMEOUT)
+        packet = await asyncio.wait_for(broker.read_packet(reader), CONNECT_TIMEOUT)
         if packet.kind != mqtt.CONNECT:
             return
-        hello = mqtt.parse_connect(packet.body)
+        hello = broker.parse_connect(packet.body)
         if hello.protocol != "MQTT" or hello.level != 4:
-            writer.write(mqtt.connack(mqtt.UNACCEPTABLE_PROTOCOL))
+            writer.write(broker.connack(mqtt.UNACCEPTABLE_PROTOCOL))
             await writer.drain()
             return
         if hello.username != USERNAME or hello.password != printer.record.access_code:
-            writer.write(mqtt.connack(mqtt.NOT_AUTHORIZED))
+            writer.write(broker.connack(mqtt.NOT_AUTHORIZED))
             await writer.drain()
             return
-        writer.write(mqtt.connack(mqtt.ACCEPTED))
+        writer.write(broker.connack(mqtt.ACCEPTED))
         session = MqttSession(writer, hello.client_id)
         printer.sessions.add(session)
         loop = asyncio.get_running_loop()
@@ -147,7 +148,7 @@ class PrinterListener:
         idle_limit = hello.keepalive * 1.5 if hello.keepalive else None
         try:
             while True:
-                packet = await asyncio.wait_for(mqtt.read_packet(reader), idle_limit)
+                packet = await asyncio.wait_for(broker.read_packet(reader), idle_limit)
                 if not self._handle(packet, session):
                     return
         finally:
@@ -155,12 +156,12 @@ class PrinterListener:
             if cut is not None:
                 cut.cancel()
 
-    def _handle(self, packet: mqtt.Packet, session: MqttSession) -> bool:
+    def _handle(self, packet: broker.Packet, session: MqttSession) -> bool:
         """One packet from a connected client; False ends the session."""
         printer = self.printer
         kind = packet.kind
         if kind == mqtt.PUBLISH:
-            message = mqtt.parse_publish(packet.flags, packet.body)
+            message = broker.parse_publish(packet.flags, packet.body)
             if message.qos == 1 and message.packet_id is not None:
                 session.send(mqtt.puback(message.packet_id))
             elif message.qos > 1:
@@ -168,17 +169,17 @@ class PrinterListener:
             if message.topic == printer.topic_request:
                 printer.handle_request(message.payload, session)
         elif kind == mqtt.SUBSCRIBE:
-            sub = mqtt.parse_subscribe(packet.body)
-            session.send(mqtt.suback(sub.packet_id, [0] * len(sub.topics)))
+            sub = broker.parse_subscribe(packet.body)
+            session.send(broker.suback(sub.packet_id, [0] * len(sub.topics)))
             if any(topic_matches(t, printer.topic_report) for t, _ in sub.topics):
                 session.subscribed = True
         elif kind == mqtt.UNSUBSCRIBE:
-            packet_id, topics = mqtt.parse_unsubscribe(packet.body)
-            session.send(mqtt.unsuback(packet_id))
+            packet_id, topics = broker.parse_unsubscribe(packet.body)
+            session.send(broker.unsuback(packet_id))
             if any(topic_matches(t, printer.topic_report) for t in topics):
                 session.subscribed = False
         elif kind == mqtt.PINGREQ:
-            session.send(mqtt.pingresp())
+            session.send(broker.pingresp())
         elif kind == mqtt.DISCONNECT:
             printer.disconnects += 1
             return False

@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.fleet.reconcile import Fleet
+from exporter.fleet.rendered import LocalFleet
 from exporter.inventory.last_good import Inventory
 from exporter.inventory.postgres import PostgresSource
 from exporter.metrics.collector import FleetCollector
@@ -37,7 +38,8 @@ class Scraper:
         self.fleet = Fleet(lambda record: PrinterSession(record, SETTINGS))
         self.registry = CollectorRegistry()
         self.texts = ErrorTexts(str(HMS_TEXTS))   # the shared test table (issue 9)
-        self.registry.register(FleetCollector(self.inventory, self.fleet, texts=self.texts))
+        rendered = LocalFleet(self.fleet, texts=self.texts)
+        self.registry.register(FleetCollector(self.inventory, rendered, texts=self.texts))
 
     def scrape(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         text = generate_latest(self.registry).decode()

@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.fleet.reconcile import Fleet
+from exporter.fleet.rendered import LocalFleet
 from exporter.inventory.last_good import Inventory
 from exporter.inventory.record import PrinterRecord
 from exporter.inventory.yaml_file import YamlSource
@@ -53,7 +54,7 @@ class Farm:
         self.inventory = Inventory(YamlSource(path), timeout=2.0)
         self.fleet = fleet
         self.registry = CollectorRegistry()
-        self.registry.register(FleetCollector(self.inventory, self.fleet))
+        self.registry.register(FleetCollector(self.inventory, LocalFleet(self.fleet)))
 
     def scrape(self) -> str:
         """What /metrics serves (the exposition module /metrics renders with)."""

@@ -13,7 +13,7 @@ from tests.support.e2e import REPO
 # between (the sessions' data); print the RSS growth and what was kept on purpose, in KiB.
 SCRAPES = """
 import sys
-from exporter.memory import Allocator
+from exporter.metrics.memory import Allocator
 def rss():
     for line in open("/proc/self/status"):
         if line.startswith("VmRSS"):
@@ -59,7 +59,7 @@ def test_without_it_the_allocator_keeps_them() -> None:
 # into the top of the heap and leave by themselves, depending on what ran before).
 MIDSIZED = """
 import sys
-from exporter.memory import Allocator
+from exporter.metrics.memory import Allocator
 def rss():
     for line in open("/proc/self/status"):
         if line.startswith("VmRSS"):

@@ -15,10 +15,10 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from exporter.inventory.record import PrinterRecord
-from exporter.printer.client import printer_session
-from exporter.printer.mqtt_client import ClientSession
+from exporter.printer.mqtt.bambu import make_tls_context, printer_session
+from exporter.printer.mqtt.client_session import ClientSession
 from exporter.printer.network_loop import NetworkLoop, Phase
-from exporter.printer.session import PrinterSession, SessionSettings, make_tls_context
+from exporter.printer.session import PrinterSession, SessionSettings
 from exporter.simulator import SimulatedFleet
 from exporter.simulator.certs import server_context
 from tests.support.e2e import free_port

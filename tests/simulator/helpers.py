@@ -132,7 +132,7 @@ def tls_handshake(ip: str, timeout: float) -> None:
 def raw_connect(ip: str, username: str | None, password: str | None,
                 client_id: str = "", timeout: float = 5.0) -> bytes:
     """Send one CONNECT over TLS and return the raw CONNACK packet (4 bytes)."""
-    from exporter import mqtt as codec
+    from exporter.printer.mqtt import codec
 
     context = ssl.create_default_context()
     context.check_hostname = False

@@ -18,7 +18,7 @@ from __future__ import annotations
 import ssl
 from collections.abc import Callable
 
-from exporter.printer.mqtt_client import ClientSession
+from exporter.printer.mqtt.client_session import ClientSession
 
 USERNAME = "bblp"
 PORT = 8883

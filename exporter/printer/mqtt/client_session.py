@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from exporter import mqtt
+from exporter.printer.mqtt import codec as mqtt
 from exporter.printer.sanitize import MAX_MESSAGE_BYTES
 
 # A report is at most MAX_MESSAGE_BYTES; this leaves room for the topic and ids.

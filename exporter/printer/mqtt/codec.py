@@ -1,16 +1,16 @@
-"""MQTT 3.1.1 packet codec: just the packets a printer and its clients exchange.
+"""MQTT 3.1.1 packet codec, the client's side: just the packets a printer and its clients
+exchange.
 
 A printer is not a broker: it serves one report topic and takes one request topic, so
 only CONNECT, SUBSCRIBE, PUBLISH (QoS 0/1), PINGREQ and DISCONNECT go to it, and CONNACK,
-SUBACK, PUBLISH, PUBACK and PINGRESP come back. The simulator serves with this codec
-(read_packet, the parse_* functions); the exporter's sessions read with PacketReader.
+SUBACK, PUBLISH, PUBACK and PINGRESP come back. The sessions read with PacketReader; the
+simulator's broker half (simulator/mqtt_broker.py) parses and answers with the same
+constants and encoder.
 """
 
 from __future__ import annotations
 
-import asyncio
 import struct
-from dataclasses import dataclass, field
 
 CONNECT = 1
 CONNACK = 2
@@ -39,39 +39,6 @@ class ProtocolError(Exception):
     """The peer sent something that is not MQTT 3.1.1 as we speak it."""
 
 
-@dataclass
-class Packet:
-    kind: int
-    flags: int
-    body: bytes
-
-
-@dataclass
-class Connect:
-    protocol: str
-    level: int
-    client_id: str
-    keepalive: int
-    username: str | None
-    password: str | None = field(repr=False)
-    clean_session: bool
-
-
-@dataclass
-class Publish:
-    topic: str
-    payload: bytes
-    qos: int = 0
-    packet_id: int | None = None
-    retain: bool = False
-
-
-@dataclass
-class Subscribe:
-    packet_id: int
-    topics: list[tuple[str, int]]
-
-
 def _remaining_length(n: int) -> bytes:
     out = bytearray()
     while True:
@@ -90,108 +57,6 @@ def encode(kind: int, flags: int, body: bytes) -> bytes:
     return bytes([(kind << 4) | flags]) + _remaining_length(len(body)) + body
 
 
-async def read_packet(reader: asyncio.StreamReader) -> Packet:
-    """One packet; raises asyncio.IncompleteReadError at end of stream."""
-    first = (await reader.readexactly(1))[0]
-    length, shift = 0, 0
-    for _ in range(4):
-        byte = (await reader.readexactly(1))[0]
-        length |= (byte & 0x7F) << shift
-        shift += 7
-        if not byte & 0x80:
-            break
-    else:
-        raise ProtocolError("remaining length longer than 4 bytes")
-    if length > MAX_PACKET:
-        raise ProtocolError(f"packet of {length} bytes is too large")
-    body = await reader.readexactly(length) if length else b""
-    return Packet(first >> 4, first & 0x0F, body)
-
-
-class _Cursor:
-    def __init__(self, data: bytes) -> None:
-        self.data, self.pos = data, 0
-
-    def take(self, n: int) -> bytes:
-        if self.pos + n > len(self.data):
-            raise ProtocolError("packet shorter than its fields")
-        chunk = self.data[self.pos:self.pos + n]
-        self.pos += n
-        return chunk
-
-    def u8(self) -> int:
-        return self.take(1)[0]
-
-    def u16(self) -> int:
-        return struct.unpack("!H", self.take(2))[0]
-
-    def binary(self) -> bytes:
-        return self.take(self.u16())
-
-    def string(self) -> str:
-        try:
-            return self.binary().decode()
-        except UnicodeDecodeError as exc:
-            raise ProtocolError("string field is not UTF-8") from exc
-
-    def rest(self) -> bytes:
-        return self.take(len(self.data) - self.pos)
-
-    def at_end(self) -> bool:
-        return self.pos >= len(self.data)
-
-
-def parse_connect(body: bytes) -> Connect:
-    c = _Cursor(body)
-    protocol = c.string()
-    level = c.u8()
-    flags = c.u8()
-    keepalive = c.u16()
-    client_id = c.string()
-    if flags & 0x04:  # will flag: topic and message, ignored by a printer
-        c.string()
-        c.binary()
-    username = c.string() if flags & 0x80 else None
-    password = None
-    if flags & 0x40:
-        try:
-            password = c.binary().decode()
-        except UnicodeDecodeError:
-            password = ""
-    return Connect(protocol, level, client_id, keepalive, username, password,
-                   bool(flags & 0x02))
-
-
-def parse_publish(flags: int, body: bytes) -> Publish:
-    topic, packet_id, payload = publish_topic(flags, body)
-    try:
-        name = topic.decode()
-    except UnicodeDecodeError as exc:
-        raise ProtocolError("string field is not UTF-8") from exc
-    return Publish(name, payload, (flags >> 1) & 0x03, packet_id, bool(flags & 0x01))
-
-
-def parse_subscribe(body: bytes) -> Subscribe:
-    c = _Cursor(body)
-    packet_id = c.u16()
-    topics = []
-    while not c.at_end():
-        topic = c.string()
-        topics.append((topic, c.u8() & 0x03))
-    if not topics:
-        raise ProtocolError("SUBSCRIBE without topics")
-    return Subscribe(packet_id, topics)
-
-
-def parse_unsubscribe(body: bytes) -> tuple[int, list[str]]:
-    c = _Cursor(body)
-    packet_id = c.u16()
-    topics = []
-    while not c.at_end():
-        topics.append(c.string())
-    return packet_id, topics
-
-
 def connect(client_id: str, username: str | None = None, password: str | None = None,
             keepalive: int = 60) -> bytes:
     """A CONNECT packet (for tests and the benchmark's raw clients)."""
@@ -205,18 +70,6 @@ def connect(client_id: str, username: str | None = None, password: str | None = 
         payload += _string(password)
     body = _string("MQTT") + bytes([4, flags]) + struct.pack("!H", keepalive) + payload
     return encode(CONNECT, 0, body)
-
-
-def connack(code: int, session_present: bool = False) -> bytes:
-    return encode(CONNACK, 0, bytes([1 if session_present else 0, code]))
-
-
-def suback(packet_id: int, granted: list[int]) -> bytes:
-    return encode(SUBACK, 0, struct.pack("!H", packet_id) + bytes(granted))
-
-
-def unsuback(packet_id: int) -> bytes:
-    return encode(UNSUBACK, 0, struct.pack("!H", packet_id))
 
 
 def publish(topic: str, payload: bytes, qos: int = 0, packet_id: int | None = None) -> bytes:
@@ -236,10 +89,6 @@ def subscribe(packet_id: int, topic: str, qos: int = 0) -> bytes:
 
 def pingreq() -> bytes:
     return encode(PINGREQ, 0, b"")
-
-
-def pingresp() -> bytes:
-    return encode(PINGRESP, 0, b"")
 
 
 def disconnect() -> bytes:

@@ -12,8 +12,8 @@ from collections.abc import Callable
 import paho.mqtt.client as paho
 from bambulabs_api.mqtt_client import PrinterMQTTClient
 
-from exporter import mqtt
-from exporter.printer.client import (
+from exporter.printer.mqtt import codec as mqtt
+from exporter.printer.mqtt.bambu import (
     KEEPALIVE,
     PORT,
     USERNAME,
@@ -21,6 +21,7 @@ from exporter.printer.client import (
     printer_session,
     request_topic,
 )
+from exporter.simulator import mqtt_broker as broker
 from exporter.simulator.certs import server_context
 
 
@@ -36,7 +37,7 @@ def test_conventions_are_the_librarys() -> None:
     assert library._client._protocol == paho.MQTTv311
 
 
-def _connect_sent_by(connect: Callable[[], None], host: str) -> mqtt.Connect:
+def _connect_sent_by(connect: Callable[[], None], host: str) -> broker.Connect:
     """The CONNECT a client sends to a TLS listener on host:8883."""
     context = server_context()
     with socket.create_server((host, PORT)) as listener:
@@ -52,7 +53,7 @@ def _connect_sent_by(connect: Callable[[], None], host: str) -> mqtt.Connect:
         thread.join(10)
     kind, _flags, body = packets[0]
     assert kind == mqtt.CONNECT and body is not None
-    return mqtt.parse_connect(body)
+    return broker.parse_connect(body)
 
 
 def test_the_connect_on_the_wire_is_the_librarys() -> None:
@@ -71,7 +72,7 @@ def test_the_connect_on_the_wire_is_the_librarys() -> None:
                                  lambda _p: None, lambda _s: None, 0.0).outbox
     kind_byte, body = ours_bytes[0], mqtt.PacketReader().feed(bytes(ours_bytes))[0][2]
     assert kind_byte >> 4 == mqtt.CONNECT and body is not None
-    ours = mqtt.parse_connect(body)
+    ours = broker.parse_connect(body)
     assert (ours.protocol, ours.level, ours.keepalive, ours.username, ours.password,
             ours.clean_session) == \
         (theirs.protocol, theirs.level, theirs.keepalive, theirs.username, theirs.password,

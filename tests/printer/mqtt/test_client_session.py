@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exporter import mqtt
-from exporter.printer.mqtt_client import MAX_BODY, ClientSession, SessionLost
+from exporter.printer.mqtt import codec as mqtt
+from exporter.printer.mqtt.client_session import MAX_BODY, ClientSession, SessionLost
+from exporter.simulator import mqtt_broker as broker
 
 TOPIC = "device/01P00A000000001/report"
 
@@ -39,20 +40,20 @@ def test_connect_then_subscribe_once_accepted() -> None:
     session = rec.session()
     [(kind, _, body)] = sent(session)
     assert kind == mqtt.CONNECT and body is not None
-    hello = mqtt.parse_connect(body)
+    hello = broker.parse_connect(body)
     assert (hello.username, hello.password, hello.keepalive) == ("bblp", "12345678", 60)
-    session.received(mqtt.connack(mqtt.ACCEPTED), 1.0)
+    session.received(broker.connack(mqtt.ACCEPTED), 1.0)
     assert session.established and rec.connacks == [0]
     [(kind, flags, body)] = sent(session)
     assert kind == mqtt.SUBSCRIBE and body is not None
-    assert mqtt.parse_subscribe(body).topics == [(TOPIC, 0)]
+    assert broker.parse_subscribe(body).topics == [(TOPIC, 0)]
 
 
 def test_a_refused_session_is_not_established_and_subscribes_to_nothing() -> None:
     rec = Recorder()
     session = rec.session()
     sent(session)
-    session.received(mqtt.connack(mqtt.NOT_AUTHORIZED), 1.0)
+    session.received(broker.connack(mqtt.NOT_AUTHORIZED), 1.0)
     assert not session.established and session.refused == 5 and rec.connacks == [5]
     assert sent(session) == []
 
@@ -60,7 +61,7 @@ def test_a_refused_session_is_not_established_and_subscribes_to_nothing() -> Non
 def test_reports_on_the_topic_are_taken_others_not() -> None:
     rec = Recorder()
     session = rec.session()
-    session.received(mqtt.connack(0) + mqtt.publish(TOPIC, b'{"print": {}}')
+    session.received(broker.connack(0) + mqtt.publish(TOPIC, b'{"print": {}}')
                      + mqtt.publish("device/other/report", b"{}")
                      + mqtt.publish(TOPIC, b"second"), 1.0)
     assert rec.messages == [b'{"print": {}}', b"second"]
@@ -69,7 +70,7 @@ def test_reports_on_the_topic_are_taken_others_not() -> None:
 def test_qos_1_and_2_are_acknowledged() -> None:
     rec = Recorder()
     session = rec.session()
-    session.received(mqtt.connack(0), 1.0)
+    session.received(broker.connack(0), 1.0)
     sent(session)
     session.received(mqtt.publish(TOPIC, b"one", qos=1, packet_id=7)
                      + mqtt.publish(TOPIC, b"two", qos=2, packet_id=8)
@@ -82,7 +83,7 @@ def test_qos_1_and_2_are_acknowledged() -> None:
 def test_a_report_too_large_is_passed_over_unread_and_the_next_is_taken() -> None:
     rec = Recorder()
     session = rec.session()
-    session.received(mqtt.connack(0), 1.0)
+    session.received(broker.connack(0), 1.0)
     huge = mqtt.publish(TOPIC, b"x" * (MAX_BODY + 10))
     after = mqtt.publish(TOPIC, b"small")
     stream = huge + after
@@ -95,13 +96,13 @@ def test_a_report_too_large_is_passed_over_unread_and_the_next_is_taken() -> Non
 def test_keepalive_pings_after_silence_and_gives_up_without_an_answer() -> None:
     rec = Recorder()
     session = rec.session(keepalive=60)
-    session.received(mqtt.connack(0), 0.0)
+    session.received(broker.connack(0), 0.0)
     sent(session)
     session.keepalive(59.0)
     assert sent(session) == []
     session.keepalive(60.0)
     assert [k for k, _, _ in sent(session)] == [mqtt.PINGREQ]
-    session.received(mqtt.pingresp(), 61.0)
+    session.received(broker.pingresp(), 61.0)
     session.keepalive(119.0)
     assert sent(session) == []           # answered: nothing due yet
     session.keepalive(120.0)
