@@ -51,7 +51,7 @@ OPENMETRICS = "application/openmetrics-text; version=1.0.0"
 
 
 class Targets:
-    """The targets for a fleet size (issue 8 for 1000 and 5000 printers; the README's
+    """The targets for a fleet size (the project's targets for 1000 and 5000 printers; the README's
     for 200). None: no target at that size."""
 
     def __init__(self, fleet: int, up: float | None, p50: float, p99: float | None,

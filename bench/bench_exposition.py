@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Benchmark: rendering /metrics, prometheus_client's generate_latest against
-exporter.exposition.render, for 200 and 1000 printers' worth of families.
+metrics.exposition.render, for 200 and 1000 printers' worth of families.
 
     python bench/bench_exposition.py [--printers 200 1000] [--repeats 15]
 
@@ -45,13 +45,13 @@ from exporter.metrics.catalogue import (
     InventoryStatus,
     exporter_samples,
     families,
-    fleet_samples,
     inventory_samples,
 )
 from exporter.metrics.exposition import render
 from exporter.printer.snapshot import snapshot
 from exporter.printer.status import PrinterStatus
 from tests.support import payloads
+from tests.support.reference import fleet_samples
 
 MODELS = (("X1C", payloads.x1c_running), ("P1S", payloads.p1s_idle),
           ("H2D", payloads.h2d_running))

@@ -13,7 +13,7 @@ deltas, as bench_exporter's fleet sends them. Prints microseconds per message:
 - `exporter`: decode_message given the merged report, so only what changed since the
   last message is normalised, then the merge (the session's path);
 - `normalise all`: json.loads, then every used value normalised and merged (the path
-  before issue 8's idle-CPU work), and the ratio of the two.
+  before the idle-CPU work), and the ratio of the two.
 
     python3 bench/bench_report_path.py [--printers 130] [--seconds 60] [--rounds 5]
 

@@ -40,7 +40,7 @@ ENVIRONMENT: dict[str, str] = {
     "printer.connect-timeout": "BAMBU_PRINTER_CONNECT_TIMEOUT",
     "inventory.timeout": "BAMBU_INVENTORY_TIMEOUT",
     "log.level": "BAMBU_LOG_LEVEL",
-    # shards (issue 8): N exporters on one table, each holding a disjoint slice
+    # shards: N exporters on one table, each holding a disjoint slice
     "shard.count": "BAMBU_SHARD_COUNT",
     "shard.index": "BAMBU_SHARD_INDEX",
     "hms.text-file": "BAMBU_HMS_TEXT_FILE",

@@ -1,4 +1,4 @@
-"""Pure: printer statuses -> Prometheus metric families (the catalogue in DESIGN.md).
+"""Pure: printer statuses -> Prometheus metric families (the metric catalogue).
 
 One table, CATALOGUE, names every family once; `describe()` and every scrape build
 from it, so the exposition always carries the same names, types and help texts.
@@ -261,21 +261,6 @@ def exporter_samples(exporter: ExporterStatus) -> list[Sample]:
          float(exporter.hms_text_rejected)),
         ("bambu_exporter_worker_restarts_total", (), float(exporter.worker_restarts)),
     ]
-
-
-def fleet_samples(statuses: Iterable[PrinterStatus],
-                  on_error: Callable[[PrinterStatus, Exception], None],
-                  describe: Describe = no_text) -> list[Sample]:
-    """Samples of every printer; one printer's failure leaves it out, not the scrape."""
-    out: list[Sample] = []
-    for status in statuses:
-        try:
-            samples = renderable_samples(status, describe)
-        except Exception as exc:  # noqa: BLE001 - isolate one printer's bad data
-            on_error(status, exc)
-        else:
-            out.extend(samples)
-    return out
 
 
 def renderable_samples(status: PrinterStatus, describe: Describe = no_text) -> list[Sample]:

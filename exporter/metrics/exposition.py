@@ -1,26 +1,11 @@
-"""The /metrics exposition, byte-identical to prometheus_client's, several times faster.
+"""The /metrics exposition, byte-identical to prometheus_client's and several times faster.
 
-prometheus_client 0.26 formats every sample in generic code: it re-validates each label
-name and re-escapes each label value per sample (~8 µs a sample). At 200 printers
-(~11k samples) that is most of a scrape. Here the per-sample work is a few dict look-ups:
-
-- what depends only on a sample's name (escaped name, quoting, which block of the text
-  format it belongs to) is worked out once per name in a family;
-- every `name="value"` pair is escaped once per render and then looked up: a printer's
-  `printer`/`serial` pair repeats across its ~55 series;
-- values go through `floatToGoString` once per distinct value (0 and 1 dominate).
-
-The exporter's own families go further: a RenderedFamily carries sample lines written
-beforehand (metrics.printer_lines, kept per printer between scrapes), and render() copies
-them after the family's HELP/TYPE.
-
-Output is the same bytes as `prometheus_client.exposition.generate_latest` (text 0.0.4 /
-1.0.0) and `prometheus_client.openmetrics.exposition.generate_latest`, for every escaping
-scheme. The fast path handles gauge, counter, info and unknown families whose samples
-carry no timestamp, exemplar or native histogram; any other family (histogram, summary,
-stateset, gaugehistogram, or one with such a sample), and any family the fast path
-cannot format, is formatted by prometheus_client itself, so the output stays right for
-anything and errors are prometheus_client's own.
+client_python formats every sample in generic code; here what depends only on a sample's
+name is worked out once per family, each `name="value"` pair is escaped once per render,
+and each distinct value formatted once. RenderedFamily carries lines written beforehand
+(metrics.printer_lines). Families the fast path does not handle (histograms, summaries,
+timestamps, exemplars) are formatted by prometheus_client itself, so the output stays
+right for anything (docs/architecture.md has the measurements).
 """
 
 from __future__ import annotations

@@ -1,15 +1,9 @@
 """Give freed scrape buffers back to the system.
 
-A scrape builds strings of every size and frees them: the workers' parts and the joined
-exposition (megabytes), each family's lines (tens of kilobytes), each printer's lines.
-glibc keeps what is freed for later. Two settings return it:
-- the mmap threshold, fixed: glibc serves multi-megabyte blocks with mmap and unmaps them
-  on free, but after the first free it raises its threshold (up to 32 MiB), so later
-  blocks come from the heap and stay in RSS. Measured at 1000 printers, the main process
-  of `--workers 2` held 17 MiB less after scrapes;
-- malloc_trim after each scrape: the heap's free pages go back (madvise), whatever their
-  place in it. Measured at 1000 printers with two workers: 27 MiB less over the three
-  processes after scrapes, ~0.7 ms a trim (8 ms at most).
+A scrape builds and frees strings of every size; glibc keeps what is freed. Fixing the
+mmap threshold lets multi-megabyte buffers be unmapped on free (glibc would raise it after
+the first free), and malloc_trim after each scrape returns the heap's free pages
+(docs/architecture.md has the figures).
 """
 
 from __future__ import annotations

@@ -34,9 +34,14 @@ TRUNCATION_BOUNDS: tuple[str, ...] = ("text", "hms", "ams", "tray", "list", REPO
 
 class MergedReport:
     """One printer's merged report, kept within the bounds above; `cuts` counts what
-    they cut, by bound. Each merge costs time linear in the delta (plus the bounded
-    size of the lists it merges into, and of the values it replaces, each of which was
-    once counted as added)."""
+    they cut, by bound.
+
+    Objects merge key by key at every depth (bambulabs_api merges one level, so a partial
+    `ams` would wipe the AMS units). Lists of objects that all carry an `id` (AMS units,
+    trays) merge element by element on it, since printers send only the changed unit or
+    tray; any other list, and any scalar, replaces. Each merge costs time linear in the
+    delta (plus the bounded size of the lists it merges into, and of the values it
+    replaces, each of which was once counted as added)."""
 
     def __init__(self, max_values: int = MAX_REPORT_VALUES) -> None:
         self.report: dict[str, Any] = {}
@@ -46,20 +51,6 @@ class MergedReport:
 
     def merge(self, delta: Mapping[str, Any]) -> None:
         self._merger.merge(self.report, delta)
-
-
-def deep_merge(base: dict[str, Any], delta: Mapping[str, Any]) -> dict[str, Any]:
-    """Merge a P1/A1 delta into the last full report, in place; returns `base`.
-
-    Objects merge key by key at every depth (the library merges one level, so a
-    partial `ams` would wipe the AMS units). Lists of objects that all carry an `id`
-    (AMS units, trays) merge element by element on that id, because printers send
-    only the changed unit or tray. Any other list, and any scalar, replaces. Lists are
-    cut to their bounds; MergedReport also bounds the whole report and counts the cuts.
-    """
-    merged = MergedReport(max_values=-1)
-    merged._merger.merge(base, delta)
-    return base
 
 
 class _Merger:
@@ -186,7 +177,7 @@ KEPT_PRINT_KEYS = frozenset({
     "mc_remaining_time", "layer_num", "total_layer_num", "spd_mag", "spd_lvl", "gcode_file",
     "subtask_name", "print_error", "hms", "wifi_signal", "nozzle_type", "nozzle_diameter",
     "ams", "vt_tray", "device",
-    # newer data (issue 9): door, lights, job start, H2 external spools
+    # newer firmware's data: door, lights, job start, H2 external spools
     "home_flag", "stat", "lights_report", "gcode_start_time", "vir_slot",
 })
 

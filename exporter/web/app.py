@@ -3,7 +3,7 @@
 /metrics behaves as client_python's make_wsgi_app (OPTIONS/405, text vs OpenMetrics and
 the escaping scheme chosen from the Accept header by its own choose_encoder, gzip when
 asked, the `name[]` filter through restricted_registry) but renders through
-exporter.exposition, which writes the same bytes several times faster.
+metrics.exposition, which writes the same bytes several times faster.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ GZIP_LEVEL = 1
 def make_metrics_app(registry: CollectorRegistry,
                      after_scrape: Callable[[], None] = lambda: None
                      ) -> Callable[..., Iterable[bytes]]:
-    """/metrics as client_python's make_wsgi_app serves it, rendered by exporter.exposition.
+    """/metrics as client_python's make_wsgi_app serves it, rendered by metrics.exposition.
     `after_scrape` runs once a scrape's answer is built (the cli returns freed memory)."""
 
     def metrics_app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:

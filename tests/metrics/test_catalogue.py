@@ -18,7 +18,6 @@ from exporter.metrics.catalogue import (
     described,
     exporter_samples,
     families,
-    fleet_samples,
     inventory_samples,
     printer_samples,
 )
@@ -26,6 +25,7 @@ from exporter.printer.error_texts import ErrorTexts
 from exporter.printer.snapshot import snapshot
 from exporter.printer.status import PrinterStatus
 from tests.support import payloads
+from tests.support.reference import fleet_samples
 
 GOLDEN = Path(__file__).parent / "golden" / "metrics.prom"
 HMS_TEXTS = Path(__file__).parents[1] / "support" / "hms_texts.json"

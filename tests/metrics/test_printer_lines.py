@@ -17,7 +17,6 @@ from exporter.metrics.catalogue import (
     InventoryStatus,
     exporter_samples,
     families,
-    fleet_samples,
     inventory_samples,
 )
 from exporter.metrics.exposition import RenderedFamily, render
@@ -25,6 +24,7 @@ from exporter.metrics.printer_lines import FleetLines, PrinterLines, SampleWrite
 from exporter.printer.status import PrinterStatus
 from tests.metrics.test_catalogue import _h2d, _offline, _p1s, _x1c
 from tests.metrics.test_exposition import AWKWARD_VALUES, ESCAPINGS, Fixed, _first_diff
+from tests.support.reference import fleet_samples
 
 INVENTORY = InventoryStatus(up=True, printers=4, errors=1, rejected={"bad_address": 2})
 EXPORTER = ExporterStatus("0.1.0", "2.6.6", 3, 0.012)

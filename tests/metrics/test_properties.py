@@ -17,13 +17,14 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exporter.metrics.catalogue import families, fleet_samples, printer_samples
+from exporter.metrics.catalogue import families, printer_samples
 from exporter.metrics.exposition import render
 from exporter.printer.merge import MergedReport
 from exporter.printer.sanitize import MessageRejected, decode_message
 from exporter.printer.snapshot import firmware_from_version, model_from_version, snapshot
 from exporter.printer.status import PrinterStatus
 from exporter.printer.vocabulary import SERIAL_PREFIX_MODELS
+from tests.support.reference import fleet_samples
 from tests.support.report_strategies import MESSAGE
 
 # The model is derived (serial prefix, or a product name that came through decoding).

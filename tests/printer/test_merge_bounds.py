@@ -14,8 +14,8 @@ from exporter.printer.merge import (
     MAX_LIST_ITEMS,
     MAX_TRAYS_PER_AMS,
     MergedReport,
-    deep_merge,
 )
+from tests.support.reference import deep_merge
 from tests.support.report_strategies import REPORT
 
 

