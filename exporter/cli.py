@@ -94,6 +94,9 @@ def build_parser(command: str) -> argparse.ArgumentParser:
     flag("workers", "processes sharing the printers' sessions, by a hash of the serial; 1 "
          "keeps one process (default: one per CPU this process may use, at most "
          f"{DEFAULT_WORKERS_CAP})", metavar="N")
+    flag("workers.timeout", "longest a scrape or the landing page waits for the worker "
+         "processes' answers, all of them together; a worker that misses it is restarted "
+         "and its printers shown not up meanwhile (default 3s)", metavar="DURATION")
     if command == "status":
         parser.add_argument("--timeout", default="10s", metavar="DURATION",
                             help="how long to wait for first reports (default 10s)")
@@ -179,7 +182,7 @@ def make_worker_pool(settings: Settings) -> WorkerPool:
     return WorkerPool(settings.workers, WorkerSetup(
         index=0, staleness=settings.staleness, pushall_interval=settings.pushall_interval,
         connect_timeout=settings.connect_timeout, log_level=settings.log_level,
-        hms_text_file=settings.hms_text_file))
+        hms_text_file=settings.hms_text_file), reply_timeout=settings.workers_timeout)
 
 
 def raise_open_files_limit() -> None:

@@ -46,6 +46,7 @@ ENVIRONMENT: dict[str, str] = {
     "hms.text-file": "BAMBU_HMS_TEXT_FILE",
     "web.config.file": "BAMBU_WEB_CONFIG_FILE",
     "workers": "BAMBU_WORKERS",
+    "workers.timeout": "BAMBU_WORKERS_TIMEOUT",
 }
 
 HOW_TO_CONFIGURE = """\
@@ -106,6 +107,7 @@ class Settings:
     hms_text_file: str | None = None   # Bambu's HMS/print_error texts, saved by the user
     web_config_file: str | None = None   # TLS and basic auth (exporter-toolkit format)
     workers: int = 1
+    workers_timeout: float = 3.0   # all a scrape waits on the worker processes
 
     def __repr__(self) -> str:  # the database params hold a password
         return (f"Settings(listen={self.listen_host}:{self.listen_port}, "
@@ -162,7 +164,8 @@ def settings_from(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Setti
     for flag, default, minimum in (("printer.staleness", 60.0, 1.0),
                                    ("printer.pushall-interval", 300.0, 10.0),
                                    ("printer.connect-timeout", 5.0, 0.1),
-                                   ("inventory.timeout", 2.0, 0.05)):
+                                   ("inventory.timeout", 2.0, 0.05),
+                                   ("workers.timeout", 3.0, 0.1)):
         where, text = _value(flags, environ, flag)
         durations[flag] = parse_positive_duration(where, text, minimum) if text else default
 
@@ -216,7 +219,8 @@ def settings_from(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Setti
                     inventory_timeout=durations["inventory.timeout"],
                     log_level=log_level, shard=shard,
                     hms_text_file=hms_text_file or None,
-                    web_config_file=web_config_file or None, workers=workers)
+                    web_config_file=web_config_file or None, workers=workers,
+                    workers_timeout=durations["workers.timeout"])
 
 
 def shard_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Shard:
