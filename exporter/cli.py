@@ -177,12 +177,13 @@ def make_fleet(settings: Settings, network: NetworkLoop) -> Fleet:
                          settings.connect_timeout, network)
 
 
-def make_worker_pool(settings: Settings) -> WorkerPool:
-    """--workers N > 1: N processes own the sessions; this one serves HTTP and joins."""
+def make_worker_pool(settings: Settings, texts: ErrorTexts | None) -> WorkerPool:
+    """--workers N > 1: N processes own the sessions; this one serves HTTP and joins,
+    and hands the workers the HMS texts it parsed."""
     return WorkerPool(settings.workers, WorkerSetup(
         index=0, staleness=settings.staleness, pushall_interval=settings.pushall_interval,
-        connect_timeout=settings.connect_timeout, log_level=settings.log_level,
-        hms_text_file=settings.hms_text_file), reply_timeout=settings.workers_timeout)
+        connect_timeout=settings.connect_timeout, log_level=settings.log_level),
+        reply_timeout=settings.workers_timeout, texts=texts)
 
 
 def raise_open_files_limit() -> None:
@@ -222,7 +223,7 @@ class Exporter:
         self.upkeep: FleetUpkeep | None = None
         self.fleet: Fleet | WorkerPool
         if settings.workers > 1:
-            self.fleet = make_worker_pool(settings)
+            self.fleet = make_worker_pool(settings, self.error_texts)
         else:
             self.network = NetworkLoop()
             self.fleet = make_fleet(settings, self.network)

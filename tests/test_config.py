@@ -120,9 +120,14 @@ def test_a_missing_hms_text_file_is_named(flags: dict, env: dict, named: str) ->
         settings_from({"printers.file": "p.yaml", **flags}, env)
 
 
-def test_a_malformed_hms_text_file_stops_start_up(tmp_path: Path) -> None:
+@pytest.mark.parametrize("content, reason", [
+    ('{"data": {"device_hms": ', "not valid JSON"),
+    ("[" * 200_000 + "]" * 200_000, "nested too deeply"),
+])
+def test_a_malformed_hms_text_file_stops_start_up(tmp_path: Path, content: str,
+                                                  reason: str) -> None:
     bad = tmp_path / "hms.json"
-    bad.write_text('{"data": {"device_hms": ')
+    bad.write_text(content)
     printers = tmp_path / "printers.yaml"
     printers.write_text("printers: []\n")
     result = subprocess.run(
@@ -130,5 +135,5 @@ def test_a_malformed_hms_text_file_stops_start_up(tmp_path: Path) -> None:
          "--web.listen-address", "127.0.60.1:0", "--hms.text-file", str(bad)],
         capture_output=True, text=True, timeout=60)
     assert result.returncode == 2, result.stderr
-    assert "--hms.text-file" in result.stderr and "not valid JSON" in result.stderr
+    assert "--hms.text-file" in result.stderr and reason in result.stderr
     assert "Traceback" not in result.stderr

@@ -36,9 +36,10 @@ from typing import Any
 import exporter
 from exporter.fleet.assignment import worker_of
 from exporter.fleet.worker_channel import ChannelClosed, WorkerChannel
-from exporter.fleet.worker_messages import LINES, RECORDS, STATUSES, STOP, WorkerSetup
+from exporter.fleet.worker_messages import LINES, RECORDS, STATUSES, STOP, TEXTS, WorkerSetup
 from exporter.inventory.record import PrinterRecord
 from exporter.metrics.printer_lines import FleetLines, PrinterLines
+from exporter.printer.error_texts import TextLookup
 from exporter.printer.status import PrinterStatus, offline_status
 
 WORKER_DOWN = "its worker process is restarting"
@@ -83,6 +84,7 @@ class _Worker:
         self.channel: WorkerChannel | None = None
         self.records: list[PrinterRecord] = []     # its slice of the list
         self.sent: list[PrinterRecord] | None = None   # what the running process holds
+        self.texts_sent: int | None = None   # generation of the HMS texts it holds
         self.started = 0.0
         self.ready = False   # the running process has answered once
         self.next_id = 0
@@ -106,11 +108,13 @@ class WorkerPool:
 
     def __init__(self, workers: int, setup: WorkerSetup,
                  reply_timeout: float = DEFAULT_REPLY_TIMEOUT,
-                 logger: logging.Logger | None = None) -> None:
+                 logger: logging.Logger | None = None,
+                 texts: TextLookup | None = None) -> None:
         if workers < 2:
             raise ValueError("a WorkerPool is for 2 or more workers; 1 runs in-process")
         self._setup = setup
         self._reply_timeout = reply_timeout
+        self._texts = texts   # parsed here, handed to each worker as it changes
         self._log = logger or logging.getLogger(__name__)
         self._workers = [_Worker(i) for i in range(workers)]
         self._views: dict[str, PrinterStatus] = {}   # serial -> last known, snapshot-less
@@ -148,9 +152,10 @@ class WorkerPool:
             child.close()
         channel = WorkerChannel(parent)
         worker.process, worker.channel, worker.started = process, channel, time.monotonic()
-        worker.sent, worker.ready = None, False
+        worker.sent, worker.texts_sent, worker.ready = None, None, False
         try:
             channel.send(dataclasses.replace(self._setup, index=worker.index))
+            self._send_texts(worker)
             self._send_records(worker)
         except ChannelClosed as exc:
             self._log.error("worker %d (pid %d) did not take its setup: %s", worker.index,
@@ -162,6 +167,14 @@ class WorkerPool:
         if worker.channel is not None and worker.sent != worker.records:
             worker.channel.send((RECORDS, 0, list(worker.records)))
             worker.sent = list(worker.records)
+
+    def _send_texts(self, worker: _Worker) -> None:
+        if self._texts is None or worker.channel is None:
+            return
+        generation, table = self._texts.table()
+        if worker.texts_sent != generation:
+            worker.channel.send((TEXTS, 0, table))
+            worker.texts_sent = generation
 
     def _supervise(self) -> None:
         while not self._closing.wait(0.2):
@@ -207,7 +220,7 @@ class WorkerPool:
                 worker.retired.append(worker.channel)   # its reader closes it
             else:
                 worker.channel.close()
-        worker.process, worker.channel, worker.sent = None, None, None
+        worker.process, worker.channel, worker.sent, worker.texts_sent = None, None, None, None
         worker.answers.clear()
         worker.answered.notify_all()
 
@@ -321,6 +334,7 @@ class WorkerPool:
                 return None
             worker.next_id += 1
             try:
+                self._send_texts(worker)   # a re-read file reaches the workers here
                 channel.send((kind, worker.next_id, payload))
             except ChannelClosed:
                 return None   # dead: the supervisor restarts it
