@@ -70,7 +70,7 @@ def build_parser(command: str) -> argparse.ArgumentParser:
          metavar="URL")
     flag("demo", "serve a simulated demo fleet (no printers needed)", action="store_true",
          default=None)
-    flag("demo.printers", "printers in the demo fleet (default 12)", type=int, metavar="N")
+    flag("demo.printers", "printers in the demo fleet (default 12)", metavar="N")
     flag("demo.first-address", "loopback address of the first demo printer; the others "
          "follow (default 127.0.80.1)", metavar="IP")
     flag("printer.staleness", "a printer silent for longer is not up (default 60s)",
