@@ -37,7 +37,7 @@ from tests.support.postgres import free_port
 from tests.support.waiting import wait_until
 
 WORKERS = 2
-PRINTERS = 24
+PRINTERS = 40
 BOUND = 3.0   # --workers.timeout's default
 # Well past the bound, well before Prometheus' usual 10 s scrape_timeout; today's code
 # waits 10 s on a worker stopped between scrapes and forever on one stopped mid-answer.
@@ -141,6 +141,11 @@ def test_a_worker_stopped_mid_answer_costs_one_bounded_scrape(
     # answer bigger than the socket buffer: worker 1 is then blocked in the middle of
     # it, and is stopped there. Worker 0 goes on; worker 1's answer never ends.
     before = restarts(running)
+    text = http_get(running.base + "/metrics").text
+    part = sum(len(line) + 1 for line in text.splitlines()
+               if any(f'serial="{serial}"' in line for serial in mine(fleet, 1)))
+    buffer = int(Path("/proc/sys/net/core/wmem_default").read_text())
+    assert part > 1.5 * buffer, (part, buffer)   # worker 1 cannot write it all at once
     workers = running.workers()
     slow, victim = workers[0], workers[1]
     os.kill(slow, signal.SIGSTOP)
@@ -183,3 +188,29 @@ def test_the_landing_page_waits_no_longer_on_a_stopped_worker(
     assert WORKER_STUCK in response.text
     wait_until(lambda: restarted(running, 0, workers[0]), 10, what="a new worker")
     wait_until(lambda: all_up(running, fleet), 45, what="its printers back up")
+
+
+def test_concurrent_scrapes_are_each_bounded_by_a_stopped_worker(
+        running: Running, fleet: SimulatedFleet) -> None:
+    # Two Prometheus servers and a browser at once: each waits on the stopped worker
+    # at most the bound, none waits for another's wait to end first.
+    before = restarts(running)
+    workers = running.workers()
+    os.kill(workers[1], signal.SIGSTOP)
+    results: list[tuple[Response, float]] = []
+    threads = [threading.Thread(target=lambda path=path: results.append(
+        timed_get(running.base + path))) for path in ("/metrics", "/metrics", "/", "/metrics")]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.3)
+    for thread in threads:
+        thread.join(CLIENT_TIMEOUT + 2)
+    times = ", ".join(f"{took:.2f}" for _, took in results)
+    print(f"\n4 concurrent requests, 0.3 s apart, with worker 1 stopped: {times} s "
+          f"(bound {BOUND:g} s)")
+    assert len(results) == 4
+    assert all(response.status == 200 for response, _ in results)
+    wait_until(lambda: restarted(running, 1, workers[1]), 10, what="a new worker")
+    assert running.workers()[0] == workers[0]
+    wait_until(lambda: all_up(running, fleet), 45, what="its printers back up")
+    assert restarts(running) == before + 1
