@@ -188,3 +188,13 @@ def test_workers_flag_with_a_superscript_is_the_flag_error(tmp_path: Path) -> No
     assert result.returncode == 2, result.stderr
     assert "bambu-exporter: error: --workers: '²' is not a number" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_workers_timeout_from_flag_or_environment() -> None:
+    assert settings_from({"printers.file": "p.yaml"}, {}).workers_timeout == 3.0
+    assert settings_from({"printers.file": "p.yaml", "workers.timeout": "500ms"},
+                         {}).workers_timeout == 0.5
+    assert settings_from({"printers.file": "p.yaml"},
+                         {"BAMBU_WORKERS_TIMEOUT": "2s"}).workers_timeout == 2.0
+    with pytest.raises(ConfigError, match=r"--workers\.timeout: '10ms' is too short"):
+        settings_from({"printers.file": "p.yaml", "workers.timeout": "10ms"}, {})
