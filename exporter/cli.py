@@ -70,7 +70,7 @@ def build_parser(command: str) -> argparse.ArgumentParser:
          metavar="URL")
     flag("demo", "serve a simulated demo fleet (no printers needed)", action="store_true",
          default=None)
-    flag("demo.printers", "printers in the demo fleet (default 12)", type=int, metavar="N")
+    flag("demo.printers", "printers in the demo fleet (default 12)", metavar="N")
     flag("demo.first-address", "loopback address of the first demo printer; the others "
          "follow (default 127.0.80.1)", metavar="IP")
     flag("printer.staleness", "a printer silent for longer is not up (default 60s)",
@@ -94,6 +94,9 @@ def build_parser(command: str) -> argparse.ArgumentParser:
     flag("workers", "processes sharing the printers' sessions, by a hash of the serial; 1 "
          "keeps one process (default: one per CPU this process may use, at most "
          f"{DEFAULT_WORKERS_CAP})", metavar="N")
+    flag("workers.timeout", "longest a scrape or the landing page waits for the worker "
+         "processes' answers, all of them together; a worker that misses it is restarted "
+         "and its printers shown not up meanwhile (default 3s)", metavar="DURATION")
     if command == "status":
         parser.add_argument("--timeout", default="10s", metavar="DURATION",
                             help="how long to wait for first reports (default 10s)")
@@ -174,12 +177,13 @@ def make_fleet(settings: Settings, network: NetworkLoop) -> Fleet:
                          settings.connect_timeout, network)
 
 
-def make_worker_pool(settings: Settings) -> WorkerPool:
-    """--workers N > 1: N processes own the sessions; this one serves HTTP and joins."""
+def make_worker_pool(settings: Settings, texts: ErrorTexts | None) -> WorkerPool:
+    """--workers N > 1: N processes own the sessions; this one serves HTTP and joins,
+    and hands the workers the HMS texts it parsed."""
     return WorkerPool(settings.workers, WorkerSetup(
         index=0, staleness=settings.staleness, pushall_interval=settings.pushall_interval,
-        connect_timeout=settings.connect_timeout, log_level=settings.log_level,
-        hms_text_file=settings.hms_text_file))
+        connect_timeout=settings.connect_timeout, log_level=settings.log_level),
+        reply_timeout=settings.workers_timeout, texts=texts)
 
 
 def raise_open_files_limit() -> None:
@@ -219,7 +223,7 @@ class Exporter:
         self.upkeep: FleetUpkeep | None = None
         self.fleet: Fleet | WorkerPool
         if settings.workers > 1:
-            self.fleet = make_worker_pool(settings)
+            self.fleet = make_worker_pool(settings, self.error_texts)
         else:
             self.network = NetworkLoop()
             self.fleet = make_fleet(settings, self.network)

@@ -15,7 +15,14 @@ from exporter.inventory.postgres import postgres_params
 from exporter.inventory.shard import Shard, shard_from
 from exporter.web.web_config import load_web_config
 
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
+# ASCII digits only: str.isdigit() and \d take "²" or "١", which int() refuses or reads.
+_DURATION = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)?$")
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def ascii_digits(text: str) -> bool:
+    """Whether `text` is a whole number written in ASCII digits (no sign, no spaces)."""
+    return _DIGITS.fullmatch(text) is not None
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 
 
@@ -46,6 +53,7 @@ ENVIRONMENT: dict[str, str] = {
     "hms.text-file": "BAMBU_HMS_TEXT_FILE",
     "web.config.file": "BAMBU_WEB_CONFIG_FILE",
     "workers": "BAMBU_WORKERS",
+    "workers.timeout": "BAMBU_WORKERS_TIMEOUT",
 }
 
 HOW_TO_CONFIGURE = """\
@@ -63,7 +71,7 @@ See README.md, "Configuration"."""
 def parse_listen_address(name: str, text: str) -> tuple[str, int]:
     """':9851', '0.0.0.0:9851', 'localhost:9851', '[::]:9851' -> (host, port)."""
     host, sep, port_text = text.strip().rpartition(":")
-    if not sep or not port_text.isdigit():
+    if not sep or not ascii_digits(port_text):
         raise ConfigError(f"{name}: {text!r} is not HOST:PORT (example: :{DEFAULT_PORT})")
     port = int(port_text)
     if not 0 <= port <= 65535:
@@ -106,6 +114,7 @@ class Settings:
     hms_text_file: str | None = None   # Bambu's HMS/print_error texts, saved by the user
     web_config_file: str | None = None   # TLS and basic auth (exporter-toolkit format)
     workers: int = 1
+    workers_timeout: float = 3.0   # all a scrape waits on the worker processes
 
     def __repr__(self) -> str:  # the database params hold a password
         return (f"Settings(listen={self.listen_host}:{self.listen_port}, "
@@ -131,7 +140,7 @@ def default_workers(cpus: int | None = None) -> int:
 
 def parse_workers(name: str, text: str) -> int:
     value = str(text).strip()
-    if not value.isdigit() or not 1 <= int(value) <= MAX_WORKERS:
+    if not ascii_digits(value) or not 1 <= int(value) <= MAX_WORKERS:
         raise ConfigError(f"{name}: {text!r} is not a number of worker processes "
                           f"between 1 and {MAX_WORKERS}")
     return int(value)
@@ -162,7 +171,8 @@ def settings_from(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Setti
     for flag, default, minimum in (("printer.staleness", 60.0, 1.0),
                                    ("printer.pushall-interval", 300.0, 10.0),
                                    ("printer.connect-timeout", 5.0, 0.1),
-                                   ("inventory.timeout", 2.0, 0.05)):
+                                   ("inventory.timeout", 2.0, 0.05),
+                                   ("workers.timeout", 3.0, 0.1)):
         where, text = _value(flags, environ, flag)
         durations[flag] = parse_positive_duration(where, text, minimum) if text else default
 
@@ -176,9 +186,10 @@ def settings_from(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Setti
 
     demo = bool(flags.get("demo"))
     given = flags.get("demo.printers")
-    demo_printers = 12 if given is None else int(given)
-    if not 1 <= demo_printers <= 1000:
-        raise ConfigError(f"--demo.printers: {demo_printers} is not between 1 and 1000")
+    text = "12" if given is None else str(given).strip()
+    if not ascii_digits(text) or not 1 <= int(text) <= 1000:
+        raise ConfigError(f"--demo.printers: {given!r} is not a number between 1 and 1000")
+    demo_printers = int(text)
 
     demo_first_address = str(flags.get("demo.first-address") or "127.0.80.1")
     try:
@@ -216,7 +227,8 @@ def settings_from(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Setti
                     inventory_timeout=durations["inventory.timeout"],
                     log_level=log_level, shard=shard,
                     hms_text_file=hms_text_file or None,
-                    web_config_file=web_config_file or None, workers=workers)
+                    web_config_file=web_config_file or None, workers=workers,
+                    workers_timeout=durations["workers.timeout"])
 
 
 def shard_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Shard:

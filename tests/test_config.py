@@ -120,9 +120,14 @@ def test_a_missing_hms_text_file_is_named(flags: dict, env: dict, named: str) ->
         settings_from({"printers.file": "p.yaml", **flags}, env)
 
 
-def test_a_malformed_hms_text_file_stops_start_up(tmp_path: Path) -> None:
+@pytest.mark.parametrize("content, reason", [
+    ('{"data": {"device_hms": ', "not valid JSON"),
+    ("[" * 200_000 + "]" * 200_000, "nested too deeply"),
+])
+def test_a_malformed_hms_text_file_stops_start_up(tmp_path: Path, content: str,
+                                                  reason: str) -> None:
     bad = tmp_path / "hms.json"
-    bad.write_text('{"data": {"device_hms": ')
+    bad.write_text(content)
     printers = tmp_path / "printers.yaml"
     printers.write_text("printers: []\n")
     result = subprocess.run(
@@ -130,5 +135,66 @@ def test_a_malformed_hms_text_file_stops_start_up(tmp_path: Path) -> None:
          "--web.listen-address", "127.0.60.1:0", "--hms.text-file", str(bad)],
         capture_output=True, text=True, timeout=60)
     assert result.returncode == 2, result.stderr
-    assert "--hms.text-file" in result.stderr and "not valid JSON" in result.stderr
+    assert "--hms.text-file" in result.stderr and reason in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# ------------------------------------------------------------- numbers in ASCII digits only
+
+# Each passes str.isdigit() or \d, and int() refuses it ("²") or reads it ("١٢" is 12).
+NOT_ASCII = ["²", "١٢", "１２", "3²", "٣s"]
+NUMERIC = [
+    ("workers", "--workers", "{}"),
+    ("web.listen-address", "--web.listen-address", ":{}"),
+    ("printer.staleness", "--printer.staleness", "{}"),
+    ("printer.pushall-interval", "--printer.pushall-interval", "{}"),
+    ("printer.connect-timeout", "--printer.connect-timeout", "{}"),
+    ("inventory.timeout", "--inventory.timeout", "{}"),
+    ("workers.timeout", "--workers.timeout", "{}"),
+    ("shard.count", "--shard.count", "{}"),
+    ("shard.index", "--shard.index", "{}"),
+    ("demo.printers", "--demo.printers", "{}"),
+]
+
+
+@pytest.mark.parametrize("flag, named, shape", NUMERIC)
+@pytest.mark.parametrize("digits", NOT_ASCII)
+def test_numeric_flags_take_ascii_digits_only(flag: str, named: str, shape: str,
+                                              digits: str) -> None:
+    flags = {"printers.file": "p.yaml", flag: shape.format(digits)}
+    if flag == "shard.index":
+        flags["shard.count"] = "20"
+    with pytest.raises(ConfigError, match=named.replace(".", r"\.")):
+        settings_from(flags, {"HOSTNAME": "exporter"})
+
+
+@pytest.mark.parametrize("digits", NOT_ASCII)
+def test_numeric_variables_take_ascii_digits_only(digits: str) -> None:
+    for variable in ("BAMBU_WORKERS", "BAMBU_WORKERS_TIMEOUT", "BAMBU_SHARD_COUNT",
+                     "BAMBU_PRINTER_STALENESS"):
+        with pytest.raises(ConfigError, match=variable):
+            settings_from({"printers.file": "p.yaml"}, {variable: digits})
+    with pytest.raises(ConfigError, match="DB_PORT"):
+        settings_from({}, {"DB_HOST": "db", "DB_PORT": digits})
+
+
+def test_workers_flag_with_a_superscript_is_the_flag_error(tmp_path: Path) -> None:
+    printers = tmp_path / "printers.yaml"
+    printers.write_text("printers: []\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "exporter", "--printers.file", str(printers),
+         "--web.listen-address", "127.0.60.1:0", "--workers", "²"],
+        capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert "bambu-exporter: error: --workers: '²' is not a number" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_workers_timeout_from_flag_or_environment() -> None:
+    assert settings_from({"printers.file": "p.yaml"}, {}).workers_timeout == 3.0
+    assert settings_from({"printers.file": "p.yaml", "workers.timeout": "500ms"},
+                         {}).workers_timeout == 0.5
+    assert settings_from({"printers.file": "p.yaml"},
+                         {"BAMBU_WORKERS_TIMEOUT": "2s"}).workers_timeout == 2.0
+    with pytest.raises(ConfigError, match=r"--workers\.timeout: '10ms' is too short"):
+        settings_from({"printers.file": "p.yaml", "workers.timeout": "10ms"}, {})

@@ -15,13 +15,13 @@ from collections.abc import Iterable
 from exporter.fleet.reconcile import Fleet
 from exporter.inventory.record import PrinterRecord
 from exporter.metrics.printer_lines import FleetLines, PrinterLines
-from exporter.printer.error_texts import ErrorTexts
+from exporter.printer.error_texts import TextLookup
 from exporter.printer.status import PrinterStatus
 
 
 class LocalFleet:
     def __init__(self, fleet: Fleet, logger: logging.Logger | None = None,
-                 texts: ErrorTexts | None = None) -> None:
+                 texts: TextLookup | None = None) -> None:
         self.fleet = fleet
         self._log = logger or logging.getLogger(__name__)
         self._lines = PrinterLines(self._printer_failed, texts)

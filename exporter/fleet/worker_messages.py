@@ -2,7 +2,9 @@
 
 Messages are tuples (kind, request id, payload), pickled by multiprocessing's Connection.
 The first message to a worker is its WorkerSetup. Access codes travel only in RECORDS
-payloads, over the pipe: never on a command line or in the environment.
+payloads, over the pipe: never on a command line or in the environment. The HMS texts
+come parsed (TEXTS): only the main process reads --hms.text-file, so a large file costs
+its parsing peak once, and a file that breaks while a worker restarts cannot stop it.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 RECORDS = "records"     # main -> worker: its printers (list[PrinterRecord]); no answer
 LINES = "lines"         # main -> worker: now; answer (id, FleetLines, changed statuses)
 STATUSES = "statuses"   # main -> worker: now; answer (id, list[PrinterStatus])
+TEXTS = "texts"         # main -> worker: the HMS text table (Mapping[str, str]); no answer
 STOP = "stop"           # main -> worker: close every session; answer (STOPPED, sessions)
 STOPPED = "stopped"
 
@@ -23,4 +26,3 @@ class WorkerSetup:
     pushall_interval: float
     connect_timeout: float
     log_level: str = "info"
-    hms_text_file: str | None = None   # each worker loads the texts its printers' lines need

@@ -18,13 +18,20 @@ from multiprocessing.connection import Connection
 from types import FrameType
 from typing import Any
 
-from exporter.errors import ConfigError
 from exporter.fleet.reconcile import FleetUpkeep, session_fleet
 from exporter.fleet.rendered import LocalFleet
-from exporter.fleet.worker_messages import LINES, RECORDS, STATUSES, STOP, STOPPED, WorkerSetup
+from exporter.fleet.worker_messages import (
+    LINES,
+    RECORDS,
+    STATUSES,
+    STOP,
+    STOPPED,
+    TEXTS,
+    WorkerSetup,
+)
 from exporter.logs import configure as configure_logs
 from exporter.metrics.memory import Allocator
-from exporter.printer.error_texts import ErrorTexts
+from exporter.printer.error_texts import TextLookup
 from exporter.printer.network_loop import GIL_SWITCH_INTERVAL, NetworkLoop
 
 
@@ -56,14 +63,7 @@ def serve(conn: Connection) -> int:
     network.start()
     fleet = session_fleet(setup.staleness, setup.pushall_interval, setup.connect_timeout,
                           network)
-    # The main process checked the file at start-up; a worker that cannot read it later
-    # renders without descriptions rather than not at all.
-    texts = None
-    if setup.hms_text_file:
-        try:
-            texts = ErrorTexts(setup.hms_text_file)
-        except ConfigError as exc:
-            log.error("no HMS texts in this worker: %s", exc)
+    texts = TextLookup()   # filled by the main process (TEXTS), which parses the file
     local = LocalFleet(fleet, log, texts)
     upkeep = FleetUpkeep(fleet)
     upkeep.start()
@@ -77,8 +77,9 @@ def serve(conn: Connection) -> int:
             if kind == STOP:
                 why = "asked to stop"
                 break
-            if kind == LINES and texts is not None:
-                texts.refresh()   # one stat; a changed file is re-read in the background
+            if kind == TEXTS:
+                texts.replace(payload)
+                continue
             try:
                 answer = _answer(local, kind, ident, payload)
             except Exception:  # noqa: BLE001 - one bad request must not end the worker

@@ -9,8 +9,14 @@ each worker's printers in turn under each family: metrics.collector).
 
 A worker that dies is restarted (its printers reconnect) and counted in
 worker_restarts; until it answers again its printers are rendered here as not up
-(OFFLINE) from what the last answers said of them, never left out. A worker that does
-not answer a request in time (reply_timeout) is killed and restarted the same way.
+(OFFLINE) from what the last answers said of them, never left out.
+
+No wait on a worker outlasts reply_timeout: a scrape (or the landing page) sends its
+request to every worker, then waits for all the answers together until one deadline
+(fleet.worker_channel reads and writes under deadlines). A worker that misses it is
+killed and restarted the same way, and its printers are rendered OFFLINE with the reason:
+its sessions go down with it, so its last lines would show printers as up that nobody
+is watching. A worker still starting (no answer yet) is given start-up time before that.
 """
 
 from __future__ import annotations
@@ -24,18 +30,27 @@ import sys
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 import exporter
 from exporter.fleet.assignment import worker_of
-from exporter.fleet.worker_messages import LINES, RECORDS, STATUSES, STOP, WorkerSetup
+from exporter.fleet.worker_channel import ChannelClosed, WorkerChannel
+from exporter.fleet.worker_messages import LINES, RECORDS, STATUSES, STOP, TEXTS, WorkerSetup
 from exporter.inventory.record import PrinterRecord
 from exporter.metrics.printer_lines import FleetLines, PrinterLines
+from exporter.printer.error_texts import TextLookup
 from exporter.printer.status import PrinterStatus, offline_status
 
 WORKER_DOWN = "its worker process is restarting"
+WORKER_STARTING = "its worker process is starting"
+WORKER_STUCK = "its worker process did not answer in time; restarting it"
+
+DEFAULT_REPLY_TIMEOUT = 3.0
+# A worker imports the exporter and opens its sessions before its first answer; on a
+# loaded machine that can take longer than a scrape may wait. Missing a scrape then
+# shows its printers OFFLINE ("starting") without killing it.
+START_GRACE = 30.0
 
 # Environment variables a worker may inherit: what Python, the dynamic loader and the C
 # library need. Nothing else (the DB_* password, BAMBU_DATABASE_URL, ...) reaches a worker.
@@ -54,34 +69,52 @@ def worker_environment(environ: Mapping[str, str] | None = None) -> dict[str, st
 
 
 class _Worker:
-    """One worker process and its pipe; `lock` covers a request and its answer."""
+    """One worker process and its channel.
+
+    `lock` covers the state below and is never held across a wait (sends only queue).
+    At most one thread reads the channel at a time (`reading`), outside the lock; the
+    answers it reads for other waiters are filed in `answers` and `answered` wakes them.
+    """
 
     def __init__(self, index: int) -> None:
         self.index = index
         self.lock = threading.Lock()
+        self.answered = threading.Condition(self.lock)
         self.process: subprocess.Popen[bytes] | None = None
-        self.conn: Connection | None = None
+        self.channel: WorkerChannel | None = None
         self.records: list[PrinterRecord] = []     # its slice of the list
         self.sent: list[PrinterRecord] | None = None   # what the running process holds
+        self.texts_sent: int | None = None   # generation of the HMS texts it holds
         self.started = 0.0
+        self.ready = False   # the running process has answered once
         self.next_id = 0
+        self.awaited: set[int] = set()   # request ids someone waits for
+        self.answers: dict[int, tuple[Any, ...]] = {}
+        self.reading = False
+        self.retired: list[WorkerChannel] = []   # closed once nobody reads them
+        self.killed: subprocess.Popen[bytes] | None = None   # the process we killed, once
         self.backoff = 0.0
         self.restart_at = 0.0
         self.offline = PrinterLines()   # its printers' lines while it is down
+        self.offline_lock = threading.Lock()   # serialises that cache
 
     def alive(self) -> bool:
-        return self.process is not None and self.conn is not None and self.process.poll() is None
+        return (self.process is not None and self.channel is not None
+                and self.process.poll() is None)
 
 
 class WorkerPool:
     """N worker processes behind the RenderedFleet interface of metrics.collector."""
 
-    def __init__(self, workers: int, setup: WorkerSetup, reply_timeout: float = 10.0,
-                 logger: logging.Logger | None = None) -> None:
+    def __init__(self, workers: int, setup: WorkerSetup,
+                 reply_timeout: float = DEFAULT_REPLY_TIMEOUT,
+                 logger: logging.Logger | None = None,
+                 texts: TextLookup | None = None) -> None:
         if workers < 2:
             raise ValueError("a WorkerPool is for 2 or more workers; 1 runs in-process")
         self._setup = setup
         self._reply_timeout = reply_timeout
+        self._texts = texts   # parsed here, handed to each worker as it changes
         self._log = logger or logging.getLogger(__name__)
         self._workers = [_Worker(i) for i in range(workers)]
         self._views: dict[str, PrinterStatus] = {}   # serial -> last known, snapshot-less
@@ -92,6 +125,10 @@ class WorkerPool:
                                             name="worker-supervisor")
         self._restarts = 0
 
+    @property
+    def reply_timeout(self) -> float:
+        return self._reply_timeout
+
     # ------------------------------------------------------------------ life cycle
 
     def start(self) -> None:
@@ -101,30 +138,43 @@ class WorkerPool:
         self._supervisor.start()
 
     def _spawn(self, worker: _Worker) -> None:
-        """Start worker's process and give it its setup and rows. Holds worker.lock."""
+        """Start worker's process and queue its setup and rows (the supervisor flushes
+        them). Holds worker.lock."""
         parent, child = socket.socketpair()
         try:
             process = subprocess.Popen(
                 [sys.executable, "-m", "exporter.fleet.worker_process", str(child.fileno())],
                 pass_fds=(child.fileno(),), env=worker_environment(), stdin=subprocess.DEVNULL)
+        except BaseException:
+            parent.close()
+            raise
         finally:
             child.close()
-        conn = Connection(parent.detach())
-        worker.process, worker.conn, worker.started = process, conn, time.monotonic()
-        worker.sent = None
+        channel = WorkerChannel(parent)
+        worker.process, worker.channel, worker.started = process, channel, time.monotonic()
+        worker.sent, worker.texts_sent, worker.ready = None, None, False
         try:
-            conn.send(dataclasses.replace(self._setup, index=worker.index))
+            channel.send(dataclasses.replace(self._setup, index=worker.index))
+            self._send_texts(worker)
             self._send_records(worker)
-        except OSError as exc:
+        except ChannelClosed as exc:
             self._log.error("worker %d (pid %d) did not take its setup: %s", worker.index,
                             process.pid, exc)
         self._log.info("worker %d started (pid %d) with %d printers", worker.index,
                        process.pid, len(worker.records))
 
     def _send_records(self, worker: _Worker) -> None:
-        if worker.conn is not None and worker.sent != worker.records:
-            worker.conn.send((RECORDS, 0, list(worker.records)))
+        if worker.channel is not None and worker.sent != worker.records:
+            worker.channel.send((RECORDS, 0, list(worker.records)))
             worker.sent = list(worker.records)
+
+    def _send_texts(self, worker: _Worker) -> None:
+        if self._texts is None or worker.channel is None:
+            return
+        generation, table = self._texts.table()
+        if worker.texts_sent != generation:
+            worker.channel.send((TEXTS, 0, table))
+            worker.texts_sent = generation
 
     def _supervise(self) -> None:
         while not self._closing.wait(0.2):
@@ -135,6 +185,12 @@ class WorkerPool:
                     self._log.exception("supervising worker %d failed", worker.index)
 
     def _check(self, worker: _Worker) -> None:
+        channel = worker.channel
+        if channel is not None and channel.pending:
+            try:
+                channel.flush()   # what the socket takes now: rows, setup
+            except ChannelClosed:
+                pass   # the process is going: seen below
         process = worker.process
         if process is None or process.poll() is None:
             if process is None and time.monotonic() >= worker.restart_at:
@@ -158,9 +214,15 @@ class WorkerPool:
                 self._spawn(worker)
 
     def _drop(self, worker: _Worker) -> None:
-        if worker.conn is not None:
-            worker.conn.close()
-        worker.process, worker.conn, worker.sent = None, None, None
+        """Forget worker's process and channel. Holds worker.lock."""
+        if worker.channel is not None:
+            if worker.reading:
+                worker.retired.append(worker.channel)   # its reader closes it
+            else:
+                worker.channel.close()
+        worker.process, worker.channel, worker.sent, worker.texts_sent = None, None, None, None
+        worker.answers.clear()
+        worker.answered.notify_all()
 
     def stopping(self) -> None:
         """The exporter is going down: workers that exit from now on (a SIGTERM sent to
@@ -172,15 +234,20 @@ class WorkerPool:
         self._closing.set()
         if self._supervisor.is_alive():
             self._supervisor.join(5)
+        deadline = time.monotonic() + timeout
         for worker in self._workers:
             with worker.lock:
-                if worker.alive():
-                    assert worker.conn is not None
+                channel = worker.channel if worker.alive() else None
+                if channel is not None:
                     try:
-                        worker.conn.send((STOP, 0, None))
-                    except OSError:
-                        pass
-        deadline = time.monotonic() + timeout
+                        channel.send((STOP, 0, None))
+                    except ChannelClosed:
+                        channel = None
+            if channel is not None:
+                try:
+                    channel.flush(min(deadline, time.monotonic() + 1.0))
+                except ChannelClosed:
+                    pass
         for worker in self._workers:
             process = worker.process
             if process is None:
@@ -213,8 +280,8 @@ class WorkerPool:
                 worker.records = rows
                 if worker.alive():
                     try:
-                        self._send_records(worker)
-                    except OSError:
+                        self._send_records(worker)   # queued: never waits on the worker
+                    except ChannelClosed:
                         pass   # dead: the supervisor restarts it with these rows
         serials = {r.serial for r in records}
         with self._offline_lock:
@@ -229,12 +296,13 @@ class WorkerPool:
         return sum(len(worker.records) for worker in self._workers)
 
     def lines(self, now: float) -> list[FleetLines]:
-        """Every worker's part, in worker order (a dead one's rendered here, OFFLINE)."""
+        """Every worker's part, in worker order (one without an answer rendered here,
+        OFFLINE with the reason)."""
         answers = self._ask(LINES, now)
         parts: list[FleetLines] = []
-        for worker, answer in zip(self._workers, answers, strict=True):
+        for worker, (answer, reason) in zip(self._workers, answers, strict=True):
             if answer is None or answer[1] is None:   # no answer, or the request failed
-                parts.append(self._offline_lines(worker))
+                parts.append(self._offline_lines(worker, reason))
             else:
                 parts.append(answer[1])
         return parts
@@ -242,67 +310,120 @@ class WorkerPool:
     def statuses(self, now: float) -> list[PrinterStatus]:
         answers = self._ask(STATUSES, now)
         out: list[PrinterStatus] = []
-        for worker, answer in zip(self._workers, answers, strict=True):
+        for worker, (answer, reason) in zip(self._workers, answers, strict=True):
             if answer is None or answer[1] is None:
-                out.extend(self._offline_statuses(worker.records))
+                out.extend(self._offline_statuses(worker.records, reason))
             else:
                 out.extend(answer[1])
         return out
 
-    def _ask(self, kind: str, payload: Any) -> list[tuple[Any, ...] | None]:
-        """Send `kind` to every live worker, then collect the answers (None: no answer in
-        time, or no worker). Workers' locks are taken in index order."""
-        workers = self._workers
-        asked: list[int | None] = []
-        for worker in workers:
-            worker.lock.acquire()
-        try:
-            for worker in workers:
-                ident = None
-                if worker.alive():
-                    assert worker.conn is not None
-                    worker.next_id += 1
-                    try:
-                        worker.conn.send((kind, worker.next_id, payload))
-                        ident = worker.next_id
-                    except OSError:
-                        pass
-                asked.append(ident)
-            deadline = time.monotonic() + self._reply_timeout
-            return [self._answer(worker, ident, deadline) if ident is not None else None
-                    for worker, ident in zip(workers, asked, strict=True)]
-        finally:
-            for worker in workers:
-                worker.lock.release()
+    def _ask(self, kind: str, payload: Any) -> list[tuple[tuple[Any, ...] | None, str]]:
+        """Send `kind` to every live worker, then collect the answers until one deadline:
+        per worker (its answer, or None and why there is none)."""
+        deadline = time.monotonic() + self._reply_timeout
+        asked = [self._request(worker, kind, payload) for worker in self._workers]
+        return [self._answer(worker, request, deadline) if request is not None
+                else (None, WORKER_DOWN)
+                for worker, request in zip(self._workers, asked, strict=True)]
 
-    def _answer(self, worker: _Worker, ident: int, deadline: float) -> tuple[Any, ...] | None:
-        conn = worker.conn
-        assert conn is not None
+    def _request(self, worker: _Worker, kind: str,
+                 payload: Any) -> tuple[int, WorkerChannel] | None:
+        with worker.lock:
+            channel = worker.channel
+            if not worker.alive() or channel is None:
+                return None
+            worker.next_id += 1
+            try:
+                self._send_texts(worker)   # a re-read file reaches the workers here
+                channel.send((kind, worker.next_id, payload))
+            except ChannelClosed:
+                return None   # dead: the supervisor restarts it
+            worker.awaited.add(worker.next_id)
+            return worker.next_id, channel
+
+    def _answer(self, worker: _Worker, request: tuple[int, WorkerChannel],
+                deadline: float) -> tuple[tuple[Any, ...] | None, str]:
+        ident, channel = request
+        with worker.lock:
+            try:
+                while True:
+                    if ident in worker.answers:
+                        return worker.answers.pop(ident), ""
+                    if worker.channel is not channel:
+                        return None, WORKER_DOWN   # it died (and was restarted) meanwhile
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return None, self._missed(worker)
+                    if worker.reading:   # another waiter reads; it files our answer
+                        worker.answered.wait(remaining)
+                        continue
+                    if not self._read_one(worker, channel, deadline):
+                        return None, WORKER_DOWN
+            finally:
+                worker.awaited.discard(ident)
+
+    def _read_one(self, worker: _Worker, channel: WorkerChannel, deadline: float) -> bool:
+        """Read one message outside the lock (held on entry and on return) and file it.
+        False: the channel is broken."""
+        worker.reading = True
+        worker.lock.release()
+        message: Any = None
+        broken = False
         try:
-            while conn.poll(max(0.0, deadline - time.monotonic())):
-                answer = conn.recv()
-                if len(answer) == 3 and isinstance(answer[1], FleetLines):
-                    self._remember(answer[2])   # views from late answers count too
-                if answer[0] == ident:
-                    return tuple(answer)
-        except (EOFError, OSError):
-            return None   # died: the supervisor restarts it
-        # A worker this slow is stuck; a late answer would also leave the pipe out of step.
-        self._log.error("worker %d did not answer within %.1fs; killing it (it is restarted, "
-                        "its printers are OFFLINE meanwhile)", worker.index, self._reply_timeout)
-        if worker.process is not None:
-            worker.process.kill()
-        return None
+            message = channel.recv(deadline)
+        except TimeoutError:
+            pass
+        except ChannelClosed as exc:
+            broken = True
+            self._log.debug("worker %d: %s", worker.index, exc)
+        finally:
+            worker.lock.acquire()
+            worker.reading = False
+            for old in worker.retired:
+                old.close()
+            worker.retired.clear()
+            worker.answered.notify_all()
+        if broken:
+            if worker.channel is channel and worker.process is not None:
+                worker.process.kill()   # a stream it broke is of no further use
+            return False
+        if message is not None:
+            if len(message) == 3 and isinstance(message[1], FleetLines):
+                self._remember(message[2])   # views from late answers count too
+            worker.ready = True
+            if message[0] in worker.awaited:
+                worker.answers[message[0]] = tuple(message)
+                worker.answered.notify_all()
+        return True
+
+    def _missed(self, worker: _Worker) -> str:
+        """No answer by the deadline (worker.lock held): kill it, unless it is still
+        starting. Returns the reason its printers are OFFLINE."""
+        process = worker.process
+        if process is None:
+            return WORKER_DOWN
+        if not worker.ready and time.monotonic() - worker.started < START_GRACE:
+            return WORKER_STARTING
+        if worker.killed is not process:
+            worker.killed = process
+            self._log.error("worker %d (pid %d) did not answer within %.1fs; killing it (it "
+                            "is restarted, its %d printers are OFFLINE meanwhile)",
+                            worker.index, process.pid, self._reply_timeout,
+                            len(worker.records))
+            process.kill()
+        return WORKER_STUCK
 
     def _remember(self, views: list[PrinterStatus]) -> None:
         with self._offline_lock:
             for view in views:
                 self._views[view.serial] = view
 
-    def _offline_statuses(self, records: list[PrinterRecord]) -> list[PrinterStatus]:
+    def _offline_statuses(self, records: list[PrinterRecord],
+                          reason: str = WORKER_DOWN) -> list[PrinterStatus]:
         with self._offline_lock:
-            return [offline_status(record, WORKER_DOWN, self._views.get(record.serial)) for record in records]
+            return [offline_status(record, reason, self._views.get(record.serial))
+                    for record in records]
 
-    def _offline_lines(self, worker: _Worker) -> FleetLines:
-        # Called under worker.lock, which serialises the worker's offline cache.
-        return worker.offline.render(self._offline_statuses(worker.records))
+    def _offline_lines(self, worker: _Worker, reason: str) -> FleetLines:
+        with worker.offline_lock:
+            return worker.offline.render(self._offline_statuses(worker.records, reason))

@@ -46,7 +46,7 @@ def _check_port(name: str, text: str) -> str:
     # libpq takes a comma-separated list with one port per host.
     for part in text.split(","):
         part = part.strip()
-        if not (part.isdigit() and 1 <= int(part) <= 65535):
+        if not (part.isascii() and part.isdigit() and 1 <= int(part) <= 65535):
             raise ConfigError(f"{name}: {text!r} is not a port number (1-65535)")
     return text.strip()
 

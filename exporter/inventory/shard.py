@@ -24,8 +24,8 @@ from exporter.inventory.record import PrinterRecord
 
 _PERSON = b"bambu-shard"  # BLAKE2b personalisation: this use of the hash, nothing else
 _MASK64 = (1 << 64) - 1
-_ORDINAL = re.compile(r"^.*-(\d+)$")
-_WHOLE = re.compile(r"^[+]?\d+$")
+_ORDINAL = re.compile(r"^.*-([0-9]+)$")
+_WHOLE = re.compile(r"^[+]?[0-9]+$")   # ASCII digits: \d would take "١", and int() too
 
 
 def serial_key(serial: str) -> int:
@@ -96,7 +96,7 @@ def ordinal_from_hostname(hostname: str) -> int | None:
 
 def _whole_number(where: str, text: str) -> int:
     text = text.strip()
-    if re.match(r"^-\d+$", text):
+    if re.match(r"^-[0-9]+$", text):
         raise ConfigError(f"{where}: {text!r} is negative")
     if not _WHOLE.match(text):
         raise ConfigError(f"{where}: {text!r} is not a whole number")

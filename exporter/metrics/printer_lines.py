@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from exporter.metrics.catalogue import CATALOGUE, Sample, Spec, no_text, renderable_samples
 from exporter.metrics.exposition import RenderedFamily, go_float
-from exporter.printer.error_texts import ErrorTexts
+from exporter.printer.error_texts import TextLookup
 from exporter.printer.status import PrinterStatus
 
 FAMILY_INDEX: dict[str, int] = {spec.name: index for index, spec in enumerate(CATALOGUE)}
@@ -165,7 +165,7 @@ class PrinterLines:
     status changed since the last render. Not thread-safe: one caller at a time."""
 
     def __init__(self, on_error: OnError | None = None,
-                 texts: ErrorTexts | None = None) -> None:
+                 texts: TextLookup | None = None) -> None:
         self._writer = SampleWriter()
         self._on_error = on_error
         self._texts = texts   # descriptions of HMS and print error codes, if loaded

@@ -6,19 +6,25 @@ language, `{"data": {"device_hms": {"en": [{"ecode": "0300010000010001", "intro"
 `{"0300_0100_0001_0001": "text"}` JSON works too. Codes are keyed without separators:
 16 hex digits for HMS messages, 8 for print errors.
 
-A missing or malformed file stops start-up (ConfigError naming the flag). A bad entry is
-skipped and counted. The file is re-read when its modification time or size changes,
-in a background thread, so a scrape never waits on parsing a large file; a rewrite that
-does not parse keeps the last good table (and says so in the log, once).
+A missing, oversized (MAX_FILE_BYTES) or malformed file (nesting too deep for the JSON
+parser included) stops start-up (ConfigError naming the flag). A bad entry is skipped and
+counted. The file is re-read when its modification time or size changes, in a background
+thread, so a scrape never waits on parsing a large file; a rewrite that cannot be used
+keeps the last good table and is logged once per distinct content, however often it is
+rewritten. Only the process that owns the file parses it: worker processes get the
+parsed table (TextLookup) over their pipe, so a large file costs its parsing peak once.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
+import stat
 import threading
-from collections.abc import Mapping
+from collections import OrderedDict
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +32,9 @@ from exporter.errors import ConfigError
 from exporter.text import bounded_text
 
 FLAG = "--hms.text-file"
+# Bambu's answer for one language is a few MiB; parsing JSON costs several times its size.
+MAX_FILE_BYTES = 32 << 20
+_REFUSALS_REMEMBERED = 64   # distinct unusable contents not logged again
 HMS_DIGITS, ERROR_DIGITS = 16, 8
 _SEPARATORS = str.maketrans("", "", "_- ")
 
@@ -99,15 +108,64 @@ def _first_language(section: Any) -> list[Any] | None:
     return None
 
 
-def load_texts(path: str) -> TextTable:
-    """Read and parse the file; OSError or ValueError (with the reason) when it cannot."""
-    with open(path, "rb") as handle:
-        raw = handle.read()
+class FileRefused(ValueError):
+    """Not a file to parse at all: not a regular file, or over MAX_FILE_BYTES (`kind`)."""
+
+    def __init__(self, kind: str, reason: str) -> None:
+        super().__init__(reason)
+        self.kind = kind
+
+
+def read_bounded(path: str) -> bytes:
+    """The file's bytes; OSError when it cannot be read, FileRefused when it is not a
+    regular file or is larger than MAX_FILE_BYTES (nothing past the cap is read)."""
+    # O_NONBLOCK: a FIFO put in the file's place must not block the open.
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise FileRefused("type", "not a regular file")
+        if info.st_size > MAX_FILE_BYTES:
+            raise FileRefused("size", _too_large(info.st_size))
+        chunks: list[bytes] = []
+        size = 0
+        while size <= MAX_FILE_BYTES:   # it may grow while being read
+            chunk = os.read(fd, min(1 << 20, MAX_FILE_BYTES + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > MAX_FILE_BYTES:
+            raise FileRefused("size", _too_large(size))
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _too_large(size: int) -> str:
+    return (f"{size / (1 << 20):.1f} MiB, over the {MAX_FILE_BYTES >> 20} MiB an HMS text "
+            "file may be (Bambu's are a few MiB)")
+
+
+def decode_texts(raw: bytes) -> TextTable:
+    """The file's bytes -> TextTable; ValueError (with the reason) for any failure."""
     try:
         document = json.loads(raw)
+    except RecursionError:
+        raise ValueError("nested too deeply to be a text file") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise ValueError(f"not valid JSON: {exc}") from None
-    return parse_texts(document)
+    try:
+        return parse_texts(document)
+    except ValueError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - whatever the content, a bad file, not a crash
+        raise ValueError(f"unusable: {type(exc).__name__}: {exc}") from None
+
+
+def load_texts(path: str) -> TextTable:
+    """Read and parse the file; OSError or ValueError (with the reason) when it cannot."""
+    return decode_texts(read_bounded(path))
 
 
 def _signature(path: str) -> tuple[int, int] | None:
@@ -118,28 +176,19 @@ def _signature(path: str) -> tuple[int, int] | None:
     return info.st_mtime_ns, info.st_size
 
 
-class ErrorTexts:
-    """The loaded text table, re-read when the file changes. Thread-safe."""
+def _digest(raw: bytes) -> bytes:
+    return hashlib.blake2b(raw, digest_size=16).digest()
 
-    def __init__(self, path: str, logger: logging.Logger | None = None) -> None:
-        self.path = path
-        self._log = logger or logging.getLogger(__name__)
+
+class TextLookup:
+    """Texts by code, replaced whole; `generation` changes with each table, so rendered
+    descriptions can tell they are stale. Thread-safe. A worker process holds one of
+    these, filled by the main process."""
+
+    def __init__(self, texts: Mapping[str, str] | None = None) -> None:
         self._lock = threading.Lock()
-        self._signature = _signature(path)
-        try:
-            table = load_texts(path)
-        except OSError as exc:
-            raise ConfigError(f"{FLAG} {path}: cannot read it: "
-                              f"{exc.strerror or exc}") from None
-        except ValueError as exc:
-            raise ConfigError(f"{FLAG} {path}: not an HMS text file: {exc}. Save the "
-                              "answer of Bambu's HMS service (see README, \"Words for "
-                              "errors\") or a {\"code\": \"text\"} JSON object") from None
-        self._texts = table.texts
-        self._rejected_total = table.rejected
-        self._reloading = False
-        self.generation = 0   # bumped with each new table: rendered descriptions go stale
-        self._note_rejected(table)
+        self._texts: Mapping[str, str] = dict(texts or {})
+        self.generation = 0
 
     def describe(self, code: str) -> str:
         """An HMS code (AAAA_BBBB_CCCC_DDDD) or print error (XXXX_XXXX) -> text, or ""."""
@@ -147,14 +196,52 @@ class ErrorTexts:
             texts = self._texts
         return texts.get(normalise_code(code), "")
 
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._texts)
+
+    def table(self) -> tuple[int, Mapping[str, str]]:
+        """(generation, texts): what to hand a worker process."""
+        with self._lock:
+            return self.generation, self._texts
+
+    def replace(self, texts: Mapping[str, str]) -> None:
+        with self._lock:
+            self._texts = texts
+            self.generation += 1
+
+
+class ErrorTexts(TextLookup):
+    """The table loaded from the file, re-read when the file changes. Thread-safe."""
+
+    def __init__(self, path: str, logger: logging.Logger | None = None) -> None:
+        super().__init__()
+        self.path = path
+        self._log = logger or logging.getLogger(__name__)
+        self._signature = _signature(path)
+        try:
+            raw = read_bounded(path)
+            table = decode_texts(raw)
+        except OSError as exc:
+            raise ConfigError(f"{FLAG} {path}: cannot read it: "
+                              f"{exc.strerror or exc}") from None
+        except FileRefused as exc:
+            raise ConfigError(f"{FLAG} {path}: {exc}") from None
+        except ValueError as exc:
+            raise ConfigError(f"{FLAG} {path}: not an HMS text file: {exc}. Save the "
+                              "answer of Bambu's HMS service (see README, \"Words for "
+                              "errors\") or a {\"code\": \"text\"} JSON object") from None
+        self._texts = table.texts
+        self._content = _digest(raw)   # what the table was read from
+        self._refused: OrderedDict[Hashable, None] = OrderedDict()
+        self._rejected_total = table.rejected
+        self._reloading = False
+        self._note_rejected(table)
+
     @property
     def rejected_total(self) -> int:
         with self._lock:
             return self._rejected_total
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._texts)
 
     def refresh(self, wait: bool = False) -> None:
         """Cheap when nothing changed (one stat). A changed file is re-read in the
@@ -171,22 +258,52 @@ class ErrorTexts:
         threading.Thread(target=self._reload, daemon=True, name="hms-text-reload").start()
 
     def _reload(self) -> None:
+        # Whatever happens, the next change is looked at again.
         try:
-            table = load_texts(self.path)
-        except (OSError, ValueError) as exc:
-            reason = getattr(exc, "strerror", None) or str(exc)
-            self._log.warning("%s %s changed but cannot be used, keeping the %d texts "
-                              "loaded before: %s", FLAG, self.path, len(self), reason)
+            self._reload_once()
+        except Exception as exc:  # noqa: BLE001 - a reload must never stop reloading
+            self._refuse(("failed", type(exc).__name__), f"{type(exc).__name__}: {exc}")
+        finally:
             with self._lock:
                 self._reloading = False
+
+    def _reload_once(self) -> None:
+        try:
+            raw = read_bounded(self.path)
+        except OSError as exc:
+            reason = f"cannot read it: {exc.strerror or exc}"
+            self._refuse(("unreadable", reason), reason)
+            return
+        except FileRefused as exc:
+            self._refuse(("refused", exc.kind), str(exc))   # a growing file: once
+            return
+        content = _digest(raw)
+        if content == self._content or content in self._refused:
+            return   # rewritten alike (or touched): nothing new to load or to say
+        try:
+            table = decode_texts(raw)
+        except ValueError as exc:
+            self._refuse(content, str(exc))
             return
         with self._lock:
             self._texts = table.texts
             self._rejected_total += table.rejected
-            self._reloading = False
             self.generation += 1
+        self._content = content
+        self._refused.clear()   # a new good table: what fails from now on is news
         self._log.info("%s %s re-read: %d texts", FLAG, self.path, len(table.texts))
         self._note_rejected(table)
+
+    def _refuse(self, key: Hashable, reason: str) -> None:
+        """Keep the last good table; log once per distinct unusable content (`key`)."""
+        if key in self._refused:
+            self._refused.move_to_end(key)
+            return
+        self._refused[key] = None
+        if len(self._refused) > _REFUSALS_REMEMBERED:
+            self._refused.popitem(last=False)
+        self._log.warning("%s %s changed but cannot be used, keeping the %d texts loaded "
+                          "before: %s", FLAG, self.path, len(self), reason)
 
     def _note_rejected(self, table: TextTable) -> None:
         if table.rejected:

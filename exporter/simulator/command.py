@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import ipaddress
 import os
+import re
 import signal
 import sys
 from collections.abc import Mapping
@@ -29,21 +30,30 @@ FAULT_FLAGS = {  # flag -> name in SimulatedFleet(faults=...)
 }
 
 
+# ASCII digits only: int() and float() also read "١٢" and "1_0".
+_WHOLE = re.compile(r"-?[0-9]+")
+_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+
+
+def _seed(text: str) -> int:
+    if not _WHOLE.fullmatch(text.strip()):
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}")
+    return int(text)
+
+
 def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not _WHOLE.fullmatch(text.strip()):
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}")
+    value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
 
 
 def _speed(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not _DECIMAL.fullmatch(text.strip()):
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}")
+    value = float(text)
     if not value > 0 or value > 100000:
         raise argparse.ArgumentTypeError(f"must be above 0 (and sane), got {text!r}")
     return value
@@ -57,10 +67,7 @@ def _address(text: str) -> str:
 
 
 def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
+    value = int(text) if _WHOLE.fullmatch(text.strip()) else -1
     if not 1 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"expected a port 1..65535, got {text!r}")
     return value
@@ -77,6 +84,9 @@ def _models(text: str) -> list[str]:
 
 
 def _amount(text: str) -> int | float:
+    if not text.isascii():
+        raise argparse.ArgumentTypeError(f"expected a count (3) or a share (0.1, 10%), "
+                                         f"got {text!r}")
     try:
         return parse_amount(text)
     except ValueError as exc:
@@ -97,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--models", type=_models, default=None, metavar="LIST",
                         help="models to mix, e.g. x1c,p1s,a1mini (default: all of "
                              + ",".join(m.slug for m in MODELS.values()) + ")")
-    parser.add_argument("--seed", type=int, default=1, help="makes a run repeatable")
+    parser.add_argument("--seed", type=_seed, default=1, help="makes a run repeatable")
     parser.add_argument("--speed", type=_speed, default=1.0,
                         help="simulated seconds per second (default 1)")
     parser.add_argument("--no-life", action="store_true",

@@ -6,6 +6,7 @@ Printers here live on 127.0.70.x.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -335,3 +336,56 @@ def _all_up_at(base: str, fleet: SimulatedFleet) -> bool:
     except OSError:
         return False
     return all(value(samples, "bambu_printer_up", serial=r.serial) == 1.0 for r in fleet.records)
+
+
+HMS_TEXTS = Path(__file__).parents[1] / "support" / "hms_texts.json"
+BED = "Heatbed temperature out of range; the print was stopped."
+
+
+def hms_description(running: Running, serial: str) -> str | None:
+    for line in running.metrics().splitlines():
+        if line.startswith("bambu_printer_hms_error_info{") and f'serial="{serial}"' in line:
+            match = re.search(r'description="([^"]*)"', line)
+            return match.group(1) if match else None
+    return None
+
+
+def test_workers_get_the_parsed_hms_texts_and_survive_a_broken_file(
+        inventory: Path, fleet: SimulatedFleet, tmp_path: Path) -> None:
+    # Only the main process parses the file. A rewrite that breaks it (too deeply nested
+    # for the JSON parser) keeps the last good texts, is logged once, and a worker
+    # restarted meanwhile comes back with those texts instead of crash-looping.
+    texts = tmp_path / "hms.json"
+    texts.write_text(HMS_TEXTS.read_text())
+    victim = 2
+    serial = next(r.serial for r in fleet.records if worker_of(r.serial, WORKERS) == victim)
+    handle = next(h for h in fleet.printers() if h.serial == serial)
+    run = start_exporter(inventory, "--hms.text-file", str(texts))
+    try:
+        wait_until(lambda: all_up(run, fleet), 45, what="every printer up")
+        handle.update({"print": {"hms": [{"attr": 0x03000100, "code": 0x00010003}]}})
+        wait_until(lambda: hms_description(run, serial) == BED, 10, what="the HMS text")
+        for stamp in (1, 2, 3):
+            texts.write_text('{"data": ' + "[" * 200_000 + "]" * 200_000 + "}")
+            os.utime(texts, ns=(stamp, stamp))
+            run.metrics()
+            wait_until(lambda: "cannot be used" in run.proc.stderr, 10, what="the warning")
+        workers = run.workers()
+        os.kill(workers[victim], signal.SIGKILL)
+        wait_until(lambda: victim in run.workers() and run.workers()[victim] != workers[victim],
+                   10, what="a new worker process")
+        wait_until(lambda: all_up(run, fleet), 45, what="the victim's printers back up")
+        assert hms_description(run, serial) == BED   # the last good texts, handed over
+        samples = parse_samples(run.metrics())
+        assert value(samples, "bambu_exporter_worker_restarts_total") == 1.0
+        assert run.proc.stderr.count("cannot be used") == 1
+        # The reload lives on: a good file is loaded and reaches every worker.
+        texts.write_text(json.dumps({"0300_0100_0001_0003": "bed, said anew"}))
+        os.utime(texts, ns=(10, 10))
+        wait_until(lambda: hms_description(run, serial) == "bed, said anew", 10,
+                   what="the new text in the worker's lines")
+    finally:
+        handle.update({"print": {"hms": []}})
+        run.proc.stop()
+        run.proc.cleanup()
+    assert "Traceback" not in run.proc.stderr, run.proc.stderr[-3000:]

@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from exporter.errors import ConfigError
-from exporter.printer.error_texts import ErrorTexts, parse_texts
+from exporter.printer.error_texts import MAX_FILE_BYTES, ErrorTexts, parse_texts
 from exporter.printer.snapshot import decode_hms, format_print_error
 from exporter.simulator.reports import FAILURES, WARNINGS
 from exporter.text import LABEL_VALUE_LIMIT
@@ -134,3 +136,104 @@ def test_a_broken_rewrite_keeps_the_last_good_table(tmp_path: Path,
     os.utime(path, ns=(2, 2))
     texts.refresh(wait=True)
     assert texts.describe("0300_8012") == "fixed"
+
+
+# ------------------------------------------------------------- hostile files
+
+DEEP = '{"data": ' + "[" * 200_000 + "]" * 200_000 + "}"
+
+
+def over_the_cap(path: Path) -> None:
+    with open(path, "wb") as handle:   # sparse: costs no disk
+        handle.truncate(MAX_FILE_BYTES + 1)
+
+
+def rewrite(path: Path, content: str, stamp: int) -> None:
+    path.write_text(content)
+    os.utime(path, ns=(stamp, stamp))   # a change even on coarse clocks
+
+
+def test_a_deeply_nested_file_is_a_bad_file_not_a_crash(tmp_path: Path) -> None:
+    path = tmp_path / "texts.json"
+    path.write_text(DEEP)
+    with pytest.raises(ConfigError, match=r"--hms\.text-file .*nested too deeply"):
+        ErrorTexts(str(path))
+
+
+def test_a_file_over_the_cap_is_refused_unread(tmp_path: Path) -> None:
+    path = tmp_path / "texts.json"
+    over_the_cap(path)
+    with pytest.raises(ConfigError, match=r"--hms\.text-file .*over the 32 MiB"):
+        ErrorTexts(str(path))
+
+
+def test_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
+    path = tmp_path / "texts.json"
+    os.mkfifo(path)
+    with pytest.raises(ConfigError, match="not a regular file"):
+        ErrorTexts(str(path))
+
+
+@pytest.mark.parametrize("breaking", ["deep", "huge", "fifo"])
+def test_a_bad_rewrite_keeps_the_last_good_table_and_later_good_ones_load(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, breaking: str) -> None:
+    path = tmp_path / "texts.json"
+    shutil.copy(SHARED, path)
+    texts = ErrorTexts(str(path))
+    good = texts.describe("0300_8012")
+    for stamp in (10, 11, 12):   # the same bad file, seen again and again
+        if breaking == "deep":
+            rewrite(path, DEEP, stamp)
+        elif breaking == "huge":
+            over_the_cap(path)
+            os.utime(path, ns=(stamp, stamp))
+        else:
+            path.unlink(missing_ok=True)
+            os.mkfifo(path)
+            os.utime(path, ns=(stamp, stamp))
+        texts.refresh(wait=True)
+        assert texts.describe("0300_8012") == good
+    assert caplog.text.count("cannot be used") == 1, caplog.text
+    path.unlink()
+    rewrite(path, json.dumps({"0300_8012": "fixed"}), 20)
+    texts.refresh()   # in the background, as a scrape does: the reload thread lives on
+    wait_until(lambda: texts.describe("0300_8012") == "fixed", what="the good file")
+
+
+def test_a_file_rewritten_every_100ms_logs_once_per_content(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # An editor or a sync tool rewriting in place: each look may catch the file empty,
+    # half written or whole, and every write is a new modification time.
+    path = tmp_path / "texts.json"
+    whole = SHARED.read_text()
+    path.write_text(whole)
+    texts = ErrorTexts(str(path))
+    caplog.clear()
+    stop = threading.Event()
+
+    def rewriter() -> None:
+        stamp = 100
+        while not stop.is_set():
+            for content in ("", whole[:50], whole, DEEP):
+                stamp += 1
+                rewrite(path, content, stamp)
+                stop.wait(0.1)
+
+    thread = threading.Thread(target=rewriter)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 3
+        looks = 0
+        while time.monotonic() < deadline:
+            texts.refresh(wait=True)
+            looks += 1
+            time.sleep(0.02)
+    finally:
+        stop.set()
+        thread.join()
+    warnings = caplog.text.count("cannot be used")
+    print(f"\n{looks} looks at a file rewritten every 100 ms: {warnings} warnings, "
+          f"{caplog.text.count('re-read')} re-reads logged")
+    assert 1 <= warnings <= 3          # empty, cut short, too deep: each once at most
+    assert "re-read" not in caplog.text   # the whole file again is nothing new
+    assert texts.describe("0300_8012")

@@ -73,6 +73,13 @@ def test_postgres_from_db_variables(printers_db, tmp_path: Path) -> None:
     (["--offline", "lots"], "--offline"),
     (["--garbage", "150%"], "--garbage"),
     (["--port", "70000"], "--port"),
+    # ASCII digits only: int() and float() would read these as numbers
+    (["--printers", "١٢"], "--printers"),
+    (["--port", "８８８３"], "--port"),
+    (["--speed", "١"], "--speed"),
+    (["--seed", "٣"], "--seed"),
+    (["--offline", "٣"], "--offline"),
+    (["--printers", "²"], "--printers"),
 ])
 def test_bad_flags_name_the_flag(argv: list[str], flag: str) -> None:
     proc = subprocess.run([sys.executable, "-m", "exporter", "simulate", *argv],
