@@ -38,6 +38,16 @@ class WebServerCollector(Collector):
         refused.add_metric(["bad_request"], core.refused["bad_request"])
         refused.add_metric(["busy"], core.render_gate.refused + core.auth_gate.refused)
         yield refused
+        watcher = core.watcher
+        yield GaugeMetricFamily(
+            "bambu_exporter_web_config_last_reload_successful",
+            "1 when the last change of --web.config.file was applied (or none was seen), 0 "
+            "while the file does not load or would lower security (the last good one "
+            "serves).", value=1 if watcher is None or watcher.last_ok else 0)
+        yield CounterMetricFamily(
+            "bambu_exporter_web_config_reload_failures",
+            "Changes of --web.config.file refused: not loadable, or lowering security.",
+            value=0 if watcher is None else watcher.failures)
         yield CounterMetricFamily(
             "bambu_exporter_web_shared_renders",
             "HTTP requests answered with the render of an identical request in progress.",

@@ -11,7 +11,6 @@ from exporter.cli import main
 from exporter.config import settings_from
 from exporter.errors import ConfigError
 from exporter.web.basic_auth import BasicAuth, credentials
-from exporter.web.config_watch import WebConfigWatcher
 from exporter.web.web_config import load_web_config
 from tests.web.pki import KeyPair, bcrypt_hash, make_ca, make_signed
 
@@ -140,20 +139,6 @@ def test_the_environment_variable_sets_the_file(tmp_path: Path) -> None:
     good = write(tmp_path, "")
     settings = settings_from({"printers.file": "p.yaml"}, {"BAMBU_WEB_CONFIG_FILE": str(good)})
     assert settings.web_config_file == str(good)
-
-
-def test_a_change_that_does_not_load_keeps_the_last_good_config(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    now = [0.0]
-    path = write(tmp_path, f"basic_auth_users:\n  alice: '{bcrypt_hash(PASSWORD)}'\n")
-    watcher = WebConfigWatcher(str(path), clock=lambda: now[0])
-    path.write_text("basic_auth_users:\n  alice: [broken\n")
-    now[0] += 2
-    assert set(watcher.current().users) == {"alice"}
-    assert "does not load, keeping the last good one" in caplog.text
-    path.write_text(f"basic_auth_users:\n  bob: '{bcrypt_hash(PASSWORD)}'\n")
-    now[0] += 2
-    assert set(watcher.current().users) == {"bob"} and watcher.reloads == 1
 
 
 def test_basic_auth_checks_and_caches_verified_passwords_only() -> None:
