@@ -4,6 +4,7 @@ auth gates, the web config in force, the set of open connections and a few count
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -13,6 +14,7 @@ from typing import Protocol
 
 from exporter.web.basic_auth import BasicAuth
 from exporter.web.config_watch import WebConfigWatcher
+from exporter.web.rate_limited_log import RateLimitedLog
 from exporter.web.render_gate import RenderGate
 from exporter.web.wsgi_call import Reply
 
@@ -71,9 +73,11 @@ class ServerCore:
         # idle_timeout (a kept-alive connection unused: normal), connection_limit,
         # tls_handshake (failed: plain HTTP, no or a wrong client certificate)
         self.dropped: Counter[str] = Counter()
-        # requests answered without the app: unauthorized (401), bad_request (4xx/5xx from
-        # the parser); busy (503) is the render gate's and the auth gate's `refused`
+        # requests answered without the app: unauthorized (401), bad_request (400),
+        # too_large (413, 414, 431), unsupported (501, 505); busy (503) is the render
+        # gate's and the auth gate's `refused`
         self.refused: Counter[str] = Counter()
+        self.bad_clients = RateLimitedLog(logging.getLogger("exporter.web.connection"))
 
     @property
     def timeouts(self) -> int:

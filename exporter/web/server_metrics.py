@@ -12,7 +12,7 @@ from exporter.web.server_core import ServerCore
 
 DROP_REASONS = ("header_timeout", "body_timeout", "write_timeout", "idle_timeout",
                 "connection_limit", "tls_handshake")
-REFUSE_REASONS = ("unauthorized", "bad_request", "busy")
+REFUSE_REASONS = ("unauthorized", "bad_request", "too_large", "unsupported")
 
 
 class WebServerCollector(Collector):
@@ -33,9 +33,10 @@ class WebServerCollector(Collector):
         refused = CounterMetricFamily(
             "bambu_exporter_web_refused_requests",
             "HTTP requests answered without rendering: unauthorized (401), bad_request "
-            "(malformed or oversized), busy (503, no render slot).", labels=["reason"])
-        refused.add_metric(["unauthorized"], core.refused["unauthorized"])
-        refused.add_metric(["bad_request"], core.refused["bad_request"])
+            "(400, malformed), too_large (413, 414, 431), unsupported (501, 505), busy (503, "
+            "no render slot).", labels=["reason"])
+        for reason in REFUSE_REASONS:
+            refused.add_metric([reason], core.refused[reason])
         refused.add_metric(["busy"], core.render_gate.refused + core.auth_gate.refused)
         yield refused
         watcher = core.watcher
