@@ -30,7 +30,8 @@ from http import HTTPStatus
 
 import h11
 
-from exporter.web.basic_auth import credentials
+from exporter.web.auth_gate import Verdict
+from exporter.web.basic_auth import MAX_PASSWORD_BYTES, credentials, too_long
 from exporter.web.server_core import ServerCore
 from exporter.web.wsgi_call import Reply, call_wsgi, make_environ
 
@@ -358,24 +359,9 @@ class HttpConnection(asyncio.Protocol):
             self._feed(held, known)
 
     async def _reply(self, request: Request) -> Reply:
-        auth = self.core.basic_auth()
-        if auth is not None:
-            given = credentials(request.headers.get("authorization"))
-            ok = False
-            if given is not None:
-                user, password = given
-                ok = auth.cached(user, password)
-                if not ok:
-                    # bcrypt is slow: off the loop, a few at a time, like renders
-                    checked = await self.core.auth_gate.run(
-                        None, lambda: auth.check(user, password))
-                    if checked is None:
-                        return self._busy_reply()
-                    ok = checked
-            if not ok:
-                self.core.refused["unauthorized"] += 1
-                return simple_reply(HTTPStatus.UNAUTHORIZED, "Unauthorized",
-                                    (("WWW-Authenticate", 'Basic realm="bambu-exporter"'),))
+        refusal = await self._authorize(request)
+        if refusal is not None:
+            return refusal
         environ = make_environ(request.method, request.target, request.version,
                                request.headers, request.body, self.core.host,
                                self.core.port, self._client, self._scheme)
@@ -386,6 +372,39 @@ class HttpConnection(asyncio.Protocol):
         if result is None:
             return self._busy_reply()
         return result
+
+    async def _authorize(self, request: Request) -> Reply | None:
+        """None when the request may go on, else the answer that refuses it."""
+        auth = self.core.basic_auth()
+        if auth is None:
+            return None
+        given = credentials(request.headers.get("authorization"))
+        if given is not None:
+            user, password = given
+            if auth.cached(user, password):
+                return None
+            gate = self.core.auth_gate
+            if too_long(password):
+                self.core.bad_clients.warning(
+                    "basic auth from %s: password over %d bytes refused (bcrypt reads only "
+                    "%d)", self._client, MAX_PASSWORD_BYTES, MAX_PASSWORD_BYTES)
+                gate.failed(self._client)
+            elif auth.failed_recently(user, password):
+                gate.failed(self._client)   # the same wrong password again: no bcrypt
+            else:
+                # bcrypt is slow: off the loop, a few at a time, fairly across addresses
+                verdict = await gate.run(self._client, lambda: auth.check(user, password))
+                if verdict is Verdict.OK:
+                    return None
+                if verdict is Verdict.BUSY:
+                    return self._busy_reply()
+                if verdict is Verdict.THROTTLED:
+                    return simple_reply(HTTPStatus.TOO_MANY_REQUESTS,
+                                        "too many password checks from this address at "
+                                        "once", (("Retry-After", "1"),))
+        self.core.refused["unauthorized"] += 1
+        return simple_reply(HTTPStatus.UNAUTHORIZED, "Unauthorized",
+                            (("WWW-Authenticate", 'Basic realm="bambu-exporter"'),))
 
     @staticmethod
     def _busy_reply() -> Reply:

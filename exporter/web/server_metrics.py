@@ -34,10 +34,12 @@ class WebServerCollector(Collector):
             "bambu_exporter_web_refused_requests",
             "HTTP requests answered without rendering: unauthorized (401), bad_request "
             "(400, malformed), too_large (413, 414, 431), unsupported (501, 505), busy (503, "
-            "no render slot).", labels=["reason"])
+            "no render or bcrypt slot), throttled (429, too many password checks from one "
+            "address).", labels=["reason"])
         for reason in REFUSE_REASONS:
             refused.add_metric([reason], core.refused[reason])
         refused.add_metric(["busy"], core.render_gate.refused + core.auth_gate.refused)
+        refused.add_metric(["throttled"], core.auth_gate.throttled)
         yield refused
         watcher = core.watcher
         yield GaugeMetricFamily(
