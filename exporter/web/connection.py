@@ -84,6 +84,15 @@ def bare_lf(head: bytes | bytearray, start: int, end: int) -> bool:
     return False
 
 
+# h11 quotes the offending line in some messages ("illegal header line: b'...'"): it may
+# hold a credential, so the log and the answer get only the words before it.
+_QUOTED = re.compile(r":? (?:bytearray\()?b['\"]")
+
+
+def h11_reason(exc: h11.RemoteProtocolError) -> str:
+    return _QUOTED.split(str(exc), maxsplit=1)[0]
+
+
 def request_from(event: h11.Request, body: bytes) -> Request:
     headers: dict[str, str] = {}
     for raw_name, raw_value in event.headers:
@@ -255,7 +264,7 @@ class HttpConnection(asyncio.Protocol):
             self._refuse(refused.status, refused.why)
         except h11.RemoteProtocolError as exc:
             status = HTTPStatus(exc.error_status_hint)
-            self._refuse(status, str(exc) or status.phrase)
+            self._refuse(status, h11_reason(exc) or status.phrase)
 
     def _scan_head(self, data: bytes) -> None:
         """Refuse a bare LF in the head and an overlong request line before h11 sees them

@@ -12,6 +12,8 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from exporter.web.server import ServerLimits, WebServer
 
@@ -105,6 +107,16 @@ def test_a_malformed_request_gets_its_status_a_reason_and_no_traceback(
     assert f"{status} " in caplog.text   # said once, in a line without a traceback
 
 
+def test_a_refusal_never_quotes_the_request(
+        app: CountingApp, server: WebServer, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    answer = exchange(server, b"GET / HTTP/1.1\r\nHost: x\r\n"
+                              b"Authorization: Basic c2VjcmV0OnNlY3JldA==\x00\r\n\r\n")
+    assert statuses(answer) == [400]
+    assert "illegal header line" in caplog.text
+    assert b"c2VjcmV0" not in answer and "c2VjcmV0" not in caplog.text
+
+
 def test_bad_clients_are_logged_at_a_bounded_rate(
         app: CountingApp, server: WebServer, caplog: pytest.LogCaptureFixture) -> None:
     # 300 such requests were 3900 log lines in 0.7 s.
@@ -194,3 +206,43 @@ def test_the_app_sees_headers_joined_and_no_credentials(server: WebServer) -> No
     assert (environ["PATH_INFO"], environ["QUERY_STRING"]) == ("/p", "q=1")
     assert environ["HTTP_X_A"] == "1, 2" and "HTTP_AUTHORIZATION" not in environ
     assert environ["SERVER_PROTOCOL"] == "HTTP/1.1"
+
+
+class Tracebacks(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.exc_info or record.levelno >= logging.ERROR:
+            self.records.append(record)
+
+
+GOOD_HEAD = (b"GET /metrics?x=1 HTTP/1.1\r\nHost: exporter\r\nAccept: text/plain\r\n"
+             b"Authorization: Basic eDp5\r\nConnection: close\r\n")
+
+
+@settings(max_examples=80, deadline=None, database=None)
+@given(position=st.integers(0, len(GOOD_HEAD)), junk=st.binary(min_size=1, max_size=12))
+def test_any_damage_to_a_request_head_gets_an_answer_and_no_traceback(
+        position: int, junk: bytes) -> None:
+    """A good head with bytes inserted anywhere: whatever h11 and our checks make of it,
+    the client gets a status line (or, for a head the junk left unfinished, the
+    connection is dropped at the deadline), and nothing is logged as an error."""
+    request = GOOD_HEAD[:position] + junk + GOOD_HEAD[position:] + b"\r\n"
+    handler = Tracebacks()
+    logging.getLogger("exporter").addHandler(handler)
+    logging.getLogger("asyncio").addHandler(handler)
+    server = WebServer(CountingApp(), HOST, 0, limits=ServerLimits(header_timeout=1.0,
+                                                                   body_timeout=1.0))
+    server.start()
+    try:
+        answer = exchange(server, request, timeout=5)
+    finally:
+        server.stop()
+        logging.getLogger("exporter").removeHandler(handler)
+        logging.getLogger("asyncio").removeHandler(handler)
+    assert not handler.records, [r.getMessage() for r in handler.records]
+    codes = statuses(answer)
+    assert codes or server.core.timeouts, (request, answer)
+    assert set(codes) <= {200, 400, 413, 414, 431, 501, 505}, codes
