@@ -102,8 +102,8 @@ def request_from(event: h11.Request, body: bytes) -> Request:
                    "HTTP/" + event.http_version.decode("ascii"), headers, body)
 
 
-def check_head(event: h11.Request, max_body: int) -> None:
-    """What h11 lets through that we refuse: raises Refused."""
+def check_head(event: h11.Request, max_body: int) -> int:
+    """The declared body length; raises Refused for what h11 lets through that we refuse."""
     if event.http_version not in (b"1.0", b"1.1"):
         raise Refused(HTTPStatus.HTTP_VERSION_NOT_SUPPORTED, "HTTP version not supported")
     if len(event.target) > MAX_REQUEST_LINE:
@@ -111,8 +111,10 @@ def check_head(event: h11.Request, max_body: int) -> None:
     lengths = [value for name, value in event.headers if name == b"content-length"]
     if any(name == b"transfer-encoding" for name, _ in event.headers):
         raise Refused(HTTPStatus.NOT_IMPLEMENTED, "request bodies must have a Content-Length")
-    if lengths and int(lengths[0]) > max_body:   # h11 checked: ASCII digits, all equal
+    length = int(lengths[0]) if lengths else 0   # h11 checked: ASCII digits, all equal
+    if length > max_body:
         raise Refused(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "request body too large")
+    return length
 
 
 class HttpConnection(asyncio.Protocol):
@@ -294,11 +296,11 @@ class HttpConnection(asyncio.Protocol):
             if event is h11.NEED_DATA or event is h11.PAUSED:
                 return
             if isinstance(event, h11.Request):
-                check_head(event, self.limits.max_body_bytes)
+                length = check_head(event, self.limits.max_body_bytes)
                 self._request = event
                 self._head_done = True
                 self._head.clear()
-                if self._parser.they_are_waiting_for_100_continue:
+                if length and self._parser.they_are_waiting_for_100_continue:
                     self._continue()
                 self._deadline(self.limits.body_timeout, "body_timeout")
             elif isinstance(event, h11.Data):

@@ -151,6 +151,13 @@ def test_expect_100_continue_with_a_body_too_large_gets_413_and_no_100(
     assert statuses(answer) == [413] and app.renders == 0
 
 
+def test_expect_100_continue_without_a_body_gets_only_the_answer(
+        app: CountingApp, server: WebServer) -> None:
+    answer = exchange(server, b"GET /x HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                              b"Connection: close\r\n\r\n")
+    assert statuses(answer) == [200]
+
+
 def test_pipelined_requests_are_each_checked(app: CountingApp, server: WebServer) -> None:
     # The second request arrives with the first: the bare-LF check must see it too.
     answer = exchange(server, b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
