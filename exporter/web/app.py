@@ -72,7 +72,12 @@ def make_metrics_app(registry: CollectorRegistry,
             status = "405 Method Not Allowed"
             start_response(status, [("Allow", "OPTIONS,GET")])
             return [f"# HTTP {status}: {method}; use OPTIONS or GET\n".encode()]
-        client_encoder, content_type = choose_encoder(environ.get("HTTP_ACCEPT", ""))
+        try:
+            client_encoder, content_type = choose_encoder(environ.get("HTTP_ACCEPT", ""))
+        except (ValueError, TypeError, ArithmeticError):
+            # client_python does not guard its parse (`version=1.a` raised): the text
+            # format, as for a client that states no preference
+            client_encoder, content_type = choose_encoder("")
         params = parse_qs(environ.get("QUERY_STRING", ""))
         target: Any = registry
         if "name[]" in params:

@@ -1,10 +1,16 @@
-"""HTTP basic auth against bcrypt hashes, with a cache of verified passwords.
+"""HTTP basic auth against bcrypt hashes, with short caches of verified and failed passwords.
 
 bcrypt is slow on purpose (~50-250 ms at cost 10-12): Prometheus scraping every few seconds
 would spend that on every scrape. A password once verified is remembered as a keyed HMAC
 (never the password itself) together with the hash it matched, so a changed hash drops it.
-Timing: an unknown user costs a bcrypt check against a configured hash, like a wrong
-password; cache lookups compare HMACs of a per-process key, which tell an attacker nothing.
+A wrong password is remembered the same way for a short while, so a client repeating it
+costs no bcrypt. Timing: an unknown user costs a bcrypt check against a configured hash,
+like a wrong password; cache lookups compare HMACs of a per-process key, which tell an
+attacker nothing.
+
+Passwords over 72 bytes are refused before bcrypt, as exporter-toolkit (Go's bcrypt) does:
+bcrypt reads only 72 bytes (bcrypt 4 ignores the rest, bcrypt 5 raises), and a password
+that matches in its first 72 bytes only must not get in.
 """
 
 from __future__ import annotations
@@ -15,10 +21,16 @@ import hashlib
 import hmac
 import os
 import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 
 import bcrypt
 
-CACHE_SIZE = 1024
+CACHE_SIZE = 1024          # verified passwords remembered
+FAILED_CACHE_SIZE = 4096   # wrong passwords remembered ...
+FAILED_FOR = 30.0          # ... for this many seconds
+MAX_PASSWORD_BYTES = 72    # what bcrypt reads
 
 
 def credentials(header: str | None) -> tuple[str, bytes] | None:
@@ -38,33 +50,50 @@ def credentials(header: str | None) -> tuple[str, bytes] | None:
     return user.decode("utf-8", "replace"), password
 
 
+def too_long(password: bytes) -> bool:
+    return len(password) > MAX_PASSWORD_BYTES
+
+
 class BasicAuth:
     """check(user, password) against users -> bcrypt hash. Thread-safe."""
 
-    def __init__(self, users: dict[str, bytes]) -> None:
+    def __init__(self, users: dict[str, bytes],
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.users = dict(users)
+        self._clock = clock
         self._key = os.urandom(32)
         self._verified: set[bytes] = set()
+        self._failed: OrderedDict[bytes, float] = OrderedDict()   # token -> when
         self._lock = threading.Lock()
-        self.bcrypt_checks = 0   # how many full bcrypt checks ran (the cache's effect)
+        self.bcrypt_checks = 0   # how many full bcrypt checks ran (the caches' effect)
 
-    def _token(self, user: str, password: bytes, hashed: bytes) -> bytes:
+    def _token(self, user: str, password: bytes) -> bytes:
+        # An unknown user is keyed with the hash it is checked against.
+        hashed = self.users.get(user) or next(iter(self.users.values()))
         message = user.encode() + b"\0" + hashed + b"\0" + password
         return hmac.new(self._key, message, hashlib.sha256).digest()
 
     def cached(self, user: str, password: bytes) -> bool:
         """True when this password was verified for this user before: no bcrypt needed."""
-        hashed = self.users.get(user)
-        if hashed is None:
+        if user not in self.users:
             return False
-        token = self._token(user, password, hashed)
+        token = self._token(user, password)
         with self._lock:
             return token in self._verified
+
+    def failed_recently(self, user: str, password: bytes) -> bool:
+        """True when this password failed for this user within FAILED_FOR seconds."""
+        token = self._token(user, password)
+        with self._lock:
+            failed = self._failed.get(token)
+            return failed is not None and self._clock() - failed < FAILED_FOR
 
     def check(self, user: str, password: bytes) -> bool:
         """The full check (slow on a cache miss: call it off the event loop)."""
         if self.cached(user, password):
             return True
+        if too_long(password):
+            return False
         hashed = self.users.get(user)
         # An unknown user still pays for one bcrypt check, so timing does not tell
         # which user names exist.
@@ -73,12 +102,16 @@ class BasicAuth:
             ok = bcrypt.checkpw(password, reference)
         except ValueError:
             ok = False
+        token = self._token(user, password)
         with self._lock:
             self.bcrypt_checks += 1
-        if not ok or hashed is None:
-            return False
-        with self._lock:
+            if not ok or hashed is None:
+                self._failed[token] = self._clock()
+                self._failed.move_to_end(token)
+                while len(self._failed) > FAILED_CACHE_SIZE:
+                    self._failed.popitem(last=False)
+                return False
             if len(self._verified) >= CACHE_SIZE:
                 self._verified.clear()
-            self._verified.add(self._token(user, password, hashed))
+            self._verified.add(token)
         return True

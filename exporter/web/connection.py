@@ -1,10 +1,18 @@
-"""One HTTP/1.1 connection on the event loop: read a request within deadlines, answer it
-through the render gate, write the answer within a deadline, keep alive or close.
+"""One HTTP/1.1 connection on the event loop: h11 parses, we keep the I/O around it: read a
+request within deadlines, answer it through the render gate, write the answer within a
+deadline, keep alive or close.
 
 Reading costs no thread: a client that sends half a request, or sends it a byte at a time,
 holds a socket and a small buffer until its deadline, then is dropped. Writing goes out in
 chunks as the client takes them: a client that never reads pins one chunk, not the whole
 exposition, and is dropped at the write deadline.
+
+h11 is the parser (Host required for HTTP/1.1, strict header names and Content-Length,
+one answer per request). Stricter than h11, we refuse a bare LF anywhere in the request
+head (h11 takes it as a line end, a proxy in front may not), a request line over 8 kB,
+request bodies in Transfer-Encoding, and HTTP versions other than 1.0 and 1.1. Every
+refusal is an answer with its 4xx or 5xx status, a counted reason and a rate-limited
+log line, never a traceback.
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import socket
 import ssl
 import struct
@@ -19,7 +28,10 @@ from dataclasses import dataclass
 from email.utils import formatdate
 from http import HTTPStatus
 
-from exporter.web.basic_auth import credentials
+import h11
+
+from exporter.web.auth_gate import Verdict
+from exporter.web.basic_auth import MAX_PASSWORD_BYTES, credentials, too_long
 from exporter.web.server_core import ServerCore
 from exporter.web.wsgi_call import Reply, call_wsgi, make_environ
 
@@ -27,6 +39,14 @@ log = logging.getLogger(__name__)
 
 MAX_REQUEST_LINE = 8190   # as wsgiref/http.server: longer is 414
 WRITE_CHUNK = 32 * 1024
+
+# A header line that starts with a space or tab continues the one before (obsolete line
+# folding): h11 joins them, a proxy in front may not.
+_FOLDED = re.compile(rb"\n[ \t]")
+
+# The reason each refusal is counted under (bambu_exporter_web_refused_requests_total).
+REFUSAL_REASONS = {400: "bad_request", 413: "too_large", 414: "too_large", 431: "too_large",
+                   501: "unsupported", 505: "unsupported"}
 
 
 @dataclass(frozen=True)
@@ -36,7 +56,15 @@ class Request:
     version: str
     headers: dict[str, str]
     body: bytes
-    keep_alive: bool
+
+
+class Refused(Exception):
+    """A request we will not serve: its status and why, for the client and the log."""
+
+    def __init__(self, status: HTTPStatus, why: str) -> None:
+        super().__init__(why)
+        self.status = status
+        self.why = why
 
 
 def simple_reply(status: HTTPStatus, text: str = "",
@@ -46,14 +74,62 @@ def simple_reply(status: HTTPStatus, text: str = "",
                  (("Content-Type", "text/plain; charset=utf-8"),) + headers, body)
 
 
+def bare_lf(head: bytes | bytearray, start: int, end: int) -> bool:
+    """Whether a LF in head[start:end] is not preceded by a CR."""
+    at = head.find(b"\n", start, end)
+    while at >= 0:
+        if at == 0 or head[at - 1] != 0x0D:
+            return True
+        at = head.find(b"\n", at + 1, end)
+    return False
+
+
+# h11 quotes the offending line in some messages ("illegal header line: b'...'"): it may
+# hold a credential, so the log and the answer get only the words before it.
+_QUOTED = re.compile(r":? (?:bytearray\()?b['\"]")
+
+
+def h11_reason(exc: h11.RemoteProtocolError) -> str:
+    return _QUOTED.split(str(exc), maxsplit=1)[0]
+
+
+def request_from(event: h11.Request, body: bytes) -> Request:
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in event.headers:
+        name, value = raw_name.decode("ascii"), raw_value.decode("latin-1")
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    return Request(event.method.decode("ascii"), event.target.decode("ascii"),
+                   "HTTP/" + event.http_version.decode("ascii"), headers, body)
+
+
+def check_head(event: h11.Request, max_body: int) -> int:
+    """The declared body length; raises Refused for what h11 lets through that we refuse."""
+    if event.http_version not in (b"1.0", b"1.1"):
+        raise Refused(HTTPStatus.HTTP_VERSION_NOT_SUPPORTED, "HTTP version not supported")
+    if len(event.target) > MAX_REQUEST_LINE:
+        raise Refused(HTTPStatus.REQUEST_URI_TOO_LONG, "request target too long")
+    lengths = [value for name, value in event.headers if name == b"content-length"]
+    if any(name == b"transfer-encoding" for name, _ in event.headers):
+        raise Refused(HTTPStatus.NOT_IMPLEMENTED, "request bodies must have a Content-Length")
+    length = int(lengths[0]) if lengths else 0   # h11 checked: ASCII digits, all equal
+    if length > max_body:
+        raise Refused(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "request body too large")
+    return length
+
+
 class HttpConnection(asyncio.Protocol):
     def __init__(self, core: ServerCore) -> None:
         self.core = core
         self.limits = core.limits
         self.transport: asyncio.BaseTransport | None = None
         self.loop = asyncio.get_running_loop()
-        self._buffer = bytearray()
-        self._head: tuple[str, str, str, dict[str, str], int, bool] | None = None
+        self._parser = h11.Connection(h11.SERVER,
+                                      max_incomplete_event_size=self.limits.max_header_bytes)
+        self._head = bytearray()    # the request head so far, scanned for bare LFs
+        self._head_done = False
+        self._request: h11.Request | None = None
+        self._body = bytearray()
+        self._held = bytearray()    # bytes that came while an answer was in progress
         self._busy = False
         self._served = 0
         self._closed = False
@@ -104,8 +180,9 @@ class HttpConnection(asyncio.Protocol):
             return
         self.transport = tls
         self._ready = True
-        if self._buffer:   # the request came with the handshake's last flight
-            self._process()
+        if self._held:   # the request came with the handshake's last flight
+            held, self._held = bytes(self._held), bytearray()
+            self._feed(held)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._forget()
@@ -136,7 +213,8 @@ class HttpConnection(asyncio.Protocol):
     @property
     def idle(self) -> bool:
         """Between requests on a kept-alive connection: safe to drop when full."""
-        return self._served > 0 and not self._busy and not self._buffer
+        return (self._served > 0 and not self._busy and not self._head
+                and self._request is None and not self._held)
 
     def _deadline(self, seconds: float, reason: str) -> None:
         if self._timer is not None:
@@ -166,90 +244,88 @@ class HttpConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._closed:
             return
-        if not self._buffer and self._head is None and not self._busy and self._served:
-            # kept alive: a request starts
-            self._deadline(self.limits.header_timeout, "header_timeout")
-        self._buffer += data
-        if not self._ready:
+        if self._busy or not self._ready:
+            # h11 takes the next request only once this one is answered: hold it meanwhile
+            self._held += data
+            if len(self._held) > self.limits.max_header_bytes and self._ready:
+                self.transport.pause_reading()   # type: ignore[union-attr]
             return
-        if not self._busy:
-            self._process()
-        elif len(self._buffer) > self.limits.max_header_bytes:
-            self.transport.pause_reading()   # type: ignore[union-attr]
+        if self._served and not self._head and self._request is None:
+            self._deadline(self.limits.header_timeout, "header_timeout")   # kept alive
+        self._feed(data)
 
-    def _process(self) -> None:
-        if self._head is None:
-            end = self._buffer.find(b"\r\n\r\n")
-            if end < 0:
-                first_line = self._buffer.split(b"\r\n", 1)[0]
-                if len(first_line) > MAX_REQUEST_LINE:
-                    self._refuse(HTTPStatus.REQUEST_URI_TOO_LONG)
-                elif len(self._buffer) > self.limits.max_header_bytes:
-                    self._refuse(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE)
-                return
-            if end > self.limits.max_header_bytes:
-                self._refuse(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE)
-                return
-            head = bytes(self._buffer[:end])
-            del self._buffer[:end + 4]
-            parsed = self._parse_head(head)
-            if parsed is None:
-                return
-            self._head = parsed
-            if parsed[4]:
-                self._deadline(self.limits.body_timeout, "body_timeout")
-        method, target, version, headers, length, keep_alive = self._head
-        if len(self._buffer) < length:
-            return
-        body = bytes(self._buffer[:length])
-        del self._buffer[:length]
-        self._head = None
-        self._dispatch(Request(method, target, version, headers, body, keep_alive))
-
-    def _parse_head(self, head: bytes) -> tuple[str, str, str, dict[str, str], int, bool] | None:
+    def _feed(self, data: bytes, known: bytes = b"") -> None:
+        """Parse `data`; `known`: bytes h11 holds already that the head scan has not seen."""
         try:
-            text = head.decode("latin-1")
-            request_line, *lines = text.split("\r\n")
-            method, target, version = request_line.split(" ")
-        except ValueError:
-            self._refuse(HTTPStatus.BAD_REQUEST, "malformed request line")
-            return None
-        if version not in ("HTTP/1.0", "HTTP/1.1"):
-            self._refuse(HTTPStatus.HTTP_VERSION_NOT_SUPPORTED)
-            return None
-        if len(request_line) > MAX_REQUEST_LINE:
-            self._refuse(HTTPStatus.REQUEST_URI_TOO_LONG)
-            return None
-        headers: dict[str, str] = {}
-        for line in lines:
-            name, sep, value = line.partition(":")
-            if not sep or not name or name != name.strip():
-                self._refuse(HTTPStatus.BAD_REQUEST, "malformed header line")
-                return None
-            key = name.lower()
-            headers[key] = f"{headers[key]}, {value.strip()}" if key in headers else value.strip()
-        if "transfer-encoding" in headers:
-            self._refuse(HTTPStatus.NOT_IMPLEMENTED, "request bodies must have a Content-Length")
-            return None
-        length_text = headers.get("content-length", "0")
-        if not length_text.isdigit():
-            self._refuse(HTTPStatus.BAD_REQUEST, "bad Content-Length")
-            return None
-        length = int(length_text)
-        if length > self.limits.max_body_bytes:
-            self._refuse(HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
-            return None
-        connection = headers.get("connection", "").lower()
-        keep_alive = ("close" not in connection if version == "HTTP/1.1"
-                      else "keep-alive" in connection)
-        return method, target, version, headers, length, keep_alive
+            if not self._head_done:
+                self._scan_head(known + data)
+            if data:
+                self._parser.receive_data(data)
+            self._next_events()
+        except Refused as refused:
+            self._refuse(refused.status, refused.why)
+        except h11.RemoteProtocolError as exc:
+            status = HTTPStatus(exc.error_status_hint)
+            self._refuse(status, h11_reason(exc) or status.phrase)
 
-    def _refuse(self, status: HTTPStatus, text: str = "") -> None:
+    def _scan_head(self, data: bytes) -> None:
+        """Refuse a bare LF in the head and an overlong request line before h11 sees them
+        (h11 takes both; it ends a head at any blank line)."""
+        start = max(len(self._head) - 3, 0)
+        self._head += data
+        end = self._head.find(b"\r\n\r\n", start)
+        limit = end + 4 if end >= 0 else len(self._head)
+        if bare_lf(self._head, start, limit):
+            raise Refused(HTTPStatus.BAD_REQUEST, "bare LF in the request head (lines end "
+                                                  "with CRLF)")
+        if _FOLDED.search(self._head, start, limit):
+            raise Refused(HTTPStatus.BAD_REQUEST, "folded header line")
+        if end > self.limits.max_header_bytes:
+            raise Refused(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "request head too large")
+        if len(self._head) > MAX_REQUEST_LINE and self._head.find(b"\n", 0, MAX_REQUEST_LINE) < 0:
+            raise Refused(HTTPStatus.REQUEST_URI_TOO_LONG, "request line too long")
+        if end >= 0:
+            self._head_done = True
+            self._head.clear()
+        elif len(self._head) > self.limits.max_header_bytes:
+            raise Refused(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "request head too large")
+
+    def _next_events(self) -> None:
+        while not self._busy and not self._closed:
+            event = self._parser.next_event()
+            if event is h11.NEED_DATA or event is h11.PAUSED:
+                return
+            if isinstance(event, h11.Request):
+                length = check_head(event, self.limits.max_body_bytes)
+                self._request = event
+                self._head_done = True
+                self._head.clear()
+                if length and self._parser.they_are_waiting_for_100_continue:
+                    self._continue()
+                self._deadline(self.limits.body_timeout, "body_timeout")
+            elif isinstance(event, h11.Data):
+                self._body += event.data
+            elif isinstance(event, h11.EndOfMessage):
+                assert self._request is not None
+                request = request_from(self._request, bytes(self._body))
+                self._request, self._body = None, bytearray()
+                self._dispatch(request)
+            elif isinstance(event, h11.ConnectionClosed):
+                self.abort()
+
+    def _continue(self) -> None:
+        """Expect: 100-continue: the body is welcome (its size was checked)."""
+        head = self._parser.send(h11.InformationalResponse(status_code=100, headers=[]))
+        self.transport.write(head)   # type: ignore[union-attr]
+
+    def _refuse(self, status: HTTPStatus, why: str) -> None:
         """A request we will not serve: answer and close."""
-        self.core.refused["bad_request"] += 1
-        self._buffer.clear()
-        self._head = None
-        self._dispatch(None, simple_reply(status, text))
+        reason = REFUSAL_REASONS.get(status.value, "bad_request")
+        self.core.refused[reason] += 1
+        self.core.bad_clients.warning("refused a request from %s: %d %s", self._client,
+                                      status.value, why)
+        self._held.clear()
+        self._dispatch(None, simple_reply(status, why))
 
     # ------------------------------------------------------------------ answering
 
@@ -261,14 +337,12 @@ class HttpConnection(asyncio.Protocol):
         self.loop.create_task(self._answer(request, reply))
 
     async def _answer(self, request: Request | None, reply: Reply | None) -> None:
-        keep_alive = False
         try:
             if request is not None:
-                keep_alive = request.keep_alive
                 reply = await self._reply(request)
             assert reply is not None
             head_only = request is not None and request.method == "HEAD"
-            await self._write(reply, keep_alive, head_only)
+            keep_alive = await self._write(reply, request is not None, head_only)
         except Exception:
             log.exception("answering %s failed", self._client)
             self.abort()
@@ -282,31 +356,23 @@ class HttpConnection(asyncio.Protocol):
             # A TLS close waits for the client's close_notify: not for ever.
             self.loop.call_later(self.limits.write_timeout, self._abort_if_open)
             return
+        self._parser.start_next_cycle()
+        self._head_done = False
+        self._head.clear()
         self._deadline(self.limits.idle_timeout, "idle_timeout")
         self.transport.resume_reading()   # type: ignore[union-attr]
-        if self._buffer:
+        # Pipelined requests: what h11 already holds (only the head scan has to see it)
+        # and what came while this answer was made.
+        known, held = self._parser.trailing_data[0], bytes(self._held)
+        self._held.clear()
+        if known or held:
             self._deadline(self.limits.header_timeout, "header_timeout")
-            self._process()
+            self._feed(held, known)
 
     async def _reply(self, request: Request) -> Reply:
-        auth = self.core.basic_auth()
-        if auth is not None:
-            given = credentials(request.headers.get("authorization"))
-            ok = False
-            if given is not None:
-                user, password = given
-                ok = auth.cached(user, password)
-                if not ok:
-                    # bcrypt is slow: off the loop, a few at a time, like renders
-                    checked = await self.core.auth_gate.run(
-                        None, lambda: auth.check(user, password))
-                    if checked is None:
-                        return self._busy_reply()
-                    ok = checked
-            if not ok:
-                self.core.refused["unauthorized"] += 1
-                return simple_reply(HTTPStatus.UNAUTHORIZED, "Unauthorized",
-                                    (("WWW-Authenticate", 'Basic realm="bambu-exporter"'),))
+        refusal = await self._authorize(request)
+        if refusal is not None:
+            return refusal
         environ = make_environ(request.method, request.target, request.version,
                                request.headers, request.body, self.core.host,
                                self.core.port, self._client, self._scheme)
@@ -318,21 +384,72 @@ class HttpConnection(asyncio.Protocol):
             return self._busy_reply()
         return result
 
+    async def _authorize(self, request: Request) -> Reply | None:
+        """None when the request may go on, else the answer that refuses it."""
+        auth = self.core.basic_auth()
+        if auth is None:
+            return None
+        given = credentials(request.headers.get("authorization"))
+        if given is not None:
+            user, password = given
+            if auth.cached(user, password):
+                return None
+            gate = self.core.auth_gate
+            if too_long(password):
+                self.core.bad_clients.warning(
+                    "basic auth from %s: password over %d bytes refused (bcrypt reads only "
+                    "%d)", self._client, MAX_PASSWORD_BYTES, MAX_PASSWORD_BYTES)
+                gate.failed(self._client)
+            elif auth.failed_recently(user, password):
+                gate.failed(self._client)   # the same wrong password again: no bcrypt
+            else:
+                # bcrypt is slow: off the loop, a few at a time, fairly across addresses
+                verdict = await gate.run(self._client, lambda: auth.check(user, password))
+                if verdict is Verdict.OK:
+                    return None
+                if verdict is Verdict.BUSY:
+                    return self._busy_reply()
+                if verdict is Verdict.THROTTLED:
+                    return simple_reply(HTTPStatus.TOO_MANY_REQUESTS,
+                                        "too many password checks from this address at "
+                                        "once", (("Retry-After", "1"),))
+        self.core.refused["unauthorized"] += 1
+        return simple_reply(HTTPStatus.UNAUTHORIZED, "Unauthorized",
+                            (("WWW-Authenticate", 'Basic realm="bambu-exporter"'),))
+
     @staticmethod
     def _busy_reply() -> Reply:
         return simple_reply(HTTPStatus.SERVICE_UNAVAILABLE,
                             "busy: too many requests at once, try again",
                             (("Retry-After", "1"),))
 
-    async def _write(self, reply: Reply, keep_alive: bool, head_only: bool) -> None:
+    async def _write(self, reply: Reply, keep_alive: bool, head_only: bool) -> bool:
+        """Send `reply`; whether the connection may serve another request."""
         headers = [(k, v) for k, v in reply.headers
-                   if k.lower() not in ("content-length", "connection", "date")]
-        headers += [("Content-Length", str(len(reply.body))), ("Date", formatdate(usegmt=True)),
-                    ("Connection", "keep-alive" if keep_alive else "close")]
-        head = f"HTTP/1.1 {reply.status}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers)
+                   if k.lower() not in ("content-length", "connection", "date",
+                                        "transfer-encoding")]
+        headers += [("Content-Length", str(len(reply.body))), ("Date", formatdate(usegmt=True))]
+        if not keep_alive:
+            headers.append(("Connection", "close"))
+        code, _, phrase = reply.status.partition(" ")
         body = b"" if head_only else reply.body
+        try:
+            head = self._parser.send(h11.Response(status_code=int(code), headers=headers,
+                                                  reason=phrase.encode("latin-1")))
+            if body:
+                self._parser.send_with_data_passthrough(h11.Data(data=body))
+            self._parser.send(h11.EndOfMessage())
+        except h11.LocalProtocolError:
+            # h11 will not answer in the state a broken request left it in: answer anyway
+            keep_alive = False
+            head = (f"HTTP/1.1 {reply.status}\r\n".encode("latin-1")
+                    + b"".join(f"{k}: {v}\r\n".encode("latin-1") for k, v in headers)
+                    + (b"" if any(k == "Connection" for k, _ in headers)
+                       else b"Connection: close\r\n") + b"\r\n")
+        kept = (keep_alive and self._parser.our_state is h11.DONE
+                and self._parser.their_state is h11.DONE)
         if self._closed:   # the client left while its answer was rendered
-            return
+            return False
         transport = self.transport
         assert isinstance(transport, asyncio.WriteTransport)
         # Pause as soon as more than a byte is left unsent: at most one chunk waits per
@@ -341,12 +458,12 @@ class HttpConnection(asyncio.Protocol):
         deadline = self.loop.time() + self.limits.write_timeout
         view = memoryview(body)
         # The head goes with the first chunk: one segment for a small answer.
-        transport.write(head.encode("latin-1") + b"\r\n" + view[:WRITE_CHUNK])
+        transport.write(head + view[:WRITE_CHUNK])
         for start in range(WRITE_CHUNK, len(view), WRITE_CHUNK):
             if not await self._room(deadline):
-                return
+                return False
             transport.write(view[start:start + WRITE_CHUNK])
-        await self._room(deadline, drained=True)
+        return await self._room(deadline, drained=True) and kept
 
     async def _room(self, deadline: float, drained: bool = False) -> bool:
         """Wait until the client took what was written (all of it when `drained`); drop

@@ -60,6 +60,8 @@ class WebServer:
         self._thread.start()
         future = asyncio.run_coroutine_threadsafe(self._serve(), self._loop)
         future.result(timeout=10)
+        if self.core.watcher is not None:
+            self.core.watcher.start()
         log.info("web: %s", self.describe())
 
     def describe(self) -> str:
@@ -85,6 +87,8 @@ class WebServer:
             lambda: HttpConnection(core), sock=self._socket, backlog=self.limits.backlog)
 
     def stop(self) -> None:
+        if self.core.watcher is not None:
+            self.core.watcher.stop()
         if self._thread.is_alive():
             asyncio.run_coroutine_threadsafe(self._close(), self._loop).result(timeout=10)
             self._loop.call_soon_threadsafe(self._loop.stop)

@@ -4,6 +4,7 @@ auth gates, the web config in force, the set of open connections and a few count
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -11,8 +12,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
+from exporter.web.auth_gate import AuthGate
 from exporter.web.basic_auth import BasicAuth
 from exporter.web.config_watch import WebConfigWatcher
+from exporter.web.rate_limited_log import RateLimitedLog
 from exporter.web.render_gate import RenderGate
 from exporter.web.wsgi_call import Reply
 
@@ -37,9 +40,13 @@ class ServerLimits:
     body_timeout: float = 10.0        # end of headers to the end of the body
     write_timeout: float = 10.0       # to send the whole answer
     idle_timeout: float = 120.0       # a kept-alive connection between requests
-    render_slots: int = 2             # renders (and bcrypt checks) running at once
+    render_slots: int = 2             # renders (and, apart, bcrypt checks) running at once
     render_wait: float = 5.0          # longest a request waits for a render slot, then 503
     render_queue: int = 64            # requests waiting for a slot; beyond, 503 at once
+    auth_per_client: int = 2          # bcrypt checks one client address may have running or
+                                      # waiting; beyond, 429
+    auth_suspect_for: float = 60.0    # an address whose last check failed waits behind
+                                      # every other for this long
     max_header_bytes: int = 16384     # request line and headers; beyond, 431
     max_body_bytes: int = 65536       # request body; beyond, 413
     send_buffer_bytes: int = 131072   # kernel send buffer per connection (SO_SNDBUF): what
@@ -63,17 +70,20 @@ class ServerCore:
                                                 thread_name_prefix="web-auth")
         self.render_gate: RenderGate[Reply] = RenderGate(
             self.executor, limits.render_slots, limits.render_wait, limits.render_queue)
-        self.auth_gate: RenderGate[bool] = RenderGate(
-            self.auth_executor, limits.render_slots, limits.render_wait, limits.render_queue)
+        self.auth_gate = AuthGate(self.auth_executor, limits.render_slots, limits.render_wait,
+                                  limits.render_queue, limits.auth_per_client,
+                                  limits.auth_suspect_for)
         self._auth: BasicAuth | None = None
         self._auth_users: dict[str, bytes] = {}
         # connections dropped, by reason: header_timeout, body_timeout, write_timeout,
         # idle_timeout (a kept-alive connection unused: normal), connection_limit,
         # tls_handshake (failed: plain HTTP, no or a wrong client certificate)
         self.dropped: Counter[str] = Counter()
-        # requests answered without the app: unauthorized (401), bad_request (4xx/5xx from
-        # the parser); busy (503) is the render gate's and the auth gate's `refused`
+        # requests answered without the app: unauthorized (401), bad_request (400),
+        # too_large (413, 414, 431), unsupported (501, 505); busy (503) is the render
+        # gate's and the auth gate's `refused`, throttled (429) the auth gate's
         self.refused: Counter[str] = Counter()
+        self.bad_clients = RateLimitedLog(logging.getLogger("exporter.web.connection"))
 
     @property
     def timeouts(self) -> int:

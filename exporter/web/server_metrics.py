@@ -12,7 +12,7 @@ from exporter.web.server_core import ServerCore
 
 DROP_REASONS = ("header_timeout", "body_timeout", "write_timeout", "idle_timeout",
                 "connection_limit", "tls_handshake")
-REFUSE_REASONS = ("unauthorized", "bad_request", "busy")
+REFUSE_REASONS = ("unauthorized", "bad_request", "too_large", "unsupported")
 
 
 class WebServerCollector(Collector):
@@ -33,11 +33,24 @@ class WebServerCollector(Collector):
         refused = CounterMetricFamily(
             "bambu_exporter_web_refused_requests",
             "HTTP requests answered without rendering: unauthorized (401), bad_request "
-            "(malformed or oversized), busy (503, no render slot).", labels=["reason"])
-        refused.add_metric(["unauthorized"], core.refused["unauthorized"])
-        refused.add_metric(["bad_request"], core.refused["bad_request"])
+            "(400, malformed), too_large (413, 414, 431), unsupported (501, 505), busy (503, "
+            "no render or bcrypt slot), throttled (429, too many password checks from one "
+            "address).", labels=["reason"])
+        for reason in REFUSE_REASONS:
+            refused.add_metric([reason], core.refused[reason])
         refused.add_metric(["busy"], core.render_gate.refused + core.auth_gate.refused)
+        refused.add_metric(["throttled"], core.auth_gate.throttled)
         yield refused
+        watcher = core.watcher
+        yield GaugeMetricFamily(
+            "bambu_exporter_web_config_last_reload_successful",
+            "1 when the last change of --web.config.file was applied (or none was seen), 0 "
+            "while the file does not load or would lower security (the last good one "
+            "serves).", value=1 if watcher is None or watcher.last_ok else 0)
+        yield CounterMetricFamily(
+            "bambu_exporter_web_config_reload_failures",
+            "Changes of --web.config.file refused: not loadable, or lowering security.",
+            value=0 if watcher is None else watcher.failures)
         yield CounterMetricFamily(
             "bambu_exporter_web_shared_renders",
             "HTTP requests answered with the render of an identical request in progress.",

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import re
 import ssl
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,8 @@ _TLS_KEYS = ("cert_file", "key_file", "min_version", "max_version", "client_auth
 # Keys exporter-toolkit knows that we do not implement: named as such, not "unknown".
 _UNSUPPORTED = ("http_server_config", "cipher_suites", "curve_preferences",
                 "prefer_server_cipher_suites", "client_allowed_sans", "cert", "key", "client_ca")
+# A web config is a few lines, a certificate a few kB: anything near this is not one.
+MAX_FILE_BYTES = 1024 * 1024
 _BCRYPT = re.compile(rb"^\$2[aby]\$(0[4-9]|[12]\d|3[01])\$[./A-Za-z0-9]{53}$")
 
 
@@ -59,7 +62,7 @@ def load_web_config(path: str | os.PathLike[str], where: str = FLAG) -> WebConfi
     path = Path(path)
     prefix = f"{where} {path}"
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_regular_file(path).decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{prefix}: cannot read: {_reason(exc)}") from None
     try:
@@ -84,7 +87,68 @@ def load_web_config(path: str | os.PathLike[str], where: str = FLAG) -> WebConfi
     return WebConfig(tls=tls, users=users, files=tuple(files))
 
 
+class NotARegularFile(OSError):
+    """A FIFO, device or directory where a file was expected, or a file over the cap."""
+
+
+def read_regular_file(path: Path, cap: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of `path` if it is a regular file of at most `cap` bytes. Opened without
+    blocking: a FIFO put in a file's place is refused, not waited on for a writer."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        _check_regular(os.fstat(fd), cap)
+        chunks, size = [], 0
+        while chunk := os.read(fd, 65536):
+            size += len(chunk)
+            if size > cap:   # grew since fstat
+                raise NotARegularFile(f"more than {cap} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _check_regular(st: os.stat_result, cap: int) -> None:
+    if not stat.S_ISREG(st.st_mode):
+        raise NotARegularFile("not a regular file")
+    if st.st_size > cap:
+        raise NotARegularFile(f"more than {cap} bytes")
+
+
+def _check_named_file(prefix: str, key: str, path: Path) -> None:
+    """Certificates and keys are read by the ssl module by name: check first that each
+    is a regular file under the cap, so a FIFO there cannot hang a reload."""
+    try:
+        _check_regular(os.stat(path), MAX_FILE_BYTES)
+    except FileNotFoundError:
+        raise ConfigError(f"{prefix}: tls_server_config.{key} {path}: no such file") from None
+    except OSError as exc:
+        raise ConfigError(f"{prefix}: tls_server_config.{key} {path}: {_reason(exc)}") from None
+
+
+def lowered_security(old: WebConfig, new: WebConfig) -> str | None:
+    """What `new` would switch off or loosen that `old` has on, or None. A reload may
+    only keep or raise protection: lowering it takes a restart, so a truncated or
+    half-written file can never open the port."""
+    lost = []
+    if old.tls is not None and new.tls is None:
+        lost.append("turn off TLS")
+    if old.users and not new.users:
+        lost.append("turn off basic auth")
+    if old.tls is not None and new.tls is not None:
+        if _CLIENT_CERT_RANK[new.tls.verify_mode] < _CLIENT_CERT_RANK[old.tls.verify_mode]:
+            lost.append("loosen client certificate checks")
+        if new.tls.minimum_version < old.tls.minimum_version:
+            lost.append("lower the minimum TLS version")
+    return ", ".join(lost) or None
+
+
+_CLIENT_CERT_RANK = {ssl.CERT_NONE: 0, ssl.CERT_OPTIONAL: 1, ssl.CERT_REQUIRED: 2}
+
+
 def _reason(exc: BaseException) -> str:
+    if isinstance(exc, NotARegularFile):
+        return str(exc)
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
     return type(exc).__name__
@@ -117,6 +181,7 @@ def _tls_context(prefix: str, base: Path, section: Any) -> tuple[ssl.SSLContext,
         if not os.access(named, os.R_OK):
             why = "no such file" if not named.exists() else "not readable"
             raise ConfigError(f"{prefix}: tls_server_config.{name} {named}: {why}")
+        _check_named_file(prefix, name, named)
     try:
         context.load_cert_chain(str(cert), str(key))
     except (ssl.SSLError, OSError) as exc:
@@ -141,6 +206,7 @@ def _tls_context(prefix: str, base: Path, section: Any) -> tuple[ssl.SSLContext,
             raise ConfigError(f"{prefix}: tls_server_config.client_auth_type {auth} needs "
                               "client_ca_file (the CA that signs client certificates)")
         ca_path = base / str(ca)
+        _check_named_file(prefix, "client_ca_file", ca_path)
         try:
             context.load_verify_locations(cafile=str(ca_path))
         except (ssl.SSLError, OSError) as exc:

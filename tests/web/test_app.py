@@ -118,6 +118,19 @@ def test_metrics_openmetrics_when_asked(running: Running) -> None:
     assert set(ups) == {r.serial for r in running.records}
 
 
+@pytest.mark.parametrize("accept", ["application/openmetrics-text; version=1.a",
+                                    "application/openmetrics-text; version=1..0",
+                                    "text/plain; version=x"])
+def test_a_bad_accept_header_falls_back_to_the_text_format(
+        running: Running, caplog: pytest.LogCaptureFixture, accept: str) -> None:
+    # version=1.a was a 500 with a traceback from client_python's choose_encoder
+    resp = http_get(running.base + "/metrics", {"Accept": accept})
+    assert resp.status == 200
+    assert resp.headers["content-type"].startswith("text/plain; version=0.0.4")
+    assert "# HELP bambu_printer_up " in resp.text
+    assert not [r for r in caplog.records if r.exc_info]
+
+
 def test_metrics_gzip_when_accepted(running: Running) -> None:
     resp = http_get(running.base + "/metrics", {"Accept-Encoding": "gzip"})
     assert resp.status == 200

@@ -284,26 +284,6 @@ def test_connections_beyond_the_cap_get_503_and_idle_keep_alives_make_room(
         sock.close()
 
 
-@pytest.mark.parametrize("request_bytes, status", [
-    (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\n\r\n", 414),
-    (b"GET / HTTP/1.1\r\n" + b"X-Big: " + b"b" * 20000 + b"\r\n\r\n", 431),
-    (b"POST / HTTP/1.1\r\nContent-Length: 100000000\r\n\r\n", 413),
-    (b"GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", 501),
-    (b"GARBAGE\r\n\r\n", 400),
-    (b"GET / HTTP/2.0\r\n\r\n", 505),
-])
-def test_bad_requests_get_a_clear_status_and_no_render(
-        app: CountingApp, started: list[WebServer], request_bytes: bytes, status: int) -> None:
-    server = serve(app)
-    started.append(server)
-    sock = connect(server.port)
-    sock.sendall(request_bytes)
-    assert status_of(read_answer(sock)) == status
-    sock.close()
-    assert app.renders == 0
-    assert server.core.refused["bad_request"] == 1
-
-
 def test_keep_alive_serves_several_requests_on_one_connection(
         app: CountingApp, started: list[WebServer]) -> None:
     server = serve(app)

@@ -6,13 +6,16 @@ a simulated printer. Servers on 127.0.64.10-12, the printer on 127.0.65.1.
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import json
 import logging
+import os
 import shutil
 import socket
 import ssl
 import subprocess
+import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -169,6 +172,50 @@ def test_a_rotated_certificate_is_picked_up(tls_server: tuple[WebServer, Path],
     old = fingerprint(cert_der(pki["server"].cert))
     wait_until(lambda: presented() == old, 15, interval=0.3, what="the rotated certificate")
     assert get(server.port, client_context(pki), (USER, PASSWORD))[0] == 200
+
+
+def curl_code(url: str, pki: dict[str, KeyPair], *extra: str) -> str:
+    """curl's HTTP status for `url` ("000": no HTTP answer, e.g. TLS spoken to plain HTTP)."""
+    return subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert",
+                           str(pki["ca"].cert), "--max-time", "5", *extra, url],
+                          capture_output=True, text=True, timeout=30).stdout
+
+
+@pytest.mark.parametrize("rewrite", ["truncated", "tls_only"])
+def test_a_reload_never_switches_tls_or_auth_off(
+        tls_server: tuple[WebServer, Path], pki: dict[str, KeyPair],
+        caplog: pytest.LogCaptureFixture, rewrite: str) -> None:
+    # An editor that truncates in place (and stops there), or a file that for a moment
+    # holds only its TLS part: the port must stay HTTPS with basic auth.
+    server, config = tls_server
+    if rewrite == "truncated":
+        with config.open("r+") as file:
+            file.truncate(0)
+    else:
+        config.write_text(f"tls_server_config:\n  cert_file: {pki['server'].cert}\n"
+                          f"  key_file: {pki['server'].key}\n")
+    time.sleep(3.5)   # three looks of the watcher: long enough to apply a settled change
+    https = f"https://{HOST}:{server.port}/metrics"
+    assert curl_code(https, pki) == "401"
+    assert curl_code(https, pki, "-u", f"{USER}:{PASSWORD}") == "200"
+    assert curl_code(f"http://{HOST}:{server.port}/metrics", pki) == "000"
+    assert server.core.watcher is not None and server.core.watcher.failures == 1
+    assert "refused, keeping the last good one" in caplog.text
+
+
+def test_a_fifo_in_place_of_the_web_config_stalls_no_request(
+        tls_server: tuple[WebServer, Path], pki: dict[str, KeyPair]) -> None:
+    server, config = tls_server
+    config.unlink()
+    os.mkfifo(config)
+    try:
+        time.sleep(2.5)   # the watcher has looked at it
+        https = f"https://{HOST}:{server.port}/metrics"
+        assert [curl_code(https, pki, "-u", f"{USER}:{PASSWORD}") for _ in range(3)] == ["200"] * 3
+    finally:
+        # Had anything opened the FIFO for reading, this lets it go (no reader: ENXIO).
+        with contextlib.suppress(OSError):
+            os.close(os.open(config, os.O_WRONLY | os.O_NONBLOCK))
 
 
 def test_a_client_certificate_is_required_when_configured(

@@ -10,8 +10,6 @@ import pytest
 from exporter.cli import main
 from exporter.config import settings_from
 from exporter.errors import ConfigError
-from exporter.web.basic_auth import BasicAuth, credentials
-from exporter.web.config_watch import WebConfigWatcher
 from exporter.web.web_config import load_web_config
 from tests.web.pki import KeyPair, bcrypt_hash, make_ca, make_signed
 
@@ -140,42 +138,3 @@ def test_the_environment_variable_sets_the_file(tmp_path: Path) -> None:
     good = write(tmp_path, "")
     settings = settings_from({"printers.file": "p.yaml"}, {"BAMBU_WEB_CONFIG_FILE": str(good)})
     assert settings.web_config_file == str(good)
-
-
-def test_a_change_that_does_not_load_keeps_the_last_good_config(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    now = [0.0]
-    path = write(tmp_path, f"basic_auth_users:\n  alice: '{bcrypt_hash(PASSWORD)}'\n")
-    watcher = WebConfigWatcher(str(path), clock=lambda: now[0])
-    path.write_text("basic_auth_users:\n  alice: [broken\n")
-    now[0] += 2
-    assert set(watcher.current().users) == {"alice"}
-    assert "does not load, keeping the last good one" in caplog.text
-    path.write_text(f"basic_auth_users:\n  bob: '{bcrypt_hash(PASSWORD)}'\n")
-    now[0] += 2
-    assert set(watcher.current().users) == {"bob"} and watcher.reloads == 1
-
-
-def test_basic_auth_checks_and_caches_verified_passwords_only() -> None:
-    auth = BasicAuth({"alice": bcrypt_hash(PASSWORD).encode()})
-    assert not auth.check("alice", b"wrong")
-    assert not auth.check("mallory", PASSWORD.encode())   # unknown user: still one bcrypt
-    assert auth.bcrypt_checks == 2
-    for _ in range(5):
-        assert auth.check("alice", PASSWORD.encode())
-    assert auth.bcrypt_checks == 3   # verified once, then from the cache
-    assert not auth.check("alice", b"wrong") and auth.bcrypt_checks == 4   # misses not cached
-    assert not auth.check("alice", b"x" * 100)   # bcrypt refuses > 72 bytes: just wrong
-
-
-@pytest.mark.parametrize("header, expected", [
-    ("Basic YWxpY2U6cDpx", ("alice", b"p:q")),
-    ("basic YWxpY2U6", ("alice", b"")),
-    ("Basic !!!", None),
-    ("Bearer abc", None),
-    ("Basic YWxpY2U=", None),   # no colon
-    (None, None),
-])
-def test_credentials_from_the_authorization_header(
-        header: str | None, expected: tuple[str, bytes] | None) -> None:
-    assert credentials(header) == expected
