@@ -26,6 +26,16 @@ FAULT_FLAGS = {  # flag -> name in SimulatedFleet(faults=...)
     "hms": "report HMS warnings",
     "fail": "fail their jobs (FAILED, print_error and a fatal HMS)",
     "wrong-code": "are listed in the inventory with a wrong access code",
+    "tls13-deaf": "never answer a TLS ClientHello that offers TLS 1.3 (as P2S firmware)",
+    "refuse-subscribe": "refuse every subscription (SUBACK 0x80)",
+    "one-client": "serve one client at a time and drop any other",
+    "connack-flood": "send CONNACK again and again and read nothing",
+    "bad-mqtt": "send a PUBLISH with QoS 3 after the SUBACK",
+    "close-before-connack": "close the connection on CONNECT, without a CONNACK",
+    "drop-at-connack": "cut the connection right after CONNACK",
+    "garbage-after-first": "send one good report, then only garbage",
+    "wrong-cn": "present a certificate of the simulator CA for another serial (--ca)",
+    "self-signed": "present a self-signed certificate (--ca)",
 }
 
 

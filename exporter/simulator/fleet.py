@@ -126,6 +126,11 @@ class PrinterHandle:
         return self._fleet.call(lambda: len(self._printer.sessions))
 
     @property
+    def accepted(self) -> int:
+        """Connections its listener accepted so far (each a TCP connection)."""
+        return self._fleet.call(lambda: self._fleet._listener(self._printer).accepted)
+
+    @property
     def disconnects(self) -> int:
         """MQTT DISCONNECT packets received so far."""
         return self._fleet.call(lambda: self._printer.disconnects)

@@ -63,6 +63,7 @@ class PrinterListener:
         self.drop_after = drop_after
         self.server: asyncio.Server | None = None
         self.hung = False
+        self.accepted = 0   # connections accepted so far (TCP, whatever came after)
         self._writers: set[asyncio.StreamWriter] = set()
 
     @property
@@ -103,6 +104,7 @@ class PrinterListener:
     async def _accept_hung(self, reader: asyncio.StreamReader,
                            writer: asyncio.StreamWriter) -> None:
         # TCP is up; the TLS ClientHello is read and never answered.
+        self.accepted += 1
         self._writers.add(writer)
         try:
             while await reader.read(4096):
@@ -114,6 +116,7 @@ class PrinterListener:
             writer.close()
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.accepted += 1
         self._writers.add(writer)
         try:
             await self._serve(reader, writer)
@@ -130,6 +133,11 @@ class PrinterListener:
         if packet.kind != mqtt.CONNECT:
             return
         hello = broker.parse_connect(packet.body)
+        if Fault.CLOSE_BEFORE_CONNACK in printer.faults:
+            return
+        if Fault.ONE_CLIENT in printer.faults and printer.sessions:
+            writer.transport.abort()   # busy: the newcomer is dropped, as P1 firmware does
+            return
         if hello.protocol != "MQTT" or hello.level != 4:
             writer.write(broker.connack(mqtt.UNACCEPTABLE_PROTOCOL))
             await writer.drain()
@@ -139,6 +147,13 @@ class PrinterListener:
             await writer.drain()
             return
         writer.write(broker.connack(mqtt.ACCEPTED))
+        if Fault.DROP_AT_CONNACK in printer.faults:
+            await writer.drain()
+            writer.transport.abort()
+            return
+        if Fault.CONNACK_FLOOD in printer.faults:
+            await self._flood_connacks(writer)
+            return
         session = MqttSession(writer, hello.client_id)
         printer.sessions.add(session)
         loop = asyncio.get_running_loop()
@@ -156,6 +171,16 @@ class PrinterListener:
             if cut is not None:
                 cut.cancel()
 
+    @staticmethod
+    async def _flood_connacks(writer: asyncio.StreamWriter) -> None:
+        """CONNACK after CONNACK, reading nothing, until the client goes (or stops
+        reading: the flood then waits for the socket, as a printer's would)."""
+        burst = broker.connack(mqtt.ACCEPTED) * 256
+        while not writer.transport.is_closing():
+            writer.write(burst)
+            await writer.drain()
+            await asyncio.sleep(0.001)
+
     def _handle(self, packet: broker.Packet, session: MqttSession) -> bool:
         """One packet from a connected client; False ends the session."""
         printer = self.printer
@@ -170,7 +195,13 @@ class PrinterListener:
                 printer.handle_request(message.payload, session)
         elif kind == mqtt.SUBSCRIBE:
             sub = broker.parse_subscribe(packet.body)
+            if Fault.REFUSE_SUBSCRIBE in printer.faults:
+                session.send(broker.suback(sub.packet_id, [0x80] * len(sub.topics)))
+                return True
             session.send(broker.suback(sub.packet_id, [0] * len(sub.topics)))
+            if Fault.BAD_MQTT in printer.faults:   # QoS 3: no such thing
+                session.send(mqtt.encode(mqtt.PUBLISH, 0x06, mqtt.publish(
+                    printer.topic_report, b"{}")[2:]))
             if any(topic_matches(t, printer.topic_report) for t, _ in sub.topics):
                 session.subscribed = True
         elif kind == mqtt.UNSUBSCRIBE:
