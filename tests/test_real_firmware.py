@@ -29,7 +29,7 @@ from tests.support.e2e import (
 )
 
 STALENESS = 4   # seconds: the silent printer is named within the test's time
-QUIRKS = ("refuse_subscribe", "bad_mqtt", "connack_flood", "close_before_connack",
+QUIRKS = ("refuse_subscribe", "no_suback", "bad_mqtt", "connack_flood", "close_before_connack",
           "drop_at_connack", "garbage_after_first", "silent", "tls13_deaf")
 
 
@@ -97,11 +97,25 @@ def up(setup: Setup, handle: PrinterHandle) -> float | None:
     return value(setup.samples(), "bambu_printer_up", serial=handle.serial)
 
 
+def test_a_printer_deaf_to_tls13_comes_up(setup: Setup) -> None:
+    printer = setup.by_fault["tls13_deaf"]
+    wait_until(lambda: up(setup, printer) == 1, 15, what="the TLS-1.3-deaf printer up")
+    assert errors(setup, printer, "timeout") == 0
+
+
 def test_a_refused_subscription_is_refused_not_up_and_said(setup: Setup) -> None:
     printer = setup.by_fault["refuse_subscribe"]
     wait_until(lambda: errors(setup, printer, "refused") >= 1, 15, what="refused counted")
     assert up(setup, printer) == 0
     assert "refused the subscription" in setup.exporter.stderr
+
+
+def test_no_suback_within_the_connect_timeout_is_refused(setup: Setup) -> None:
+    printer = setup.by_fault["no_suback"]
+    wait_until(lambda: errors(setup, printer, "refused") >= 1, 15, what="refused counted")
+    assert up(setup, printer) == 0
+    assert any(printer.serial in line and "no SUBACK within 2s" in line
+               for line in setup.exporter.stderr.splitlines())
 
 
 def test_qos_3_is_a_protocol_error_logged_once(setup: Setup) -> None:

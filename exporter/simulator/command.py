@@ -28,6 +28,7 @@ FAULT_FLAGS = {  # flag -> name in SimulatedFleet(faults=...)
     "wrong-code": "are listed in the inventory with a wrong access code",
     "tls13-deaf": "never answer a TLS ClientHello that offers TLS 1.3 (as P2S firmware)",
     "refuse-subscribe": "refuse every subscription (SUBACK 0x80)",
+    "no-suback": "never answer a SUBSCRIBE",
     "one-client": "serve one client at a time and drop any other",
     "connack-flood": "send CONNACK again and again and read nothing",
     "bad-mqtt": "send a PUBLISH with QoS 3 after the SUBACK",

@@ -21,6 +21,7 @@ class Fault(str, enum.Enum):
     # Firmware modes: what real firmware is reported to do, and what a broken one might.
     TLS13_DEAF = "tls13_deaf"                  # never answers a ClientHello offering TLS 1.3
     REFUSE_SUBSCRIBE = "refuse_subscribe"      # SUBACK 0x80 to every subscription
+    NO_SUBACK = "no_suback"                    # never answers a SUBSCRIBE
     ONE_CLIENT = "one_client"                  # one client at a time; any other is dropped
     CONNACK_FLOOD = "connack_flood"            # CONNACK again and again, reading nothing
     BAD_MQTT = "bad_mqtt"                      # a PUBLISH with QoS 3 after the SUBACK
@@ -46,7 +47,7 @@ FAULT_NAMES: dict[str, tuple[Fault, ...]] = {
     "fail_print": (Fault.FAIL_PRINT,),
     "wrong_code": (Fault.WRONG_CODE,),
     **{fault.value: (fault,) for fault in (
-        Fault.TLS13_DEAF, Fault.REFUSE_SUBSCRIBE, Fault.ONE_CLIENT, Fault.CONNACK_FLOOD,
+        Fault.TLS13_DEAF, Fault.REFUSE_SUBSCRIBE, Fault.NO_SUBACK, Fault.ONE_CLIENT, Fault.CONNACK_FLOOD,
         Fault.BAD_MQTT, Fault.CLOSE_BEFORE_CONNACK, Fault.DROP_AT_CONNACK,
         Fault.GARBAGE_AFTER_FIRST, Fault.WRONG_CN, Fault.SELF_SIGNED)},
 }

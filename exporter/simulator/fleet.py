@@ -274,7 +274,7 @@ class SimulatedFleet:
         listener = self._listener(printer)
         if fault is Fault.OFFLINE:
             await listener.stop()
-        elif fault is Fault.HUNG and listener.listening:
+        elif fault in (Fault.HUNG, Fault.TLS13_DEAF) and listener.listening:
             await listener.restart()
 
     async def _clear(self, printer: SimulatedPrinter, fault: Fault) -> None:
@@ -282,7 +282,7 @@ class SimulatedFleet:
         listener = self._listener(printer)
         if fault is Fault.OFFLINE:
             await listener.start()
-        elif fault is Fault.HUNG and listener.listening:
+        elif fault in (Fault.HUNG, Fault.TLS13_DEAF) and listener.listening:
             await listener.restart()
 
     # -- marshalling ------------------------------------------------------------------------

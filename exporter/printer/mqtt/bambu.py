@@ -34,10 +34,13 @@ def request_topic(serial: str) -> str:
 
 
 def make_tls_context() -> ssl.SSLContext:
-    """TLS without verification, as the library sets it up per printer; build it once."""
+    """TLS without verification, as the library sets it up per printer; build it once.
+    TLS 1.2 at most: every Bambu firmware speaks it, and some (P2S 01.02.00.00) never
+    answer a ClientHello that offers 1.3, so offering it would leave them down."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
+    context.maximum_version = ssl.TLSVersion.TLSv1_2
     return context
 
 
