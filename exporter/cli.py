@@ -91,6 +91,9 @@ def build_parser(command: str) -> argparse.ArgumentParser:
          "series", metavar="PATH")
     flag("web.config.file", "TLS and basic auth for the web server, in the Prometheus "
          "exporter-toolkit format; re-read when it changes", metavar="PATH")
+    flag("printer.ca-file", "PEM bundle of the printers' CA (Bambu's, from Bambu Studio's "
+         "resources): each printer's certificate must chain to it and name its serial, or "
+         "the access code is not sent (default: not verified)", metavar="PATH")
     flag("workers", "processes sharing the printers' sessions, by a hash of the serial; 1 "
          "keeps one process (default: one per CPU this process may use, at most "
          f"{DEFAULT_WORKERS_CAP})", metavar="N")
@@ -171,7 +174,7 @@ def make_source(settings: Settings, printers_file: str | None) -> InventorySourc
 def make_fleet(settings: Settings, network: NetworkLoop) -> Fleet:
     """Sessions on `network`, all sharing one TLS context."""
     return session_fleet(settings.staleness, settings.pushall_interval,
-                         settings.connect_timeout, network)
+                         settings.connect_timeout, network, settings.ca_file)
 
 
 def make_worker_pool(settings: Settings) -> WorkerPool:
@@ -179,7 +182,7 @@ def make_worker_pool(settings: Settings) -> WorkerPool:
     return WorkerPool(settings.workers, WorkerSetup(
         index=0, staleness=settings.staleness, pushall_interval=settings.pushall_interval,
         connect_timeout=settings.connect_timeout, log_level=settings.log_level,
-        hms_text_file=settings.hms_text_file))
+        hms_text_file=settings.hms_text_file, ca_file=settings.ca_file))
 
 
 def raise_open_files_limit() -> None:

@@ -132,3 +132,14 @@ def test_a_malformed_hms_text_file_stops_start_up(tmp_path: Path) -> None:
     assert result.returncode == 2, result.stderr
     assert "--hms.text-file" in result.stderr and "not valid JSON" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_bad_ca_file_is_named(tmp_path: Path) -> None:
+    bad = tmp_path / "bundle.pem"
+    bad.write_text("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
+    for flags, env, named in (({"printer.ca-file": str(bad)}, {}, "--printer.ca-file"),
+                              ({}, {"BAMBU_PRINTER_CA_FILE": str(bad)}, "BAMBU_PRINTER_CA_FILE"),
+                              ({"printer.ca-file": str(tmp_path / "missing.pem")}, {},
+                               "--printer.ca-file")):
+        with pytest.raises(ConfigError, match=named):
+            settings_from({"printers.file": "p.yaml", **flags}, env)

@@ -24,3 +24,4 @@ class WorkerSetup:
     connect_timeout: float
     log_level: str = "info"
     hms_text_file: str | None = None   # each worker loads the texts its printers' lines need
+    ca_file: str | None = None         # --printer.ca-file: printers' certificates verified

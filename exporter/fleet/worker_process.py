@@ -55,7 +55,7 @@ def serve(conn: Connection) -> int:
     network = NetworkLoop()
     network.start()
     fleet = session_fleet(setup.staleness, setup.pushall_interval, setup.connect_timeout,
-                          network)
+                          network, setup.ca_file)
     # The main process checked the file at start-up; a worker that cannot read it later
     # renders without descriptions rather than not at all.
     texts = None

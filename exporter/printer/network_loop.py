@@ -40,6 +40,7 @@ from concurrent.futures import Future
 from typing import Protocol
 
 from exporter.printer.backoff import Backoff
+from exporter.printer.mqtt.certificate import CertificateRejected
 from exporter.printer.mqtt.client_session import ClientSession, SessionLost
 from exporter.printer.resolver import Address, Resolver
 
@@ -98,9 +99,10 @@ class NetworkLoop:
 
     def connection(self, host: str, port: int, tls_context: ssl.SSLContext,
                    connect_timeout: float, max_delay: float, events: SessionEvents,
-                   new_session: Callable[[float], ClientSession]) -> Connection:
+                   new_session: Callable[[float], ClientSession],
+                   verify_peer: Callable[[ssl.SSLSocket], None] | None = None) -> Connection:
         return Connection(self, host, port, tls_context, connect_timeout,
-                          Backoff(1.0, max(1.0, max_delay)), events, new_session)
+                          Backoff(1.0, max(1.0, max_delay)), events, new_session, verify_peer)
 
     def call(self, fn: Callable[[], None]) -> None:
         """Run fn in the loop thread, soon."""
@@ -234,7 +236,8 @@ class Connection:
 
     def __init__(self, loop: NetworkLoop, host: str, port: int, tls_context: ssl.SSLContext,
                  connect_timeout: float, backoff: Backoff, events: SessionEvents,
-                 new_session: Callable[[float], ClientSession]) -> None:
+                 new_session: Callable[[float], ClientSession],
+                 verify_peer: Callable[[ssl.SSLSocket], None] | None = None) -> None:
         self._loop = loop
         self.host, self.port = host, port
         self._tls_context = tls_context
@@ -242,6 +245,8 @@ class Connection:
         self._backoff = backoff
         self._events = events
         self._new_session = new_session   # a ClientSession with CONNECT queued
+        # After the handshake, before CONNECT: CertificateRejected ends the attempt
+        self._verify_peer = verify_peer
         self._commands: deque[tuple[str, str]] = deque()   # publishes from any thread
         self._phase = Phase.WAITING
         self._attempt = 0                 # stale timers and lookups check this
@@ -374,6 +379,12 @@ class Connection:
         except (OSError, ValueError) as exc:  # SSLError is an OSError
             self._failed(exc)
             return
+        if self._verify_peer is not None:
+            try:
+                self._verify_peer(sock)
+            except CertificateRejected as exc:
+                self._failed(exc)   # before CONNECT: the access code is never sent
+                return
         self._start_mqtt(sock)
 
     def _start_mqtt(self, sock: ssl.SSLSocket) -> None:

@@ -40,6 +40,11 @@ from exporter.printer.mqtt.bambu import (
     report_topic,
     request_topic,
 )
+from exporter.printer.mqtt.certificate import (
+    CertificateRejected,
+    check_serial,
+    describe_verify_error,
+)
 from exporter.printer.mqtt.client_session import ClientSession
 from exporter.printer.network_loop import Connection, NetworkLoop
 from exporter.printer.printing_time import PrintingTime
@@ -74,6 +79,8 @@ CLOSE_WAIT = 2.0
 def classify_connect_error(exc: BaseException | None) -> str:
     """An exception from connecting (look-up, TCP, TLS, CONNACK wait) -> a
     connection_errors reason label."""
+    if isinstance(exc, (CertificateRejected, ssl.SSLCertVerificationError)):
+        return "certificate"
     if isinstance(exc, ConnectionRefusedError):
         return "refused"
     if isinstance(exc, (socket.timeout, TimeoutError)):
@@ -85,6 +92,10 @@ def classify_connect_error(exc: BaseException | None) -> str:
 
 def _describe_connect_error(reason: str, exc: BaseException | None, timeout: float) -> str:
     """A short, actionable line for logs and the landing page."""
+    if isinstance(exc, CertificateRejected):
+        return str(exc)
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return describe_verify_error(exc)
     if reason == "refused" and isinstance(exc, ConnectionRefusedError):
         return "connection refused on port 8883: is the printer on, in LAN mode?"
     if reason == "timeout":
@@ -160,10 +171,12 @@ class PrinterSession:
         if network is None:  # a session on its own (tests)
             network = self._own_network = NetworkLoop(resolver_workers=1)
             network.start()
+        verifies = tls_context.verify_mode == ssl.CERT_REQUIRED
         connection = network.connection(self.record.ip, PORT, tls_context,
                                         self._settings.connect_timeout,
                                         self._settings.reconnect_max_delay, self,
-                                        self._new_client_session)
+                                        self._new_client_session,
+                                        self._check_certificate if verifies else None)
         with self._lock:
             if self._closing:  # closed before it got going
                 if self._own_network is not None:
@@ -172,6 +185,9 @@ class PrinterSession:
             self._connection = connection
             self._started = True
         connection.start()
+
+    def _check_certificate(self, sock: ssl.SSLSocket) -> None:
+        check_serial(sock, self.record.serial)
 
     def _new_client_session(self, now: float) -> ClientSession:
         return printer_session(self.record.serial, self.record.access_code, self._on_connack,

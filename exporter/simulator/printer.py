@@ -75,6 +75,7 @@ class SimulatedPrinter:
         self.faults: set[Fault] = set(faults)
         self.sessions: set[Session] = set()
         self.disconnects = 0
+        self.connects_received = 0
         self.good_sent = False   # GARBAGE_AFTER_FIRST: its one good report went out
         self.requests: list[dict[str, Any]] = []
         self.sequence = rng.randint(1000, 90000)

@@ -197,6 +197,7 @@ class PrinterListener:
         packet = await asyncio.wait_for(broker.read_packet(reader), CONNECT_TIMEOUT)
         if packet.kind != mqtt.CONNECT:
             return
+        printer.connects_received += 1
         hello = broker.parse_connect(packet.body)
         if Fault.CLOSE_BEFORE_CONNACK in printer.faults:
             return

@@ -18,6 +18,7 @@ from __future__ import annotations
 import ssl
 from collections.abc import Callable
 
+from exporter.printer.mqtt.certificate import trust_bundle
 from exporter.printer.mqtt.client_session import ClientSession
 
 USERNAME = "bblp"
@@ -33,14 +34,18 @@ def request_topic(serial: str) -> str:
     return f"device/{serial}/request"
 
 
-def make_tls_context() -> ssl.SSLContext:
+def make_tls_context(ca_file: str | None = None) -> ssl.SSLContext:
     """TLS without verification, as the library sets it up per printer; build it once.
-    TLS 1.2 at most: every Bambu firmware speaks it, and some (P2S 01.02.00.00) never
-    answer a ClientHello that offers 1.3, so offering it would leave them down."""
+    With `ca_file`, certificates must chain to that bundle (certificate.py; the CN is
+    checked per printer). TLS 1.2 at most: every Bambu firmware speaks it, and some
+    (P2S 01.02.00.00) never answer a ClientHello that offers 1.3, so offering it would
+    leave them down."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     context.maximum_version = ssl.TLSVersion.TLSv1_2
+    if ca_file is not None:
+        trust_bundle(context, ca_file)
     return context
 
 
