@@ -6,7 +6,7 @@ the CN must be the serial, or the session ends before CONNECT, so the access cod
 goes to whatever else answers on the address. Host names are not checked: printers are
 listed by IP and their certificates name no address. Bambu's CA certificates carry no
 keyUsage extension, which OpenSSL's strict mode (Python 3.13's default) refuses; that
-strictness guards nothing here, where the bundle is the one trusted CA.
+strictness guards nothing here, where the bundle is the only trust.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ def trust_bundle(context: ssl.SSLContext, ca_file: str) -> None:
     context.check_hostname = False
     context.verify_mode = ssl.CERT_REQUIRED
     context.verify_flags &= ~ssl.VERIFY_X509_STRICT
+    # A CA in the bundle is trusted as it is, intermediate or root (as Python 3.13 does).
+    context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
 
 
 def subject_cn(certificate: Mapping[str, Any]) -> str | None:
