@@ -1,6 +1,6 @@
 """End to end: `python -m exporter --printer.ca-file` against simulated printers whose
 certificates come from the simulator's CA (CN = serial), one for another serial and one
-self-signed: only the first is up, the others are `certificate` errors saying why, and
+self-signed (in one process, and in worker processes): only the first is up, the others are `certificate` errors saying why, and
 never receive a CONNECT (so never the access code).
 
 Printers here live on 127.0.142.x; the web port is a free port on 127.0.0.1.
@@ -37,8 +37,9 @@ class Setup:
         return value(parse_samples(http_get(self.base + "/metrics").text), name, **labels)
 
 
-@pytest.fixture(scope="module")
-def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
+@pytest.fixture(scope="module", params=["1", "2"], ids=["one-process", "two-workers"])
+def setup(request: pytest.FixtureRequest,
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     tmp = tmp_path_factory.mktemp("certificates")
     fleet = SimulatedFleet(count=3, first_address="127.0.142.1", seed=142, life=False,
                            models=["P1S"], faults={"wrong_cn": 1, "self_signed": 1},
@@ -51,7 +52,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
         assert fleet.ca_file is not None
         exporter = ExporterProcess(
             ["--printers.file", str(inventory), "--web.listen-address", f"127.0.0.1:{port}",
-             "--printer.connect-timeout", "2s", "--workers", "1"],
+             "--printer.connect-timeout", "2s", "--workers", request.param],
             clean_env({"BAMBU_PRINTER_CA_FILE": str(fleet.ca_file)}))
         setup = Setup(fleet, exporter, f"http://127.0.0.1:{port}")
         exporter.wait_serving(setup.base)
