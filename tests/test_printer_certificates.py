@@ -1,7 +1,7 @@
 """End to end: `python -m exporter --printer.ca-file` against simulated printers whose
 certificates come from the simulator's CA (CN = serial), one for another serial and one
-self-signed (in one process, and in worker processes): only the first is up, the others are `certificate` errors saying why, and
-never receive a CONNECT (so never the access code).
+self-signed, in one process and in worker processes: only the first is up, the others are
+`certificate` errors saying why, and never receive a CONNECT (so never the access code).
 
 Printers here live on 127.0.142.x; the web port is a free port on 127.0.0.1.
 """

@@ -7,7 +7,8 @@ certificates come from Bambu's private CA and are not verified. The library offe
 to skip it; and paho's reading costs more than the rest of a report's handling (see
 mqtt_client.py). So the sessions speak MQTT themselves (mqtt_client.ClientSession) with
 the library's conventions (MQTT 3.1.1, user `bblp`, the access code as password, port
-8883, keep-alive 60 s, TLS without verification, topics `device/<serial>/report` and
+8883, keep-alive 60 s, TLS without verification unless --printer.ca-file says whom to
+trust (certificate.py), topics `device/<serial>/report` and
 `device/<serial>/request`) on one TLS context shared by the fleet.
 tests/printer/test_client.py holds these conventions, and the CONNECT on the wire, to the
 installed library's, so an upgrade that changes them is noticed.
