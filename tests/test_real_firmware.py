@@ -162,6 +162,8 @@ def test_a_printer_that_drops_at_connack_is_retried_with_a_growing_back_off(
 
 def test_garbage_after_one_good_report_goes_stale(setup: Setup) -> None:
     printer = setup.by_fault["garbage_after_first"]
+    wait_until(lambda: (value(setup.samples(), "bambu_printer_last_report_timestamp_seconds",
+                              serial=printer.serial) or 0) > 0, 15, what="its one good report")
     wait_until(lambda: (value(setup.samples(), "bambu_printer_message_errors_total",
                               serial=printer.serial, reason="json") or 0) >= 1,
                15, what="garbage counted")

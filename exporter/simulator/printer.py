@@ -160,7 +160,8 @@ class SimulatedPrinter:
         if not isinstance(doc, bytes) and Fault.GARBAGE_AFTER_FIRST in self.faults:
             if self.good_sent:
                 doc = self.rng.choice(reports.GARBAGE_TEXT)
-            self.good_sent = True
+            elif "print" in doc:   # the one good report; answers before it pass
+                self.good_sent = True
         payload = doc if isinstance(doc, bytes) else json.dumps(doc, separators=(",", ":")).encode()
         packet = mqtt.publish(self.topic_report, payload)
         for session in [to] if to is not None else list(self.sessions):
