@@ -45,7 +45,7 @@ from exporter.web.app import make_app
 from exporter.web.server import WebServer
 from exporter.web.server_metrics import WebServerCollector
 
-COMMANDS = ("serve", "status", "simulate")
+COMMANDS = ("serve", "status", "simulate", "probe")
 log = logging.getLogger("exporter")
 
 
@@ -53,7 +53,8 @@ def build_parser(command: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=f"bambu-exporter {command}" if command != "serve" else "bambu-exporter",
         description=("Prometheus exporter for fleets of Bambu Lab printers. Commands: serve "
-                     "(default), status (one line per printer), simulate (a fleet of "
+                     "(default), status (one line per printer), probe (one printer, step by "
+                     "step: `bambu-exporter probe --help`), simulate (a fleet of "
                      "emulated printers: `bambu-exporter simulate --help`)."),
         epilog="Every flag can also be set by the environment variable shown in its help.")
 
@@ -91,6 +92,9 @@ def build_parser(command: str) -> argparse.ArgumentParser:
          "series", metavar="PATH")
     flag("web.config.file", "TLS and basic auth for the web server, in the Prometheus "
          "exporter-toolkit format; re-read when it changes", metavar="PATH")
+    flag("printer.ca-file", "PEM bundle of the printers' CA (Bambu's, from Bambu Studio's "
+         "resources): each printer's certificate must chain to it and name its serial, or "
+         "the access code is not sent (default: not verified)", metavar="PATH")
     flag("workers", "processes sharing the printers' sessions, by a hash of the serial; 1 "
          "keeps one process (default: one per CPU this process may use, at most "
          f"{DEFAULT_WORKERS_CAP})", metavar="N")
@@ -111,6 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The simulator owns its flags; imported lazily so serving never loads it.
         from exporter.simulator.command import main as simulate_main
         return simulate_main(args)
+    if command == "probe":
+        return run_probe(args)
     parsed = vars(build_parser(command).parse_args(args))
     try:
         settings = settings_from(parsed, os.environ)
@@ -174,7 +180,7 @@ def make_source(settings: Settings, printers_file: str | None) -> InventorySourc
 def make_fleet(settings: Settings, network: NetworkLoop) -> Fleet:
     """Sessions on `network`, all sharing one TLS context."""
     return session_fleet(settings.staleness, settings.pushall_interval,
-                         settings.connect_timeout, network)
+                         settings.connect_timeout, network, settings.ca_file)
 
 
 def make_worker_pool(settings: Settings, texts: ErrorTexts | None) -> WorkerPool:
@@ -182,7 +188,8 @@ def make_worker_pool(settings: Settings, texts: ErrorTexts | None) -> WorkerPool
     and hands the workers the HMS texts it parsed."""
     return WorkerPool(settings.workers, WorkerSetup(
         index=0, staleness=settings.staleness, pushall_interval=settings.pushall_interval,
-        connect_timeout=settings.connect_timeout, log_level=settings.log_level),
+        connect_timeout=settings.connect_timeout, log_level=settings.log_level,
+        ca_file=settings.ca_file),
         reply_timeout=settings.workers_timeout, texts=texts)
 
 
@@ -312,6 +319,57 @@ def run_serve(settings: Settings) -> int:
     finally:
         if demo:
             demo.stop()
+
+
+def run_probe(args: Sequence[str]) -> int:
+    """`bambu-exporter probe --ip IP --serial SERIAL`: 0 when a report arrived, 1 when a
+    step failed (the output names it and its fix), 2 for bad flags or no access code.
+    The access code comes from BAMBU_ACCESS_CODE or a prompt: a command line is visible
+    to every user of the machine."""
+    import getpass
+
+    from exporter.config import check_ca_file, parse_positive_duration
+    from exporter.printer.probe import probe
+
+    parser = argparse.ArgumentParser(
+        prog="bambu-exporter probe",
+        description="Check one printer as the exporter would reach it, step by step: "
+                    "address, TCP, TLS, CONNACK, SUBACK, first report, model and firmware. "
+                    "The access code comes from BAMBU_ACCESS_CODE, else a prompt.")
+    parser.add_argument("--ip", required=True, help="the printer's IP address (or host name)")
+    parser.add_argument("--serial", required=True, help="the printer's serial number")
+    parser.add_argument("--printer.ca-file", dest="ca_file", metavar="PATH",
+                        help="verify the certificate against this bundle "
+                             "(env BAMBU_PRINTER_CA_FILE)")
+    parser.add_argument("--printer.connect-timeout", dest="connect_timeout", default=None,
+                        metavar="DURATION", help="each connect step's bound (default 5s; "
+                        "env BAMBU_PRINTER_CONNECT_TIMEOUT)")
+    parser.add_argument("--timeout", default="15s", metavar="DURATION",
+                        help="how long to wait for the first report (default 15s)")
+    parser.add_argument("--json", action="store_true", help="the result as JSON")
+    parsed = parser.parse_args(args)
+    try:
+        ca_file = parsed.ca_file or os.environ.get(ENVIRONMENT["printer.ca-file"]) or None
+        if ca_file:
+            check_ca_file("--printer.ca-file", ca_file)
+        connect_text = (parsed.connect_timeout
+                        or os.environ.get(ENVIRONMENT["printer.connect-timeout"]) or "5s")
+        connect_timeout = parse_positive_duration("--printer.connect-timeout", connect_text, 0.1)
+        report_timeout = parse_positive_duration("--timeout", parsed.timeout, 0.1)
+    except ConfigError as exc:
+        print(f"bambu-exporter probe: error: {exc}", file=sys.stderr)
+        return 2
+    code = os.environ.get("BAMBU_ACCESS_CODE", "")
+    if not code:
+        if not sys.stdin.isatty():
+            print("bambu-exporter probe: error: no access code: set BAMBU_ACCESS_CODE "
+                  "(it is never taken as an argument)", file=sys.stderr)
+            return 2
+        code = getpass.getpass("access code: ")
+    result = probe(parsed.ip, parsed.serial, code.strip(), ca_file, connect_timeout,
+                   report_timeout)
+    print(result.as_json() if parsed.json else result.as_text(), flush=True)
+    return 0 if result.ok else 1
 
 
 def run_status(settings: Settings, timeout: float) -> int:

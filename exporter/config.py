@@ -6,6 +6,7 @@ import ipaddress
 import os
 import re
 import socket
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 from exporter.errors import ConfigError
 from exporter.inventory.postgres import postgres_params
 from exporter.inventory.shard import Shard, shard_from
+from exporter.printer.mqtt.bambu import make_tls_context
 from exporter.web.web_config import load_web_config
 
 # ASCII digits only: str.isdigit() and \d take "²" or "١", which int() refuses or reads.
@@ -54,6 +56,7 @@ ENVIRONMENT: dict[str, str] = {
     "web.config.file": "BAMBU_WEB_CONFIG_FILE",
     "workers": "BAMBU_WORKERS",
     "workers.timeout": "BAMBU_WORKERS_TIMEOUT",
+    "printer.ca-file": "BAMBU_PRINTER_CA_FILE",
 }
 
 HOW_TO_CONFIGURE = """\
@@ -115,6 +118,7 @@ class Settings:
     web_config_file: str | None = None   # TLS and basic auth (exporter-toolkit format)
     workers: int = 1
     workers_timeout: float = 3.0   # all a scrape waits on the worker processes
+    ca_file: str | None = None   # printers' certificates must chain to it, CN = serial
 
     def __repr__(self) -> str:  # the database params hold a password
         return (f"Settings(listen={self.listen_host}:{self.listen_port}, "
@@ -215,6 +219,9 @@ def settings_from(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Setti
     if hms_text_file and not os.path.isfile(hms_text_file):
         raise ConfigError(f"{where}: {hms_text_file!r} is not a file (save Bambu's HMS "
                           "texts there, see README)")
+    where, ca_file = _value(flags, environ, "printer.ca-file")
+    if ca_file:
+        check_ca_file(where, ca_file)
     where, text = _value(flags, environ, "workers")
     workers = parse_workers(where, text) if text is not None else default_workers()
 
@@ -228,7 +235,19 @@ def settings_from(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Setti
                     log_level=log_level, shard=shard,
                     hms_text_file=hms_text_file or None,
                     web_config_file=web_config_file or None, workers=workers,
-                    workers_timeout=durations["workers.timeout"])
+                    workers_timeout=durations["workers.timeout"],
+                    ca_file=ca_file or None)
+
+
+def check_ca_file(name: str, path: str) -> None:
+    """ConfigError naming the flag unless `path` is a PEM bundle with a CA certificate."""
+    try:
+        make_tls_context(path)
+    except (OSError, ssl.SSLError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError(f"{name}: {path!r} is not a PEM bundle of CA certificates "
+                          f"({why}); Bambu Studio ships Bambu's printer CA among its "
+                          "resources") from None
 
 
 def shard_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Shard:

@@ -198,3 +198,14 @@ def test_workers_timeout_from_flag_or_environment() -> None:
                          {"BAMBU_WORKERS_TIMEOUT": "2s"}).workers_timeout == 2.0
     with pytest.raises(ConfigError, match=r"--workers\.timeout: '10ms' is too short"):
         settings_from({"printers.file": "p.yaml", "workers.timeout": "10ms"}, {})
+
+
+def test_a_bad_ca_file_is_named(tmp_path: Path) -> None:
+    bad = tmp_path / "bundle.pem"
+    bad.write_text("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
+    for flags, env, named in (({"printer.ca-file": str(bad)}, {}, "--printer.ca-file"),
+                              ({}, {"BAMBU_PRINTER_CA_FILE": str(bad)}, "BAMBU_PRINTER_CA_FILE"),
+                              ({"printer.ca-file": str(tmp_path / "missing.pem")}, {},
+                               "--printer.ca-file")):
+        with pytest.raises(ConfigError, match=named):
+            settings_from({"printers.file": "p.yaml", **flags}, env)

@@ -27,7 +27,9 @@ WARNING_ATTR, WARNING_CODE = reports.WARNINGS[1]
 
 def put_in(model: Model, index: int) -> dict[str, object]:
     """The values one printer is given: distinct per printer, so a mix-up would show."""
-    nozzles = [(200.0 + index, 210.0 + index), (150.0 + index, 160.0 + index)]
+    # The second nozzle (H2D's left) heats to nothing: its packed target is 0, while its
+    # htar (a hotend id) is 1; 0 must come out.
+    nozzles = [(200.0 + index, 210.0 + index), (150.0 + index, 0.0)]
     return {"nozzles": nozzles[:model.nozzles], "bed": (50.0 + index, 60.0 + index),
             "chamber": 30.0 + index if model.chamber_sensor else None,
             "active": 1 if model.nozzles == 2 else 0}

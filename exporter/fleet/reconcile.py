@@ -22,11 +22,12 @@ SessionFactory = Callable[[PrinterRecord], PrinterSession]
 
 
 def session_fleet(staleness: float, pushall_interval: float, connect_timeout: float,
-                  network: NetworkLoop) -> Fleet:
-    """Sessions on `network`, all sharing one TLS context: the exporter's own fleet with
-    --workers 1, and each worker process's."""
+                  network: NetworkLoop, ca_file: str | None = None) -> Fleet:
+    """Sessions on `network`, all sharing one TLS context (verifying against `ca_file`
+    when given): the exporter's own fleet with --workers 1, and each worker process's."""
     settings = SessionSettings(staleness=staleness, pushall_interval=pushall_interval,
-                               connect_timeout=connect_timeout, tls_context=make_tls_context())
+                               connect_timeout=connect_timeout,
+                               tls_context=make_tls_context(ca_file))
     return Fleet(lambda record: PrinterSession(record, settings, network=network))
 
 

@@ -26,3 +26,4 @@ class WorkerSetup:
     pushall_interval: float
     connect_timeout: float
     log_level: str = "info"
+    ca_file: str | None = None         # --printer.ca-file: printers' certificates verified

@@ -135,7 +135,9 @@ def validate_rows(rows: Iterable[Mapping[str, object]]
                 index, hint, BAD_ADDRESS,
                 f"{where}: printer_ip {address!r} is {unusable}, not a printer's"))
             continue
-        serial = values["printer_bambu_id"]
+        # Printers publish on their serial in upper case and MQTT topics are
+        # case-sensitive: a serial typed in lower case would subscribe to nothing.
+        serial = values["printer_bambu_id"].upper()
         if _BAD_SERIAL.search(serial):
             rejected.append(RejectedRow(
                 index, hint, BAD_SERIAL,
@@ -145,7 +147,9 @@ def validate_rows(rows: Iterable[Mapping[str, object]]
         if serial in first_row_of_serial:
             rejected.append(RejectedRow(
                 index, hint, DUPLICATE_SERIAL,
-                f"{where}: serial {serial} already used by row {first_row_of_serial[serial]}"))
+                f"{where}: serial {serial} already used by row {first_row_of_serial[serial]}"
+                + (" (serials are compared in upper case)"
+                   if values["printer_bambu_id"] != serial else "")))
             continue
         first_row_of_serial[serial] = index
         records.append(PrinterRecord(name=values["printer_name"], ip=address, serial=serial,

@@ -40,10 +40,18 @@ from concurrent.futures import Future
 from typing import Protocol
 
 from exporter.printer.backoff import Backoff
+from exporter.printer.mqtt.certificate import CertificateRejected
 from exporter.printer.mqtt.client_session import ClientSession, SessionLost
 from exporter.printer.resolver import Address, Resolver
 
 TICK = 1.0  # seconds between keep-alive checks; paho's own loop uses the same
+# A session that has lived this long without a usable report still resets the back-off:
+# a printer that drops every session right after CONNACK is retried ever more slowly,
+# one that is merely quiet for a minute is not punished on its next drop.
+PROVEN_AFTER = 60.0
+# Commands waiting for a session (any thread queues them); past this the oldest go: a
+# printer that never comes up must not gather pushalls without end.
+MAX_COMMANDS = 64
 # Shortest time between two wake-ups of the loop: each costs a context switch, a system
 # call and a round of the loop whatever it brings, and 10 ms is nothing next to the
 # second a report may take to reach /metrics.
@@ -91,9 +99,10 @@ class NetworkLoop:
 
     def connection(self, host: str, port: int, tls_context: ssl.SSLContext,
                    connect_timeout: float, max_delay: float, events: SessionEvents,
-                   new_session: Callable[[float], ClientSession]) -> Connection:
+                   new_session: Callable[[float], ClientSession],
+                   verify_peer: Callable[[ssl.SSLSocket], None] | None = None) -> Connection:
         return Connection(self, host, port, tls_context, connect_timeout,
-                          Backoff(1.0, max(1.0, max_delay)), events, new_session)
+                          Backoff(1.0, max(1.0, max_delay)), events, new_session, verify_peer)
 
     def call(self, fn: Callable[[], None]) -> None:
         """Run fn in the loop thread, soon."""
@@ -194,7 +203,9 @@ class SessionEvents(Protocol):
         """This attempt ended before a session: look-up, TCP, TLS or no CONNACK in time."""
 
     def lost(self, reason: str, detail: str) -> None:
-        """A session that CONNACK accepted ended ("keepalive", "protocol" or "dropped")."""
+        """An MQTT session ended, accepted by CONNACK or not yet answered: "keepalive",
+        "stalled", "protocol", "refused" (the subscription) or "dropped". Not called for
+        a session CONNACK refused (the CONNACK callback said so)."""
 
 
 class Phase(enum.Enum):
@@ -225,7 +236,8 @@ class Connection:
 
     def __init__(self, loop: NetworkLoop, host: str, port: int, tls_context: ssl.SSLContext,
                  connect_timeout: float, backoff: Backoff, events: SessionEvents,
-                 new_session: Callable[[float], ClientSession]) -> None:
+                 new_session: Callable[[float], ClientSession],
+                 verify_peer: Callable[[ssl.SSLSocket], None] | None = None) -> None:
         self._loop = loop
         self.host, self.port = host, port
         self._tls_context = tls_context
@@ -233,6 +245,8 @@ class Connection:
         self._backoff = backoff
         self._events = events
         self._new_session = new_session   # a ClientSession with CONNECT queued
+        # After the handshake, before CONNECT: CertificateRejected ends the attempt
+        self._verify_peer = verify_peer
         self._commands: deque[tuple[str, str]] = deque()   # publishes from any thread
         self._phase = Phase.WAITING
         self._attempt = 0                 # stale timers and lookups check this
@@ -243,7 +257,9 @@ class Connection:
         self._fd: int | None = None
         self._mask = 0
         self._write_size = 0              # a write TLS asked to repeat (WANT_WRITE)
-        self._connack_deadline = 0.0
+        self._connack_deadline = 0.0      # then the SUBACK's, once CONNACK accepted
+        self._established_at: float | None = None
+        self._proven = False              # the back-off was reset for this session
         self.done = threading.Event()   # set once closed (DISCONNECT sent if connected)
 
     @property
@@ -263,7 +279,16 @@ class Connection:
     def publish(self, topic: str, payload: str) -> None:
         """Queue a QoS 0 publish; the loop thread sends it."""
         self._commands.append((topic, payload))
+        while len(self._commands) > MAX_COMMANDS:
+            self._commands.popleft()
         self._loop.call(self._flush)
+
+    def report_usable(self) -> None:
+        """The session delivered a usable report (loop thread, from the message
+        callback): the printer works, so the next failure starts the back-off afresh."""
+        if not self._proven and self._phase is Phase.MQTT:
+            self._proven = True
+            self._backoff.reset()
 
     def stop(self, timeout: float | None = None) -> None:
         """DISCONNECT if connected, then forget. Nothing in it waits on the printer, so
@@ -354,6 +379,12 @@ class Connection:
         except (OSError, ValueError) as exc:  # SSLError is an OSError
             self._failed(exc)
             return
+        if self._verify_peer is not None:
+            try:
+                self._verify_peer(sock)
+            except CertificateRejected as exc:
+                self._failed(exc)   # before CONNECT: the access code is never sent
+                return
         self._start_mqtt(sock)
 
     def _start_mqtt(self, sock: ssl.SSLSocket) -> None:
@@ -363,6 +394,8 @@ class Connection:
         self._session = self._new_session(now)   # CONNECT queued
         self._write_size = 0
         self._connack_deadline = now + self._connect_timeout
+        self._established_at = None
+        self._proven = False
         self._flush()
 
     def _timed_out(self, attempt: int) -> None:
@@ -416,18 +449,21 @@ class Connection:
                 self._lost("dropped", "connection closed by the printer")
                 return
             was_established = session.established
+            now = time.monotonic()
             try:
-                session.received(data, time.monotonic())
+                session.received(data, now)
             except SessionLost as lost:
                 self._lost(lost.reason, str(lost))
                 return
             if self._phase is not Phase.MQTT:
                 return   # closed from a callback
             if session.established and not was_established:
-                # A session that worked starts the back-off again.
-                self._backoff.reset()
+                # The back-off is reset by a usable report (report_usable) or a minute
+                # lived, not here: a printer that drops right after CONNACK backs off.
+                self._established_at = now
+                self._connack_deadline = now + self._connect_timeout   # now the SUBACK's
             elif session.refused:
-                self._lost("refused", "CONNACK refused the session")
+                self._lost(None, "CONNACK refused the session")   # on_connack counted it
                 return
             if session.outbox:
                 self._flush()
@@ -444,9 +480,13 @@ class Connection:
         assert sock is not None and session is not None
         if self._commands:
             now = time.monotonic()
-            while self._commands:
-                topic, payload = self._commands.popleft()
-                session.publish(topic, payload.encode(), now)
+            try:
+                while self._commands:
+                    topic, payload = self._commands.popleft()
+                    session.publish(topic, payload.encode(), now)
+            except SessionLost as lost:
+                self._lost(lost.reason, str(lost))
+                return
         error = self._write(sock, session.outbox)
         if error is not None:
             self._lost("dropped", str(error) or type(error).__name__)
@@ -471,7 +511,8 @@ class Connection:
         return None
 
     def tick(self) -> None:
-        """Every second: the CONNACK deadline and keep-alive pings."""
+        """Every second: the CONNACK and SUBACK deadlines, the back-off reset of a
+        session that lived a minute, and keep-alive pings."""
         session = self._session
         if self._phase is not Phase.MQTT or session is None:
             return
@@ -483,6 +524,14 @@ class Connection:
                 self._events.connect_failed(TimeoutError("no CONNACK after the TLS handshake"))
                 self._retry()
             return
+        if not session.subscribed and now > self._connack_deadline:
+            self._lost("refused", f"no SUBACK within {self._connect_timeout:g}s: the printer "
+                                  "did not accept the subscription")
+            return
+        if (not self._proven and self._established_at is not None
+                and now - self._established_at >= PROVEN_AFTER):
+            self._proven = True
+            self._backoff.reset()
         try:
             session.keepalive(now)
         except SessionLost as lost:
@@ -491,12 +540,12 @@ class Connection:
         if session.outbox:
             self._flush()
 
-    def _lost(self, reason: str, detail: str) -> None:
-        """The MQTT phase is over: tell the session if it had been accepted, retry."""
-        established = self._session is not None and self._session.established
+    def _lost(self, reason: str | None, detail: str) -> None:
+        """The MQTT phase is over: tell the session why (reason None: it knows, from a
+        refusing CONNACK), retry after the back-off."""
         self._close_socket()
         self._phase = Phase.WAITING
-        if established:
+        if reason is not None:
             self._events.lost(reason, detail)
         self._retry()
 

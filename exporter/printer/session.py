@@ -33,7 +33,18 @@ from typing import Any
 
 from exporter.inventory.record import PrinterRecord
 from exporter.printer.merge import MergedReport
-from exporter.printer.mqtt.bambu import PORT, make_tls_context, printer_session, request_topic
+from exporter.printer.mqtt.bambu import (
+    PORT,
+    make_tls_context,
+    printer_session,
+    report_topic,
+    request_topic,
+)
+from exporter.printer.mqtt.certificate import (
+    CertificateRejected,
+    check_serial,
+    describe_verify_error,
+)
 from exporter.printer.mqtt.client_session import ClientSession
 from exporter.printer.network_loop import Connection, NetworkLoop
 from exporter.printer.printing_time import PrintingTime
@@ -68,6 +79,8 @@ CLOSE_WAIT = 2.0
 def classify_connect_error(exc: BaseException | None) -> str:
     """An exception from connecting (look-up, TCP, TLS, CONNACK wait) -> a
     connection_errors reason label."""
+    if isinstance(exc, (CertificateRejected, ssl.SSLCertVerificationError)):
+        return "certificate"
     if isinstance(exc, ConnectionRefusedError):
         return "refused"
     if isinstance(exc, (socket.timeout, TimeoutError)):
@@ -79,12 +92,29 @@ def classify_connect_error(exc: BaseException | None) -> str:
 
 def _describe_connect_error(reason: str, exc: BaseException | None, timeout: float) -> str:
     """A short, actionable line for logs and the landing page."""
+    if isinstance(exc, CertificateRejected):
+        return str(exc)
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return describe_verify_error(exc)
     if reason == "refused" and isinstance(exc, ConnectionRefusedError):
         return "connection refused on port 8883: is the printer on, in LAN mode?"
     if reason == "timeout":
         return f"no answer within {timeout:g}s (connect or TLS handshake)"
     detail = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
     return f"{'TLS session refused' if reason == 'refused' else 'unreachable'}: {detail}"
+
+
+def describe_loss(reason: str, detail: str, was_connected: bool) -> tuple[str, str]:
+    """How an MQTT session ended (network_loop's reasons) -> (connection_errors reason,
+    a line for logs and the landing page)."""
+    if reason == "refused":
+        return "refused", f"{detail}: check the serial"
+    if reason == "protocol":
+        return "protocol", f"the printer broke MQTT 3.1.1: {detail}"
+    label = "timeout" if reason in ("keepalive", "stalled") else "dropped"
+    if not was_connected:
+        return label, f"session lost before CONNACK ({detail})"
+    return label, f"session lost ({detail})"
 
 
 class PrinterSession:
@@ -116,6 +146,9 @@ class PrinterSession:
         self._last_probe: float | None = None
         self._last_state: str | None = None
         self._connected = False
+        self._connected_at: float | None = None   # this session's CONNACK, for "silent"
+        self._heard = False          # anything on the report topic since that CONNACK
+        self._silent_counted = False
         self._closing = False
         self._started = False
         self._connects = 0
@@ -138,10 +171,12 @@ class PrinterSession:
         if network is None:  # a session on its own (tests)
             network = self._own_network = NetworkLoop(resolver_workers=1)
             network.start()
+        verifies = tls_context.verify_mode == ssl.CERT_REQUIRED
         connection = network.connection(self.record.ip, PORT, tls_context,
                                         self._settings.connect_timeout,
                                         self._settings.reconnect_max_delay, self,
-                                        self._new_client_session)
+                                        self._new_client_session,
+                                        self._check_certificate if verifies else None)
         with self._lock:
             if self._closing:  # closed before it got going
                 if self._own_network is not None:
@@ -150,6 +185,9 @@ class PrinterSession:
             self._connection = connection
             self._started = True
         connection.start()
+
+    def _check_certificate(self, sock: ssl.SSLSocket) -> None:
+        check_serial(sock, self.record.serial)
 
     def _new_client_session(self, now: float) -> ClientSession:
         return printer_session(self.record.serial, self.record.access_code, self._on_connack,
@@ -194,16 +232,14 @@ class PrinterSession:
             return
         with self._lock:
             self._connected = True
+            self._connected_at = now
+            self._heard = self._silent_counted = False
             self._connects += 1
             self._changes += 1
             pushall_due = (self._last_pushall is None
                            or now - self._last_pushall >= self._settings.pushall_interval)
             if pushall_due:
                 self._last_pushall = now
-            recovered = self._last_error
-            self._last_error = ""
-        if recovered:
-            self._log.info("printer %s (%s): connected", self.record.name, self.record.serial)
         self._publish(GET_VERSION)
         if pushall_due:
             self._publish(PUSHALL)
@@ -214,20 +250,21 @@ class PrinterSession:
                                                           self._settings.connect_timeout))
 
     def lost(self, reason: str, detail: str) -> None:
+        """The MQTT session ended (network loop thread), before or after CONNACK."""
         with self._lock:
             was_connected, self._connected = self._connected, False
             closing = self._closing
             self._changes += 1
-        if closing or not was_connected:
+        if closing:
             return
-        self._count_error("timeout" if reason == "keepalive" else "dropped",
-                          f"session lost ({detail})")
+        label, message = describe_loss(reason, detail, was_connected)
+        self._count_error(label, message)
 
     def _on_oversized(self, size: int) -> None:
         with self._lock:
             self._message_errors["too_large"] = self._message_errors.get("too_large", 0) + 1
             self._changes += 1
-            self._last_message = self._clock()   # the printer is talking, just not sense
+            self._heard = True   # talking, just not sense: not a fresh report either
         self._log.debug("printer %s: report not used: larger than %d bytes",
                         self.record.name, size)
 
@@ -241,13 +278,20 @@ class PrinterSession:
             with self._lock:
                 self._message_errors[rejected.reason] = \
                     self._message_errors.get(rejected.reason, 0) + 1
-                self._last_message = now  # the printer is talking, just not sense
+                self._heard = True  # talking, just not sense: not a fresh report either
                 self._changes += 1
             self._log.debug("printer %s: report not used: %s", self.record.name, rejected)
             return
+        connection = self._connection
+        if connection is not None:
+            connection.report_usable()
         with self._lock:
             self._last_message = now
+            self._heard = True
             self._changes += 1
+            # Recovered once a report is usable, not at CONNACK: a printer that fails
+            # right after every CONNACK is then logged once, not twice per attempt.
+            recovered, self._last_error = self._last_error, ""
             if decoded.truncated:
                 cuts = self._report.cuts
                 cuts["text"] = cuts.get("text", 0) + decoded.truncated
@@ -266,6 +310,9 @@ class PrinterSession:
                     if result:
                         self._prints[result] = self._prints.get(result, 0) + 1
                     self._last_state = state
+        if recovered:
+            self._log.info("printer %s (%s): reports arriving", self.record.name,
+                           self.record.serial)
 
     # ------------------------------------------------------------------ upkeep
 
@@ -286,6 +333,16 @@ class PrinterSession:
             probe = quiet and (self._last_probe is None or now - self._last_probe >= half)
             if probe:
                 self._last_probe = now
+            silent = (not self._heard and not self._silent_counted
+                      and self._connected_at is not None
+                      and now - self._connected_at >= self._settings.staleness)
+            if silent:
+                self._silent_counted = True
+        if silent:
+            # Once per session, and the session stays: the printer's few client slots
+            # are not churned for a printer that is probably just listed wrong.
+            self._count_error("silent", f"connected, but nothing arrives on "
+                                        f"{report_topic(self.record.serial)}: check the serial")
         if pushall:
             self._publish(PUSHALL)
         elif probe:

@@ -218,7 +218,9 @@ def snapshot(report: Mapping[str, Any], model: str | None,
         _add(targets, sensor, reading[1])
 
     flat_nozzle = (_as_float(p.get("nozzle_temper")), _as_float(p.get("nozzle_target_temper")))
-    extruders = _extruders(extruder.get("info"))
+    # One nozzle: the flat target is that nozzle's, for firmware whose packed value holds
+    # the current reading only. Two: the packed target is each nozzle's own, 0 = none.
+    extruders = _extruders(extruder.get("info"), None if dual else flat_nozzle[1])
     active = None if extruder_state is None else (extruder_state >> 4) & 0xF
     if dual:
         for extruder_id, sensor in ((0, "nozzle_right"), (1, "nozzle_left")):
@@ -306,7 +308,7 @@ def _unpack(value: Any, fallback_target: float | None = None) -> Reading | None:
         return number, fallback_target
     packed = int(number)
     target = packed >> 16 & 0xFFFF
-    # Some firmware sends the target apart (htar) and only the current value in temp.
+    # 0 means no target, unless the firmware keeps the target in a flat field instead.
     return float(packed & 0xFFFF), float(target) if target else (fallback_target or 0.0)
 
 
@@ -317,7 +319,9 @@ def _packed_or(info: Any, flat: Reading) -> Reading:
     return packed if packed is not None else flat
 
 
-def _extruders(info: Any) -> dict[int, Reading]:
+def _extruders(info: Any, fallback_target: float | None = None) -> dict[int, Reading]:
+    """device.extruder.info by extruder id. Its htar/hnow/hpre are hotend ids (which
+    hotend of a rack is on), not temperatures: the target is in the packed temp."""
     extruders: dict[int, Reading] = {}
     if not isinstance(info, list):
         return extruders
@@ -325,7 +329,7 @@ def _extruders(info: Any) -> dict[int, Reading]:
         if not _is_mapping(entry):
             continue
         extruder_id = _as_int(entry.get("id"))
-        reading = _unpack(entry.get("temp"), _as_float(entry.get("htar")))
+        reading = _unpack(entry.get("temp"), fallback_target)
         if extruder_id is not None and reading is not None:
             extruders.setdefault(extruder_id, reading)
     return extruders

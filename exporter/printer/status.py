@@ -14,7 +14,9 @@ from exporter.inventory.record import PrinterRecord
 from exporter.printer.snapshot import PrinterSnapshot, model_from_serial
 
 OFFLINE = "OFFLINE"
-CONNECTION_ERROR_REASONS: tuple[str, ...] = ("refused", "auth", "timeout", "dropped", "unreachable")
+CONNECTION_ERROR_REASONS: tuple[str, ...] = ("refused", "auth", "timeout", "dropped",
+                                             "unreachable", "protocol", "silent",
+                                             "certificate")
 JOB_RESULTS: tuple[str, ...] = ("finished", "failed")
 
 

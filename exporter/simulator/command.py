@@ -27,6 +27,17 @@ FAULT_FLAGS = {  # flag -> name in SimulatedFleet(faults=...)
     "hms": "report HMS warnings",
     "fail": "fail their jobs (FAILED, print_error and a fatal HMS)",
     "wrong-code": "are listed in the inventory with a wrong access code",
+    "tls13-deaf": "never answer a TLS ClientHello that offers TLS 1.3 (as P2S firmware)",
+    "refuse-subscribe": "refuse every subscription (SUBACK 0x80)",
+    "no-suback": "never answer a SUBSCRIBE",
+    "one-client": "serve one client at a time and drop any other",
+    "connack-flood": "send CONNACK again and again and read nothing",
+    "bad-mqtt": "send a PUBLISH with QoS 3 after the SUBACK",
+    "close-before-connack": "close the connection on CONNECT, without a CONNACK",
+    "drop-at-connack": "cut the connection right after CONNACK",
+    "garbage-after-first": "send one good report, then only garbage",
+    "wrong-cn": "present a certificate of the simulator CA for another serial (--ca-dir)",
+    "self-signed": "present a self-signed certificate (--ca-dir)",
 }
 
 
@@ -114,6 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="printers keep their state (no jobs running by themselves)")
     parser.add_argument("--inventory", metavar="PATH",
                         help="write the fleet as the exporter's --printers.file YAML")
+    parser.add_argument("--ca-dir", metavar="DIR",
+                        help="printers present certificates of a simulator CA, CN = serial; "
+                             "its bundle is DIR/ca.pem (for the exporter's --printer.ca-file)")
     parser.add_argument("--database-url", metavar="URL",
                         help="write the fleet into this PostgreSQL database's printers table "
                              "(replacing its rows)")
@@ -183,7 +197,8 @@ def main(argv: list[str]) -> int:
     try:
         fleet = SimulatedFleet(count=args.printers, first_address=args.first_address,
                                seed=args.seed, speed=args.speed, models=args.models,
-                               life=not args.no_life, faults=faults, port=args.port)
+                               life=not args.no_life, faults=faults, port=args.port,
+                               ca_dir=args.ca_dir)
     except ValueError as exc:
         print(f"simulate: {exc}", file=sys.stderr)
         return 2

@@ -18,6 +18,18 @@ class Fault(str, enum.Enum):
     FAIL_PRINT = "fail_print"                  # jobs end FAILED with print_error + HMS
     WRONG_CODE = "wrong_code"                  # the inventory lists a wrong access code
     GARBAGE = "garbage_text"                   # alias: the plain "garbage" fault
+    # Firmware modes: what real firmware is reported to do, and what a broken one might.
+    TLS13_DEAF = "tls13_deaf"                  # never answers a ClientHello offering TLS 1.3
+    REFUSE_SUBSCRIBE = "refuse_subscribe"      # SUBACK 0x80 to every subscription
+    NO_SUBACK = "no_suback"                    # never answers a SUBSCRIBE
+    ONE_CLIENT = "one_client"                  # one client at a time; any other is dropped
+    CONNACK_FLOOD = "connack_flood"            # CONNACK again and again, reading nothing
+    BAD_MQTT = "bad_mqtt"                      # a PUBLISH with QoS 3 after the SUBACK
+    CLOSE_BEFORE_CONNACK = "close_before_connack"  # reads CONNECT, closes without a word
+    DROP_AT_CONNACK = "drop_at_connack"        # CONNACK, then the connection is cut
+    GARBAGE_AFTER_FIRST = "garbage_after_first"  # one good report, then only garbage
+    WRONG_CN = "wrong_cn"                      # a CA-issued certificate for another serial
+    SELF_SIGNED = "self_signed"                # a self-signed certificate, CN = serial
 
 
 # Names accepted in SimulatedFleet(faults=...) and as --<name> flags; "garbage" alternates
@@ -34,6 +46,10 @@ FAULT_NAMES: dict[str, tuple[Fault, ...]] = {
     "fail": (Fault.FAIL_PRINT,),
     "fail_print": (Fault.FAIL_PRINT,),
     "wrong_code": (Fault.WRONG_CODE,),
+    **{fault.value: (fault,) for fault in (
+        Fault.TLS13_DEAF, Fault.REFUSE_SUBSCRIBE, Fault.NO_SUBACK, Fault.ONE_CLIENT, Fault.CONNACK_FLOOD,
+        Fault.BAD_MQTT, Fault.CLOSE_BEFORE_CONNACK, Fault.DROP_AT_CONNACK,
+        Fault.GARBAGE_AFTER_FIRST, Fault.WRONG_CN, Fault.SELF_SIGNED)},
 }
 
 

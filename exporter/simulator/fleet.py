@@ -14,6 +14,7 @@ import errno
 import ipaddress
 import random
 import resource
+import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -126,6 +127,16 @@ class PrinterHandle:
         return self._fleet.call(lambda: len(self._printer.sessions))
 
     @property
+    def accepted(self) -> int:
+        """Connections its listener accepted so far (each a TCP connection)."""
+        return self._fleet.call(lambda: self._fleet._listener(self._printer).accepted)
+
+    @property
+    def connects_received(self) -> int:
+        """MQTT CONNECT packets received so far (each carries the access code)."""
+        return self._fleet.call(lambda: self._printer.connects_received)
+
+    @property
     def disconnects(self) -> int:
         """MQTT DISCONNECT packets received so far."""
         return self._fleet.call(lambda: self._printer.disconnects)
@@ -143,7 +154,7 @@ class SimulatedFleet:
     def __init__(self, count: int = 20, first_address: str = "127.0.10.1", seed: int = 1,
                  speed: float = 1.0, models: Sequence[str] | None = None, life: bool = True,
                  faults: Mapping[str, int | float] | None = None, port: int = 8883,
-                 drop_after: float = 2.0) -> None:
+                 drop_after: float = 2.0, ca_dir: str | Path | None = None) -> None:
         if speed <= 0:
             raise ValueError("speed must be positive")
         chosen = [model_by_name(m) for m in models] if models else list(MODELS.values())
@@ -161,6 +172,9 @@ class SimulatedFleet:
             self._by_key[p.record.serial] = p
             self._by_key[p.record.name] = p
         self._drop_after = drop_after
+        # ca_dir: printers present certificates of a simulator CA (its bundle: ca_file)
+        self._ca_dir = ca_dir
+        self.ca_file: Path | None = None
         self._listeners: list[PrinterListener] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -173,9 +187,9 @@ class SimulatedFleet:
         running loop. For callers that own a loop (the simulate command)."""
         self._loop = asyncio.get_running_loop()
         allow_descriptors(len(self._printers))
-        context = await self._loop.run_in_executor(None, certs.server_context)
+        contexts = await self._loop.run_in_executor(None, self._server_contexts)
         self._listeners = [PrinterListener(p, context, self.port, self._drop_after)
-                           for p in self._printers]
+                           for p, context in zip(self._printers, contexts, strict=True)]
         try:
             await asyncio.gather(*(listener.start() for listener in self._listeners
                                    if Fault.OFFLINE not in listener.printer.faults))
@@ -185,6 +199,23 @@ class SimulatedFleet:
             raise OSError(exc.errno, f"cannot listen on the fleet's addresses: "
                                      f"{exc.strerror or exc}{hint}") from exc
         self._clock = asyncio.create_task(self._run_clock())
+
+    def _server_contexts(self) -> list[ssl.SSLContext]:
+        """Each printer's TLS context: one self-signed certificate for all, or with a CA
+        directory a certificate per printer, CN = its serial (WRONG_CN: another serial;
+        SELF_SIGNED: not from the CA)."""
+        if self._ca_dir is None:
+            return [certs.server_context()] * len(self._printers)
+        pki = certs.PrinterPki(self._ca_dir)
+        self.ca_file = pki.ca_file
+        contexts = []
+        for printer in self._printers:
+            serial = printer.record.serial
+            if Fault.WRONG_CN in printer.faults:
+                contexts.append(pki.context(serial[:-1] + ("1" if serial[-1] != "1" else "2")))
+            else:
+                contexts.append(pki.context(serial, Fault.SELF_SIGNED in printer.faults))
+        return contexts
 
     async def astop(self) -> None:
         if self._clock is not None:
@@ -269,7 +300,7 @@ class SimulatedFleet:
         listener = self._listener(printer)
         if fault is Fault.OFFLINE:
             await listener.stop()
-        elif fault is Fault.HUNG and listener.listening:
+        elif fault in (Fault.HUNG, Fault.TLS13_DEAF) and listener.listening:
             await listener.restart()
 
     async def _clear(self, printer: SimulatedPrinter, fault: Fault) -> None:
@@ -277,7 +308,7 @@ class SimulatedFleet:
         listener = self._listener(printer)
         if fault is Fault.OFFLINE:
             await listener.start()
-        elif fault is Fault.HUNG and listener.listening:
+        elif fault in (Fault.HUNG, Fault.TLS13_DEAF) and listener.listening:
             await listener.restart()
 
     # -- marshalling ------------------------------------------------------------------------

@@ -75,6 +75,8 @@ class SimulatedPrinter:
         self.faults: set[Fault] = set(faults)
         self.sessions: set[Session] = set()
         self.disconnects = 0
+        self.connects_received = 0
+        self.good_sent = False   # GARBAGE_AFTER_FIRST: its one good report went out
         self.requests: list[dict[str, Any]] = []
         self.sequence = rng.randint(1000, 90000)
         self.pending: dict[str, Any] = {}
@@ -155,6 +157,11 @@ class SimulatedPrinter:
         return str(self.sequence)
 
     def _publish(self, doc: dict[str, Any] | bytes, to: Session | None = None) -> None:
+        if not isinstance(doc, bytes) and Fault.GARBAGE_AFTER_FIRST in self.faults:
+            if self.good_sent:
+                doc = self.rng.choice(reports.GARBAGE_TEXT)
+            elif "print" in doc:   # the one good report; answers before it pass
+                self.good_sent = True
         payload = doc if isinstance(doc, bytes) else json.dumps(doc, separators=(",", ":")).encode()
         packet = mqtt.publish(self.topic_report, payload)
         for session in [to] if to is not None else list(self.sessions):

@@ -234,7 +234,7 @@ def temperature_fields(model: Model, report: dict[str, Any],
         device: dict[str, Any] = {
             "bed": {"info": {"temp": temp(*bed)}}, "bed_temp": round(bed[0]),
             "extruder": {"state": extruder_state(len(extruders), active),
-                         "info": [dict(e, temp=temp(*nozzles[i]), htar=round(nozzles[i][1]))
+                         "info": [dict(e, temp=temp(*nozzles[i]))
                                   for i, e in enumerate(extruders)]}}
         if chamber is not None and model.chamber_sensor:
             device["ctc"] = {"info": {"temp": temp(chamber, 0)}}
@@ -291,7 +291,8 @@ def _device(model: Model, rng: random.Random, nozzle_type: str, diameter: float,
         "bed": {"info": {"temp": temp(bed)}, "state": 0},
         "bed_temp": round(bed),
         "extruder": {"info": [{"id": i, "temp": temp(nozzle if i == 0 else AMBIENT),
-                               "htar": 0, "hnow": 0, "info": 8,
+                               # hotend ids (H2C's rack), not temperatures
+                               "htar": i, "hnow": i, "hpre": i, "info": 8,
                                "snow": 65535, "stat": 0, "filam_bak": []}
                               for i in range(model.nozzles)],
                      "state": extruder_state(model.nozzles, 0)},

@@ -154,3 +154,17 @@ def test_serial_that_cannot_name_an_mqtt_topic_is_rejected(serial: str) -> None:
 def test_a_name_may_hold_any_text() -> None:
     records, rejected = validate_rows([row(name="two\nlines \"quoted\" \\ \x00")])
     assert rejected == [] and records[0].name == "two\nlines \"quoted\" \\ \x00"
+
+
+def test_serials_are_upper_cased_where_they_enter() -> None:
+    records, rejected = validate_rows([row(name="lower", serial="01p00a350100001")])
+    assert [r.serial for r in records] == ["01P00A350100001"] and not rejected
+
+
+def test_serials_differing_only_in_case_are_duplicates() -> None:
+    records, rejected = validate_rows([row(name="first", serial="01P00A350100001"),
+                                       row(name="second", serial="01p00a350100001")])
+    assert [r.name for r in records] == ["first"]
+    assert [(r.name_or_serial_hint, r.reason) for r in rejected] == \
+        [("second", "duplicate_serial")]
+    assert "compared in upper case" in rejected[0].message

@@ -77,12 +77,24 @@ def test_old_dual_nozzle_shape_puts_the_flat_reading_on_the_active_nozzle() -> N
     assert snap.active_extruder == 1
 
 
-def test_unpacked_extruder_temperature_takes_its_target_from_htar() -> None:
+def test_unpacked_extruder_temperature_takes_its_target_from_the_flat_field() -> None:
     report = payloads.flat_report()
-    report["print"]["device"] = {"extruder": {"info": [{"id": 0, "temp": 150, "htar": 210}],
+    report["print"]["device"] = {"extruder": {"info": [{"id": 0, "temp": 150, "htar": 3}],
                                               "state": 1}}
     snap = snapshot(report, "X1C")
-    assert dict(snap.temperatures)["nozzle"] == 150 and dict(snap.targets)["nozzle"] == 210
+    assert dict(snap.temperatures)["nozzle"] == 150
+    assert dict(snap.targets)["nozzle"] == NOZZLE[1]   # htar is a hotend id, not 3 °C
+
+
+def test_h2d_targets_come_from_the_packed_values_not_the_hotend_ids() -> None:
+    report = payloads.newer_report("H2D")
+    info = report["print"]["device"]["extruder"]["info"]
+    for entry in info:   # left nozzle heating to nothing; hotend ids as H2D firmware sends
+        entry.update(htar=entry["id"], hnow=entry["id"], hpre=entry["id"])
+    info[1]["temp"] = 35   # 35 °C, target 0 (high 16 bits)
+    targets = dict(snapshot(report, "H2D").targets)
+    assert targets["nozzle_left"] == 0
+    assert targets["nozzle_right"] == NOZZLE[1]
 
 
 def test_unknown_model_believes_the_report() -> None:

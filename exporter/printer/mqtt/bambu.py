@@ -7,7 +7,8 @@ certificates come from Bambu's private CA and are not verified. The library offe
 to skip it; and paho's reading costs more than the rest of a report's handling (see
 mqtt_client.py). So the sessions speak MQTT themselves (mqtt_client.ClientSession) with
 the library's conventions (MQTT 3.1.1, user `bblp`, the access code as password, port
-8883, keep-alive 60 s, TLS without verification, topics `device/<serial>/report` and
+8883, keep-alive 60 s, TLS without verification unless --printer.ca-file says whom to
+trust (certificate.py), topics `device/<serial>/report` and
 `device/<serial>/request`) on one TLS context shared by the fleet.
 tests/printer/test_client.py holds these conventions, and the CONNECT on the wire, to the
 installed library's, so an upgrade that changes them is noticed.
@@ -18,6 +19,7 @@ from __future__ import annotations
 import ssl
 from collections.abc import Callable
 
+from exporter.printer.mqtt.certificate import trust_bundle
 from exporter.printer.mqtt.client_session import ClientSession
 
 USERNAME = "bblp"
@@ -33,11 +35,18 @@ def request_topic(serial: str) -> str:
     return f"device/{serial}/request"
 
 
-def make_tls_context() -> ssl.SSLContext:
-    """TLS without verification, as the library sets it up per printer; build it once."""
+def make_tls_context(ca_file: str | None = None) -> ssl.SSLContext:
+    """TLS without verification, as the library sets it up per printer; build it once.
+    With `ca_file`, certificates must chain to that bundle (certificate.py; the CN is
+    checked per printer). TLS 1.2 at most: every Bambu firmware speaks it, and some
+    (P2S 01.02.00.00) never answer a ClientHello that offers 1.3, so offering it would
+    leave them down."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
+    context.maximum_version = ssl.TLSVersion.TLSv1_2
+    if ca_file is not None:
+        trust_bundle(context, ca_file)
     return context
 
 

@@ -21,10 +21,17 @@ from exporter.printer.sanitize import MAX_MESSAGE_BYTES
 # A report is at most MAX_MESSAGE_BYTES; this leaves room for the topic and ids.
 # Anything larger is passed over unread and reported (on_oversized), never buffered.
 MAX_BODY = MAX_MESSAGE_BYTES + 1024
+# What the exporter sends a printer is a few small commands and acks; a printer that has
+# let this much go unread is not reading at all, and the session ends rather than grow.
+MAX_OUTBOX = 64 * 1024
+# A failure code in a SUBACK (MQTT 3.1.1, 3.9.3).
+SUBACK_FAILURE = 0x80
 
 
 class SessionLost(Exception):
-    """The session cannot go on; `reason` is "keepalive" or "protocol"."""
+    """The session cannot go on. `reason`: "keepalive" (no PINGRESP), "protocol" (the
+    printer broke MQTT 3.1.1), "refused" (SUBACK refused the subscription) or "stalled"
+    (the printer reads nothing of what is sent)."""
 
     def __init__(self, reason: str, detail: str) -> None:
         super().__init__(detail)
@@ -36,9 +43,9 @@ class ClientSession:
     accepted); `on_message(payload)` for each PUBLISH on `topic`; `on_oversized(size)`
     for a PUBLISH too large to read. Not thread-safe: the network loop's thread only."""
 
-    __slots__ = ("outbox", "established", "refused", "_reader", "_topic", "_keepalive", "_on_connack",
-                 "_on_message", "_on_oversized", "_last_in", "_last_out", "_ping_sent",
-                 "_packet_id")
+    __slots__ = ("outbox", "established", "refused", "subscribed", "_reader", "_topic",
+                 "_keepalive", "_on_connack", "_on_message", "_on_oversized", "_last_in",
+                 "_last_out", "_ping_sent", "_packet_id", "_connack_seen", "_suback_wanted")
 
     def __init__(self, topic: str, keepalive: int, on_connack: Callable[[int], None],
                  on_message: Callable[[bytes], None],
@@ -46,6 +53,7 @@ class ClientSession:
         self.outbox = bytearray()
         self.established = False
         self.refused = 0          # CONNACK's return code when it refused the session
+        self.subscribed = False   # SUBACK granted the report topic
         self._reader = mqtt.PacketReader(MAX_BODY)
         self._topic = topic.encode()
         self._keepalive = keepalive
@@ -55,6 +63,8 @@ class ClientSession:
         self._last_in = self._last_out = 0.0
         self._ping_sent: float | None = None
         self._packet_id = 0
+        self._connack_seen = False
+        self._suback_wanted: int | None = None   # the SUBSCRIBE's packet id until SUBACK
 
     def connect(self, username: str, password: str, now: float) -> None:
         """Queue CONNECT (an empty client id with a clean session, as paho sends it)."""
@@ -63,40 +73,80 @@ class ClientSession:
 
     def subscribe(self, topic: str, now: float) -> None:
         self._packet_id = self._packet_id % 0xFFFF + 1
+        self._suback_wanted = self._packet_id
         self._send(mqtt.subscribe(self._packet_id, topic), now)
 
     def publish(self, topic: str, payload: bytes, now: float) -> None:
+        """Queue a QoS 0 PUBLISH; SessionLost("stalled") when the printer has left too
+        much unread."""
         self._send(mqtt.publish(topic, payload), now)
 
     def disconnect(self, now: float) -> None:
-        self._send(mqtt.disconnect(), now)
+        self.outbox += mqtt.disconnect()   # the last word: never refused for size
+        self._last_out = now
 
     def _send(self, packet: bytes, now: float) -> None:
+        if len(self.outbox) + len(packet) > MAX_OUTBOX:
+            raise SessionLost("stalled", f"the printer left {len(self.outbox)} bytes unread "
+                                         f"(at most {MAX_OUTBOX} are queued)")
         self.outbox += packet
         self._last_out = now
 
     def received(self, data: bytes, now: float) -> None:
         """Bytes read from the printer; callbacks run for the packets they complete.
-        SessionLost("protocol") for bytes that are not MQTT."""
+        SessionLost("protocol") for bytes that are not MQTT 3.1.1 from a server,
+        SessionLost("refused") for a SUBACK that refuses the report topic."""
         self._last_in = now
         try:
             packets = self._reader.feed(data)
         except mqtt.ProtocolError as exc:
             raise SessionLost("protocol", str(exc)) from None
         for kind, flags, body in packets:
+            try:
+                mqtt.check_from_server(kind, flags)
+            except mqtt.ProtocolError as exc:
+                raise SessionLost("protocol", str(exc)) from None
+            if not self._connack_seen and kind != mqtt.CONNACK:
+                raise SessionLost("protocol", f"{mqtt.PACKET_NAMES[kind]} before CONNACK")
             if kind == mqtt.PUBLISH:
                 self._publish_in(flags, body, now)
             elif kind == mqtt.PINGRESP:
                 self._ping_sent = None
-            elif kind == mqtt.CONNACK and body is not None and len(body) >= 2:
-                code = body[1]
-                self.established, self.refused = code == 0, code
-                if code == 0:   # as the library does on CONNACK
-                    self.subscribe(self._topic.decode(), now)
-                self._on_connack(code)
+            elif kind == mqtt.CONNACK:
+                self._connack(body, now)
+            elif kind == mqtt.SUBACK:
+                self._suback(body)
             elif kind == mqtt.PUBREL and body is not None and len(body) >= 2:
                 self._send(mqtt.ack(mqtt.PUBCOMP, (body[0] << 8) | body[1]), now)
-            # SUBACK, PUBACK (of nothing we sent at QoS 1), anything else: nothing to do
+            # PUBACK (of nothing we sent at QoS 1), UNSUBACK: nothing to do
+
+    def _connack(self, body: bytes | None, now: float) -> None:
+        if self._connack_seen:
+            raise SessionLost("protocol", "a second CONNACK in one session")
+        if body is None or len(body) != 2:
+            raise SessionLost("protocol", "CONNACK not 2 bytes long")
+        self._connack_seen = True
+        code = body[1]
+        self.established, self.refused = code == 0, code
+        if code == 0:   # as the library does on CONNACK
+            self.subscribe(self._topic.decode(), now)
+        self._on_connack(code)
+
+    def _suback(self, body: bytes | None) -> None:
+        if body is None or len(body) < 3:
+            raise SessionLost("protocol", "SUBACK without a return code")
+        packet_id = (body[0] << 8) | body[1]
+        if packet_id != self._suback_wanted:
+            raise SessionLost("protocol", f"SUBACK for packet id {packet_id}, which was "
+                                          "never subscribed")
+        self._suback_wanted = None
+        codes = body[2:]
+        if any(code == SUBACK_FAILURE for code in codes):
+            raise SessionLost("refused", f"the printer refused the subscription to "
+                                         f"{self._topic.decode()} (SUBACK 0x80)")
+        if any(code > 2 for code in codes):
+            raise SessionLost("protocol", f"SUBACK return code {max(codes):#04x}")
+        self.subscribed = True
 
     def _publish_in(self, flags: int, body: bytes | None, now: float) -> None:
         if body is None:   # too large to keep: passed over unread

@@ -149,6 +149,34 @@ class PacketReader:
         return packets
 
 
+# Packet types a server sends a client (MQTT 3.1.1, 2.2.1) and the fixed-header flags each
+# must carry (2.2.2); PUBLISH's flags are its own (DUP, QoS, RETAIN).
+SERVER_PACKET_FLAGS: dict[int, int] = {CONNACK: 0, PUBACK: 0, PUBREC: 0, PUBREL: 2,
+                                       PUBCOMP: 0, SUBACK: 0, UNSUBACK: 0, PINGRESP: 0}
+PACKET_NAMES: dict[int, str] = {
+    0: "reserved type 0", CONNECT: "CONNECT", CONNACK: "CONNACK", PUBLISH: "PUBLISH",
+    PUBACK: "PUBACK", PUBREC: "PUBREC", PUBREL: "PUBREL", PUBCOMP: "PUBCOMP",
+    SUBSCRIBE: "SUBSCRIBE", SUBACK: "SUBACK", UNSUBSCRIBE: "UNSUBSCRIBE",
+    UNSUBACK: "UNSUBACK", PINGREQ: "PINGREQ", PINGRESP: "PINGRESP",
+    DISCONNECT: "DISCONNECT", 15: "reserved type 15"}
+
+
+def check_from_server(kind: int, flags: int) -> None:
+    """ProtocolError, saying what it was, for a packet a server may not send a client:
+    a type only clients send (or a reserved one), reserved flag bits set, QoS 3."""
+    name = PACKET_NAMES.get(kind, f"type {kind}")
+    if kind == PUBLISH:
+        if flags & 0x06 == 0x06:
+            raise ProtocolError("PUBLISH with QoS 3")
+        return
+    expected = SERVER_PACKET_FLAGS.get(kind)
+    if expected is None:
+        raise ProtocolError(f"{name} packet, which a server never sends")
+    if flags != expected:
+        raise ProtocolError(f"{name} with reserved flag bits {flags:#06b} "
+                            f"(must be {expected:#06b})")
+
+
 def publish_topic(flags: int, body: bytes) -> tuple[bytes, int | None, bytes]:
     """A PUBLISH body -> (topic as bytes, packet id where QoS > 0, payload), without
     decoding the topic: a client compares it with the one topic it wants."""

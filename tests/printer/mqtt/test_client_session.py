@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exporter.printer.mqtt import codec as mqtt
-from exporter.printer.mqtt.client_session import MAX_BODY, ClientSession, SessionLost
+from exporter.printer.mqtt.client_session import MAX_BODY, MAX_OUTBOX, ClientSession, SessionLost
 from exporter.simulator import mqtt_broker as broker
 
 TOPIC = "device/01P00A000000001/report"
@@ -119,8 +119,106 @@ def test_bytes_that_are_not_mqtt_end_the_session() -> None:
         session.received(b"\x30\xff\xff\xff\xff\x01", 1.0)   # a 5-byte remaining length
     assert lost.value.reason == "protocol"
     session = Recorder().session()
-    with pytest.raises(SessionLost):
+    session.received(broker.connack(0), 1.0)
+    with pytest.raises(SessionLost) as lost:
         session.received(mqtt.encode(mqtt.PUBLISH, 0, b"\x00\x09ab"), 1.0)  # topic cut
+    assert lost.value.reason == "protocol" and "topic" in str(lost.value)
+
+
+def subscribed(rec: Recorder) -> tuple[ClientSession, int]:
+    """A session past CONNACK, with its SUBSCRIBE's packet id."""
+    session = rec.session()
+    session.received(broker.connack(0), 1.0)
+    [_, (kind, _, body)] = sent(session)
+    assert kind == mqtt.SUBSCRIBE and body is not None
+    return session, broker.parse_subscribe(body).packet_id
+
+
+def test_suback_for_the_subscription_is_taken() -> None:
+    session, packet_id = subscribed(Recorder())
+    assert not session.subscribed
+    session.received(broker.suback(packet_id, [0]), 2.0)
+    assert session.subscribed
+
+
+def test_a_refused_subscription_ends_the_session_as_refused() -> None:
+    session, packet_id = subscribed(Recorder())
+    with pytest.raises(SessionLost) as lost:
+        session.received(broker.suback(packet_id, [0x80]), 2.0)
+    assert lost.value.reason == "refused"
+    assert "refused the subscription" in str(lost.value) and TOPIC in str(lost.value)
+    assert not session.subscribed
+
+
+# Every way a server can break MQTT 3.1.1 towards a client, each ending the session as
+# "protocol", with words that say what it was.
+VIOLATIONS = {
+    "qos 3": (mqtt.encode(mqtt.PUBLISH, 0x06, mqtt.publish(TOPIC, b"{}")[2:]), "QoS 3"),
+    "second connack": (broker.connack(0), "second CONNACK"),
+    "reserved bits on suback": (mqtt.encode(mqtt.SUBACK, 0x01, b"\x00\x01\x00"),
+                                "reserved flag bits"),
+    "reserved bits on pingresp": (mqtt.encode(mqtt.PINGRESP, 0x08, b""), "reserved flag bits"),
+    "reserved bits on puback": (mqtt.encode(mqtt.PUBACK, 0x02, b"\x00\x01"),
+                                "reserved flag bits"),
+    "pubrel without its bit": (mqtt.encode(mqtt.PUBREL, 0x00, b"\x00\x01"),
+                               "reserved flag bits"),
+    "connect from a server": (mqtt.connect("x"), "CONNECT packet, which a server never sends"),
+    "subscribe from a server": (mqtt.subscribe(3, "a/b"), "SUBSCRIBE packet"),
+    "unsubscribe from a server": (mqtt.encode(mqtt.UNSUBSCRIBE, 0x02, b"\x00\x01\x00\x01a"),
+                                  "UNSUBSCRIBE packet"),
+    "pingreq from a server": (mqtt.pingreq(), "PINGREQ packet"),
+    "disconnect from a server": (mqtt.disconnect(), "DISCONNECT packet"),
+    "reserved type 0": (mqtt.encode(0, 0, b""), "reserved type 0"),
+    "reserved type 15": (mqtt.encode(15, 0, b""), "reserved type 15"),
+    "suback for an unknown id": (broker.suback(4242, [0]), "packet id 4242"),
+    "suback without codes": (mqtt.encode(mqtt.SUBACK, 0, b"\x00\x01"), "without a return code"),
+    "suback code 0x03": (None, "return code 0x03"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(VIOLATIONS))
+def test_each_protocol_violation_ends_the_session_saying_what_it_was(name: str) -> None:
+    rec = Recorder()
+    session, packet_id = subscribed(rec)
+    packet, words = VIOLATIONS[name]
+    if packet is None:
+        packet = broker.suback(packet_id, [3])
+    with pytest.raises(SessionLost) as lost:
+        session.received(packet, 2.0)
+    assert lost.value.reason == "protocol"
+    assert words in str(lost.value)
+    assert rec.connacks == [0]   # a second CONNACK is not taken as one
+
+
+def test_anything_but_connack_first_is_a_violation() -> None:
+    session = Recorder().session()
+    with pytest.raises(SessionLost) as lost:
+        session.received(mqtt.publish(TOPIC, b"{}"), 1.0)
+    assert lost.value.reason == "protocol" and "before CONNACK" in str(lost.value)
+
+
+def test_a_connack_flood_is_one_connack_then_a_violation() -> None:
+    rec = Recorder()
+    session = rec.session()
+    sent(session)
+    with pytest.raises(SessionLost) as lost:
+        session.received(broker.connack(0) * 1000, 1.0)
+    assert lost.value.reason == "protocol"
+    assert rec.connacks == [0]
+    assert len(session.outbox) < 100   # one SUBSCRIBE, not a thousand
+
+
+def test_the_outbox_is_bounded_when_the_printer_reads_nothing() -> None:
+    session, packet_id = subscribed(Recorder())
+    session.received(broker.suback(packet_id, [0]), 2.0)
+    with pytest.raises(SessionLost) as lost:
+        for packet_id in range(1, 100000):   # QoS 1 publishes, each owed a PUBACK
+            session.received(mqtt.publish(TOPIC, b"{}", qos=1, packet_id=packet_id), 3.0)
+    assert lost.value.reason == "stalled"
+    assert len(session.outbox) <= MAX_OUTBOX
+    with pytest.raises(SessionLost):
+        session.publish("device/x/request", b"x" * 100, 4.0)
+    session.disconnect(5.0)   # the goodbye is never refused
 
 
 PACKETS = st.lists(st.tuples(st.sampled_from([TOPIC, "a/b"]), st.binary(max_size=300),

@@ -57,3 +57,25 @@ def test_malformed_packets_raise() -> None:
         broker.parse_connect(b"\x00\x04MQ")  # truncated
     with pytest.raises(asyncio.IncompleteReadError):
         read(bytes([0x30, 10, 0]))
+
+
+# What a server may send a client (MQTT 3.1.1, 2.2): every other type, and every other
+# flag value, is refused by check_from_server with words that say what it was.
+ALLOWED_FROM_SERVER = {(mqtt.CONNACK, 0), (mqtt.PUBACK, 0), (mqtt.PUBREC, 0),
+                       (mqtt.PUBREL, 2), (mqtt.PUBCOMP, 0), (mqtt.SUBACK, 0),
+                       (mqtt.UNSUBACK, 0), (mqtt.PINGRESP, 0)} | {
+    (mqtt.PUBLISH, flags) for flags in range(16) if flags & 0x06 != 0x06}
+
+
+@pytest.mark.parametrize("kind", range(16))
+def test_check_from_server_takes_exactly_what_a_server_may_send(kind: int) -> None:
+    for flags in range(16):
+        if (kind, flags) in ALLOWED_FROM_SERVER:
+            mqtt.check_from_server(kind, flags)
+            continue
+        with pytest.raises(mqtt.ProtocolError) as error:
+            mqtt.check_from_server(kind, flags)
+        words = str(error.value)
+        assert mqtt.PACKET_NAMES[kind] in words
+        assert ("QoS 3" in words or "reserved flag bits" in words
+                or "which a server never sends" in words)
