@@ -11,7 +11,11 @@ RUN apt-get update \
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY exporter ./exporter
-RUN pip install --no-cache-dir . && rm -rf /src
+# The commit built, for --version and bambu_exporter_build_info{revision}:
+#   docker build --build-arg REVISION=$(git rev-parse HEAD) -t bambu-exporter .
+ARG REVISION=unknown
+RUN printf '%s\n' "$REVISION" > exporter/REVISION \
+    && pip install --no-cache-dir . && rm -rf /src
 
 WORKDIR /
 USER nobody

@@ -13,6 +13,8 @@ from typing import Any
 from exporter.errors import ConfigError
 from exporter.inventory.postgres import postgres_params
 from exporter.inventory.shard import Shard, shard_from
+from exporter.logs import LOG_FORMATS
+from exporter.web.app import RESERVED_PATHS
 from exporter.web.web_config import load_web_config
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
@@ -46,6 +48,8 @@ ENVIRONMENT: dict[str, str] = {
     "hms.text-file": "BAMBU_HMS_TEXT_FILE",
     "web.config.file": "BAMBU_WEB_CONFIG_FILE",
     "workers": "BAMBU_WORKERS",
+    "web.telemetry-path": "BAMBU_WEB_TELEMETRY_PATH",
+    "log.format": "BAMBU_LOG_FORMAT",
 }
 
 HOW_TO_CONFIGURE = """\
@@ -106,6 +110,16 @@ class Settings:
     hms_text_file: str | None = None   # Bambu's HMS/print_error texts, saved by the user
     web_config_file: str | None = None   # TLS and basic auth (exporter-toolkit format)
     workers: int = 1
+    # Exporter conventions: every --web.listen-address (the first is listen_host/port;
+    # empty: just that one), sockets from systemd instead, the scrape path, the log format.
+    listen_addresses: tuple[tuple[str, int], ...] = ()
+    systemd_socket: bool = False
+    telemetry_path: str = "/metrics"
+    log_format: str = "text"
+
+    @property
+    def addresses(self) -> tuple[tuple[str, int], ...]:
+        return self.listen_addresses or ((self.listen_host, self.listen_port),)
 
     def __repr__(self) -> str:  # the database params hold a password
         return (f"Settings(listen={self.listen_host}:{self.listen_port}, "
@@ -156,7 +170,8 @@ def settings_from(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Setti
     printer list is configured at all (the message says how to configure one)."""
 
     where, text = _value(flags, environ, "web.listen-address")
-    host, port = parse_listen_address(where, text) if text else ("0.0.0.0", DEFAULT_PORT)
+    addresses = parse_listen_addresses(where, text)
+    host, port = addresses[0]
 
     durations: dict[str, float] = {}
     for flag, default, minimum in (("printer.staleness", 60.0, 1.0),
@@ -216,7 +231,48 @@ def settings_from(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Setti
                     inventory_timeout=durations["inventory.timeout"],
                     log_level=log_level, shard=shard,
                     hms_text_file=hms_text_file or None,
-                    web_config_file=web_config_file or None, workers=workers)
+                    web_config_file=web_config_file or None, workers=workers,
+                    listen_addresses=addresses,
+                    systemd_socket=bool(flags.get("web.systemd-socket")),
+                    telemetry_path=telemetry_path(flags, environ),
+                    log_format=log_format(flags, environ))
+
+
+# ---- exporter conventions: listen addresses, telemetry path, log format
+def parse_listen_addresses(name: str, given: str | list[str] | None
+                           ) -> tuple[tuple[str, int], ...]:
+    """The flag repeated (a list) or the variable's comma-separated addresses -> (host,
+    port) pairs, in order; none: the default :9851. The same address twice is an error."""
+    if not given:
+        return (("0.0.0.0", DEFAULT_PORT),)
+    texts = given if isinstance(given, list) else str(given).split(",")
+    addresses: list[tuple[str, int]] = []
+    for text in texts:
+        address = parse_listen_address(name, text)
+        if address in addresses and address[1] != 0:
+            raise ConfigError(f"{name}: {text.strip()!r} is given twice")
+        addresses.append(address)
+    return tuple(addresses)
+
+
+def telemetry_path(flags: Mapping[str, Any], environ: Mapping[str, str]) -> str:
+    where, text = _value(flags, environ, "web.telemetry-path")
+    path = "/metrics" if text is None else str(text).strip()
+    if not path.startswith("/") or any(c in path for c in "?# ") or not path.isprintable():
+        raise ConfigError(f"{where}: {path!r} is not a URL path (example: /metrics)")
+    if path in RESERVED_PATHS:
+        raise ConfigError(f"{where}: {path} is served by the exporter itself; choose "
+                          "another path (default /metrics)")
+    return path
+
+
+def log_format(flags: Mapping[str, Any], environ: Mapping[str, str]) -> str:
+    where, text = _value(flags, environ, "log.format")
+    value = "text" if text is None else str(text).strip().lower()
+    if value not in LOG_FORMATS:
+        raise ConfigError(f"{where}: {text!r} is not one of {', '.join(LOG_FORMATS)}")
+    return value
+# ---- end exporter conventions
 
 
 def shard_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Shard:

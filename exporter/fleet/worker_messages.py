@@ -12,6 +12,7 @@ from dataclasses import dataclass
 RECORDS = "records"     # main -> worker: its printers (list[PrinterRecord]); no answer
 LINES = "lines"         # main -> worker: now; answer (id, FleetLines, changed statuses)
 STATUSES = "statuses"   # main -> worker: now; answer (id, list[PrinterStatus])
+PING = "ping"           # main -> worker: None; answer (id, True): it answers (readiness)
 STOP = "stop"           # main -> worker: close every session; answer (STOPPED, sessions)
 STOPPED = "stopped"
 
@@ -23,4 +24,5 @@ class WorkerSetup:
     pushall_interval: float
     connect_timeout: float
     log_level: str = "info"
+    log_format: str = "text"   # --log.format: the workers' lines look like the main one's
     hms_text_file: str | None = None   # each worker loads the texts its printers' lines need

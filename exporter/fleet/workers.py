@@ -30,7 +30,7 @@ from typing import Any
 
 import exporter
 from exporter.fleet.assignment import worker_of
-from exporter.fleet.worker_messages import LINES, RECORDS, STATUSES, STOP, WorkerSetup
+from exporter.fleet.worker_messages import LINES, PING, RECORDS, STATUSES, STOP, WorkerSetup
 from exporter.inventory.record import PrinterRecord
 from exporter.metrics.printer_lines import FleetLines, PrinterLines
 from exporter.printer.snapshot import model_from_serial
@@ -237,6 +237,12 @@ class WorkerPool:
             else:
                 parts.append(answer[1])
         return parts
+
+    def silent_workers(self) -> list[int]:
+        """The workers that do not answer a ping now (dead, restarting or stuck)."""
+        answers = self._ask(PING, None)
+        return [worker.index for worker, answer in zip(self._workers, answers, strict=True)
+                if answer is None or answer[1] is not True]
 
     def statuses(self, now: float) -> list[PrinterStatus]:
         answers = self._ask(STATUSES, now)
