@@ -43,13 +43,15 @@ from exporter.printer.error_texts import ErrorTexts
 from exporter.printer.network_loop import GIL_SWITCH_INTERVAL, NetworkLoop
 from exporter.version import version_text
 from exporter.web.app import make_app
+from exporter.web.healthcheck import HEALTHCHECK_ENVIRONMENT, PROBES
+from exporter.web.healthcheck import run as run_healthcheck
 from exporter.web.listeners import bind_listeners
 from exporter.web.server import WebServer
 from exporter.web.server_core import ServerLimits
 from exporter.web.server_metrics import WebServerCollector
 from exporter.web.systemd_socket import systemd_sockets
 
-COMMANDS = ("serve", "status", "simulate")
+COMMANDS = ("serve", "status", "simulate", "healthcheck")
 log = logging.getLogger("exporter")
 
 
@@ -57,13 +59,15 @@ def build_parser(command: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=f"bambu-exporter {command}" if command != "serve" else "bambu-exporter",
         description=("Prometheus exporter for fleets of Bambu Lab printers. Commands: serve "
-                     "(default), status (one line per printer), simulate (a fleet of "
-                     "emulated printers: `bambu-exporter simulate --help`)."),
+                     "(default), status (one line per printer), healthcheck (asks this "
+                     "host's exporter /-/ready through its TLS and auth, for container and "
+                     "pod probes), simulate (a fleet of emulated printers: `bambu-exporter "
+                     "simulate --help`)."),
         epilog="A flag whose help shows (env VARIABLE) can also be set by that environment "
                "variable (the flag wins); the others only on the command line.")
 
     def flag(name: str, help_text: str, **kwargs: Any) -> None:
-        env = ENVIRONMENT.get(name)
+        env = ENVIRONMENT.get(name) or HEALTHCHECK_ENVIRONMENT.get(name)
         suffix = f" (env {env})" if env else ""
         parser.add_argument(f"--{name}", dest=name, help=help_text + suffix, **kwargs)
 
@@ -108,6 +112,18 @@ def build_parser(command: str) -> argparse.ArgumentParser:
     if command == "status":
         parser.add_argument("--timeout", default="10s", metavar="DURATION",
                             help="how long to wait for first reports (default 10s)")
+    if command == "healthcheck":
+        parser.add_argument("--probe", choices=sorted(PROBES), default="ready",
+                            help="ready: /-/ready (readiness), healthy: /-/healthy (liveness) "
+                                 "(default ready)")
+        parser.add_argument("--timeout", default="5s", metavar="DURATION",
+                            help="how long to wait for the answer (default 5s)")
+        flag("healthcheck.user", "basic auth user of the probe (default: the web config's "
+             "only user)", metavar="USER")
+        flag("healthcheck.password-file", "file holding that user's password", metavar="PATH")
+        flag("healthcheck.client-cert", "client certificate (PEM) when the web config requires "
+             "one", metavar="PATH")
+        flag("healthcheck.client-key", "its key (PEM)", metavar="PATH")
     parser.add_argument("--version", action=VersionAction)
     return parser
 
@@ -133,6 +149,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from exporter.simulator.command import main as simulate_main
         return simulate_main(args)
     parsed = vars(build_parser(command).parse_args(args))
+    if command == "healthcheck":
+        return run_healthcheck(parsed)
     try:
         settings = settings_from(parsed, os.environ)
         status_timeout = None

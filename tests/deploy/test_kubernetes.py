@@ -125,8 +125,25 @@ def test_the_listen_port_is_the_named_container_port(manifests: dict[str, Any]) 
     listen = flags(spec["args"])["--web.listen-address"]
     ports = {p["name"]: p["containerPort"] for p in spec["ports"]}
     assert int(listen.rpartition(":")[2]) == ports["metrics"]
+    # exec probes through the healthcheck command, on the address the exporter serves
+    for probe, kind in (("readinessProbe", "ready"), ("livenessProbe", "healthy")):
+        command = spec[probe]["exec"]["command"]
+        assert command[:2] == ["bambu-exporter", "healthcheck"]
+        probe_flags = flags(command[2:])
+        assert probe_flags["--probe"] == kind
+        assert probe_flags["--web.listen-address"] == listen
+        assert "httpGet" not in spec[probe]
+
+
+def test_the_probe_flags_are_the_healthchecks_own(manifests: dict[str, Any]) -> None:
+    result = subprocess.run([sys.executable, "-m", "exporter", "healthcheck", "--help"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=60,
+                            env={"COLUMNS": "300", "PATH": "/usr/bin:/bin"})
+    real_flags = set(re.findall(r"(--[a-z][a-z.-]*)", result.stdout))
+    spec = container(manifests["StatefulSet"])
     for probe in ("readinessProbe", "livenessProbe"):
-        assert spec[probe]["httpGet"] == {"path": "/healthz", "port": "metrics"}
+        given = set(flags(spec[probe]["exec"]["command"][2:]))
+        assert given <= real_flags, given - real_flags
 
 
 def test_the_headless_service_selects_the_statefulsets_pods(manifests: dict[str, Any]) -> None:
