@@ -30,6 +30,7 @@ from exporter.config import (
     settings_from,
 )
 from exporter.errors import ConfigError
+from exporter.fleet.cpu_quota import cpu_limit
 from exporter.fleet.reconcile import Fleet, FleetUpkeep, session_fleet
 from exporter.fleet.worker_messages import WorkerSetup
 from exporter.fleet.workers import WorkerPool
@@ -374,6 +375,9 @@ def run_serve(settings: Settings) -> int:
                  ", ".join(exporter.web.addresses), describe_source(exporter.source),
                  f"{settings.workers} worker processes" if settings.workers > 1
                  else "one process")
+        log.info("CPUs: %s; %s", cpu_limit().describe(),
+                 f"{settings.workers} worker processes" if settings.workers > 1
+                 else "one process (--workers sets more)")
         if settings.shard.sharded:
             log.info("%s", describe_slice(settings.shard, len(exporter.inventory.records),
                                           exporter.inventory.listed))

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from exporter.errors import ConfigError
+from exporter.fleet.cpu_quota import cpu_limit
 from exporter.inventory.postgres import postgres_params
 from exporter.inventory.shard import Shard, shard_from
 from exporter.logs import LOG_FORMATS
@@ -133,13 +134,11 @@ DEFAULT_WORKERS_CAP = 8   # past this, more processes cost memory and buy little
 
 
 def default_workers(cpus: int | None = None) -> int:
-    """One worker per CPU this process may run on (its affinity, as in a container with
-    a CPU set), at most DEFAULT_WORKERS_CAP; one CPU keeps the single process."""
+    """One worker per CPU this process may use (the smaller of its affinity mask and its
+    cgroup's CPU quota, rounded up: a pod limited to 1 CPU on a 64-core node gets 1), at
+    most DEFAULT_WORKERS_CAP; one CPU keeps the single process."""
     if cpus is None:
-        try:
-            cpus = len(os.sched_getaffinity(0))
-        except (AttributeError, OSError):
-            cpus = os.cpu_count() or 1
+        cpus = cpu_limit().cpus
     return max(1, min(cpus, DEFAULT_WORKERS_CAP))
 
 

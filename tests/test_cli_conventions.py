@@ -82,6 +82,8 @@ def test_several_listen_addresses_and_a_telemetry_path(
         assert http_get(base + "/metrics").status == 404
         assert 'href="/farm/metrics"' in http_get(base + "/").text
     assert proc.stop() == 0
+    # the CPU limit the default --workers comes from is logged at start
+    assert "CPUs: " in proc.stderr and "CPUs in the affinity mask" in proc.stderr
 
 
 def test_ready_waits_for_the_printer_list(exporter_process: list[ExporterProcess]) -> None:

@@ -146,6 +146,18 @@ def test_the_probe_flags_are_the_healthchecks_own(manifests: dict[str, Any]) -> 
         assert given <= real_flags, given - real_flags
 
 
+def test_the_cpu_limit_matches_the_workers(manifests: dict[str, Any]) -> None:
+    spec = container(manifests["StatefulSet"])
+    workers = int(flags(spec["args"])["--workers"])
+    limit = str(spec["resources"]["limits"]["cpu"])
+    cpus = int(limit[:-1]) / 1000 if limit.endswith("m") else float(limit)
+    # the exporter's own default would give the same: the quota, rounded up
+    assert workers == max(1, -(-cpus // 1)), (workers, limit)
+    request = str(spec["resources"]["requests"]["cpu"])
+    requested = int(request[:-1]) / 1000 if request.endswith("m") else float(request)
+    assert 0 < requested <= cpus
+
+
 def test_the_headless_service_selects_the_statefulsets_pods(manifests: dict[str, Any]) -> None:
     statefulset, service = manifests["StatefulSet"], manifests["Service"]
     pod_labels = statefulset["spec"]["template"]["metadata"]["labels"]
