@@ -33,6 +33,7 @@ from exporter.errors import ConfigError
 from exporter.fleet.cpu_quota import cpu_limit
 from exporter.fleet.reconcile import Fleet, FleetUpkeep, session_fleet
 from exporter.fleet.worker_messages import WorkerSetup
+from exporter.fleet.worker_metrics import WorkerProcessCollector
 from exporter.fleet.workers import WorkerPool
 from exporter.inventory.last_good import Inventory, describe_source
 from exporter.inventory.record import InventorySource
@@ -308,6 +309,8 @@ class Exporter:
         self.web = WebServer(app, web_config_file=settings.web_config_file,
                              listeners=listening_sockets(settings))
         self.registry.register(WebServerCollector(self.web.core))
+        if isinstance(self.fleet, WorkerPool):
+            self.registry.register(WorkerProcessCollector(self.fleet.pids))
 
     def not_ready(self) -> str | None:
         """/-/ready: None once the printer list was read and every worker answers."""

@@ -31,6 +31,7 @@ from tests.support.e2e import (
     http_get,
     parse_samples,
     run_exporter,
+    value,
     wait_until,
 )
 
@@ -112,6 +113,13 @@ def test_ready_says_which_worker_does_not_answer(
     wait_until(lambda: http_get(base + "/-/ready").status == 200, 30, what="ready")
     children = Path(f"/proc/{proc.proc.pid}/task/{proc.proc.pid}/children").read_text().split()
     assert len(children) == 2
+    # each worker's memory and CPU have series of their own; process_* are the main one's
+    samples = parse_samples(http_get(base + "/metrics").text)
+    for worker in ("0", "1"):
+        rss = value(samples, "bambu_exporter_worker_resident_memory_bytes", worker=worker)
+        assert rss is not None and rss > 5_000_000
+        assert value(samples, "bambu_exporter_worker_cpu_seconds_total", worker=worker)
+    assert value(samples, "process_resident_memory_bytes")
     stopped = int(children[1])
     os.kill(stopped, signal.SIGSTOP)   # alive but silent: only asking it shows that
     try:

@@ -220,6 +220,15 @@ class WorkerPool:
             for serial in [s for s in self._views if s not in serials]:
                 del self._views[serial]
 
+    def pids(self) -> list[tuple[int, int]]:
+        """(worker index, pid) of every worker process running now."""
+        out = []
+        for worker in self._workers:
+            process = worker.process
+            if process is not None and process.poll() is None:
+                out.append((worker.index, process.pid))
+        return out
+
     @property
     def worker_restarts(self) -> int:
         return self._restarts
