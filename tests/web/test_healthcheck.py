@@ -6,6 +6,8 @@ subprocess, as Docker and Kubernetes run it. Servers on 127.0.165.x.
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -170,3 +172,19 @@ def test_mutual_tls_with_basic_auth(tmp_path: Path, pki: dict[str, KeyPair],
                         "--healthcheck.client-key", str(pki["client"].key),
                         env={"BAMBU_WEB_CONFIG_FILE": ""})
     assert flags.returncode == 0, flags.stderr
+
+
+def test_the_dockerfile_healthcheck_runs_this_command(tmp_path: Path,
+                                                      running: list[Exporter]) -> None:
+    """The image's HEALTHCHECK, run as Docker would (with only the variables), passes
+    against a ready exporter."""
+    dockerfile = (REPO / "Dockerfile").read_text()
+    match = re.search(r"^HEALTHCHECK .*?\\\n\s+CMD (\[.*\])$", dockerfile, re.M)
+    assert match, "no exec-form HEALTHCHECK"
+    command = json.loads(match[1])
+    assert command[:2] == ["bambu-exporter", "healthcheck"]
+    exporter = start_exporter(tmp_path, None)
+    running.append(exporter)
+    result = healthcheck(exporter.web.port, *command[2:])
+    assert result.returncode == 0, result.stderr
+    assert "/-/ready: 200 Ready" in result.stdout
