@@ -397,9 +397,15 @@ def run_status(settings: Settings, timeout: float) -> int:
     """`name: STATE` per printer, as the seed meant; non-zero if any is unreachable."""
     try:
         demo, printers_file = start_demo(settings)
-        source = make_source(settings, printers_file or settings.printers_file)
-    except ConfigError as exc:
+    except ConfigError as exc:   # the demo's addresses are taken
         print(f"bambu-exporter: error: {exc}", file=sys.stderr)
+        return 1
+    try:
+        source = make_source(settings, printers_file or settings.printers_file)
+    except ConfigError as exc:   # no such --printers.file
+        print(f"bambu-exporter: error: {exc}", file=sys.stderr)
+        if demo:
+            demo.stop()
         return 2
     inventory = Inventory(source, timeout=max(settings.inventory_timeout, 5.0),
                           shard=settings.shard)
