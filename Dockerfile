@@ -11,12 +11,20 @@ RUN apt-get update \
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY exporter ./exporter
-RUN pip install --no-cache-dir . && rm -rf /src
+# The commit built, for --version and bambu_exporter_build_info{revision}:
+#   docker build --build-arg REVISION=$(git rev-parse HEAD) -t bambu-exporter .
+ARG REVISION=unknown
+RUN printf '%s\n' "$REVISION" > exporter/REVISION \
+    && pip install --no-cache-dir . && rm -rf /src
 
 WORKDIR /
 USER nobody
 EXPOSE 9851
+# Ready = the printer list was read and every worker answers. The check reads the same
+# BAMBU_* variables as the exporter (a HEALTHCHECK does not see CMD's flags), so with
+# --web.config.file set BAMBU_WEB_CONFIG_FILE, and for basic auth
+# BAMBU_HEALTHCHECK_PASSWORD_FILE (for mTLS BAMBU_HEALTHCHECK_CLIENT_CERT/_KEY) too.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s \
-    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9851/healthz', timeout=4)"]
+    CMD ["bambu-exporter", "healthcheck", "--probe", "ready", "--timeout", "4s"]
 ENTRYPOINT ["bambu-exporter"]
 CMD ["--web.listen-address", ":9851"]

@@ -10,6 +10,7 @@ import argparse
 import logging
 import os
 import signal
+import socket
 import sys
 import tempfile
 import threading
@@ -29,9 +30,11 @@ from exporter.config import (
     settings_from,
 )
 from exporter.errors import ConfigError
+from exporter.fleet.cpu_quota import cpu_limit
 from exporter.fleet.reconcile import Fleet, FleetUpkeep, session_fleet
 from exporter.fleet.rendered import LocalFleet
 from exporter.fleet.worker_messages import WorkerSetup
+from exporter.fleet.worker_metrics import WorkerProcessCollector
 from exporter.fleet.workers import WorkerPool
 from exporter.inventory.last_good import Inventory, describe_source
 from exporter.inventory.record import InventorySource
@@ -41,11 +44,17 @@ from exporter.metrics.collector import FleetCollector, RenderedFleet
 from exporter.metrics.memory import Allocator
 from exporter.printer.error_texts import ErrorTexts
 from exporter.printer.network_loop import GIL_SWITCH_INTERVAL, NetworkLoop
+from exporter.version import version_text
 from exporter.web.app import make_app
+from exporter.web.healthcheck import HEALTHCHECK_ENVIRONMENT, PROBES
+from exporter.web.healthcheck import run as run_healthcheck
+from exporter.web.listeners import bind_listeners
 from exporter.web.server import WebServer
+from exporter.web.server_core import ServerLimits
 from exporter.web.server_metrics import WebServerCollector
+from exporter.web.systemd_socket import systemd_sockets
 
-COMMANDS = ("serve", "status", "simulate", "probe")
+COMMANDS = ("serve", "status", "simulate", "probe", "healthcheck")
 log = logging.getLogger("exporter")
 
 
@@ -54,17 +63,24 @@ def build_parser(command: str) -> argparse.ArgumentParser:
         prog=f"bambu-exporter {command}" if command != "serve" else "bambu-exporter",
         description=("Prometheus exporter for fleets of Bambu Lab printers. Commands: serve "
                      "(default), status (one line per printer), probe (one printer, step by "
-                     "step: `bambu-exporter probe --help`), simulate (a fleet of "
-                     "emulated printers: `bambu-exporter simulate --help`)."),
-        epilog="Every flag can also be set by the environment variable shown in its help.")
+                     "step: `bambu-exporter probe --help`), healthcheck (asks this host's "
+                     "exporter /-/ready through its TLS and auth, for container and pod "
+                     "probes), simulate (a fleet of emulated printers: `bambu-exporter "
+                     "simulate --help`)."),
+        epilog="A flag whose help shows (env VARIABLE) can also be set by that environment "
+               "variable (the flag wins); the others only on the command line.")
 
     def flag(name: str, help_text: str, **kwargs: Any) -> None:
-        env = ENVIRONMENT.get(name)
+        env = ENVIRONMENT.get(name) or HEALTHCHECK_ENVIRONMENT.get(name)
         suffix = f" (env {env})" if env else ""
         parser.add_argument(f"--{name}", dest=name, help=help_text + suffix, **kwargs)
 
-    flag("web.listen-address", f"address to serve on, HOST:PORT (default :{DEFAULT_PORT})",
-         metavar="HOST:PORT")
+    flag("web.listen-address", f"address to serve on, HOST:PORT (default :{DEFAULT_PORT}); "
+         "repeat it to serve on several (the variable takes them comma-separated)",
+         metavar="HOST:PORT", action="append")
+    flag("web.systemd-socket", "serve on the sockets systemd hands over (socket activation, "
+         "deploy/systemd/) instead of --web.listen-address", action="store_true", default=None)
+    flag("web.telemetry-path", "path of the metrics (default /metrics)", metavar="PATH")
     flag("printers.file", "YAML printer list (re-read when it changes)", metavar="PATH")
     flag("database-url", "PostgreSQL URL or DSN holding the `printers` table; otherwise "
          "DB_HOST DB_PORT DB_NAME DB_USER DB_PASSWORD/DB_PASSWORD_FILE, or PG* variables",
@@ -83,6 +99,8 @@ def build_parser(command: str) -> argparse.ArgumentParser:
     flag("inventory.timeout", "longest a scrape waits for the printer list, then the last "
          "good list is used (default 2s)", metavar="DURATION")
     flag("log.level", "debug, info, warning or error (default info)", metavar="LEVEL")
+    flag("log.format", "text (time level logger: message), logfmt or json (one object per "
+         "line) (default text)", metavar="FORMAT")
     flag("shard.count", "exporters sharing one printer list, each holding a disjoint slice "
          "chosen by a stable hash of the serial (default 1)", metavar="N")
     flag("shard.index", "this exporter's slice, 0..N-1; when not given with a count above 1, "
@@ -104,8 +122,33 @@ def build_parser(command: str) -> argparse.ArgumentParser:
     if command == "status":
         parser.add_argument("--timeout", default="10s", metavar="DURATION",
                             help="how long to wait for first reports (default 10s)")
-    parser.add_argument("--version", action="version", version=f"bambu-exporter {__version__}")
+    if command == "healthcheck":
+        parser.add_argument("--probe", choices=sorted(PROBES), default="ready",
+                            help="ready: /-/ready (readiness), healthy: /-/healthy (liveness) "
+                                 "(default ready)")
+        parser.add_argument("--timeout", default="5s", metavar="DURATION",
+                            help="how long to wait for the answer (default 5s)")
+        flag("healthcheck.user", "basic auth user of the probe (default: the web config's "
+             "only user)", metavar="USER")
+        flag("healthcheck.password-file", "file holding that user's password", metavar="PATH")
+        flag("healthcheck.client-cert", "client certificate (PEM) when the web config requires "
+             "one", metavar="PATH")
+        flag("healthcheck.client-key", "its key (PEM)", metavar="PATH")
+    parser.add_argument("--version", action=VersionAction)
     return parser
+
+
+class VersionAction(argparse.Action):
+    """--version: version, revision, Python and the dependencies (exporter.version)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help="print the version, revision, Python and dependencies, and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        print(version_text())
+        parser.exit()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -118,6 +161,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == "probe":
         return run_probe(args)
     parsed = vars(build_parser(command).parse_args(args))
+    if command == "healthcheck":
+        return run_healthcheck(parsed)
     try:
         settings = settings_from(parsed, os.environ)
         status_timeout = None
@@ -127,7 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"bambu-exporter: error: {exc}", file=sys.stderr)
         return 2
-    configure_logs(settings.log_level)
+    configure_logs(settings.log_level, log_format=settings.log_format)
     raise_open_files_limit()
     if command == "status":
         assert status_timeout is not None
@@ -161,16 +206,30 @@ class Demo:
 
 
 def start_demo(settings: Settings) -> tuple[Demo | None, str | None]:
-    """With --demo: the running simulated fleet and the printer list it wrote."""
+    """With --demo: the running simulated fleet and the printer list it wrote. Raises
+    ConfigError naming --demo.first-address when its addresses are taken (a second demo)."""
     if not settings.demo:
         return None, None
     demo = Demo(settings.demo_printers, settings.demo_first_address)
-    return demo, str(demo.start())
+    try:
+        return demo, str(demo.start())
+    except OSError as exc:
+        demo.stop()
+        raise ConfigError(
+            f"--demo.first-address {settings.demo_first_address}: the demo's "
+            f"{settings.demo_printers} printer addresses from there cannot be served "
+            f"({exc.strerror or exc}; another --demo running?): give another one, e.g. "
+            "--demo.first-address 127.0.90.1") from None
 
 
 def make_source(settings: Settings, printers_file: str | None) -> InventorySource:
+    """The printer list's source. A --printers.file that is not there stops start-up
+    (ConfigError): serving 0 printers, green, would hide the typo."""
     if printers_file:
         from exporter.inventory.yaml_file import YamlSource
+        if not os.path.isfile(printers_file):
+            raise ConfigError(f"--printers.file (or BAMBU_PRINTERS_FILE) {printers_file!r}: "
+                              "no such file")
         return YamlSource(printers_file)
     from exporter.inventory.postgres import PostgresSource
     assert settings.database is not None
@@ -189,8 +248,16 @@ def make_worker_pool(settings: Settings, texts: ErrorTexts | None) -> WorkerPool
     return WorkerPool(settings.workers, WorkerSetup(
         index=0, staleness=settings.staleness, pushall_interval=settings.pushall_interval,
         connect_timeout=settings.connect_timeout, log_level=settings.log_level,
-        ca_file=settings.ca_file),
+        log_format=settings.log_format, ca_file=settings.ca_file),
         reply_timeout=settings.workers_timeout, texts=texts)
+
+
+def listening_sockets(settings: Settings) -> list[socket.socket]:
+    """The web server's sockets: systemd's with --web.systemd-socket (ConfigError when
+    there are none), else one bound per --web.listen-address (OSError)."""
+    if settings.systemd_socket:
+        return systemd_sockets()
+    return bind_listeners(settings.addresses, ServerLimits().backlog)
 
 
 def raise_open_files_limit() -> None:
@@ -251,10 +318,23 @@ class Exporter:
                        shard_line=lambda: describe_slice(self.inventory.shard,
                                                          len(self.inventory.records),
                                                          self.inventory.listed),
-                       after_scrape=self.allocator.trim)
-        self.web = WebServer(app, settings.listen_host, settings.listen_port,
-                             web_config_file=settings.web_config_file)
+                       after_scrape=self.allocator.trim,
+                       telemetry_path=settings.telemetry_path, ready=self.not_ready)
+        self.web = WebServer(app, web_config_file=settings.web_config_file,
+                             listeners=listening_sockets(settings))
         self.registry.register(WebServerCollector(self.web.core))
+        if isinstance(self.fleet, WorkerPool):
+            self.registry.register(WorkerProcessCollector(self.fleet.pids))
+
+    def not_ready(self) -> str | None:
+        """/-/ready: None once the printer list was read and every worker answers."""
+        if self.inventory.last_success_time is None:
+            return f"the printer list was never read ({self.inventory.last_error or 'reading'})"
+        if isinstance(self.fleet, WorkerPool):
+            silent = self.fleet.silent_workers()
+            if silent:
+                return f"worker(s) {', '.join(map(str, silent))} do not answer"
+        return None
 
     def start(self) -> None:
         if isinstance(self.fleet, WorkerPool):
@@ -285,16 +365,19 @@ class Exporter:
 def run_serve(settings: Settings) -> int:
     sys.setswitchinterval(GIL_SWITCH_INTERVAL)
     Allocator().return_large_allocations()   # scrapes build and free multi-megabyte strings
-    demo, printers_file = start_demo(settings)
+    try:
+        demo, printers_file = start_demo(settings)
+    except ConfigError as exc:
+        print(f"bambu-exporter: error: {exc}", file=sys.stderr)
+        return 1
     try:
         try:
             exporter = Exporter(settings, printers_file)
         except OSError as exc:
-            print(f"bambu-exporter: error: --web.listen-address "
-                  f"{settings.listen_host}:{settings.listen_port}: {exc.strerror or exc}",
+            print(f"bambu-exporter: error: --web.listen-address {exc.strerror or exc}",
                   file=sys.stderr)
             return 1
-        except ConfigError as exc:   # --hms.text-file that does not parse
+        except ConfigError as exc:   # --hms.text-file that does not parse, no systemd socket
             print(f"bambu-exporter: error: {exc}", file=sys.stderr)
             return 2
         stop = threading.Event()
@@ -305,10 +388,13 @@ def run_serve(settings: Settings) -> int:
         for signum in (signal.SIGTERM, signal.SIGINT):  # before start(): it may take a moment
             signal.signal(signum, on_signal)
         exporter.start()
-        log.info("bambu-exporter %s listening on %s:%d, printer list: %s, %s", __version__,
-                 settings.listen_host, exporter.web.port, describe_source(exporter.source),
+        log.info("bambu-exporter %s listening on %s, printer list: %s, %s", __version__,
+                 ", ".join(exporter.web.addresses), describe_source(exporter.source),
                  f"{settings.workers} worker processes" if settings.workers > 1
                  else "one process")
+        log.info("CPUs: %s; %s", cpu_limit().describe(),
+                 f"{settings.workers} worker processes" if settings.workers > 1
+                 else "one process (--workers sets more)")
         if settings.shard.sharded:
             log.info("%s", describe_slice(settings.shard, len(exporter.inventory.records),
                                           exporter.inventory.listed))
@@ -374,8 +460,18 @@ def run_probe(args: Sequence[str]) -> int:
 
 def run_status(settings: Settings, timeout: float) -> int:
     """`name: STATE` per printer, as the seed meant; non-zero if any is unreachable."""
-    demo, printers_file = start_demo(settings)
-    source = make_source(settings, printers_file or settings.printers_file)
+    try:
+        demo, printers_file = start_demo(settings)
+    except ConfigError as exc:   # the demo's addresses are taken
+        print(f"bambu-exporter: error: {exc}", file=sys.stderr)
+        return 1
+    try:
+        source = make_source(settings, printers_file or settings.printers_file)
+    except ConfigError as exc:   # no such --printers.file
+        print(f"bambu-exporter: error: {exc}", file=sys.stderr)
+        if demo:
+            demo.stop()
+        return 2
     inventory = Inventory(source, timeout=max(settings.inventory_timeout, 5.0),
                           shard=settings.shard)
     network = NetworkLoop()

@@ -12,9 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from exporter.errors import ConfigError
+from exporter.fleet.cpu_quota import cpu_limit
 from exporter.inventory.postgres import postgres_params
 from exporter.inventory.shard import Shard, shard_from
+from exporter.logs import LOG_FORMATS
 from exporter.printer.mqtt.bambu import make_tls_context
+from exporter.web.app import RESERVED_PATHS
 from exporter.web.web_config import load_web_config
 
 # ASCII digits only: str.isdigit() and \d take "²" or "١", which int() refuses or reads.
@@ -57,6 +60,8 @@ ENVIRONMENT: dict[str, str] = {
     "workers": "BAMBU_WORKERS",
     "workers.timeout": "BAMBU_WORKERS_TIMEOUT",
     "printer.ca-file": "BAMBU_PRINTER_CA_FILE",
+    "web.telemetry-path": "BAMBU_WEB_TELEMETRY_PATH",
+    "log.format": "BAMBU_LOG_FORMAT",
 }
 
 HOW_TO_CONFIGURE = """\
@@ -119,6 +124,16 @@ class Settings:
     workers: int = 1
     workers_timeout: float = 3.0   # all a scrape waits on the worker processes
     ca_file: str | None = None   # printers' certificates must chain to it, CN = serial
+    # Exporter conventions: every --web.listen-address (the first is listen_host/port;
+    # empty: just that one), sockets from systemd instead, the scrape path, the log format.
+    listen_addresses: tuple[tuple[str, int], ...] = ()
+    systemd_socket: bool = False
+    telemetry_path: str = "/metrics"
+    log_format: str = "text"
+
+    @property
+    def addresses(self) -> tuple[tuple[str, int], ...]:
+        return self.listen_addresses or ((self.listen_host, self.listen_port),)
 
     def __repr__(self) -> str:  # the database params hold a password
         return (f"Settings(listen={self.listen_host}:{self.listen_port}, "
@@ -132,13 +147,11 @@ DEFAULT_WORKERS_CAP = 8   # past this, more processes cost memory and buy little
 
 
 def default_workers(cpus: int | None = None) -> int:
-    """One worker per CPU this process may run on (its affinity, as in a container with
-    a CPU set), at most DEFAULT_WORKERS_CAP; one CPU keeps the single process."""
+    """One worker per CPU this process may use (the smaller of its affinity mask and its
+    cgroup's CPU quota, rounded up: a pod limited to 1 CPU on a 64-core node gets 1), at
+    most DEFAULT_WORKERS_CAP; one CPU keeps the single process."""
     if cpus is None:
-        try:
-            cpus = len(os.sched_getaffinity(0))
-        except (AttributeError, OSError):
-            cpus = os.cpu_count() or 1
+        cpus = cpu_limit().cpus
     return max(1, min(cpus, DEFAULT_WORKERS_CAP))
 
 
@@ -169,7 +182,8 @@ def settings_from(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Setti
     printer list is configured at all (the message says how to configure one)."""
 
     where, text = _value(flags, environ, "web.listen-address")
-    host, port = parse_listen_address(where, text) if text else ("0.0.0.0", DEFAULT_PORT)
+    addresses = parse_listen_addresses(where, text)
+    host, port = addresses[0]
 
     durations: dict[str, float] = {}
     for flag, default, minimum in (("printer.staleness", 60.0, 1.0),
@@ -236,7 +250,11 @@ def settings_from(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Setti
                     hms_text_file=hms_text_file or None,
                     web_config_file=web_config_file or None, workers=workers,
                     workers_timeout=durations["workers.timeout"],
-                    ca_file=ca_file or None)
+                    ca_file=ca_file or None,
+                    listen_addresses=addresses,
+                    systemd_socket=bool(flags.get("web.systemd-socket")),
+                    telemetry_path=telemetry_path(flags, environ),
+                    log_format=log_format(flags, environ))
 
 
 def check_ca_file(name: str, path: str) -> None:
@@ -248,6 +266,43 @@ def check_ca_file(name: str, path: str) -> None:
         raise ConfigError(f"{name}: {path!r} is not a PEM bundle of CA certificates "
                           f"({why}); Bambu Studio ships Bambu's printer CA among its "
                           "resources") from None
+
+
+# ---- exporter conventions: listen addresses, telemetry path, log format
+def parse_listen_addresses(name: str, given: str | list[str] | None
+                           ) -> tuple[tuple[str, int], ...]:
+    """The flag repeated (a list) or the variable's comma-separated addresses -> (host,
+    port) pairs, in order; none: the default :9851. The same address twice is an error."""
+    if not given:
+        return (("0.0.0.0", DEFAULT_PORT),)
+    texts = given if isinstance(given, list) else str(given).split(",")
+    addresses: list[tuple[str, int]] = []
+    for text in texts:
+        address = parse_listen_address(name, text)
+        if address in addresses and address[1] != 0:
+            raise ConfigError(f"{name}: {text.strip()!r} is given twice")
+        addresses.append(address)
+    return tuple(addresses)
+
+
+def telemetry_path(flags: Mapping[str, Any], environ: Mapping[str, str]) -> str:
+    where, text = _value(flags, environ, "web.telemetry-path")
+    path = "/metrics" if text is None else str(text).strip()
+    if not path.startswith("/") or any(c in path for c in "?# ") or not path.isprintable():
+        raise ConfigError(f"{where}: {path!r} is not a URL path (example: /metrics)")
+    if path in RESERVED_PATHS:
+        raise ConfigError(f"{where}: {path} is served by the exporter itself; choose "
+                          "another path (default /metrics)")
+    return path
+
+
+def log_format(flags: Mapping[str, Any], environ: Mapping[str, str]) -> str:
+    where, text = _value(flags, environ, "log.format")
+    value = "text" if text is None else str(text).strip().lower()
+    if value not in LOG_FORMATS:
+        raise ConfigError(f"{where}: {text!r} is not one of {', '.join(LOG_FORMATS)}")
+    return value
+# ---- end exporter conventions
 
 
 def shard_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Shard:

@@ -209,3 +209,36 @@ def test_a_bad_ca_file_is_named(tmp_path: Path) -> None:
                                "--printer.ca-file")):
         with pytest.raises(ConfigError, match=named):
             settings_from({"printers.file": "p.yaml", **flags}, env)
+
+
+# ---- exporter conventions: repeated listen addresses, telemetry path, log format
+
+def test_listen_address_repeats_and_the_variable_takes_a_list() -> None:
+    settings = settings_from({"printers.file": "p.yaml",
+                              "web.listen-address": ["127.0.0.1:1", "[::1]:2"]}, {})
+    assert settings.addresses == (("127.0.0.1", 1), ("::1", 2))
+    assert (settings.listen_host, settings.listen_port) == ("127.0.0.1", 1)
+    by_env = settings_from({"printers.file": "p.yaml"},
+                           {"BAMBU_WEB_LISTEN_ADDRESS": "127.0.0.1:1, :2"})
+    assert by_env.addresses == (("127.0.0.1", 1), ("0.0.0.0", 2))
+    with pytest.raises(ConfigError, match="--web.listen-address: ':2' is given twice"):
+        settings_from({"printers.file": "p.yaml", "web.listen-address": [":2", ":2"]}, {})
+
+
+@pytest.mark.parametrize(("path", "error"), [
+    ("metrics", "not a URL path"), ("/a b", "not a URL path"), ("/-/ready", "served by"),
+    ("/", "served by"), ("/healthz", "served by")])
+def test_bad_telemetry_paths(path: str, error: str) -> None:
+    with pytest.raises(ConfigError, match=f"--web.telemetry-path: .*{error}"):
+        settings_from({"printers.file": "p.yaml", "web.telemetry-path": path}, {})
+
+
+def test_telemetry_path_and_log_format_from_flags_and_variables() -> None:
+    settings = settings_from({"printers.file": "p.yaml"}, {})
+    assert (settings.telemetry_path, settings.log_format) == ("/metrics", "text")
+    settings = settings_from({"printers.file": "p.yaml"}, {"BAMBU_WEB_TELEMETRY_PATH": "/m",
+                                                           "BAMBU_LOG_FORMAT": "JSON"})
+    assert (settings.telemetry_path, settings.log_format) == ("/m", "json")
+    with pytest.raises(ConfigError, match="BAMBU_LOG_FORMAT: 'yaml' is not one of text, "
+                                          "logfmt, json"):
+        settings_from({"printers.file": "p.yaml"}, {"BAMBU_LOG_FORMAT": "yaml"})

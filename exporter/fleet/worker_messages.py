@@ -15,6 +15,7 @@ RECORDS = "records"     # main -> worker: its printers (list[PrinterRecord]); no
 LINES = "lines"         # main -> worker: now; answer (id, FleetLines, changed statuses)
 STATUSES = "statuses"   # main -> worker: now; answer (id, list[PrinterStatus])
 TEXTS = "texts"         # main -> worker: the HMS text table (Mapping[str, str]); no answer
+PING = "ping"           # main -> worker: None; answer (id, True): it answers (readiness)
 STOP = "stop"           # main -> worker: close every session; answer (STOPPED, sessions)
 STOPPED = "stopped"
 
@@ -27,3 +28,4 @@ class WorkerSetup:
     connect_timeout: float
     log_level: str = "info"
     ca_file: str | None = None         # --printer.ca-file: printers' certificates verified
+    log_format: str = "text"   # --log.format: the workers' lines look like the main one's

@@ -22,6 +22,7 @@ from exporter.fleet.reconcile import FleetUpkeep, session_fleet
 from exporter.fleet.rendered import LocalFleet
 from exporter.fleet.worker_messages import (
     LINES,
+    PING,
     RECORDS,
     STATUSES,
     STOP,
@@ -53,7 +54,7 @@ def serve(conn: Connection) -> int:
         raise SystemExit(f"worker: expected a WorkerSetup first, got {type(setup).__name__}")
     allocator = Allocator()
     allocator.return_large_allocations()   # each answer is a multi-megabyte string
-    configure_logs(setup.log_level, prefix=f"worker-{setup.index} ")
+    configure_logs(setup.log_level, worker=setup.index, log_format=setup.log_format)
     log = logging.getLogger("exporter.worker")
     sys.setswitchinterval(GIL_SWITCH_INTERVAL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -120,6 +121,8 @@ def _answer(local: LocalFleet, kind: str, ident: int, payload: Any) -> tuple[Any
         return ident, lines, [dataclasses.replace(s, snapshot=None) for s in changed]
     if kind == STATUSES:
         return ident, local.statuses(payload)
+    if kind == PING:
+        return ident, True
     raise ValueError(f"unknown request {kind!r}")
 
 

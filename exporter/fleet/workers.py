@@ -36,7 +36,7 @@ from typing import Any
 import exporter
 from exporter.fleet.assignment import worker_of
 from exporter.fleet.worker_channel import ChannelClosed, WorkerChannel
-from exporter.fleet.worker_messages import LINES, RECORDS, STATUSES, STOP, TEXTS, WorkerSetup
+from exporter.fleet.worker_messages import LINES, PING, RECORDS, STATUSES, STOP, TEXTS, WorkerSetup
 from exporter.inventory.record import PrinterRecord
 from exporter.metrics.printer_lines import FleetLines, PrinterLines
 from exporter.printer.error_texts import TextLookup
@@ -288,6 +288,15 @@ class WorkerPool:
             for serial in [s for s in self._views if s not in serials]:
                 del self._views[serial]
 
+    def pids(self) -> list[tuple[int, int]]:
+        """(worker index, pid) of every worker process running now."""
+        out = []
+        for worker in self._workers:
+            process = worker.process
+            if process is not None and process.poll() is None:
+                out.append((worker.index, process.pid))
+        return out
+
     @property
     def worker_restarts(self) -> int:
         return self._restarts
@@ -306,6 +315,12 @@ class WorkerPool:
             else:
                 parts.append(answer[1])
         return parts
+
+    def silent_workers(self) -> list[int]:
+        """The workers that do not answer a ping now (dead, restarting or stuck)."""
+        answers = self._ask(PING, None)
+        return [worker.index for worker, (answer, _) in zip(self._workers, answers, strict=True)
+                if answer is None or answer[1] is not True]
 
     def statuses(self, now: float) -> list[PrinterStatus]:
         answers = self._ask(STATUSES, now)

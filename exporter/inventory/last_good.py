@@ -10,7 +10,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from exporter.inventory.postgres import describe_params
-from exporter.inventory.record import InventoryError, InventorySource, PrinterRecord, RejectedRow
+from exporter.inventory.record import (
+    InventoryError,
+    InventorySource,
+    PrinterRecord,
+    RejectedRow,
+    field_names,
+)
 from exporter.inventory.shard import Shard
 from exporter.inventory.validate import validate_rows
 
@@ -72,6 +78,7 @@ class Inventory:
         self._logged_rejections: set[tuple[str, str, str]] = set()
         self._closed = False
         self._where = describe_source(source)
+        self._field_names = field_names(source)   # messages in the source's own words
         # The last rows read and what they gave; only the reading thread touches these
         # (one read at a time).
         self._last_rows: list[dict[str, Any]] | None = None
@@ -108,7 +115,7 @@ class Inventory:
                 # costs ~0.05 ms at 1000 printers, validating them again ~7 ms.
                 records, rejected, listed = self._last_result
             else:
-                records, rejected = validate_rows(rows)
+                records, rejected = validate_rows(rows, self._field_names)
                 listed = len(records)
                 records, rejected = self._slice(rows, records, rejected)
                 self._last_rows, self._last_result = rows, (records, rejected, listed)
@@ -189,8 +196,7 @@ class Inventory:
         seen: set[tuple[str, str, str]] = set()
         for row in rejected:
             # Keyed without the row's position, so a row moving up is not new.
-            key = (row.name_or_serial_hint, row.reason,
-                   row.message[len(f"row {row.index}"):])
+            key = (row.name_or_serial_hint, row.reason, row.message[len(row.place):])
             seen.add(key)
             if key not in self._logged_rejections:
                 # A bad row is counted and logged when it appears, not on every read:

@@ -16,7 +16,13 @@ DUPLICATE_SERIAL = "duplicate_serial"
 NOT_TEXT = "not_text"
 TOO_LONG = "too_long"
 BAD_SERIAL = "bad_serial"
-REJECTION_REASONS = (BLANK_FIELD, BAD_ADDRESS, DUPLICATE_SERIAL, NOT_TEXT, TOO_LONG, BAD_SERIAL)
+UNKNOWN_KEY = "unknown_key"
+REJECTION_REASONS = (BLANK_FIELD, BAD_ADDRESS, DUPLICATE_SERIAL, NOT_TEXT, TOO_LONG, BAD_SERIAL,
+                     UNKNOWN_KEY)
+
+# Optional keys of a row, set by a source that knows more than the columns:
+ROW_PLACE = "_place"                 # where the row is, in the source's words: "entry 3 (line 7)"
+ROW_UNKNOWN_KEYS = "_unknown_keys"   # keys the source does not know (a typo of `ip`, ...)
 
 
 @dataclass(frozen=True)
@@ -40,10 +46,18 @@ class RejectedRow:
     index: int               # position in what the source returned, from 0
     name_or_serial_hint: str  # what a person finds the row by
     reason: str              # one of REJECTION_REASONS
-    message: str
+    message: str             # "<place> (<hint>): what is wrong"
+    place: str = ""          # "row 3", "entry 3 (line 7)": where the message starts
 
 
 class InventorySource(Protocol):
     def read(self) -> list[dict[str, Any]]: ...
+
+
+def field_names(source: object) -> dict[str, str]:
+    """The source's own name for each column (a YAML file says `ip`, not `printer_ip`):
+    its `field_names` attribute where it has one, else the columns' names."""
+    names = getattr(source, "field_names", None)
+    return dict(names) if isinstance(names, dict) else {c: c for c in COLUMNS}
 
 

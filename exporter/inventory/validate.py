@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import re
 from collections.abc import Iterable, Mapping
@@ -13,7 +14,10 @@ from exporter.inventory.record import (
     COLUMNS,
     DUPLICATE_SERIAL,
     NOT_TEXT,
+    ROW_PLACE,
+    ROW_UNKNOWN_KEYS,
     TOO_LONG,
+    UNKNOWN_KEY,
     PrinterRecord,
     RejectedRow,
 )
@@ -66,20 +70,31 @@ def _is_host_name(text: str) -> bool:
     return not all(label.isdigit() for label in labels)
 
 
-def _hint(row: Mapping[str, object], index: int) -> str:
+def _hint(row: Mapping[str, object]) -> str:
     for key in ("printer_name", "printer_bambu_id"):
         value = row.get(key)
         if isinstance(value, str) and value.strip():
             return bounded_text(value.strip(), HINT_LIMIT)
-    return f"row {index}"
+    return ""
+
+
+def _place(row: Mapping[str, object], index: int) -> str:
+    """Where the row is: the source's own words when it gave them, else its 1-based
+    position ("row 3"), as a person counts rows."""
+    place = row.get(ROW_PLACE)
+    return place if isinstance(place, str) and place else f"row {index + 1}"
 
 
 HINT_LIMIT = 80   # enough to find the row by; a whole overlong name goes nowhere
 
 
-def validate_rows(rows: Iterable[Mapping[str, object]]
+def validate_rows(rows: Iterable[Mapping[str, object]],
+                  field_names: Mapping[str, str] | None = None
                   ) -> tuple[list[PrinterRecord], list[RejectedRow]]:
     """Rows with the DB column names -> (records, rejected), both in the original order.
+    Messages name fields as `field_names` says (the source's words: `ip` in a YAML file)
+    and rows by their ROW_PLACE or 1-based position. A row with ROW_UNKNOWN_KEYS is
+    rejected naming them: a misspelt `adress:` must not read as a blank address.
 
     Whitespace is stripped. A row with a missing/blank field, a value that is not text,
     an address that is neither an IP nor a host name, or a serial already taken by an
@@ -88,70 +103,95 @@ def validate_rows(rows: Iterable[Mapping[str, object]]
     """
     records: list[PrinterRecord] = []
     rejected: list[RejectedRow] = []
-    first_row_of_serial: dict[str, int] = {}
+    first_row_of_serial: dict[str, str] = {}   # serial -> place of its row
+    names = {column: column for column in COLUMNS}
+    names.update(field_names or {})
     for index, row in enumerate(rows):
-        hint = _hint(row, index)
-        where = f"row {index} ({hint})" if hint != f"row {index}" else f"row {index}"
-        values: dict[str, str] = {}
-        blank: list[str] = []
-        not_text: list[str] = []
-        for column in COLUMNS:
-            value = row.get(column)
-            if value is None:
-                blank.append(column)
-            elif not isinstance(value, str):
-                # An int access code or serial has lost its leading zeros: never guess.
-                not_text.append(f"{column} is {type(value).__name__}")
-            elif not value.strip():
-                blank.append(column)
-            else:
-                # Valid UTF-8 (surrogates joined or replaced), so every later use
-                # (labels, logs, MQTT) can encode it.
-                values[column] = valid_text(value.strip())
-        if blank:
-            rejected.append(RejectedRow(index, hint, BLANK_FIELD,
-                                        f"{where}: blank {', '.join(blank)}"))
-            continue
-        if not_text:
-            rejected.append(RejectedRow(
-                index, hint, NOT_TEXT,
-                f"{where}: {', '.join(not_text)}, not text (leading zeros may be lost)"))
-            continue
-        too_long = [column for column in COLUMNS if len(values[column]) > LABEL_VALUE_LIMIT]
-        if too_long:
-            rejected.append(RejectedRow(
-                index, hint, TOO_LONG,
-                f"{where}: {', '.join(too_long)} longer than {LABEL_VALUE_LIMIT} characters"))
-            continue
-        address = values["printer_ip"]
-        if not is_valid_address(address):
-            rejected.append(RejectedRow(
-                index, hint, BAD_ADDRESS,
-                f"{where}: printer_ip {address!r} is neither an IP address nor a host name"))
-            continue
-        unusable = unusable_address(address)
-        if unusable:
-            rejected.append(RejectedRow(
-                index, hint, BAD_ADDRESS,
-                f"{where}: printer_ip {address!r} is {unusable}, not a printer's"))
-            continue
-        # Printers publish on their serial in upper case and MQTT topics are
-        # case-sensitive: a serial typed in lower case would subscribe to nothing.
-        serial = values["printer_bambu_id"].upper()
-        if _BAD_SERIAL.search(serial):
-            rejected.append(RejectedRow(
-                index, hint, BAD_SERIAL,
-                f"{where}: serial {serial!r} holds a space, control character, '/', '+' or "
-                "'#' (it names MQTT topics)"))
-            continue
-        if serial in first_row_of_serial:
-            rejected.append(RejectedRow(
-                index, hint, DUPLICATE_SERIAL,
-                f"{where}: serial {serial} already used by row {first_row_of_serial[serial]}"
-                + (" (serials are compared in upper case)"
-                   if values["printer_bambu_id"] != serial else "")))
-            continue
-        first_row_of_serial[serial] = index
-        records.append(PrinterRecord(name=values["printer_name"], ip=address, serial=serial,
-                                     access_code=values["access_code"]))
+        place = _place(row, index)
+        hint = _hint(row) or place
+        checked = _check(row, names, first_row_of_serial)
+        if isinstance(checked, PrinterRecord):
+            first_row_of_serial[checked.serial] = place
+            records.append(checked)
+        else:
+            where = f"{place} ({hint})" if hint != place else place
+            reason, what = checked
+            rejected.append(RejectedRow(index, hint, reason, f"{where}: {what}", place))
     return records, rejected
+
+
+def _check(row: Mapping[str, object], names: Mapping[str, str],
+           first_row_of_serial: Mapping[str, str]) -> PrinterRecord | tuple[str, str]:
+    """The row's record, or (reason, what is wrong)."""
+    unknown = row.get(ROW_UNKNOWN_KEYS)
+    if isinstance(unknown, (list, tuple)) and unknown:
+        known = [names[c] for c in COLUMNS]
+        return UNKNOWN_KEY, (f"unknown key {', '.join(repr(k) for k in unknown)} (known: "
+                             f"{', '.join(known)}){_did_you_mean(unknown, names)}")
+    values: dict[str, str] = {}
+    blank: list[str] = []
+    not_text: list[str] = []
+    for column in COLUMNS:
+        value = row.get(column)
+        if value is None:
+            blank.append(column)
+        elif not isinstance(value, str):
+            # An int access code or serial has lost its leading zeros: never guess.
+            not_text.append(f"{names[column]} is {type(value).__name__}")
+        elif not value.strip():
+            blank.append(column)
+        else:
+            # Valid UTF-8 (surrogates joined or replaced), so every later use
+            # (labels, logs, MQTT) can encode it.
+            values[column] = valid_text(value.strip())
+    if blank:
+        return BLANK_FIELD, f"blank {', '.join(names[c] for c in blank)}"
+    if not_text:
+        return NOT_TEXT, f"{', '.join(not_text)}, not text (leading zeros may be lost)"
+    too_long = [column for column in COLUMNS if len(values[column]) > LABEL_VALUE_LIMIT]
+    if too_long:
+        return TOO_LONG, (f"{', '.join(names[c] for c in too_long)} longer than "
+                          f"{LABEL_VALUE_LIMIT} characters")
+    address = values["printer_ip"]
+    ip = names["printer_ip"]
+    if not is_valid_address(address):
+        return BAD_ADDRESS, f"{ip} {address!r} is neither an IP address nor a host name"
+    unusable = unusable_address(address)
+    if unusable:
+        return BAD_ADDRESS, f"{ip} {address!r} is {unusable}, not a printer's"
+    # Printers publish on their serial in upper case and MQTT topics are case-sensitive:
+    # a serial typed in lower case would subscribe to nothing.
+    serial = values["printer_bambu_id"].upper()
+    if _BAD_SERIAL.search(serial):
+        return BAD_SERIAL, (f"{names['printer_bambu_id']} {serial!r} holds a space, control "
+                            "character, '/', '+' or '#' (it names MQTT topics)")
+    if serial in first_row_of_serial:
+        return DUPLICATE_SERIAL, (f"{names['printer_bambu_id']} {serial} already used by "
+                                  f"{first_row_of_serial[serial]}"
+                                  + (" (serials are compared in upper case)"
+                                     if values["printer_bambu_id"] != serial else ""))
+    return PrinterRecord(name=values["printer_name"], ip=address, serial=serial,
+                         access_code=values["access_code"])
+
+
+# Words people write for a column (the database's names among them): the hint points
+# from `address:` to `ip:` where spelling alone would not.
+_ALIASES = {
+    "printer_ip": ("address", "ip_address", "host", "hostname", "printer_ip"),
+    "printer_bambu_id": ("serial_number", "sn", "bambu_id", "printer_bambu_id", "device_id"),
+    "access_code": ("code", "access-code", "accesscode", "lan_code", "password"),
+    "printer_name": ("printer", "printer_name", "title"),
+}
+
+
+def _did_you_mean(unknown: Iterable[object], names: Mapping[str, str]) -> str:
+    """'; did you mean 'ip'?' for the first unknown key that resembles a known one."""
+    for key in unknown:
+        word = str(key).strip().lower()
+        candidates = {names[c]: c for c in COLUMNS}
+        for column, aliases in _ALIASES.items():
+            candidates.update({alias: column for alias in aliases})
+        close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+        if close:
+            return f"; did you mean {names[candidates[close[0]]]!r}?"
+    return ""

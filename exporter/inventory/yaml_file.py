@@ -9,7 +9,10 @@
 Scalars are read as text: YAML would turn an unquoted access code 01234567 into the
 int 1234567 (octal rules aside) and a serial such as 1234E5 into a float, silently
 losing characters. With only `null` resolved, `access_code: 01234567` stays "01234567",
-quoted or not. Unknown keys (`model`, ...) are ignored.
+quoted or not. `model` (which the simulator writes) is read and ignored; any other key
+rejects its entry as `unknown_key`, naming it: a misspelt `adress:` would otherwise read
+as a blank address. Rejected entries are named as a person finds them: "printers entry 3
+(line 7)", with the YAML's own field names.
 """
 
 from __future__ import annotations
@@ -19,11 +22,13 @@ from typing import Any
 
 import yaml
 
-from exporter.inventory.record import InventoryError
+from exporter.inventory.record import ROW_PLACE, ROW_UNKNOWN_KEYS, InventoryError
 
 # YAML key -> the row shape of the database, so both go through validate_rows.
 _KEYS = {"name": "printer_name", "ip": "printer_ip", "serial": "printer_bambu_id",
          "access_code": "access_code"}
+# Keys read and ignored: the simulator writes the model (the exporter finds it itself).
+_IGNORED_KEYS = ("model",)
 
 _NULL = "tag:yaml.org,2002:null"
 
@@ -49,6 +54,8 @@ class YamlSource:
         self._rows: list[dict[str, Any]] = []
         self._error: InventoryError | None = None
         self.parses = 0  # how often the file was parsed; shows the cache works
+        # the column -> this file's key, for validate_rows' messages
+        self.field_names = {column: key for key, column in _KEYS.items()}
 
     def describe(self) -> str:
         return f"file {self.path}"
@@ -77,7 +84,12 @@ class YamlSource:
         self.parses += 1
         try:
             with open(self.path, "rb") as f:
-                data = yaml.load(f, Loader=_TextLoader)  # noqa: S506 - a SafeLoader
+                loader = _TextLoader(f)
+                try:
+                    node = loader.get_single_node()
+                    data = loader.construct_document(node) if node is not None else None
+                finally:
+                    loader.dispose()
         except OSError as exc:
             raise InventoryError(f"{self.path}: {exc.strerror or type(exc).__name__}") from None
         except yaml.MarkedYAMLError as exc:
@@ -98,13 +110,32 @@ class YamlSource:
         if not isinstance(printers, list):
             raise InventoryError(f"{self.path}: 'printers' must be a list, "
                                  f"found {_kind(printers)}")
+        lines = _entry_lines(node)
         rows = []
         for index, item in enumerate(printers):
+            place = f"printers entry {index + 1}"
+            if index < len(lines):
+                place += f" (line {lines[index]})"
             if not isinstance(item, dict):
-                raise InventoryError(f"{self.path}: printers[{index}] must be a mapping "
+                raise InventoryError(f"{self.path}: {place} must be a mapping "
                                      f"(name, ip, serial, access_code), found {_kind(item)}")
-            rows.append({column: item.get(key) for key, column in _KEYS.items()})
+            row: dict[str, Any] = {column: item.get(key) for key, column in _KEYS.items()}
+            row[ROW_PLACE] = place
+            unknown = [str(key) for key in item if key not in _KEYS and key not in _IGNORED_KEYS]
+            if unknown:
+                row[ROW_UNKNOWN_KEYS] = unknown
+            rows.append(row)
         return rows
+
+
+def _entry_lines(document: yaml.Node | None) -> list[int]:
+    """The 1-based line where each entry of the top-level `printers` list starts."""
+    if not isinstance(document, yaml.MappingNode):
+        return []
+    for key, value in document.value:
+        if getattr(key, "value", None) == "printers" and isinstance(value, yaml.SequenceNode):
+            return [item.start_mark.line + 1 for item in value.value]
+    return []
 
 
 def _kind(value: object) -> str:

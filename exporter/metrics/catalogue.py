@@ -106,7 +106,7 @@ CATALOGUE: tuple[Spec, ...] = (
          ("reason",),
          per_printer=False),
     Spec("bambu_exporter_build_info", "gauge", "Exporter build; always 1.",
-         ("version", "bambulabs_api_version"), per_printer=False),
+         ("version", "revision", "bambulabs_api_version"), per_printer=False),
     Spec("bambu_exporter_collect_duration_seconds", "gauge",
          "Time this scrape spent collecting.", per_printer=False),
     Spec("bambu_exporter_collect_errors_total", "counter",
@@ -142,6 +142,7 @@ class ExporterStatus:
     shard_count: int = 1
     hms_text_rejected: int = 0
     worker_restarts: int = 0
+    revision: str = "unknown"
 
 
 Sample = tuple[str, tuple[str, ...], float]   # (family name, label values, value)
@@ -253,7 +254,8 @@ def inventory_samples(inventory: InventoryStatus) -> list[Sample]:
 
 def exporter_samples(exporter: ExporterStatus) -> list[Sample]:
     return [
-        ("bambu_exporter_build_info", (exporter.version, exporter.bambulabs_api_version), 1.0),
+        ("bambu_exporter_build_info",
+         (exporter.version, exporter.revision, exporter.bambulabs_api_version), 1.0),
         ("bambu_exporter_collect_duration_seconds", (), exporter.collect_duration),
         ("bambu_exporter_collect_errors_total", (), float(exporter.collect_errors)),
         ("bambu_exporter_shard_info", (str(exporter.shard_index), str(exporter.shard_count)),

@@ -33,6 +33,7 @@ from exporter.metrics.catalogue import (
 from exporter.metrics.printer_lines import FleetLines, SampleWriter, rendered_families
 from exporter.printer.error_texts import ErrorTexts
 from exporter.printer.status import PrinterStatus
+from exporter.version import revision
 
 
 class InventoryLike(Protocol):
@@ -80,6 +81,7 @@ class FleetCollector:
         self._lock = threading.Lock()   # concurrent scrapes reconcile one at a time
         self._collect_errors = 0
         self._library_version = library_version()
+        self._revision = revision()
         self._writer = SampleWriter()
 
     def describe(self) -> list[Metric]:
@@ -118,6 +120,7 @@ class FleetCollector:
         samples += exporter_samples(ExporterStatus(
             version=__version__,
             bambulabs_api_version=self._library_version,
+            revision=self._revision,
             collect_errors=collect_errors,
             collect_duration=time.perf_counter() - started,
             worker_restarts=self._fleet.worker_restarts,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import ipaddress
 import os
 import re
@@ -136,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "DB_PASSWORD(_FILE) (or PG*) variables name; without this flag "
                              "those variables are ignored")
     faults = parser.add_argument_group(
-        "faults", "each takes a count of printers (3) or a share of the fleet (0.1, 10%%)")
+        "faults", "each takes a count of printers (3) or a share of the fleet (0.1, 10%)")
     for flag, meaning in FAULT_FLAGS.items():
         faults.add_argument(f"--{flag}", type=_amount, default=None, metavar="N",
                             help=f"printers that {meaning}")
@@ -204,7 +205,14 @@ def main(argv: list[str]) -> int:
         return 2
     try:
         asyncio.run(_serve(fleet, args.inventory, database))
-    except (OSError, RuntimeError) as exc:
+    except OSError as exc:
+        hint = ""
+        if exc.errno in (errno.EADDRINUSE, errno.EADDRNOTAVAIL):
+            hint = (f" (--first-address {args.first_address}, --port {args.port}: another "
+                    "simulator running? choose another --first-address)")
+        print(f"simulate: {exc}{hint}", file=sys.stderr)
+        return 1
+    except RuntimeError as exc:
         print(f"simulate: {exc}", file=sys.stderr)
         return 1
     return 0

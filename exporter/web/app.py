@@ -1,4 +1,8 @@
-"""HTTP: /metrics, /healthz and / (a landing page with the fleet), as one WSGI app.
+"""HTTP: /metrics (--web.telemetry-path), /-/healthy (and /healthz, its older name),
+/-/ready and / (a landing page with the fleet), as one WSGI app.
+
+/-/healthy says the process serves HTTP; /-/ready that it can answer a scrape truthfully:
+the printer list was read once and every worker process answers (`ready` says why not).
 
 /metrics behaves as client_python's make_wsgi_app (OPTIONS/405, text vs OpenMetrics and
 the escaping scheme chosen from the Accept header by its own choose_encoder, gzip when
@@ -29,26 +33,46 @@ def make_app(registry: CollectorRegistry, statuses: Callable[[], list[PrinterSta
              source: str, clock: Callable[[], float] = time.time,
              inventory_up: Callable[[], bool] = lambda: True,
              shard_line: Callable[[], str] = lambda: "",
-             after_scrape: Callable[[], None] = lambda: None) -> Callable[..., Iterable[bytes]]:
+             after_scrape: Callable[[], None] = lambda: None,
+             telemetry_path: str = "/metrics",
+             ready: Callable[[], str | None] = lambda: None) -> Callable[..., Iterable[bytes]]:
+    """`ready()` answers None when ready, else why not (shown in the 503's body)."""
     metrics_app = make_metrics_app(registry, after_scrape)
 
     def app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO") or "/"
-        if path == "/metrics":
+        if path == telemetry_path:
             return metrics_app(environ, start_response)
-        if path == "/healthz":
-            start_response("200 OK", [("Content-Type", "text/plain; charset=utf-8")])
-            return [b"ok\n"]
+        if path in HEALTHY_PATHS:   # /healthz keeps the body it always had
+            return _plain(start_response, "200 OK", "Healthy\n" if path == "/-/healthy" else "ok\n")
+        if path == READY_PATH:
+            why = ready()
+            if why is None:
+                return _plain(start_response, "200 OK", "Ready\n")
+            return _plain(start_response, "503 Service Unavailable", f"Not ready: {why}\n")
         if path == "/":
             page = landing_page(statuses(), source, clock(), inventory_up(),
-                                shard_line()).encode()
+                                shard_line(), telemetry_path).encode()
             start_response("200 OK", [("Content-Type", "text/html; charset=utf-8"),
                                       ("Content-Length", str(len(page)))])
             return [page]
         start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])
-        return [b"not found: try /metrics, /healthz or /\n"]
+        return [f"not found: try {telemetry_path}, /-/healthy, /-/ready or /\n".encode()]
 
     return app
+
+
+HEALTHY_PATHS = ("/-/healthy", "/healthz")
+READY_PATH = "/-/ready"
+# Paths --web.telemetry-path may not take: the app answers them itself.
+RESERVED_PATHS = ("/", READY_PATH, *HEALTHY_PATHS)
+
+
+def _plain(start_response: StartResponse, status: str, text: str) -> Iterable[bytes]:
+    body = text.encode()
+    start_response(status, [("Content-Type", "text/plain; charset=utf-8"),
+                            ("Content-Length", str(len(body)))])
+    return [body]
 
 
 # zlib level for gzipped scrapes. client_python uses gzip.compress's default, 9: on the

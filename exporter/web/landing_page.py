@@ -11,7 +11,8 @@ from exporter.printer.status import PrinterStatus
 
 
 def landing_page(statuses: Iterable[PrinterStatus], source: str, now: float,
-                 inventory_up: bool = True, shard_line: str = "") -> str:
+                 inventory_up: bool = True, shard_line: str = "",
+                 telemetry_path: str = "/metrics") -> str:
     """The page at /: links and one row per printer. Everything printed is escaped:
     printer names come from a database we do not control. `shard_line` says which
     slice of the list a sharded exporter serves (empty: not sharded)."""
@@ -40,6 +41,7 @@ def landing_page(statuses: Iterable[PrinterStatus], source: str, now: float,
         "showing the last good list. See the exporter's log.</p>")
     shard = f'<p id="shard">This exporter serves {html.escape(shard_line)}.</p>\n' \
         if shard_line else ""
+    path = html.escape(telemetry_path)
     stamp = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(now))
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>bambu-exporter</title>
@@ -63,8 +65,9 @@ td:not(:last-child), th {{ white-space: nowrap; }}
 <p>Version {html.escape(__version__)}. Printer list: {html.escape(source)}.</p>
 {shard}{banner}
 <ul>
-<li><a href="/metrics">/metrics</a>: the Prometheus scrape endpoint</li>
-<li><a href="/healthz">/healthz</a>: liveness</li>
+<li><a href="{path}">{path}</a>: the Prometheus scrape endpoint</li>
+<li><a href="/-/healthy">/-/healthy</a>: liveness (also /healthz)</li>
+<li><a href="/-/ready">/-/ready</a>: readiness: the printer list was read and every worker answers</li>
 </ul>
 <h2>Fleet: <span id="up-count">{up}</span> of <span id="printer-count">{len(statuses)}</span> up</h2>
 <table id="fleet">

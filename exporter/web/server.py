@@ -16,41 +16,44 @@ import logging
 import socket
 import ssl
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from exporter.web.config_watch import WebConfigWatcher
 from exporter.web.connection import HttpConnection
+from exporter.web.listeners import bind_listeners, describe_address
 from exporter.web.server_core import ServerCore, ServerLimits
 
 log = logging.getLogger(__name__)
 
 
 class WebServer:
-    """Serves `app` on host:port until stop(). `web_config_file`: TLS and basic auth."""
+    """Serves `app` on host:port until stop(). `web_config_file`: TLS and basic auth.
+    `listeners`: sockets already listening (more --web.listen-address values, or the ones
+    systemd handed over), served instead of binding host:port."""
 
-    def __init__(self, app: Callable[..., Iterable[bytes]], host: str, port: int,
-                 web_config_file: str | None = None,
-                 limits: ServerLimits | None = None) -> None:
+    def __init__(self, app: Callable[..., Iterable[bytes]], host: str = "0.0.0.0",
+                 port: int = 0, web_config_file: str | None = None,
+                 limits: ServerLimits | None = None,
+                 listeners: Sequence[socket.socket] = ()) -> None:
         self.limits = limits or ServerLimits()
         watcher = WebConfigWatcher(web_config_file) if web_config_file else None
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self._socket = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            self._socket.bind((host, port))
-            self._socket.listen(self.limits.backlog)
-        except OSError:
-            self._socket.close()
-            raise
-        self._socket.setblocking(False)
-        self.core = ServerCore(app, host, self.port, self.limits, watcher)
+        self._sockets = list(listeners) or bind_listeners([(host, port)], self.limits.backlog)
+        for sock in self._sockets:
+            sock.setblocking(False)
+        first = self._sockets[0].getsockname()
+        self.core = ServerCore(app, first[0], self.port, self.limits, watcher)
         self._loop = asyncio.new_event_loop()
-        self._server: asyncio.AbstractServer | None = None
+        self._servers: list[asyncio.AbstractServer] = []
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="web")
 
     @property
     def port(self) -> int:
-        return int(self._socket.getsockname()[1])
+        """The first listener's port (the one tests and the log name)."""
+        return int(self._sockets[0].getsockname()[1])
+
+    @property
+    def addresses(self) -> list[str]:
+        return [describe_address(sock) for sock in self._sockets]
 
     @property
     def tls(self) -> bool:
@@ -62,13 +65,15 @@ class WebServer:
         future.result(timeout=10)
         if self.core.watcher is not None:
             self.core.watcher.start()
-        log.info("web: %s", self.describe())
+        log.info("web: %s, listening on %s", self.describe(), ", ".join(self.addresses))
 
     def describe(self) -> str:
         """How the server is protected, for the log (never a secret)."""
         config = self.core.watcher.current() if self.core.watcher else None
         if config is None or (config.tls is None and not config.users):
-            where = "on all interfaces " if self.core.host in ("0.0.0.0", "::", "") else ""
+            everywhere = any(sock.getsockname()[0] in ("0.0.0.0", "::", "")
+                             for sock in self._sockets)
+            where = "on all interfaces " if everywhere else ""
             return (f"plain HTTP without authentication {where}(TLS and basic auth: "
                     "--web.config.file)")
         parts = []
@@ -83,8 +88,9 @@ class WebServer:
 
     async def _serve(self) -> None:
         core = self.core
-        self._server = await self._loop.create_server(
-            lambda: HttpConnection(core), sock=self._socket, backlog=self.limits.backlog)
+        for sock in self._sockets:
+            self._servers.append(await self._loop.create_server(
+                lambda: HttpConnection(core), sock=sock, backlog=self.limits.backlog))
 
     def stop(self) -> None:
         if self.core.watcher is not None:
@@ -96,13 +102,14 @@ class WebServer:
             if not self._thread.is_alive():
                 self._loop.close()
         else:
-            self._socket.close()
+            for sock in self._sockets:
+                sock.close()
         self.core.executor.shutdown(wait=False, cancel_futures=True)
         self.core.auth_executor.shutdown(wait=False, cancel_futures=True)
 
     async def _close(self) -> None:
-        if self._server is not None:
-            self._server.close()
+        for server in self._servers:
+            server.close()
         for connection in list(self.core.connections):
             connection.abort()
         # Answers still waiting on a render or a slow client end here, not at interpreter exit.

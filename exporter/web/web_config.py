@@ -55,6 +55,7 @@ class WebConfig:
     tls: ssl.SSLContext | None = None
     users: dict[str, bytes] = field(default_factory=dict)
     files: tuple[Path, ...] = ()   # the file and the files it names: watched for changes
+    cert_file: Path | None = None   # the server's certificate (the healthcheck trusts it)
 
 
 def load_web_config(path: str | os.PathLike[str], where: str = FLAG) -> WebConfig:
@@ -80,11 +81,13 @@ def load_web_config(path: str | os.PathLike[str], where: str = FLAG) -> WebConfi
     base = path.parent
     files = [path]
     tls = None
+    cert_file = None
     if document.get("tls_server_config"):
         tls, tls_files = _tls_context(prefix, base, document["tls_server_config"])
         files += tls_files
+        cert_file = tls_files[0]
     users = _users(prefix, document.get("basic_auth_users"))
-    return WebConfig(tls=tls, users=users, files=tuple(files))
+    return WebConfig(tls=tls, users=users, files=tuple(files), cert_file=cert_file)
 
 
 class NotARegularFile(OSError):

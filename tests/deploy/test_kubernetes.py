@@ -47,7 +47,7 @@ def manifests() -> dict[str, dict[str, Any]]:
     kustomization = load("kustomization.yaml")[0]
     resources = [doc for name in kustomization["resources"] for doc in load(name)]
     by_kind = {doc["kind"]: doc for doc in resources}
-    assert sorted(by_kind) == ["Service", "ServiceMonitor", "StatefulSet"]
+    assert sorted(by_kind) == ["PodDisruptionBudget", "Service", "ServiceMonitor", "StatefulSet"]
     by_kind["Kustomization"] = kustomization
     by_kind["Secret"] = one("secret.example.yaml", "Secret")
     return by_kind
@@ -125,8 +125,77 @@ def test_the_listen_port_is_the_named_container_port(manifests: dict[str, Any]) 
     listen = flags(spec["args"])["--web.listen-address"]
     ports = {p["name"]: p["containerPort"] for p in spec["ports"]}
     assert int(listen.rpartition(":")[2]) == ports["metrics"]
+    # exec probes through the healthcheck command, on the address the exporter serves
+    for probe, kind in (("readinessProbe", "ready"), ("livenessProbe", "healthy")):
+        command = spec[probe]["exec"]["command"]
+        assert command[:2] == ["bambu-exporter", "healthcheck"]
+        probe_flags = flags(command[2:])
+        assert probe_flags["--probe"] == kind
+        assert probe_flags["--web.listen-address"] == listen
+        assert "httpGet" not in spec[probe]
+
+
+def test_the_probe_flags_are_the_healthchecks_own(manifests: dict[str, Any]) -> None:
+    result = subprocess.run([sys.executable, "-m", "exporter", "healthcheck", "--help"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=60,
+                            env={"COLUMNS": "300", "PATH": "/usr/bin:/bin"})
+    real_flags = set(re.findall(r"(--[a-z][a-z.-]*)", result.stdout))
+    spec = container(manifests["StatefulSet"])
     for probe in ("readinessProbe", "livenessProbe"):
-        assert spec[probe]["httpGet"] == {"path": "/healthz", "port": "metrics"}
+        given = set(flags(spec[probe]["exec"]["command"][2:]))
+        assert given <= real_flags, given - real_flags
+
+
+def test_the_cpu_limit_matches_the_workers(manifests: dict[str, Any]) -> None:
+    spec = container(manifests["StatefulSet"])
+    workers = int(flags(spec["args"])["--workers"])
+    limit = str(spec["resources"]["limits"]["cpu"])
+    cpus = int(limit[:-1]) / 1000 if limit.endswith("m") else float(limit)
+    # the exporter's own default would give the same: the quota, rounded up
+    assert workers == max(1, -(-cpus // 1)), (workers, limit)
+    request = str(spec["resources"]["requests"]["cpu"])
+    requested = int(request[:-1]) / 1000 if request.endswith("m") else float(request)
+    assert 0 < requested <= cpus
+
+
+# The oldest Kubernetes release still supported upstream when this was written, and the
+# newest the pinned validator knows: the manifests must hold for both.
+KUBERNETES_VERSIONS = ("1.31.0", "1.37.0")
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+def test_every_manifest_passes_the_kubernetes_schemas(manifests: dict[str, Any],
+                                                      version: str) -> None:
+    import kubernetes_validate
+    checked = []
+    for kind, doc in manifests.items():
+        if kind in ("Kustomization", "ServiceMonitor"):   # not Kubernetes API kinds:
+            continue                                      # the tests above check them
+        # strict: a misspelt or misplaced field is an error, not silently dropped
+        kubernetes_validate.validate(doc, version, strict=True)
+        checked.append(kind)
+    assert sorted(checked) == ["PodDisruptionBudget", "Secret", "Service", "StatefulSet"]
+
+
+def test_the_schema_check_catches_a_misplaced_field(manifests: dict[str, Any]) -> None:
+    import copy
+
+    import kubernetes_validate
+    broken = copy.deepcopy(manifests["StatefulSet"])
+    broken["spec"]["template"]["spec"]["containers"][0]["resource"] = {"limits": {"cpu": "1"}}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, KUBERNETES_VERSIONS[-1], strict=True)
+
+
+def test_a_disruption_takes_at_most_one_shard(manifests: dict[str, Any]) -> None:
+    budget, statefulset = manifests["PodDisruptionBudget"], manifests["StatefulSet"]
+    pod_labels = statefulset["spec"]["template"]["metadata"]["labels"]
+    assert budget["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+    assert budget["spec"]["maxUnavailable"] == 1 < statefulset["spec"]["replicas"]
+    spread = statefulset["spec"]["template"]["spec"]["topologySpreadConstraints"]
+    assert {c["topologyKey"] for c in spread} >= {"kubernetes.io/hostname"}
+    for constraint in spread:
+        assert constraint["labelSelector"]["matchLabels"].items() <= pod_labels.items()
 
 
 def test_the_headless_service_selects_the_statefulsets_pods(manifests: dict[str, Any]) -> None:

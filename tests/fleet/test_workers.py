@@ -147,8 +147,12 @@ def test_every_printer_is_reported_exactly_once_in_catalogue_order(
     catalogue = [spec.name for spec in CATALOGUE]
     assert len(types) == len(set(types))                          # one HELP/TYPE each
     assert [t for t in types if t in catalogue] == catalogue      # in catalogue order
-    # (the rest are the web server's own bambu_exporter_web_* families)
-    assert all(t.startswith("bambu_exporter_web_") for t in types if t not in catalogue)
+    # (the rest are the web server's own bambu_exporter_web_* families and each worker
+    # process's memory and CPU)
+    assert all(t.startswith(("bambu_exporter_web_", "bambu_exporter_worker_"))
+               for t in types if t not in catalogue)
+    assert {"bambu_exporter_worker_resident_memory_bytes",
+            "bambu_exporter_worker_cpu_seconds_total"} <= set(types)
     # one session per printer, across all workers
     assert all(h.connections == 1 for h in fleet.printers())
     assert value(parse_samples(text), "bambu_exporter_worker_restarts_total") == 0.0

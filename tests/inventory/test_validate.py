@@ -69,7 +69,7 @@ def test_duplicate_serial_keeps_the_first_row() -> None:
     assert [r.name for r in records] == ["first", "other"]
     assert [(r.index, r.name_or_serial_hint, r.reason) for r in rejected] == \
         [(2, "second", "duplicate_serial")]
-    assert "row 0" in rejected[0].message
+    assert "row 3 (second): printer_bambu_id S1 already used by row 1" in rejected[0].message
 
 
 def test_rejected_duplicate_does_not_claim_the_serial_when_the_first_is_bad() -> None:
@@ -95,7 +95,7 @@ def test_value_that_is_not_text_is_rejected(column: str, value: object) -> None:
 def test_hint_falls_back_to_serial_then_position() -> None:
     _, rejected = validate_rows([row(name=None, serial="SER1"),
                                  row(name=" ", serial=None)])
-    assert [r.name_or_serial_hint for r in rejected] == ["SER1", "row 1"]
+    assert [r.name_or_serial_hint for r in rejected] == ["SER1", "row 2"]
 
 
 def test_rejections_never_hold_the_access_code() -> None:

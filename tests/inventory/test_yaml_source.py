@@ -36,10 +36,43 @@ def test_reads_the_simulator_format_into_db_shaped_rows(tmp_path: Path) -> None:
     rows = YamlSource(path).read()
     assert rows == [
         {"printer_name": "x1c-001", "printer_ip": "127.0.10.1",
-         "printer_bambu_id": "00M09A350100001", "access_code": "12345678"},
+         "printer_bambu_id": "00M09A350100001", "access_code": "12345678",
+         "_place": "printers entry 1 (line 2)"},
         {"printer_name": "p1s-002", "printer_ip": "127.0.10.2",
-         "printer_bambu_id": "01P00A350100002", "access_code": "87654321"},
+         "printer_bambu_id": "01P00A350100002", "access_code": "87654321",
+         "_place": "printers entry 2 (line 7)"},
     ]
+
+
+def test_a_misspelt_key_rejects_its_entry_naming_the_key(tmp_path: Path) -> None:
+    path = tmp_path / "printers.yml"
+    write(path, GOOD.replace("    ip: 127.0.10.2", "    adress: 127.0.10.2"))
+    source = YamlSource(path)
+    records, rejected = validate_rows(source.read(), source.field_names)
+    assert [r.name for r in records] == ["x1c-001"]   # `model` is known, and ignored
+    assert [(r.index, r.reason) for r in rejected] == [(1, "unknown_key")]
+    assert rejected[0].message == (
+        "printers entry 2 (line 7) (p1s-002): unknown key 'adress' (known: name, ip, serial, "
+        "access_code); did you mean 'ip'?")
+
+
+def test_messages_use_the_files_field_names_and_lines(tmp_path: Path) -> None:
+    path = tmp_path / "printers.yml"
+    write(path, "printers:\n  - {name: a, ip: 10.0.0.1, serial: S1, access_code: '1'}\n"
+                "  - {name: b, ip: 10.0.0.2, serial: S2, access_code: '2'}\n"
+                "  -\n    name: c\n    serial: S3\n    access_code: '3'\n"
+                "  - {name: d, ip: '0.0.0.0', serial: S1, access_code: '4'}\n")
+    source = YamlSource(path)
+    _, rejected = validate_rows(source.read(), source.field_names)
+    assert [r.message for r in rejected] == [
+        "printers entry 3 (line 5) (c): blank ip",
+        "printers entry 4 (line 8) (d): ip '0.0.0.0' is the unspecified address, not a "
+        "printer's"]
+    write(path, "printers:\n  - {name: a, ip: 10.0.0.1, serial: S1, access_code: '1'}\n"
+                "  - {name: b, ip: 10.0.0.2, serial: S1, access_code: '2'}\n", bump=5)
+    _, rejected = validate_rows(source.read(), source.field_names)
+    assert [r.message for r in rejected] == [
+        "printers entry 2 (line 3) (b): serial S1 already used by printers entry 1 (line 2)"]
 
 
 def test_unquoted_numbers_stay_text_with_leading_zeros(tmp_path: Path) -> None:
@@ -109,7 +142,7 @@ def test_malformed_yaml_names_path_and_line(tmp_path: Path, text: str, pattern: 
     ("- name: a\n", "expected a mapping .* found a list"),
     ("hosts: []\n", "expected a mapping .* found a mapping"),
     ("printers: x1c\n", "'printers' must be a list, found text"),
-    ("printers:\n  - x1c-001\n", r"printers\[0\] must be a mapping"),
+    ("printers:\n  - x1c-001\n", r"printers entry 1 \(line 2\) must be a mapping"),
 ])
 def test_wrong_shape(tmp_path: Path, text: str, pattern: str) -> None:
     path = tmp_path / "printers.yml"

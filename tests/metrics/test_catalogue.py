@@ -91,7 +91,7 @@ def golden_samples() -> list:  # noqa: ANN201 - list of samples
     samples += inventory_samples(InventoryStatus(up=True, printers=5, errors=1,
                                                  rejected={"bad_address": 2}))
     samples += exporter_samples(ExporterStatus("0.1.0", "2.6.6", 0, 0.012,
-                                               hms_text_rejected=3))
+                                               hms_text_rejected=3, revision="0123456789ab"))
     return samples
 
 

@@ -187,3 +187,74 @@ def test_init_sql_creates_the_database_and_table_the_exporter_reads(postgres_clu
         with conn.cursor() as cur:
             cur.execute('DROP DATABASE IF EXISTS "familyRewardDb"')
         conn.close()
+
+
+def test_published_ports_listen_on_loopback_by_default(compose) -> None:
+    for name, service in compose["services"].items():
+        for port in service.get("ports", []):
+            host = str(port).rsplit(":", 2)[0]
+            assert host in ("127.0.0.1", "${PUBLISH_ADDRESS:-127.0.0.1}"), (name, port)
+    # how to open them is written where a user looks
+    assert "PUBLISH_ADDRESS=" in (ROOT / ".env.example").read_text()
+
+
+def test_the_exporter_connects_as_the_read_only_role(compose, postgres_cluster) -> None:
+    """The init scripts (SQL and the role script) on a real server: the exporter's role
+    reads the printers table and can change nothing."""
+    import os
+
+    import psycopg2
+
+    exporter_env = compose["services"]["exporter"]["environment"]
+    assert exporter_env["DB_USER"] == "exporter"
+    assert "EXPORTER_DB_PASSWORD" in exporter_env["DB_PASSWORD"]
+    assert "EXPORTER_DB_PASSWORD" in compose["services"]["postgres"]["environment"]
+    cluster = postgres_cluster
+    if not cluster.is_running():
+        cluster.start()
+    conn = cluster.connect()
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute('DROP DATABASE IF EXISTS "familyRewardDb"')
+        cur.execute("DROP ROLE IF EXISTS exporter")
+    conn.close()
+    env = {**os.environ, "PGHOST": cluster.host, "PGPORT": str(cluster.port),
+           "POSTGRES_USER": cluster.user, "EXPORTER_DB_PASSWORD": "it's-a-secret",
+           "PATH": f"{os.path.dirname(_pg_bin('psql'))}:{os.environ['PATH']}"}
+    for script in sorted((ROOT / "docker/postgres/init").iterdir()):
+        if script.suffix == ".sql":
+            command = [_pg_bin("psql"), "-X", "-v", "ON_ERROR_STOP=1", "-U", cluster.user,
+                       "-d", "postgres", "-f", str(script)]
+        else:
+            command = ["sh", str(script)]
+        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "it's-a-secret" not in result.stdout + result.stderr
+    owner = cluster.connect("familyRewardDb")
+    owner.autocommit = True
+    with owner.cursor() as cur:
+        cur.execute("INSERT INTO printers (printer_name, printer_ip, printer_bambu_id, "
+                    "access_code) VALUES ('x1c-001', '127.0.50.9', '00M09A000000001', '1')")
+    owner.close()
+    conn = psycopg2.connect(host=cluster.host, port=cluster.port, user="exporter",
+                            dbname="familyRewardDb")
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT printer_name, printer_ip, printer_bambu_id, access_code "
+                        "FROM printers")
+            assert cur.fetchall() == [("x1c-001", "127.0.50.9", "00M09A000000001", "1")]
+            for statement in ("DELETE FROM printers",
+                              "INSERT INTO printers (printer_name, printer_ip, "
+                              "printer_bambu_id, access_code) VALUES ('a', 'b', 'c', 'd')",
+                              "CREATE TABLE mine (x int)"):
+                with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+                    cur.execute(statement)
+    finally:
+        conn.close()
+        conn = cluster.connect()
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute('DROP DATABASE IF EXISTS "familyRewardDb"')
+            cur.execute("DROP ROLE IF EXISTS exporter")
+        conn.close()
