@@ -5,7 +5,7 @@ Runs `python -m exporter simulate` as a subprocess (so its RSS is its own) and c
 real clients to every printer: the unmodified bambulabs_api (paho-mqtt inside, one network
 thread per client, as the exporter runs it). Baseline measured in the same run: a fleet of
 one printer (per-printer cost = (fleet - baseline) / (N - 1)), and a general MQTT broker
-(mosquitto with TLS, if installed) per printer, the alternative the issue asks us to weigh.
+(mosquitto with TLS, if installed) per printer, the alternative worth weighing.
 
     python3 bench/bench_simulator.py                 # 1 / 300 / 1000 printers
     python3 bench/bench_simulator.py --sizes 1,50    # quicker

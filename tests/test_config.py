@@ -98,7 +98,7 @@ def test_demo_needs_no_database() -> None:
     assert settings.demo and settings.demo_printers == 12
 
 
-# ------------------------------------------------------------- --hms.text-file (issue 9)
+# ------------------------------------------------------------- --hms.text-file
 
 HMS_TEXTS = Path(__file__).parent / "support" / "hms_texts.json"
 

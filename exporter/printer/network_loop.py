@@ -1,23 +1,13 @@
 """The MQTT network loop: one thread drives every printer's connection with epoll.
 
-Why not the library's `mqtt_start()` (paho's `loop_start()`): that is a thread per printer
-waiting in `select.select`, which cannot watch a descriptor numbered 1024 or more, and
-each threaded client holds three descriptors (its socket and a wake-up socketpair). Past
-~340 printers every new session failed inside paho, silently, retrying forever. A thread
-per printer also costs a thousand threads contending for the GIL with the scrape.
-
-Here one thread reads, writes and keeps alive every connection (one descriptor each), and
-connects them too: the TCP connect and the TLS handshake are non-blocking steps driven by
-epoll like any other I/O, bounded by a timer, and on the finished TLS socket the MQTT
-session (mqtt_client.ClientSession, bytes in and out) sends CONNECT. A printer that
-accepts TCP and never answers the TLS ClientHello holds one descriptor and one timer,
-nothing that another printer waits for. (It used to be a pool of 8 blocking connects: 100 hung printers held
-all 8 for the whole connect timeout, and 40 healthy ones took 57 s to come up.) Only host
-names are looked up off the loop (resolver.py); addresses written as IPs, the usual
-case, never are.
-
-Everything that touches a socket runs in the loop thread (an SSL object must not be read
-and written from two threads at once); other threads only queue work for it.
+It reads, writes and keeps alive every connection (one descriptor each), and connects
+them too: the TCP connect and the TLS handshake are non-blocking steps bounded by a timer,
+so a printer that never answers its ClientHello holds one descriptor and one timer,
+nothing another printer waits for. On the finished TLS socket the MQTT session
+(mqtt.client_session.ClientSession, bytes in and out) sends CONNECT. Only host names are
+looked up off the loop (resolver.py). Everything that touches a socket runs in the loop
+thread (an SSL object must not be used from two threads); other threads queue work for
+it. docs/architecture.md says why not paho's threaded loop.
 """
 
 from __future__ import annotations

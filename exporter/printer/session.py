@@ -1,20 +1,10 @@
 """One printer: a persistent MQTT session, its merged report, its counters.
 
-bambulabs_api's traps (DESIGN.md) decide the shape here:
-- no library Printer: `Printer()` loads a CA store per printer that nothing uses (~17 ms
-  of CPU each) and `Printer.connect()` starts a camera thread that reconnects forever;
-  the session speaks MQTT itself with the library's conventions (client.py), on the
-  fleet's one network loop (network_loop.py says why paho's threaded loop does not scale);
-- report messages are taken raw and decoded here: the library's `_on_message` runs
-  `json.loads` unguarded, so a garbage payload would never reach a handler of ours to be
-  counted, and its one-level merge wipes AMS units;
-- a message that cannot be used is counted (message_errors), never raised; anything
-  unforeseen is caught and logged by the network loop, for that printer's event alone;
-- commands are published without waiting (the library's helpers block on
-  `wait_for_publish`, and its getters may block on a pushall with no timeout);
-- closing sends an MQTT DISCONNECT (the library's `mqtt_stop()` leaves the socket open);
-- one TLS context for every printer when the fleet gives one: the library builds one per
-  printer and loads the system CA store into it (~1 MB each) though nothing is verified.
+The session speaks MQTT itself with bambulabs_api's conventions (mqtt/bambu.py) on the
+fleet's one network loop, never through the library's client (docs/architecture.md says
+why). Report messages are taken raw and decoded here, so a payload that cannot be used is
+counted (message_errors), never raised; anything unforeseen is caught and logged by the
+network loop, for that printer alone. Commands are queued without waiting for anything.
 Nothing here blocks the caller except `close()`, which waits for the network loop (not
 for the printer), and which the fleet runs off the scrape path.
 """
@@ -156,7 +146,7 @@ class PrinterSession:
         self._message_errors: dict[str, int] = {}   # by reason
         self._prints: dict[str, int] = {}
         self._last_error = ""
-        self._printing = PrintingTime()   # seconds seen RUNNING (issue 9)
+        self._printing = PrintingTime()   # seconds seen RUNNING
         self._changes = 0   # bumped by whatever a status shows, under the lock
         self._status: PrinterStatus | None = None   # the last one built, and its key
         self._status_key: tuple[object, ...] = ()

@@ -1,12 +1,9 @@
 """The HTTP server: serves a WSGI app from an event loop in a background thread.
 
-Why our own and not wsgiref, cheroot or waitress: the server must hold under hostile
-clients (issue 10). wsgiref gives a thread per connection and no deadlines. cheroot reads
-each request in a pool thread, so a few hundred half-sent requests hold every thread until
-its per-read timeout, and it does the TLS handshake in its accept loop; waitress has no
-TLS. On an event loop a client that sends slowly or never reads costs a socket and a small
+On an event loop a client that sends slowly or never reads costs a socket and a small
 buffer until its deadline, not a thread; only complete, authorised requests reach the
-render gate, which caps concurrent renders and lets identical scrapes share one.
+render gate, which caps concurrent renders and lets identical scrapes share one
+(docs/architecture.md says why not wsgiref, cheroot or waitress).
 """
 
 from __future__ import annotations

@@ -209,7 +209,7 @@ def test_bad_rows_are_left_out_and_counted_and_logged_once(
     inventory.refresh()
     inventory.refresh()
     assert len(logged(caplog, logging.WARNING)) == 4
-    # Counted when it appears, not again on every read (issue 10: 600k after five
+    # Counted when it appears, not again on every read (it reached 600k after five
     # scrapes of a 100k-row table).
     assert inventory.rejected_total == {"blank_field": 2, "bad_address": 1,
                                         "duplicate_serial": 1}

@@ -37,7 +37,7 @@ class Scraper:
         self.inventory = Inventory(PostgresSource(cluster.dsn(dbname)), timeout=2.0)
         self.fleet = Fleet(lambda record: PrinterSession(record, SETTINGS))
         self.registry = CollectorRegistry()
-        self.texts = ErrorTexts(str(HMS_TEXTS))   # the shared test table (issue 9)
+        self.texts = ErrorTexts(str(HMS_TEXTS))   # the shared test table
         rendered = LocalFleet(self.fleet, texts=self.texts)
         self.registry.register(FleetCollector(self.inventory, rendered, texts=self.texts))
 

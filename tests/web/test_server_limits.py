@@ -1,4 +1,4 @@
-"""The web server under hostile clients (issue 10, item 3): each "Why" case reproduced with
+"""The web server under hostile clients: each hostile case reproduced with
 raw sockets against a real WebServer, on 127.0.64.x (this file's range).
 
 The app counts its renders and can be made slow, so the tests see what the server let

@@ -1,17 +1,12 @@
 """How the exporter speaks to a printer: bambulabs_api's conventions, without its client.
 
-`bambulabs_api.Printer()` (its `PrinterMQTTClient`) builds a paho client and calls paho's
-`tls_set`, which loads the system CA store into a fresh TLS context: ~17 ms of CPU per
-printer (95% of building a Printer), for a store that nothing reads, since printers'
-certificates come from Bambu's private CA and are not verified. The library offers no way
-to skip it; and paho's reading costs more than the rest of a report's handling (see
-mqtt_client.py). So the sessions speak MQTT themselves (mqtt_client.ClientSession) with
-the library's conventions (MQTT 3.1.1, user `bblp`, the access code as password, port
-8883, keep-alive 60 s, TLS without verification unless --printer.ca-file says whom to
-trust (certificate.py), topics `device/<serial>/report` and
-`device/<serial>/request`) on one TLS context shared by the fleet.
-tests/printer/test_client.py holds these conventions, and the CONNECT on the wire, to the
-installed library's, so an upgrade that changes them is noticed.
+MQTT 3.1.1, user `bblp`, the access code as password, port 8883, keep-alive 60 s, topics
+`device/<serial>/report` and `device/<serial>/request`, on one TLS context shared by the
+fleet: TLS 1.2 at most (some firmware never answers a ClientHello offering 1.3), not
+verified unless --printer.ca-file says whom to trust (certificate.py). Building the
+library's client costs a CA-store load per printer (docs/architecture.md).
+tests/printer/mqtt/test_bambu.py holds these conventions, and the CONNECT on the wire, to
+the installed library's, so an upgrade that changes them is noticed.
 """
 
 from __future__ import annotations

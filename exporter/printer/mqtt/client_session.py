@@ -1,14 +1,11 @@
 """One printer's MQTT 3.1.1 client session as bytes in and bytes out: no sockets here.
 
-The network loop (network_loop.Connection) owns the TLS socket: it writes `outbox` and
-feeds what it reads to `received`. Why not paho: paho's reading costs ~15 us of Python per
-message (a socket read per header byte, a message object, a topic matcher), a third of
-what the exporter spends on a report at a thousand printers, and a paho client holds
-~5 KiB and six locks per printer. A printer's session needs little of MQTT: CONNECT as
-bambulabs_api sends it (MQTT 3.1.1, user `bblp`, the access code, keep-alive 60 s, clean
-session), one SUBSCRIBE, PUBLISH both ways at QoS 0 (QoS 1 and 2 answered), keep-alive
-pings with paho's rule, DISCONNECT. tests/printer/test_client.py holds the CONNECT
-to the one the installed library's paho sends.
+The network loop owns the TLS socket: it writes `outbox` and feeds what it reads to
+`received`. A printer's session needs little of MQTT: CONNECT as bambulabs_api sends it,
+one SUBSCRIBE, PUBLISH both ways (QoS 1 and 2 answered), keep-alive pings with paho's
+rule, DISCONNECT; anything a server may not send ends the session as a protocol error.
+tests/printer/mqtt/test_bambu.py holds the CONNECT to the one the installed library's
+paho sends.
 """
 
 from __future__ import annotations
