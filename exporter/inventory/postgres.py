@@ -21,7 +21,7 @@ import psycopg2.extensions as pgext
 
 from exporter.errors import ConfigError
 from exporter.inventory.record import InventoryError
-from exporter.redact import scrub
+from exporter.inventory.redact import scrub
 
 QUERY = "SELECT printer_name, printer_ip, printer_bambu_id, access_code FROM printers"
 

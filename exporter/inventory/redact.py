@@ -1,5 +1,5 @@
-"""Secret scrubbing for messages that may echo a connection string or an access code.
-Shared by every stage that logs or shows an error, so it depends on nothing."""
+"""Secret scrubbing for messages that may echo a connection string or an access code:
+psycopg2's errors can carry the DSN, password included."""
 
 from __future__ import annotations
 
