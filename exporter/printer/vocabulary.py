@@ -21,6 +21,12 @@ class ModelSpec:
     nozzles: int = 1                  # 2: right (extruder 0) and left (extruder 1)
     door: str | None = None           # where the door bit is: "home_flag" | "stat" | None
 
+    @property
+    def flags(self) -> str | None:
+        """Where the health bits (SD card, tangle, network) are: the field that carries
+        the door bit; models without one are not read for them."""
+        return self.door
+
 
 MODEL_SPECS: tuple[ModelSpec, ...] = (
     ModelSpec("X1C", "00M", ("Bambu Lab X1-Carbon", "Bambu Lab X1 Carbon"),
@@ -71,6 +77,14 @@ def model_label(product_name: str) -> str | None:
 # A door that is open sets this bit: in `home_flag` on X1 printers, in the hex string
 # `stat` on the H2 family and P2S (where home_flag no longer changes with the door).
 DOOR_OPEN_BIT = 0x00800000
+
+# Health bits beside the door bit in the same field (home_flag or stat).
+SDCARD_PRESENT_BIT = 0x100
+SDCARD_ABNORMAL_BIT = 0x200
+WIRED_NETWORK_BIT = 0x40000
+FILAMENT_TANGLE_BIT = 0x100000
+SDCARD_STATES: tuple[str, ...] = ("absent", "present", "abnormal")
+NETWORK_LINKS: tuple[str, ...] = ("wired", "wifi")
 
 # lights_report node -> `light` label; modes other than "off" mean the light is lit.
 LIGHT_NODES: tuple[str, ...] = ("chamber_light", "work_light")

@@ -26,6 +26,9 @@ FAULT_FLAGS = {  # flag -> name in SimulatedFleet(faults=...)
     "hms": "report HMS warnings",
     "fail": "fail their jobs (FAILED, print_error and a fatal HMS)",
     "wrong-code": "are listed in the inventory with a wrong access code",
+    "sdcard": "report an abnormal SD card",
+    "tangle": "report a filament tangle",
+    "firmware-update": "offer a firmware update",
 }
 
 

@@ -17,6 +17,9 @@ class Fault(str, enum.Enum):
     HMS = "hms"                                # active HMS warnings
     FAIL_PRINT = "fail_print"                  # jobs end FAILED with print_error + HMS
     WRONG_CODE = "wrong_code"                  # the inventory lists a wrong access code
+    SDCARD = "sdcard"                          # the SD card reads as abnormal
+    TANGLE = "tangle"                          # a filament tangle is detected
+    FIRMWARE_UPDATE = "firmware_update"        # a firmware update is on offer
     GARBAGE = "garbage_text"                   # alias: the plain "garbage" fault
 
 
@@ -34,6 +37,9 @@ FAULT_NAMES: dict[str, tuple[Fault, ...]] = {
     "fail": (Fault.FAIL_PRINT,),
     "fail_print": (Fault.FAIL_PRINT,),
     "wrong_code": (Fault.WRONG_CODE,),
+    "sdcard": (Fault.SDCARD,),
+    "tangle": (Fault.TANGLE,),
+    "firmware_update": (Fault.FIRMWARE_UPDATE,),
 }
 
 

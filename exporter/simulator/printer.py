@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from exporter import mqtt
@@ -64,6 +64,9 @@ def wrong_access_code(code: str) -> str:
     return "".join(str((int(c) + 5) % 10) if c.isdigit() else c for c in code)
 
 
+HEALTH_FAULTS = frozenset({Fault.SDCARD, Fault.TANGLE, Fault.FIRMWARE_UPDATE})
+
+
 class SimulatedPrinter:
     def __init__(self, record: SimulatedRecord, model: Model, rng: random.Random,
                  life: bool, faults: set[Fault]) -> None:
@@ -73,6 +76,9 @@ class SimulatedPrinter:
         self.report: dict[str, Any] = reports.full_report(model, rng)
         self.life: Life | None = Life(model, rng) if life else None
         self.faults: set[Fault] = set(faults)
+        self.base_health = reports.usual_health(record.serial)
+        if self.life is not None:
+            self.life.health = self.health
         self.sessions: set[Session] = set()
         self.disconnects = 0
         self.requests: list[dict[str, Any]] = []
@@ -83,7 +89,8 @@ class SimulatedPrinter:
         if self.life is not None:
             self._merge({"print": self.life.spread(Fault.FAIL_PRINT in self.faults)})
         elif Fault.FAIL_PRINT in self.faults:
-            self._merge({"print": Life(model, rng).enter("FAILED")})
+            self._merge({"print": self._any_life().enter("FAILED")})
+        self._merge({"print": self._health_fields()})
         if Fault.HMS in self.faults:
             self._merge({"print": {"hms": self._with_fault_hms(self.report["print"]["hms"])}})
         self.pending = {}
@@ -96,6 +103,32 @@ class SimulatedPrinter:
         wanted = [reports.hms_entry(*reports.WARNINGS[pick]),
                   reports.hms_entry(*reports.WARNINGS[(pick + 1) % len(reports.WARNINGS)])]
         return list(hms) + [w for w in wanted if w not in hms]
+
+    @property
+    def health(self) -> reports.Health:
+        """The printer's usual health with its faults on top."""
+        base = self.base_health
+        return replace(
+            base,
+            sdcard="abnormal" if Fault.SDCARD in self.faults else base.sdcard,
+            tangle=base.tangle or Fault.TANGLE in self.faults,
+            update=reports.NEXT_FIRMWARE if Fault.FIRMWARE_UPDATE in self.faults
+            else base.update)
+
+    def _health_fields(self) -> dict[str, Any]:
+        return reports.health_fields(self.model, self.health,
+                                     reports.door_is_open(self.model, self.report["print"]))
+
+    def _show_health(self) -> None:
+        if self.life is not None:
+            self.life.health = self.health
+        self.update({"print": self._health_fields()})
+
+    def _any_life(self) -> Life:
+        """The printer's life, or one for a single transition when it has none."""
+        life = self.life or Life(self.model, self.rng)
+        life.health = self.health
+        return life
 
     def _merge(self, partial: dict[str, Any]) -> None:
         diff = changes(self.report, partial)
@@ -116,8 +149,7 @@ class SimulatedPrinter:
 
     def set_state(self, state: str) -> None:
         """gcode_state with the fields that go with it (stg_cur, mc_print_stage, ...)."""
-        life = self.life or Life(self.model, self.rng)
-        fields = life.enter(state.upper(), Fault.FAIL_PRINT in self.faults)
+        fields = self._any_life().enter(state.upper(), Fault.FAIL_PRINT in self.faults)
         self.update({"print": fields})
 
     def tick(self, dt: float) -> None:
@@ -138,6 +170,8 @@ class SimulatedPrinter:
             self.set_state("FAILED")
         elif fault in (Fault.HUNG, Fault.DROP):
             self.drop_sessions()
+        elif fault in HEALTH_FAULTS:
+            self._show_health()
 
     def clear(self, fault: Fault) -> None:
         self.faults.discard(fault)
@@ -147,6 +181,8 @@ class SimulatedPrinter:
             self.update({"print": {"hms": hms}})
         elif fault is Fault.FAIL_PRINT and self.report["print"]["gcode_state"] == "FAILED":
             self.set_state("IDLE")
+        elif fault in HEALTH_FAULTS:
+            self._show_health()
 
     # -- sending --------------------------------------------------------------------------
 

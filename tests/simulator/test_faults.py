@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from exporter.simulator import Fault, SimulatedFleet
+from exporter.simulator import Fault, SimulatedFleet, reports
 from exporter.simulator.faults import assign_faults, fault_count, parse_amount
 from tests.simulator.helpers import Listener, api_printer, tls_handshake, wait_until
 
@@ -161,6 +161,28 @@ def test_runtime_hung_then_back(fleet: SimulatedFleet) -> None:
     finally:
         handle.clear(Fault.HUNG)
     tls_handshake(handle.record.ip, timeout=5)
+
+
+def test_health_faults_set_the_report_and_clear(fleet: SimulatedFleet) -> None:
+    handle = fleet.printer(next(r.serial for r in fleet.records
+                                if r.model == "X1C" and not fleet.printer(r.serial).faults))
+    door = handle.report()["print"]["home_flag"] & reports.DOOR_BIT
+    for fault in (Fault.SDCARD, Fault.TANGLE, Fault.FIRMWARE_UPDATE):
+        handle.inject(fault)
+    try:
+        p = handle.report()["print"]
+        assert p["home_flag"] & reports.SDCARD_ABNORMAL_BIT
+        assert p["home_flag"] & reports.TANGLE_BIT
+        assert p["home_flag"] & reports.DOOR_BIT == door   # the door bit stays as it was
+        assert p["upgrade_state"]["new_version_state"] == 1
+        assert p["upgrade_state"]["new_ver_list"][0]["new_ver"] == reports.NEXT_FIRMWARE
+        assert p["ipcam"]["ipcam_dev"] == "1"              # the rest of ipcam is kept
+    finally:
+        for fault in (Fault.SDCARD, Fault.TANGLE, Fault.FIRMWARE_UPDATE):
+            handle.clear(fault)
+    p = handle.report()["print"]
+    assert not p["home_flag"] & (reports.SDCARD_ABNORMAL_BIT | reports.TANGLE_BIT)
+    assert p["upgrade_state"]["new_version_state"] == 2
 
 
 def test_fault_amounts() -> None:
