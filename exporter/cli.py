@@ -127,6 +127,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 # ------------------------------------------------------------------------ wiring
 
+# One printer each: an HMS warning, a serious HMS message, a failed print, a pause on a
+# filament run-out, a wrong access code in the list, and one that cannot be reached.
+DEMO_TROUBLE = ("hms", "hms_serious", "fail", "runout", "wrong_code", "offline")
+
+
 class Demo:
     """An in-process simulated fleet and the YAML list it writes, for --demo."""
 
@@ -135,8 +140,8 @@ class Demo:
         self._dir = tempfile.TemporaryDirectory(prefix="bambu-demo-")
         self.inventory = Path(self._dir.name) / "printers.yaml"
         faults: dict[str, float] = {}
-        if printers >= 6:  # show what trouble looks like on the dashboards
-            faults = {"offline": 1, "hms": 1}
+        if printers >= 6:  # show what trouble looks like on the page, dashboards, alerts
+            faults = dict.fromkeys(DEMO_TROUBLE, 1)
         self.fleet = SimulatedFleet(count=printers, first_address=first_address, seed=7,
                                     speed=1.0, faults=faults)
 

@@ -15,7 +15,9 @@ class Fault(str, enum.Enum):
     GARBAGE_TEXT = "garbage_text"              # non-JSON payloads between reports
     GARBAGE_NON_OBJECT = "garbage_non_object"  # JSON that is not an object
     HMS = "hms"                                # active HMS warnings
-    FAIL_PRINT = "fail_print"                  # jobs end FAILED with print_error + HMS
+    HMS_SERIOUS = "hms_serious"                # a serious AMS HMS message
+    RUNOUT = "runout"                          # paused on a filament run-out until cleared
+    FAIL_PRINT = "fail_print"                  # jobs end FAILED (and stay) with print_error + HMS
     WRONG_CODE = "wrong_code"                  # the inventory lists a wrong access code
     SDCARD = "sdcard"                          # the SD card reads as abnormal
     TANGLE = "tangle"                          # a filament tangle is detected
@@ -34,6 +36,8 @@ FAULT_NAMES: dict[str, tuple[Fault, ...]] = {
     "garbage_text": (Fault.GARBAGE_TEXT,),
     "garbage_non_object": (Fault.GARBAGE_NON_OBJECT,),
     "hms": (Fault.HMS,),
+    "hms_serious": (Fault.HMS_SERIOUS,),
+    "runout": (Fault.RUNOUT,),
     "fail": (Fault.FAIL_PRINT,),
     "fail_print": (Fault.FAIL_PRINT,),
     "wrong_code": (Fault.WRONG_CODE,),

@@ -65,6 +65,7 @@ def wrong_access_code(code: str) -> str:
 
 
 HEALTH_FAULTS = frozenset({Fault.SDCARD, Fault.TANGLE, Fault.FIRMWARE_UPDATE})
+HMS_FAULTS = frozenset({Fault.HMS, Fault.HMS_SERIOUS})
 
 
 class SimulatedPrinter:
@@ -79,6 +80,7 @@ class SimulatedPrinter:
         self.base_health = reports.usual_health(record.serial)
         if self.life is not None:
             self.life.health = self.health
+        self._hold()
         self.sessions: set[Session] = set()
         self.disconnects = 0
         self.requests: list[dict[str, Any]] = []
@@ -91,17 +93,23 @@ class SimulatedPrinter:
         elif Fault.FAIL_PRINT in self.faults:
             self._merge({"print": self._any_life().enter("FAILED")})
         self._merge({"print": self._health_fields()})
-        if Fault.HMS in self.faults:
+        if Fault.RUNOUT in self.faults:
+            self._merge({"print": self._any_life().run_out()})
+        if self.faults & HMS_FAULTS:
             self._merge({"print": {"hms": self._with_fault_hms(self.report["print"]["hms"])}})
         self.pending = {}
 
     # -- state ----------------------------------------------------------------------------
 
     def _with_fault_hms(self, hms: list[dict[str, int]]) -> list[dict[str, int]]:
-        # Two fixed warnings per printer, chosen by serial so they are stable.
-        pick = int(self.record.serial[-4:]) % len(reports.WARNINGS)
-        wanted = [reports.hms_entry(*reports.WARNINGS[pick]),
-                  reports.hms_entry(*reports.WARNINGS[(pick + 1) % len(reports.WARNINGS)])]
+        wanted = []
+        if Fault.HMS in self.faults:
+            # Two fixed warnings per printer, chosen by serial so they are stable.
+            pick = int(self.record.serial[-4:]) % len(reports.WARNINGS)
+            wanted += [reports.hms_entry(*reports.WARNINGS[pick]),
+                       reports.hms_entry(*reports.WARNINGS[(pick + 1) % len(reports.WARNINGS)])]
+        if Fault.HMS_SERIOUS in self.faults:
+            wanted.append(reports.hms_entry(*reports.SERIOUS))
         return list(hms) + [w for w in wanted if w not in hms]
 
     @property
@@ -118,6 +126,13 @@ class SimulatedPrinter:
     def _health_fields(self) -> dict[str, Any]:
         return reports.health_fields(self.model, self.health,
                                      reports.door_is_open(self.model, self.report["print"]))
+
+    def _hold(self) -> None:
+        """A run-out pause and a failed job wait for a hand while their fault lasts."""
+        if self.life is not None:
+            self.life.hold = frozenset(
+                state for fault, state in ((Fault.RUNOUT, "PAUSE"), (Fault.FAIL_PRINT, "FAILED"))
+                if fault in self.faults)
 
     def _show_health(self) -> None:
         if self.life is not None:
@@ -140,7 +155,7 @@ class SimulatedPrinter:
         """Merge fields into the report; with emit, send them now (full or delta)."""
         if not isinstance(partial, dict) or not all(isinstance(v, dict) for v in partial.values()):
             raise ValueError('update takes {"print": {...}} style objects')
-        if "print" in partial and "hms" in partial["print"] and Fault.HMS in self.faults:
+        if "print" in partial and "hms" in partial["print"] and self.faults & HMS_FAULTS:
             partial = copy.deepcopy(partial)
             partial["print"]["hms"] = self._with_fault_hms(partial["print"]["hms"])
         self._merge(partial)
@@ -158,14 +173,17 @@ class SimulatedPrinter:
             return
         fields = self.life.step(self.report, dt, Fault.FAIL_PRINT in self.faults)
         if fields:
-            if "hms" in fields and Fault.HMS in self.faults:
+            if "hms" in fields and self.faults & HMS_FAULTS:
                 fields["hms"] = self._with_fault_hms(fields["hms"])
             self._merge({"print": fields})
 
     def inject(self, fault: Fault) -> None:
         self.faults.add(fault)
-        if fault is Fault.HMS:
+        self._hold()
+        if fault in HMS_FAULTS:
             self.update({"print": {"hms": self.report["print"]["hms"]}})
+        elif fault is Fault.RUNOUT:
+            self.update({"print": self._any_life().run_out()})
         elif fault is Fault.FAIL_PRINT:
             self.set_state("FAILED")
         elif fault in (Fault.HUNG, Fault.DROP):
@@ -175,10 +193,15 @@ class SimulatedPrinter:
 
     def clear(self, fault: Fault) -> None:
         self.faults.discard(fault)
-        if fault is Fault.HMS:
-            pick = set(map(tuple, (reports.hms_entry(*w).items() for w in reports.WARNINGS)))
-            hms = [h for h in self.report["print"]["hms"] if tuple(h.items()) not in pick]
+        self._hold()
+        if fault in HMS_FAULTS:
+            kept = self._with_fault_hms([])
+            ours = {Fault.HMS: reports.WARNINGS, Fault.HMS_SERIOUS: (reports.SERIOUS,)}[fault]
+            gone = [reports.hms_entry(*w) for w in ours]
+            hms = [h for h in self.report["print"]["hms"] if h not in gone or h in kept]
             self.update({"print": {"hms": hms}})
+        elif fault is Fault.RUNOUT and self.report["print"]["gcode_state"] == "PAUSE":
+            self.set_state("RUNNING")
         elif fault is Fault.FAIL_PRINT and self.report["print"]["gcode_state"] == "FAILED":
             self.set_state("IDLE")
         elif fault in HEALTH_FAULTS:

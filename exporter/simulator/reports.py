@@ -47,6 +47,9 @@ WARNINGS: tuple[tuple[int, int], ...] = (
     (0x03000F00, 0x00030004),  # chamber cooling fan slow
 )
 
+# The serious message of the HMS_SERIOUS fault: an AMS unit's feeding trouble.
+SERIOUS: tuple[int, int] = (0x07002000, 0x00020002)
+
 FILAMENTS = (  # type, sub brand, info idx, nozzle min/max, bed, colours
     ("PLA", "PLA Basic", "GFA00", 190, 230, 55, ("000000FF", "FFFFFFFF", "D32941FF", "0A2CA5FF")),
     ("PLA", "PLA Matte", "GFA01", 190, 230, 55, ("7D6556FF", "4D3324FF", "AE835BFF")),

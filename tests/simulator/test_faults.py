@@ -116,6 +116,25 @@ def test_hms_fault_reports_warnings_and_clears(fleet: SimulatedFleet) -> None:
     assert len(handle.report()["print"]["hms"]) == 2
 
 
+def test_serious_hms_and_runout_faults_at_run_time(fleet: SimulatedFleet) -> None:
+    handle = fleet.printer(next(r.serial for r in fleet.records
+                                if not fleet.printer(r.serial).faults))
+    handle.inject(Fault.HMS_SERIOUS)
+    handle.inject(Fault.RUNOUT)
+    try:
+        doc = handle.report()["print"]
+        assert reports.hms_entry(*reports.SERIOUS) in doc["hms"]
+        assert reports.SERIOUS[1] >> 16 == reports.SEVERITY_SERIOUS
+        assert (doc["gcode_state"], doc["stg_cur"]) == ("PAUSE", reports.STAGE_FILAMENT_RUNOUT)
+        assert doc["subtask_name"] and doc["total_layer_num"] > 0   # a job is paused
+    finally:
+        handle.clear(Fault.HMS_SERIOUS)
+        handle.clear(Fault.RUNOUT)
+    doc = handle.report()["print"]
+    assert reports.hms_entry(*reports.SERIOUS) not in doc["hms"]
+    assert doc["gcode_state"] == "RUNNING"
+
+
 def test_failed_print_has_error_and_fatal_hms(fleet: SimulatedFleet) -> None:
     doc = only(fleet, Fault.FAIL_PRINT).report()["print"]
     assert doc["gcode_state"] == "FAILED"
