@@ -126,6 +126,9 @@ CATALOGUE: tuple[Spec, ...] = (
     Spec("bambu_exporter_shard_info", "gauge",
          "This exporter's slice of the printer list: shard index (from 0) of count; always 1.",
          ("index", "count"), per_printer=False),
+    Spec("bambu_exporter_shards", "gauge",
+         "Shards the printer list is split into (--shard.count), as a number to compare "
+         "with the shards running.", per_printer=False),
     Spec("bambu_exporter_hms_text_rejected_entries_total", "counter",
          "Entries of the HMS text file (--hms.text-file) skipped as invalid.",
          per_printer=False),
@@ -283,6 +286,7 @@ def exporter_samples(exporter: ExporterStatus) -> list[Sample]:
         ("bambu_exporter_collect_errors_total", (), float(exporter.collect_errors)),
         ("bambu_exporter_shard_info", (str(exporter.shard_index), str(exporter.shard_count)),
          1.0),
+        ("bambu_exporter_shards", (), float(exporter.shard_count)),
         ("bambu_exporter_hms_text_rejected_entries_total", (),
          float(exporter.hms_text_rejected)),
         ("bambu_exporter_worker_restarts_total", (), float(exporter.worker_restarts)),
