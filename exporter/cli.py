@@ -41,6 +41,7 @@ from exporter.metrics.collector import FleetCollector
 from exporter.printer.error_texts import ErrorTexts
 from exporter.printer.network_loop import GIL_SWITCH_INTERVAL, NetworkLoop
 from exporter.web.app import make_app
+from exporter.web.landing_page import no_text
 from exporter.web.server import WebServer
 from exporter.web.server_metrics import WebServerCollector
 
@@ -242,7 +243,9 @@ class Exporter:
                        shard_line=lambda: describe_slice(self.inventory.shard,
                                                          len(self.inventory.records),
                                                          self.inventory.listed),
-                       after_scrape=self.allocator.trim)
+                       after_scrape=self.allocator.trim,
+                       describe=(self.error_texts.describe if self.error_texts is not None
+                                 else no_text))
         self.web = WebServer(app, settings.listen_host, settings.listen_port,
                              web_config_file=settings.web_config_file)
         self.registry.register(WebServerCollector(self.web.core))

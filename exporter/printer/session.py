@@ -125,6 +125,7 @@ class PrinterSession:
         self._message_errors: dict[str, int] = {}   # by reason
         self._prints: dict[str, int] = {}
         self._last_error = ""
+        self._last_reason = ""
         self._printing = PrintingTime()   # seconds seen RUNNING (issue 9)
         self._changes = 0   # bumped by whatever a status shows, under the lock
         self._status: PrinterStatus | None = None   # the last one built, and its key
@@ -204,6 +205,7 @@ class PrinterSession:
                 self._last_pushall = now
             recovered = self._last_error
             self._last_error = ""
+            self._last_reason = ""
         if recovered:
             self._log.info("printer %s (%s): connected", self.record.name, self.record.serial)
         self._publish(GET_VERSION)
@@ -307,6 +309,7 @@ class PrinterSession:
             message = detail
             changed = message != self._last_error
             self._last_error = message
+            self._last_reason = reason
         if changed:  # once per kind of failure, not once per retry
             self._log.warning("printer %s (%s at %s): %s: %s", self.record.name,
                               self.record.serial, self.record.ip, reason, message)
@@ -363,6 +366,7 @@ class PrinterSession:
                 truncations=dict(self._report.cuts),
                 prints=dict(self._prints),
                 last_error=self._last_error,
+                last_error_reason=self._last_reason,
                 printing_seconds=printing_seconds,
             )
             return self._status

@@ -33,6 +33,7 @@ class PrinterStatus:
     truncations: Mapping[str, int] = field(default_factory=dict)      # values cut, by bound
     prints: Mapping[str, int] = field(default_factory=dict)
     last_error: str = ""               # human-readable, for logs and the web page; never a secret
+    last_error_reason: str = ""        # the last error's reason (auth, refused, ...); "" once connected
     printing_seconds: float = 0.0      # seen RUNNING by this session (a counter)
 
     @property

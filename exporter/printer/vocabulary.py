@@ -106,6 +106,23 @@ AMS_MODULES: dict[str, str] = {"ams": "AMS", "ams_f1": "AMS_LITE", "n3f": "AMS_2
 # External spool slots: vt_tray (older models) is slot 254.
 EXTERNAL_SLOT = "254"
 
+# Bambu's wiki documents HMS codes per model family; models it has no section for (P1,
+# A2L, new ones) link to its HMS index.
+HMS_WIKI_FAMILIES: dict[str, str] = {
+    "X1C": "x1", "X1": "x1", "X1E": "x1", "A1": "a1", "A1_MINI": "a1-mini", "P2S": "p2s",
+    "H2D": "h2d", "H2D_PRO": "h2d", "H2S": "h2s", "H2C": "h2c", "X2D": "x2d",
+}
+HMS_WIKI_INDEX = "https://wiki.bambulab.com/en/hms/home"
+
+
+def hms_wiki_url(model: str, code: str) -> str:
+    """The wiki page of an HMS code for this model's family, the HMS index without one."""
+    family = HMS_WIKI_FAMILIES.get(model)
+    if family is None:
+        return HMS_WIKI_INDEX
+    return f"https://wiki.bambulab.com/en/{family}/troubleshooting/hmscode/{code}"
+
+
 HMS_SEVERITIES: dict[int, str] = {1: "fatal", 2: "serious", 3: "common", 4: "info"}
 HMS_MODULES: dict[int, str] = {
     0x03: "mc",

@@ -19,7 +19,8 @@ from prometheus_client.exposition import choose_encoder, gzip_accepted
 
 from exporter.metrics.exposition import encoder_for
 from exporter.printer.status import PrinterStatus
-from exporter.web.landing_page import landing_page
+from exporter.web.attention import Describe
+from exporter.web.landing_page import Filter, landing_page, no_text
 
 StartResponse = Callable[..., Any]
 Environ = dict[str, Any]
@@ -29,7 +30,8 @@ def make_app(registry: CollectorRegistry, statuses: Callable[[], list[PrinterSta
              source: str, clock: Callable[[], float] = time.time,
              inventory_up: Callable[[], bool] = lambda: True,
              shard_line: Callable[[], str] = lambda: "",
-             after_scrape: Callable[[], None] = lambda: None) -> Callable[..., Iterable[bytes]]:
+             after_scrape: Callable[[], None] = lambda: None,
+             describe: Describe = no_text) -> Callable[..., Iterable[bytes]]:
     metrics_app = make_metrics_app(registry, after_scrape)
 
     def app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
@@ -40,10 +42,16 @@ def make_app(registry: CollectorRegistry, statuses: Callable[[], list[PrinterSta
             start_response("200 OK", [("Content-Type", "text/plain; charset=utf-8")])
             return [b"ok\n"]
         if path == "/":
+            wanted = Filter.of(parse_qs(environ.get("QUERY_STRING", "")))
             page = landing_page(statuses(), source, clock(), inventory_up(),
-                                shard_line()).encode()
-            start_response("200 OK", [("Content-Type", "text/html; charset=utf-8"),
-                                      ("Content-Length", str(len(page)))])
+                                shard_line(), describe, wanted).encode()
+            headers = [("Content-Type", "text/html; charset=utf-8")]
+            # 1000 printers: ~450 KiB of HTML, ~45 KiB gzipped
+            if gzip_accepted(environ.get("HTTP_ACCEPT_ENCODING", "")):
+                page = gzip.compress(page, GZIP_LEVEL)
+                headers.append(("Content-Encoding", "gzip"))
+            headers.append(("Content-Length", str(len(page))))
+            start_response("200 OK", headers)
             return [page]
         start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])
         return [b"not found: try /metrics, /healthz or /\n"]
