@@ -104,6 +104,7 @@ def test_stack_end_to_end(printers_db, tmp_path) -> None:
                 {"id": "128", "info": reports.ams_info(AMS_HT), "humidity": "4",
                  "humidity_raw": "20", "temp": "27.0", "dry_time": 0, "tray": [dict(tray)]}]),
             **reports.door_fields(MODELS_BY_CODE["H2C"], True)}})
+        printers[0].inject(Fault.FIRMWARE_UPDATE)   # the health table's "update on offer"
         fleet.write_postgres(cluster.dsn(dbname))
 
         # -- exporter, watching the table ---------------------------------------------------
