@@ -308,14 +308,16 @@ class WorkerPool:
 
 
 WORKER_DOWN = "its worker process is restarting"
+WORKER_DOWN_REASON = "worker"   # the landing page's words for it: web.attention.REASONS
 
 
 def offline_status(record: PrinterRecord, view: PrinterStatus | None) -> PrinterStatus:
     """A printer whose worker is down: not up, with what was last known of it."""
     if view is not None:
         return dataclasses.replace(view, name=record.name, ip=record.ip, up=False,
-                                   connected=False, snapshot=None, last_error=WORKER_DOWN)
+                                   connected=False, snapshot=None, last_error=WORKER_DOWN,
+                                   last_error_reason=WORKER_DOWN_REASON)
     return PrinterStatus(name=record.name, serial=record.serial, ip=record.ip,
                          model=model_from_serial(record.serial) or "unknown", firmware="",
                          up=False, connected=False, last_report=None, snapshot=None,
-                         last_error=WORKER_DOWN)
+                         last_error=WORKER_DOWN, last_error_reason=WORKER_DOWN_REASON)

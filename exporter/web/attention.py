@@ -48,6 +48,8 @@ REASONS: dict[str, tuple[str, str]] = {
                     "check --printer.ca-file and that the serial is right"),
     "protocol": ("it does not answer as a printer does",
                  "check that the address is this printer's"),
+    "worker": ("the exporter's worker process for it is restarting",
+               "wait a few seconds; see the exporter's log if it repeats"),
 }
 
 

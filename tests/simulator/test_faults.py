@@ -68,7 +68,8 @@ def test_drop_cuts_sessions_without_disconnect(fleet: SimulatedFleet) -> None:
     with client:
         wait_until(lambda: client.prints(), what="first report")
         assert client.disconnected.wait(5), "session was not cut"
-        assert handle.connections == 0
+        # the client can see the cut before the printer's loop has dropped the session
+        wait_until(lambda: handle.connections == 0, what="the session gone on the printer")
         assert handle.disconnects == 0  # the printer cut it; nobody said DISCONNECT
 
 

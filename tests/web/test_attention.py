@@ -51,6 +51,8 @@ def test_offline_says_the_reason_and_its_fix() -> None:
     assert "no report arrives" in silent.text and "serial" in silent.fix
     (never,) = troubles(status("new", up=False), describe)
     assert never.text == "offline"
+    (restarting,) = troubles(status("w", up=False, last_error_reason="worker"), describe)
+    assert restarting.text == "offline: the exporter's worker process for it is restarting"
 
 
 def test_hms_messages_in_words_with_the_model_familys_wiki_page() -> None:
