@@ -48,6 +48,7 @@ from exporter.version import version_text
 from exporter.web.app import make_app
 from exporter.web.healthcheck import HEALTHCHECK_ENVIRONMENT, PROBES
 from exporter.web.healthcheck import run as run_healthcheck
+from exporter.web.landing_page import no_text
 from exporter.web.listeners import bind_listeners
 from exporter.web.server import WebServer
 from exporter.web.server_core import ServerLimits
@@ -182,6 +183,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 # ------------------------------------------------------------------------ wiring
 
+# One printer each: an HMS warning, a serious HMS message, a failed print, a pause on a
+# filament run-out, a wrong access code in the list, and one that cannot be reached.
+DEMO_TROUBLE = ("hms", "hms_serious", "fail", "runout", "wrong_code", "offline")
+
+
 class Demo:
     """An in-process simulated fleet and the YAML list it writes, for --demo."""
 
@@ -190,8 +196,8 @@ class Demo:
         self._dir = tempfile.TemporaryDirectory(prefix="bambu-demo-")
         self.inventory = Path(self._dir.name) / "printers.yaml"
         faults: dict[str, float] = {}
-        if printers >= 6:  # show what trouble looks like on the dashboards
-            faults = {"offline": 1, "hms": 1}
+        if printers >= 6:  # show what trouble looks like on the page, dashboards, alerts
+            faults = dict.fromkeys(DEMO_TROUBLE, 1)
         self.fleet = SimulatedFleet(count=printers, first_address=first_address, seed=7,
                                     speed=1.0, faults=faults)
 
@@ -319,7 +325,9 @@ class Exporter:
                                                          len(self.inventory.records),
                                                          self.inventory.listed),
                        after_scrape=self.allocator.trim,
-                       telemetry_path=settings.telemetry_path, ready=self.not_ready)
+                       telemetry_path=settings.telemetry_path, ready=self.not_ready,
+                       describe=(self.error_texts.describe if self.error_texts is not None
+                                 else no_text))
         self.web = WebServer(app, web_config_file=settings.web_config_file,
                              listeners=listening_sockets(settings))
         self.registry.register(WebServerCollector(self.web.core))

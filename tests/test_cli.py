@@ -23,7 +23,6 @@ from tests.support.e2e import (
     assert_no_secret,
     clean_env,
     current_state,
-    fleet_table,
     free_port,
     http_get,
     parse_samples,
@@ -354,26 +353,60 @@ def test_serve_starts_while_the_database_is_down_and_recovers(
 
 # ------------------------------------------------------------------------ demo
 
-def test_demo_serves_a_fleet_with_some_printers_up() -> None:
+def test_demo_serves_a_fleet_where_things_go_wrong() -> None:
+    """--demo shows trouble at once: an HMS warning, a serious HMS message, a failed
+    print, a run-out pause, a wrong access code and an unreachable printer."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     proc = ExporterProcess(["--demo", "--demo.first-address", "127.0.47.1",
                             "--web.listen-address", f"127.0.0.1:{port}"], clean_env({}))
+
+    def of(samples: dict, name: str) -> dict[str, dict[str, float]]:
+        """{printer: {other labels joined: value}} of one family."""
+        out: dict[str, dict[str, float]] = {}
+        for (n, labels), v in samples.items():
+            if n == name:
+                rest = dict(labels)
+                printer = rest.pop("printer")
+                out.setdefault(printer, {})[",".join(f"{k}={x}" for k, x in
+                                                     sorted(rest.items()) if k != "serial")] = v
+        return out
+
     try:
         proc.wait_serving(base, timeout=60)
 
-        def some_up() -> dict | None:
+        def troubled() -> dict | None:
             samples = parse_samples(http_get(base + "/metrics").text)
             up = [v for (n, _), v in samples.items() if n == "bambu_printer_up"]
-            return samples if len(up) == 12 and sum(up) == 11 else None
-        samples = wait_until(some_up, 30, what="the demo fleet to come up")
+            errors = of(samples, "bambu_printer_connection_errors_total")
+            reasons = {key for per in errors.values() for key, v in per.items() if v > 0}
+            ready = (len(up) == 12 and sum(up) == 10
+                     and {"reason=auth", "reason=refused"} <= reasons)
+            return samples if ready else None
+        samples = wait_until(troubled, 60, what="the demo fleet and its trouble")
         ips = [dict(ls)["ip"] for (n, ls) in samples if n == "bambu_printer_info"]
         assert len(ips) == 12 and all(ip.startswith("127.0.47.") for ip in ips)
-        up = [v for (n, _), v in samples.items() if n == "bambu_printer_up"]
-        assert sum(up) == 11, "the demo shows one printer offline, the rest up"
-        assert any(v > 0 for (n, _), v in samples.items() if n == "bambu_printer_hms_errors")
-        rows = fleet_table(http_get(base + "/").text)
-        assert len(rows) == 12 and sum(row["Up"] == "yes" for row in rows) == 11
+
+        errors = of(samples, "bambu_printer_connection_errors_total")
+        up = {p: v[""] for p, v in of(samples, "bambu_printer_up").items()}
+        down = {p for p, v in up.items() if v == 0}
+        by_reason = {reason: {p for p in down if errors[p][f"reason={reason}"] > 0}
+                     for reason in ("auth", "refused")}
+        assert len(by_reason["auth"]) == 1 and len(by_reason["refused"]) == 1
+        assert by_reason["auth"] | by_reason["refused"] == down
+
+        states = {p: next(k.removeprefix("state=") for k, v in per.items() if v == 1)
+                  for p, per in of(samples, "bambu_printer_state").items()}
+        stages = {p: next(iter(per)).removeprefix("stage=")
+                  for p, per in of(samples, "bambu_printer_stage_info").items()}
+        assert "FAILED" in states.values()
+        assert any(states[p] == "PAUSE" and stages.get(p) == "PAUSED_FILAMENT_RUNOUT"
+                   for p in states)
+        hms = of(samples, "bambu_printer_hms_errors")
+        serious = {p for p, per in hms.items() if per["severity=serious"] > 0}
+        others = {p for p, per in hms.items()
+                  if per["severity=common"] + per["severity=info"] > 0}
+        assert serious and others and len(serious | others) >= 2
         assert proc.stop() == 0
     finally:
         proc.cleanup()

@@ -30,9 +30,13 @@ def put_in(model: Model, index: int) -> dict[str, object]:
     # The second nozzle (H2D's left) heats to nothing: its packed target is 0, while its
     # htar (a hotend id) is 1; 0 must come out.
     nozzles = [(200.0 + index, 210.0 + index), (150.0 + index, 0.0)]
+    health = reports.Health(sdcard=("absent", "present", "abnormal")[index % 3],
+                            wired=index % 2 == 0, tangle=index % 4 == 1,
+                            recording=index % 2 == 1,
+                            update=f"01.99.00.{index:02d}" if index % 3 else "")
     return {"nozzles": nozzles[:model.nozzles], "bed": (50.0 + index, 60.0 + index),
             "chamber": 30.0 + index if model.chamber_sensor else None,
-            "active": 1 if model.nozzles == 2 else 0}
+            "active": 1 if model.nozzles == 2 else 0, "health": health}
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +56,7 @@ def scraped(fleet: SimulatedFleet, tmp_path_factory: pytest.TempPathFactory):  #
         values = put_in(model, index)
         update = reports.temperature_fields(model, handle.report(), values["nozzles"],
                                             values["bed"], values["chamber"], values["active"])
-        update["print"].update(reports.door_fields(model, is_open=True))
+        update["print"].update(reports.health_fields(model, values["health"], door_open=True))
         update["print"]["hms"] = [reports.hms_entry(WARNING_ATTR, WARNING_CODE)]
         handle.update(update)
         given[handle.serial] = values
@@ -116,6 +120,37 @@ def test_each_model_reads_with_its_own_label_and_sensors(fleet: SimulatedFleet, 
     # The door, where the model has a sensor; left out where it has none.
     assert value(samples, "bambu_printer_door_open", serial=serial) == (
         1.0 if model.door else None)
+
+
+@pytest.mark.parametrize("code", list(MODELS))
+def test_each_model_reports_its_health(fleet: SimulatedFleet, scraped, code: str) -> None:
+    given, samples = scraped
+    handle = next(h for h in fleet.printers() if h.record.model == code)
+    serial, health = handle.serial, given[handle.serial]["health"]
+    assert isinstance(health, reports.Health)
+
+    def of(name: str, **labels: str) -> float | None:
+        return value(samples, name, serial=serial, **labels)
+
+    # Camera and firmware update: every model reports them.
+    assert of("bambu_printer_camera_recording") == float(health.recording)
+    assert of("bambu_printer_firmware_update_available") == float(bool(health.update))
+    offered = {dict(labels)["version"] for (name, labels), _ in samples.items()
+               if name == "bambu_printer_firmware_update_info" and ("serial", serial) in labels}
+    assert offered == ({health.update} if health.update else set())
+    # Flag bits: read only on models whose bits are known (those with a door sensor).
+    if MODELS[code].door:
+        for state in ("absent", "present", "abnormal"):
+            assert of("bambu_printer_sdcard_state", state=state) == float(
+                state == health.sdcard)
+        assert of("bambu_printer_filament_tangle_detected") == float(health.tangle)
+        link = "wired" if health.wired else "wifi"
+        assert of("bambu_printer_network_info", link=link) == 1.0
+    else:
+        assert of("bambu_printer_sdcard_state", state="present") is None
+        assert of("bambu_printer_filament_tangle_detected") is None
+        assert of("bambu_printer_network_info", link="wifi") is None
+        assert of("bambu_printer_network_info", link="wired") is None
 
 
 def test_hms_messages_carry_the_loaded_text(fleet: SimulatedFleet, scraped) -> None:

@@ -45,6 +45,7 @@ from exporter.printer.status import PrinterStatus, offline_status
 WORKER_DOWN = "its worker process is restarting"
 WORKER_STARTING = "its worker process is starting"
 WORKER_STUCK = "its worker process did not answer in time; restarting it"
+WORKER_REASON = "worker"   # the reason the landing page puts in words (web.attention)
 
 DEFAULT_REPLY_TIMEOUT = 3.0
 # A worker imports the exporter and opens its sessions before its first answer; on a
@@ -436,7 +437,7 @@ class WorkerPool:
     def _offline_statuses(self, records: list[PrinterRecord],
                           reason: str = WORKER_DOWN) -> list[PrinterStatus]:
         with self._offline_lock:
-            return [offline_status(record, reason, self._views.get(record.serial))
+            return [offline_status(record, reason, self._views.get(record.serial), WORKER_REASON)
                     for record in records]
 
     def _offline_lines(self, worker: _Worker, reason: str) -> FleetLines:

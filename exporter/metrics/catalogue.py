@@ -13,7 +13,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 from exporter.printer.sanitize import MESSAGE_ERROR_REASONS
 from exporter.printer.status import CONNECTION_ERROR_REASONS, JOB_RESULTS, OFFLINE, PrinterStatus
-from exporter.printer.vocabulary import GCODE_STATES
+from exporter.printer.vocabulary import GCODE_STATES, NETWORK_LINKS, SDCARD_STATES
 
 PRINTER_LABELS = ("printer", "serial")
 STATES: tuple[str, ...] = (*GCODE_STATES, OFFLINE)
@@ -71,6 +71,18 @@ CATALOGUE: tuple[Spec, ...] = (
          "Dual-nozzle printers: the nozzle in use, 0 right, 1 left."),
     Spec("bambu_printer_print_start_timestamp_seconds", "gauge",
          "Unix time the current or last job started."),
+    Spec("bambu_printer_firmware_update_available", "gauge",
+         "1 while the printer offers a firmware update."),
+    Spec("bambu_printer_firmware_update_info", "gauge",
+         "The firmware version the printer offers to install; always 1.", ("version",)),
+    Spec("bambu_printer_sdcard_state", "gauge",
+         "1 for the SD card's state (absent, present, abnormal), 0 for the others.",
+         ("state",)),
+    Spec("bambu_printer_camera_recording", "gauge", "1 while the camera records."),
+    Spec("bambu_printer_filament_tangle_detected", "gauge",
+         "1 while the printer reports a filament tangle."),
+    Spec("bambu_printer_network_info", "gauge",
+         "How the printer is connected: link wired or wifi; always 1.", ("link",)),
     Spec("bambu_ams_humidity_index", "gauge",
          "AMS humidity on Bambu Studio's scale: 1 dry .. 5 wet.", ("ams",)),
     Spec("bambu_ams_humidity_ratio", "gauge", "AMS relative humidity, 0..1.", ("ams",)),
@@ -115,6 +127,9 @@ CATALOGUE: tuple[Spec, ...] = (
     Spec("bambu_exporter_shard_info", "gauge",
          "This exporter's slice of the printer list: shard index (from 0) of count; always 1.",
          ("index", "count"), per_printer=False),
+    Spec("bambu_exporter_shards", "gauge",
+         "Shards the printer list is split into (--shard.count), as a number to compare "
+         "with the shards running.", per_printer=False),
     Spec("bambu_exporter_hms_text_rejected_entries_total", "counter",
          "Entries of the HMS text file (--hms.text-file) skipped as invalid.",
          per_printer=False),
@@ -201,13 +216,23 @@ def printer_samples(status: PrinterStatus, describe: Describe = no_text) -> list
         ("bambu_printer_wifi_signal_dbm", snap.wifi_dbm),
         ("bambu_printer_active_extruder", snap.active_extruder),
         ("bambu_printer_print_start_timestamp_seconds", snap.print_start),
-        ("bambu_printer_door_open", None if snap.door_open is None else int(snap.door_open)),
+        ("bambu_printer_door_open", _flag(snap.door_open)),
+        ("bambu_printer_firmware_update_available", _flag(snap.firmware_update)),
+        ("bambu_printer_camera_recording", _flag(snap.camera_recording)),
+        ("bambu_printer_filament_tangle_detected", _flag(snap.filament_tangle)),
     )
     for name, maybe in optional:
         if maybe is not None:
             add(name, maybe)
     if snap.job_file or snap.job_task:
         add("bambu_printer_print_job_info", 1, snap.job_file, snap.job_task)
+    if snap.firmware_update and snap.firmware_new_version:
+        add("bambu_printer_firmware_update_info", 1, snap.firmware_new_version)
+    if snap.sdcard is not None:
+        for card in SDCARD_STATES:
+            add("bambu_printer_sdcard_state", 1 if card == snap.sdcard else 0, card)
+    if snap.network_link in NETWORK_LINKS:
+        add("bambu_printer_network_info", 1, snap.network_link)
     error_code = snap.print_error_code
     if error_code is not None:
         add("bambu_printer_print_error_info", 1, error_code, describe(error_code))
@@ -241,6 +266,10 @@ def printer_samples(status: PrinterStatus, describe: Describe = no_text) -> list
     return out
 
 
+def _flag(value: bool | None) -> int | None:
+    return None if value is None else int(value)
+
+
 def inventory_samples(inventory: InventoryStatus) -> list[Sample]:
     out: list[Sample] = [
         ("bambu_inventory_up", (), 1.0 if inventory.up else 0.0),
@@ -260,6 +289,7 @@ def exporter_samples(exporter: ExporterStatus) -> list[Sample]:
         ("bambu_exporter_collect_errors_total", (), float(exporter.collect_errors)),
         ("bambu_exporter_shard_info", (str(exporter.shard_index), str(exporter.shard_count)),
          1.0),
+        ("bambu_exporter_shards", (), float(exporter.shard_count)),
         ("bambu_exporter_hms_text_rejected_entries_total", (),
          float(exporter.hms_text_rejected)),
         ("bambu_exporter_worker_restarts_total", (), float(exporter.worker_restarts)),

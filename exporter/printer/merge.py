@@ -179,6 +179,8 @@ KEPT_PRINT_KEYS = frozenset({
     "ams", "vt_tray", "device",
     # newer firmware's data: door, lights, job start, H2 external spools
     "home_flag", "stat", "lights_report", "gcode_start_time", "vir_slot",
+    # health: firmware update, camera recording
+    "upgrade_state", "ipcam",
 })
 
 

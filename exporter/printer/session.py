@@ -146,6 +146,7 @@ class PrinterSession:
         self._message_errors: dict[str, int] = {}   # by reason
         self._prints: dict[str, int] = {}
         self._last_error = ""
+        self._last_reason = ""
         self._printing = PrintingTime()   # seconds seen RUNNING
         self._changes = 0   # bumped by whatever a status shows, under the lock
         self._status: PrinterStatus | None = None   # the last one built, and its key
@@ -282,6 +283,7 @@ class PrinterSession:
             # Recovered once a report is usable, not at CONNACK: a printer that fails
             # right after every CONNACK is then logged once, not twice per attempt.
             recovered, self._last_error = self._last_error, ""
+            self._last_reason = ""
             if decoded.truncated:
                 cuts = self._report.cuts
                 cuts["text"] = cuts.get("text", 0) + decoded.truncated
@@ -352,6 +354,7 @@ class PrinterSession:
             message = detail
             changed = message != self._last_error
             self._last_error = message
+            self._last_reason = reason
         if changed:  # once per kind of failure, not once per retry
             self._log.warning("printer %s (%s at %s): %s: %s", self.record.name,
                               self.record.serial, self.record.ip, reason, message)
@@ -408,6 +411,7 @@ class PrinterSession:
                 truncations=dict(self._report.cuts),
                 prints=dict(self._prints),
                 last_error=self._last_error,
+                last_error_reason=self._last_reason,
                 printing_seconds=printing_seconds,
             )
             return self._status

@@ -22,6 +22,7 @@ from exporter.printer.vocabulary import (
     EXTERNAL_SLOT,
     FAN_FIELDS,
     FAN_STEPS,
+    FILAMENT_TANGLE_BIT,
     HMS_MODULES,
     HMS_SEVERITIES,
     LIGHT_MODES,
@@ -30,7 +31,10 @@ from exporter.printer.vocabulary import (
     NOZZLE_FLOWS,
     NOZZLE_MATERIAL_NAMES,
     NOZZLE_MATERIALS,
+    SDCARD_ABNORMAL_BIT,
+    SDCARD_PRESENT_BIT,
     SERIAL_PREFIX_MODELS,
+    WIRED_NETWORK_BIT,
     ModelSpec,
     model_label,
 )
@@ -98,6 +102,12 @@ class PrinterSnapshot:
     door_open: bool | None = None
     lights: tuple[tuple[str, bool], ...] = ()    # (light, on)
     print_start: float | None = None             # unix time the current or last job began
+    firmware_update: bool | None = None          # upgrade_state.new_version_state == 1
+    firmware_new_version: str = ""               # the ota module's new_ver, when offered
+    sdcard: str | None = None                    # absent | present | abnormal
+    camera_recording: bool | None = None
+    filament_tangle: bool | None = None
+    network_link: str | None = None              # wired | wifi
 
     @property
     def print_error_code(self) -> str | None:
@@ -265,6 +275,7 @@ def snapshot(report: Mapping[str, Any], model: str | None,
         trays=_trays(p),
         active_extruder=active if dual and active in (0, 1) else None,
         door_open=_door_open(p, spec),
+        **_health(p, spec),
         lights=_lights(p.get("lights_report")),
         print_start=_timestamp(p.get("gcode_start_time")),
     )
@@ -347,18 +358,55 @@ def _chamber(p: Mapping[str, Any], device: Mapping[str, Any],
     return current, target
 
 
-def _door_open(p: Mapping[str, Any], spec: ModelSpec | None) -> bool | None:
-    if spec is None or spec.door is None:
+def _flag_bits(p: Mapping[str, Any], spec: ModelSpec | None) -> int | None:
+    """The model's home_flag (int, may be negative) or stat (hex string) as 32 bits."""
+    if spec is None or spec.flags is None:
         return None
-    value = p.get(spec.door)
-    if spec.door == "stat" and isinstance(value, str):
+    value = p.get(spec.flags)
+    if spec.flags == "stat" and isinstance(value, str):
         try:
             bits: int | None = int(value.strip(), 16)
         except ValueError:
             bits = None
     else:
         bits = _as_int(value)
-    return None if bits is None else bool(bits & 0xFFFFFFFF & DOOR_OPEN_BIT)
+    return None if bits is None else bits & 0xFFFFFFFF
+
+
+def _door_open(p: Mapping[str, Any], spec: ModelSpec | None) -> bool | None:
+    bits = _flag_bits(p, spec)
+    return None if bits is None else bool(bits & DOOR_OPEN_BIT)
+
+
+def _health(p: Mapping[str, Any], spec: ModelSpec | None) -> dict[str, Any]:
+    """SD card, tangle and network from the flag bits (models whose bits we know), the
+    camera from ipcam, a firmware update from upgrade_state: None where not reported."""
+    out: dict[str, Any] = {}
+    bits = _flag_bits(p, spec)
+    if bits is not None:
+        out["sdcard"] = ("abnormal" if bits & SDCARD_ABNORMAL_BIT
+                         else "present" if bits & SDCARD_PRESENT_BIT else "absent")
+        out["filament_tangle"] = bool(bits & FILAMENT_TANGLE_BIT)
+        out["network_link"] = "wired" if bits & WIRED_NETWORK_BIT else "wifi"
+    record = _as_str(_mapping(p.get("ipcam")).get("ipcam_record")).lower()
+    if record in ("enable", "disable"):
+        out["camera_recording"] = record == "enable"
+    upgrade = _mapping(p.get("upgrade_state"))
+    offered = _as_int(upgrade.get("new_version_state"))
+    if offered is not None:
+        out["firmware_update"] = offered == 1
+        if offered == 1:
+            out["firmware_new_version"] = _new_firmware(upgrade.get("new_ver_list"))
+    return out
+
+
+def _new_firmware(value: Any) -> str:
+    """new_ver_list's ota entry's new_ver ("" when the list does not name one)."""
+    if isinstance(value, list):
+        for entry in value:
+            if _is_mapping(entry) and entry.get("name") == "ota":
+                return _as_str(entry.get("new_ver"))
+    return ""
 
 
 def _lights(value: Any) -> tuple[tuple[str, bool], ...]:

@@ -37,6 +37,7 @@ class PrinterStatus:
     truncations: Mapping[str, int] = field(default_factory=dict)      # values cut, by bound
     prints: Mapping[str, int] = field(default_factory=dict)
     last_error: str = ""               # human-readable, for logs and the web page; never a secret
+    last_error_reason: str = ""        # the last error's reason (auth, refused, ...); "" once connected
     printing_seconds: float = 0.0      # seen RUNNING by this session (a counter)
 
     @property
@@ -51,13 +52,15 @@ def serial_model(serial: str) -> str:
 
 
 def offline_status(record: PrinterRecord, last_error: str,
-                   last_known: PrinterStatus | None = None) -> PrinterStatus:
+                   last_known: PrinterStatus | None = None,
+                   reason: str = "") -> PrinterStatus:
     """A printer nobody can ask now: not up, with what was last known of it (its
     counters and last report time stay), else with what its row says."""
     if last_known is not None:
         return dataclasses.replace(last_known, name=record.name, ip=record.ip, up=False,
-                                   connected=False, snapshot=None, last_error=last_error)
+                                   connected=False, snapshot=None, last_error=last_error,
+                                   last_error_reason=reason)
     return PrinterStatus(name=record.name, serial=record.serial, ip=record.ip,
                          model=serial_model(record.serial), firmware="", up=False,
                          connected=False, last_report=None, snapshot=None,
-                         last_error=last_error)
+                         last_error=last_error, last_error_reason=reason)

@@ -21,6 +21,12 @@ class ModelSpec:
     nozzles: int = 1                  # 2: right (extruder 0) and left (extruder 1)
     door: str | None = None           # where the door bit is: "home_flag" | "stat" | None
 
+    @property
+    def flags(self) -> str | None:
+        """Where the health bits (SD card, tangle, network) are: the field that carries
+        the door bit; models without one are not read for them."""
+        return self.door
+
 
 MODEL_SPECS: tuple[ModelSpec, ...] = (
     ModelSpec("X1C", "00M", ("Bambu Lab X1-Carbon", "Bambu Lab X1 Carbon"),
@@ -72,6 +78,14 @@ def model_label(product_name: str) -> str | None:
 # `stat` on the H2 family and P2S (where home_flag no longer changes with the door).
 DOOR_OPEN_BIT = 0x00800000
 
+# Health bits beside the door bit in the same field (home_flag or stat).
+SDCARD_PRESENT_BIT = 0x100
+SDCARD_ABNORMAL_BIT = 0x200
+WIRED_NETWORK_BIT = 0x40000
+FILAMENT_TANGLE_BIT = 0x100000
+SDCARD_STATES: tuple[str, ...] = ("absent", "present", "abnormal")
+NETWORK_LINKS: tuple[str, ...] = ("wired", "wifi")
+
 # lights_report node -> `light` label; modes other than "off" mean the light is lit.
 LIGHT_NODES: tuple[str, ...] = ("chamber_light", "work_light")
 LIGHT_MODES: dict[str, bool] = {"on": True, "flashing": True, "off": False}
@@ -91,6 +105,23 @@ AMS_MODULES: dict[str, str] = {"ams": "AMS", "ams_f1": "AMS_LITE", "n3f": "AMS_2
 
 # External spool slots: vt_tray (older models) is slot 254.
 EXTERNAL_SLOT = "254"
+
+# Bambu's wiki documents HMS codes per model family; models it has no section for (P1,
+# A2L, new ones) link to its HMS index.
+HMS_WIKI_FAMILIES: dict[str, str] = {
+    "X1C": "x1", "X1": "x1", "X1E": "x1", "A1": "a1", "A1_MINI": "a1-mini", "P2S": "p2s",
+    "H2D": "h2d", "H2D_PRO": "h2d", "H2S": "h2s", "H2C": "h2c", "X2D": "x2d",
+}
+HMS_WIKI_INDEX = "https://wiki.bambulab.com/en/hms/home"
+
+
+def hms_wiki_url(model: str, code: str) -> str:
+    """The wiki page of an HMS code for this model's family, the HMS index without one."""
+    family = HMS_WIKI_FAMILIES.get(model)
+    if family is None:
+        return HMS_WIKI_INDEX
+    return f"https://wiki.bambulab.com/en/{family}/troubleshooting/hmscode/{code}"
+
 
 HMS_SEVERITIES: dict[int, str] = {1: "fatal", 2: "serious", 3: "common", 4: "info"}
 HMS_MODULES: dict[int, str] = {

@@ -26,7 +26,9 @@ FAULT_FLAGS = {  # flag -> name in SimulatedFleet(faults=...)
     "drop": "cut every session a couple of seconds after it starts",
     "garbage": "send non-JSON and non-object payloads between reports",
     "hms": "report HMS warnings",
-    "fail": "fail their jobs (FAILED, print_error and a fatal HMS)",
+    "hms-serious": "report a serious AMS HMS message",
+    "runout": "pause on a filament run-out and stay paused",
+    "fail": "fail their jobs and stay FAILED (print_error and a fatal HMS)",
     "wrong-code": "are listed in the inventory with a wrong access code",
     "tls13-deaf": "never answer a TLS ClientHello that offers TLS 1.3 (as P2S firmware)",
     "refuse-subscribe": "refuse every subscription (SUBACK 0x80)",
@@ -39,6 +41,9 @@ FAULT_FLAGS = {  # flag -> name in SimulatedFleet(faults=...)
     "garbage-after-first": "send one good report, then only garbage",
     "wrong-cn": "present a certificate of the simulator CA for another serial (--ca-dir)",
     "self-signed": "present a self-signed certificate (--ca-dir)",
+    "sdcard": "report an abnormal SD card",
+    "tangle": "report a filament tangle",
+    "firmware-update": "offer a firmware update",
 }
 
 

@@ -15,8 +15,13 @@ class Fault(str, enum.Enum):
     GARBAGE_TEXT = "garbage_text"              # non-JSON payloads between reports
     GARBAGE_NON_OBJECT = "garbage_non_object"  # JSON that is not an object
     HMS = "hms"                                # active HMS warnings
-    FAIL_PRINT = "fail_print"                  # jobs end FAILED with print_error + HMS
+    HMS_SERIOUS = "hms_serious"                # a serious AMS HMS message
+    RUNOUT = "runout"                          # paused on a filament run-out until cleared
+    FAIL_PRINT = "fail_print"                  # jobs end FAILED (and stay) with print_error + HMS
     WRONG_CODE = "wrong_code"                  # the inventory lists a wrong access code
+    SDCARD = "sdcard"                          # the SD card reads as abnormal
+    TANGLE = "tangle"                          # a filament tangle is detected
+    FIRMWARE_UPDATE = "firmware_update"        # a firmware update is on offer
     GARBAGE = "garbage_text"                   # alias: the plain "garbage" fault
     # Firmware modes: what real firmware is reported to do, and what a broken one might.
     TLS13_DEAF = "tls13_deaf"                  # never answers a ClientHello offering TLS 1.3
@@ -43,6 +48,8 @@ FAULT_NAMES: dict[str, tuple[Fault, ...]] = {
     "garbage_text": (Fault.GARBAGE_TEXT,),
     "garbage_non_object": (Fault.GARBAGE_NON_OBJECT,),
     "hms": (Fault.HMS,),
+    "hms_serious": (Fault.HMS_SERIOUS,),
+    "runout": (Fault.RUNOUT,),
     "fail": (Fault.FAIL_PRINT,),
     "fail_print": (Fault.FAIL_PRINT,),
     "wrong_code": (Fault.WRONG_CODE,),
@@ -50,6 +57,9 @@ FAULT_NAMES: dict[str, tuple[Fault, ...]] = {
         Fault.TLS13_DEAF, Fault.REFUSE_SUBSCRIBE, Fault.NO_SUBACK, Fault.ONE_CLIENT, Fault.CONNACK_FLOOD,
         Fault.BAD_MQTT, Fault.CLOSE_BEFORE_CONNACK, Fault.DROP_AT_CONNACK,
         Fault.GARBAGE_AFTER_FIRST, Fault.WRONG_CN, Fault.SELF_SIGNED)},
+    "sdcard": (Fault.SDCARD,),
+    "tangle": (Fault.TANGLE,),
+    "firmware_update": (Fault.FIRMWARE_UPDATE,),
 }
 
 

@@ -67,7 +67,7 @@ def idle_stage(model: Model) -> int:
 
 
 def state_fields(model: Model, state: str, job: Job | None, rng: random.Random,
-                 progress: float = 0.0) -> dict[str, Any]:
+                 progress: float = 0.0, health: reports.Health | None = None) -> dict[str, Any]:
     """The fields that go with a gcode_state, consistent with each other."""
     if state not in STATES:
         raise ValueError(f"unknown gcode_state {state!r} (choose from {', '.join(STATES)})")
@@ -123,7 +123,7 @@ def state_fields(model: Model, state: str, job: Job | None, rng: random.Random,
     if model.door:
         # the door opens when the part is taken off, and is shut for the next job
         p.update(reports.door_fields(model, state in ("FINISH", "FAILED") and job is not None
-                                     and job.door_opened))
+                                     and job.door_opened, health))
     if model.nozzles > 1 and job is not None and in_job:
         p["device"] = {"extruder": {"state": reports.extruder_state(model.nozzles,
                                                                      job.extruder)}}
@@ -160,6 +160,9 @@ class Life:
         self.shown: tuple[float | None, float | None] = (None, None)
         self.active: int | None = None  # the extruder the nozzle temperature is of
         self.dry_left: dict[str, float] = {}  # AMS id -> seconds of drying left
+        self.health = reports.Health()  # the printer's; the door bits go beside it
+        # States left only by someone's hand: a run-out pause, a failed job's plate.
+        self.hold: frozenset[str] = frozenset()
 
     # -- transitions -------------------------------------------------------------------
 
@@ -184,9 +187,24 @@ class Life:
             self.pause_left = rng.uniform(60, 400)
         elif state in ("FINISH", "FAILED"):
             self.phase_left = rng.uniform(60, 900)
-        fields = state_fields(self.model, state, job, rng, progress)
+        fields = state_fields(self.model, state, job, rng, progress, self.health)
         if state == "PAUSE" and job is not None and job.runout_at is not None:
             fields["stg_cur"] = reports.STAGE_FILAMENT_RUNOUT
+        return fields
+
+    def run_out(self) -> dict[str, Any]:
+        """Pause the job (one is started if none runs) on a filament run-out."""
+        if self.state not in ("RUNNING", "PAUSE") or self.job is None:
+            self.job = new_job(self.rng, self.model, False)
+            self.job.runout_at = self.job.fail_at = None
+            progress = self.rng.uniform(0.1, 0.8)
+            fields = self.enter("RUNNING", progress=progress)
+        else:
+            fields = {}
+        if self.job is not None:
+            self.job.runout_at = None
+        fields.update(self.enter("PAUSE"))
+        fields["stg_cur"] = reports.STAGE_FILAMENT_RUNOUT
         return fields
 
     def spread(self, fail: bool) -> dict[str, Any]:
@@ -217,7 +235,9 @@ class Life:
         rng = self.rng
         doc = report["print"]
         out: dict[str, Any] = {}
-        if self.state == "IDLE" or self.state in ("FINISH", "FAILED"):
+        if self.state in self.hold:
+            pass
+        elif self.state == "IDLE" or self.state in ("FINISH", "FAILED"):
             self.phase_left -= dt
             if self.phase_left <= 0:
                 if self.state != "IDLE" and rng.random() < 0.3:

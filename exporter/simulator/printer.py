@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from exporter.printer.mqtt import codec as mqtt
@@ -64,6 +64,10 @@ def wrong_access_code(code: str) -> str:
     return "".join(str((int(c) + 5) % 10) if c.isdigit() else c for c in code)
 
 
+HEALTH_FAULTS = frozenset({Fault.SDCARD, Fault.TANGLE, Fault.FIRMWARE_UPDATE})
+HMS_FAULTS = frozenset({Fault.HMS, Fault.HMS_SERIOUS})
+
+
 class SimulatedPrinter:
     def __init__(self, record: SimulatedRecord, model: Model, rng: random.Random,
                  life: bool, faults: set[Fault]) -> None:
@@ -73,6 +77,10 @@ class SimulatedPrinter:
         self.report: dict[str, Any] = reports.full_report(model, rng)
         self.life: Life | None = Life(model, rng) if life else None
         self.faults: set[Fault] = set(faults)
+        self.base_health = reports.usual_health(record.serial)
+        if self.life is not None:
+            self.life.health = self.health
+        self._hold()
         self.sessions: set[Session] = set()
         self.disconnects = 0
         self.connects_received = 0
@@ -85,19 +93,59 @@ class SimulatedPrinter:
         if self.life is not None:
             self._merge({"print": self.life.spread(Fault.FAIL_PRINT in self.faults)})
         elif Fault.FAIL_PRINT in self.faults:
-            self._merge({"print": Life(model, rng).enter("FAILED")})
-        if Fault.HMS in self.faults:
+            self._merge({"print": self._any_life().enter("FAILED")})
+        self._merge({"print": self._health_fields()})
+        if Fault.RUNOUT in self.faults:
+            self._merge({"print": self._any_life().run_out()})
+        if self.faults & HMS_FAULTS:
             self._merge({"print": {"hms": self._with_fault_hms(self.report["print"]["hms"])}})
         self.pending = {}
 
     # -- state ----------------------------------------------------------------------------
 
     def _with_fault_hms(self, hms: list[dict[str, int]]) -> list[dict[str, int]]:
-        # Two fixed warnings per printer, chosen by serial so they are stable.
-        pick = int(self.record.serial[-4:]) % len(reports.WARNINGS)
-        wanted = [reports.hms_entry(*reports.WARNINGS[pick]),
-                  reports.hms_entry(*reports.WARNINGS[(pick + 1) % len(reports.WARNINGS)])]
+        wanted = []
+        if Fault.HMS in self.faults:
+            # Two fixed warnings per printer, chosen by serial so they are stable.
+            pick = int(self.record.serial[-4:]) % len(reports.WARNINGS)
+            wanted += [reports.hms_entry(*reports.WARNINGS[pick]),
+                       reports.hms_entry(*reports.WARNINGS[(pick + 1) % len(reports.WARNINGS)])]
+        if Fault.HMS_SERIOUS in self.faults:
+            wanted.append(reports.hms_entry(*reports.SERIOUS))
         return list(hms) + [w for w in wanted if w not in hms]
+
+    @property
+    def health(self) -> reports.Health:
+        """The printer's usual health with its faults on top."""
+        base = self.base_health
+        return replace(
+            base,
+            sdcard="abnormal" if Fault.SDCARD in self.faults else base.sdcard,
+            tangle=base.tangle or Fault.TANGLE in self.faults,
+            update=reports.NEXT_FIRMWARE if Fault.FIRMWARE_UPDATE in self.faults
+            else base.update)
+
+    def _health_fields(self) -> dict[str, Any]:
+        return reports.health_fields(self.model, self.health,
+                                     reports.door_is_open(self.model, self.report["print"]))
+
+    def _hold(self) -> None:
+        """A run-out pause and a failed job wait for a hand while their fault lasts."""
+        if self.life is not None:
+            self.life.hold = frozenset(
+                state for fault, state in ((Fault.RUNOUT, "PAUSE"), (Fault.FAIL_PRINT, "FAILED"))
+                if fault in self.faults)
+
+    def _show_health(self) -> None:
+        if self.life is not None:
+            self.life.health = self.health
+        self.update({"print": self._health_fields()})
+
+    def _any_life(self) -> Life:
+        """The printer's life, or one for a single transition when it has none."""
+        life = self.life or Life(self.model, self.rng)
+        life.health = self.health
+        return life
 
     def _merge(self, partial: dict[str, Any]) -> None:
         diff = changes(self.report, partial)
@@ -109,7 +157,7 @@ class SimulatedPrinter:
         """Merge fields into the report; with emit, send them now (full or delta)."""
         if not isinstance(partial, dict) or not all(isinstance(v, dict) for v in partial.values()):
             raise ValueError('update takes {"print": {...}} style objects')
-        if "print" in partial and "hms" in partial["print"] and Fault.HMS in self.faults:
+        if "print" in partial and "hms" in partial["print"] and self.faults & HMS_FAULTS:
             partial = copy.deepcopy(partial)
             partial["print"]["hms"] = self._with_fault_hms(partial["print"]["hms"])
         self._merge(partial)
@@ -118,8 +166,7 @@ class SimulatedPrinter:
 
     def set_state(self, state: str) -> None:
         """gcode_state with the fields that go with it (stg_cur, mc_print_stage, ...)."""
-        life = self.life or Life(self.model, self.rng)
-        fields = life.enter(state.upper(), Fault.FAIL_PRINT in self.faults)
+        fields = self._any_life().enter(state.upper(), Fault.FAIL_PRINT in self.faults)
         self.update({"print": fields})
 
     def tick(self, dt: float) -> None:
@@ -128,27 +175,39 @@ class SimulatedPrinter:
             return
         fields = self.life.step(self.report, dt, Fault.FAIL_PRINT in self.faults)
         if fields:
-            if "hms" in fields and Fault.HMS in self.faults:
+            if "hms" in fields and self.faults & HMS_FAULTS:
                 fields["hms"] = self._with_fault_hms(fields["hms"])
             self._merge({"print": fields})
 
     def inject(self, fault: Fault) -> None:
         self.faults.add(fault)
-        if fault is Fault.HMS:
+        self._hold()
+        if fault in HMS_FAULTS:
             self.update({"print": {"hms": self.report["print"]["hms"]}})
+        elif fault is Fault.RUNOUT:
+            self.update({"print": self._any_life().run_out()})
         elif fault is Fault.FAIL_PRINT:
             self.set_state("FAILED")
         elif fault in (Fault.HUNG, Fault.DROP):
             self.drop_sessions()
+        elif fault in HEALTH_FAULTS:
+            self._show_health()
 
     def clear(self, fault: Fault) -> None:
         self.faults.discard(fault)
-        if fault is Fault.HMS:
-            pick = set(map(tuple, (reports.hms_entry(*w).items() for w in reports.WARNINGS)))
-            hms = [h for h in self.report["print"]["hms"] if tuple(h.items()) not in pick]
+        self._hold()
+        if fault in HMS_FAULTS:
+            kept = self._with_fault_hms([])
+            ours = {Fault.HMS: reports.WARNINGS, Fault.HMS_SERIOUS: (reports.SERIOUS,)}[fault]
+            gone = [reports.hms_entry(*w) for w in ours]
+            hms = [h for h in self.report["print"]["hms"] if h not in gone or h in kept]
             self.update({"print": {"hms": hms}})
+        elif fault is Fault.RUNOUT and self.report["print"]["gcode_state"] == "PAUSE":
+            self.set_state("RUNNING")
         elif fault is Fault.FAIL_PRINT and self.report["print"]["gcode_state"] == "FAILED":
             self.set_state("IDLE")
+        elif fault in HEALTH_FAULTS:
+            self._show_health()
 
     # -- sending --------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import random
+from dataclasses import dataclass
 from typing import Any
 
 from exporter.simulator.models import AMS, AMS_2_PRO, AMS_HT, AMS_LITE, Model
@@ -44,6 +45,9 @@ WARNINGS: tuple[tuple[int, int], ...] = (
     (0x05000100, 0x00040001),  # info: maintenance due
     (0x03000F00, 0x00030004),  # chamber cooling fan slow
 )
+
+# The serious message of the HMS_SERIOUS fault: an AMS unit's feeding trouble.
+SERIOUS: tuple[int, int] = (0x07002000, 0x00020002)
 
 FILAMENTS = (  # type, sub brand, info idx, nozzle min/max, bed, colours
     ("PLA", "PLA Basic", "GFA00", 190, 230, 55, ("000000FF", "FFFFFFFF", "D32941FF", "0A2CA5FF")),
@@ -201,19 +205,76 @@ def extruder_state(count: int, active: int) -> int:
 
 
 # Door sensor: bit 23 of home_flag (X1 firmware) or of the hex `stat` (newer firmware).
+# The same fields carry the SD card (0x100 present, 0x200 abnormal), the wired network
+# (0x40000) and a filament tangle (0x100000). The bases below are real printers' values
+# with those bits cleared, so Health alone decides them.
 DOOR_BIT = 0x00800000
-HOME_FLAG = 6292376  # a real X1C's home_flag, door shut
-STAT = 0x46258000    # a real H2D's stat, door shut
+SDCARD_BIT = 0x100
+SDCARD_ABNORMAL_BIT = 0x200
+WIRED_BIT = 0x40000
+TANGLE_BIT = 0x100000
+HEALTH_BITS = DOOR_BIT | SDCARD_BIT | SDCARD_ABNORMAL_BIT | WIRED_BIT | TANGLE_BIT
+HOME_FLAG = 6292376 & ~HEALTH_BITS  # a real X1C's home_flag
+STAT = 0x46258000 & ~HEALTH_BITS    # a real H2D's stat
 
 
-def door_fields(model: Model, is_open: bool) -> dict[str, Any]:
-    """The report fields that say whether the door is open ({} without a sensor)."""
-    bit = DOOR_BIT if is_open else 0
-    if model.door == "home_flag":
-        return {"home_flag": HOME_FLAG | bit}
+@dataclass(frozen=True)
+class Health:
+    """What a printer says about its SD card, network, camera and firmware."""
+
+    sdcard: str = "present"      # absent | present | abnormal
+    wired: bool = False
+    tangle: bool = False
+    recording: bool = True
+    update: str = ""             # the firmware version on offer; "" = none
+
+
+def flag_bits(health: Health, door_open: bool) -> int:
+    card = {"absent": 0, "present": SDCARD_BIT, "abnormal": SDCARD_BIT | SDCARD_ABNORMAL_BIT}
+    return ((DOOR_BIT if door_open else 0) | card[health.sdcard]
+            | (WIRED_BIT if health.wired else 0) | (TANGLE_BIT if health.tangle else 0))
+
+
+def door_fields(model: Model, is_open: bool, health: Health | None = None) -> dict[str, Any]:
+    """The report fields of the door and health bits: home_flag on every model (X1
+    firmware keeps the door there), `stat` too where the door moved to it."""
+    bits = flag_bits(health or Health(), is_open)
     if model.door == "stat":
-        return {"stat": f"{STAT | bit:X}"}
-    return {}
+        return {"home_flag": HOME_FLAG | (bits & ~DOOR_BIT), "stat": f"{STAT | bits:X}"}
+    if model.door == "home_flag":
+        return {"home_flag": HOME_FLAG | bits}
+    return {"home_flag": HOME_FLAG | (bits & ~DOOR_BIT)}
+
+
+NEXT_FIRMWARE = "01.99.00.00"   # what the FIRMWARE_UPDATE fault offers
+
+
+def usual_health(serial: str) -> Health:
+    """A printer's own SD card, link and camera, stable per serial (its own random
+    stream, so the fleet's other choices do not move): some wired, some not recording,
+    a few without a card."""
+    rng = random.Random(f"health-{serial}")
+    return Health(sdcard="absent" if rng.random() < 0.08 else "present",
+                  wired=rng.random() < 0.25, recording=rng.random() < 0.7)
+
+
+def door_is_open(model: Model, doc: dict[str, Any]) -> bool:
+    """Whether the report `doc` ({print}'s body) says the door is open."""
+    if model.door == "stat":
+        return bool(int(str(doc.get("stat", "0")), 16) & DOOR_BIT)
+    if model.door == "home_flag":
+        return bool(int(doc.get("home_flag", 0)) & DOOR_BIT)
+    return False
+
+
+def health_fields(model: Model, health: Health, door_open: bool = False) -> dict[str, Any]:
+    """Every field that says what `health` holds: flag bits, camera, firmware update."""
+    offered = {"new_version_state": 1 if health.update else 2,
+               "new_ver_list": [{"name": "ota", "cur_ver": model.firmware,
+                                 "new_ver": health.update}] if health.update else []}
+    return {**door_fields(model, door_open, health),
+            "ipcam": {"ipcam_record": "enable" if health.recording else "disable"},
+            "upgrade_state": offered}
 
 
 def temperature_fields(model: Model, report: dict[str, Any],
@@ -366,8 +427,7 @@ def full_report(model: Model, rng: random.Random) -> dict[str, Any]:
         doc["device"] = _device(model, rng, nozzle_type, diameter, bed, nozzle, chamber)
     if model.work_light:
         doc["lights_report"].append({"node": "work_light", "mode": "off"})
-    if model.door:
-        doc.update(door_fields(model, False))
+    merge(doc, health_fields(model, Health()))
     if model.full_reports:
         doc["xcam"] = {"first_layer_inspector": True, "print_halt": True,
                        "printing_monitor": True, "spaghetti_detector": True,

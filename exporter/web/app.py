@@ -23,7 +23,8 @@ from prometheus_client.exposition import choose_encoder, gzip_accepted
 
 from exporter.metrics.exposition import encoder_for
 from exporter.printer.status import PrinterStatus
-from exporter.web.landing_page import landing_page
+from exporter.web.attention import Describe
+from exporter.web.landing_page import Filter, landing_page, no_text
 
 StartResponse = Callable[..., Any]
 Environ = dict[str, Any]
@@ -35,7 +36,8 @@ def make_app(registry: CollectorRegistry, statuses: Callable[[], list[PrinterSta
              shard_line: Callable[[], str] = lambda: "",
              after_scrape: Callable[[], None] = lambda: None,
              telemetry_path: str = "/metrics",
-             ready: Callable[[], str | None] = lambda: None) -> Callable[..., Iterable[bytes]]:
+             ready: Callable[[], str | None] = lambda: None,
+             describe: Describe = no_text) -> Callable[..., Iterable[bytes]]:
     """`ready()` answers None when ready, else why not (shown in the 503's body)."""
     metrics_app = make_metrics_app(registry, after_scrape)
 
@@ -51,10 +53,17 @@ def make_app(registry: CollectorRegistry, statuses: Callable[[], list[PrinterSta
                 return _plain(start_response, "200 OK", "Ready\n")
             return _plain(start_response, "503 Service Unavailable", f"Not ready: {why}\n")
         if path == "/":
+            wanted = Filter.of(parse_qs(environ.get("QUERY_STRING", "")))
             page = landing_page(statuses(), source, clock(), inventory_up(),
-                                shard_line(), telemetry_path).encode()
-            start_response("200 OK", [("Content-Type", "text/html; charset=utf-8"),
-                                      ("Content-Length", str(len(page)))])
+                                shard_line(), describe, wanted,
+                                telemetry_path).encode()
+            headers = [("Content-Type", "text/html; charset=utf-8")]
+            # 1000 printers: ~450 KiB of HTML, ~45 KiB gzipped
+            if gzip_accepted(environ.get("HTTP_ACCEPT_ENCODING", "")):
+                page = gzip.compress(page, GZIP_LEVEL)
+                headers.append(("Content-Encoding", "gzip"))
+            headers.append(("Content-Length", str(len(page))))
+            start_response("200 OK", headers)
             return [page]
         start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])
         return [f"not found: try {telemetry_path}, /-/healthy, /-/ready or /\n".encode()]

@@ -35,6 +35,11 @@ def _x1c() -> PrinterStatus:
     report = payloads.x1c_running()
     report["print"]["hms"] = [{"attr": 0x07008200, "code": 0x00020004},
                               {"attr": 0x0C004000, "code": 0x00010001}]
+    # health: SD card in, Wi-Fi, a tangle; recording; an update on offer
+    report["print"]["home_flag"] = 0x00100100
+    report["print"]["ipcam"] = {"ipcam_record": "enable"}
+    report["print"]["upgrade_state"] = {"new_version_state": 1, "new_ver_list": [
+        {"name": "ota", "cur_ver": "01.09.00.01", "new_ver": "01.10.00.00"}]}
     return PrinterStatus(name="farm-x1c-1", serial="00M09A350100001", ip="192.0.2.10",
                          model="X1C", firmware="01.09.00.01", up=True, connected=True,
                          last_report=1764000000.5, snapshot=snapshot(report, "X1C"),
@@ -65,6 +70,9 @@ def _p2s() -> PrinterStatus:
     report = payloads.newer_report("P2S")
     report["print"]["hms"] = [{"attr": 0x03000400, "code": 0x00010002}]
     report["print"]["print_error"] = 0x0300800A
+    report["print"]["stat"] = f"{int(report['print']['stat'], 16) | 0x300:X}"  # card abnormal
+    report["print"]["ipcam"] = {"ipcam_record": "disable"}
+    report["print"]["upgrade_state"] = {"new_version_state": 2, "new_ver_list": []}
     version = payloads.newer_version("Bambu Lab P2S")["info"]
     return PrinterStatus(name="p2s-newer", serial="22E00A000000005", ip="192.0.2.14",
                          model="P2S", firmware="01.02.00.00", up=True, connected=True,
@@ -184,6 +192,34 @@ def test_newer_data_series() -> None:
         ("right", "HS01", "0.4", "hardened_steel", "standard"): 1.0,
         ("left", "HH01", "0.6", "hardened_steel", "high_flow"): 1.0}
     assert of(_p1s(), "bambu_printer_door_open") == {}           # P1S: no door sensor
+
+
+def test_health_series_where_the_model_reports_them() -> None:
+    def of(status: PrinterStatus, family: str) -> dict[tuple[str, ...], float]:
+        return {labels[2:]: value for name, labels, value in printer_samples(status)
+                if name == family}
+
+    x1c, p2s, p1s = _x1c(), _p2s(), _p1s()
+    assert of(x1c, "bambu_printer_firmware_update_available") == {(): 1.0}
+    assert of(x1c, "bambu_printer_firmware_update_info") == {("01.10.00.00",): 1.0}
+    assert of(x1c, "bambu_printer_sdcard_state") == {
+        ("absent",): 0.0, ("present",): 1.0, ("abnormal",): 0.0}
+    assert of(x1c, "bambu_printer_camera_recording") == {(): 1.0}
+    assert of(x1c, "bambu_printer_filament_tangle_detected") == {(): 1.0}
+    assert of(x1c, "bambu_printer_network_info") == {("wifi",): 1.0}
+    assert of(p2s, "bambu_printer_firmware_update_available") == {(): 0.0}
+    assert of(p2s, "bambu_printer_firmware_update_info") == {}
+    assert of(p2s, "bambu_printer_sdcard_state")[("abnormal",)] == 1.0
+    assert of(p2s, "bambu_printer_camera_recording") == {(): 0.0}
+    assert of(p2s, "bambu_printer_filament_tangle_detected") == {(): 0.0}
+    assert of(p2s, "bambu_printer_network_info") == {("wired",): 1.0}
+    # P1S: its flag bits are not known to mean these; its report says no camera or update
+    for family in ("bambu_printer_sdcard_state", "bambu_printer_network_info",
+                   "bambu_printer_filament_tangle_detected", "bambu_printer_camera_recording",
+                   "bambu_printer_firmware_update_available"):
+        assert of(p1s, family) == {}, family
+    assert not [1 for name, _, _ in printer_samples(_offline())
+                if name.startswith(("bambu_printer_sdcard", "bambu_printer_network"))]
 
 
 def test_one_printers_failure_leaves_only_it_out() -> None:

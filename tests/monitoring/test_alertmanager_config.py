@@ -3,6 +3,7 @@ real Alertmanager against a webhook served by the test."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from datetime import datetime, timedelta, timezone
@@ -126,3 +127,59 @@ def test_real_alertmanager_groups_per_printer_and_inhibits_behind_offline(tmp_pa
     finally:
         alertmanager.stop()
         webhook.close()
+
+
+def _amtool(url: str, *args: str):  # noqa: ANN202 - CompletedProcess
+    return run(binary("amtool"), f"--alertmanager.url={url}", *args)
+
+
+def test_amtool_a_fleet_outage_holds_back_its_printers_offline_alerts(tmp_path) -> None:
+    """Alerts added with amtool to a real Alertmanager running the shipped inhibitions:
+    BambuFleetOffline for job bambu holds back that job's per-printer offline alerts;
+    another job's offline printer, and the same printer's print failure, get through."""
+    webhook = WebhookReceiver()
+    config = alertmanager_config_for_test(tmp_path, webhook.url)
+    alertmanager, url = start_alertmanager(config, tmp_path, tmp_path)
+    try:
+        for labels in (
+            ["alertname=BambuFleetOffline", "severity=critical", "job=bambu"],
+            *(["alertname=BambuPrinterOffline", "severity=warning", "job=bambu",
+               "instance=exporter:9851", f"printer=p{i}", f"serial=S{i}"] for i in (1, 2, 3)),
+            ["alertname=BambuPrinterOffline", "severity=warning", "job=farm2",
+             "instance=b:9851", "printer=q1", "serial=Q1"],
+            ["alertname=BambuPrintFailed", "severity=warning", "job=bambu",
+             "instance=exporter:9851", "printer=p4", "serial=S4"],
+        ):
+            result = _amtool(url, "alert", "add", *labels, "--annotation=summary=test")
+            assert result.returncode == 0, result.stdout + result.stderr
+
+        def inhibited() -> list[str] | None:
+            result = _amtool(url, "alert", "query", "--inhibited", "-o", "json")
+            assert result.returncode == 0, result.stderr
+            held = sorted(a["labels"]["printer"] for a in json.loads(result.stdout)
+                          if a["status"]["inhibitedBy"])
+            return held if len(held) == 3 else None
+
+        assert wait_until(inhibited, 20, interval=0.5,
+                          what=f"inhibitions\n{alertmanager.log()}") == ["p1", "p2", "p3"]
+        result = _amtool(url, "alert", "query", "-o", "json")   # active: not held back
+        active = sorted((a["labels"]["alertname"], a["labels"].get("printer", ""))
+                        for a in json.loads(result.stdout))
+        assert active == [("BambuFleetOffline", ""), ("BambuPrintFailed", "p4"),
+                          ("BambuPrinterOffline", "q1")]
+    finally:
+        alertmanager.stop()
+        webhook.close()
+
+
+def test_amtool_routes_info_alerts_once_a_day() -> None:
+    result = run(binary("amtool"), "config", "routes", "show",
+                 f"--config.file={ALERTMANAGER_YML}")
+    assert result.returncode == 0, result.stderr
+    config = load_yaml(ALERTMANAGER_YML)
+    info = [r for r in config["route"]["routes"] if r.get("matchers") == ['severity="info"']]
+    assert len(info) == 1 and info[0]["repeat_interval"] == "24h"
+    result = run(binary("amtool"), "config", "routes", "test",
+                 f"--config.file={ALERTMANAGER_YML}", "--verify.receivers=webhook",
+                 "alertname=BambuPrinterFirmwareUpdate", "severity=info", "printer=x")
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -101,7 +101,7 @@ def test_the_panels_the_issue_asks_for_exist() -> None:
     rows = [p for p in panels if p["type"] == "row"]
     assert any(r.get("repeat") == "printer" for r in rows), "a per-printer row repeated by $printer"
     queries = " ".join(t["expr"] for _, t in panel_targets(dashboard()))
-    # issue 9: the newer printers' data
+    # the newer printers' data
     by_title = {p["title"]: p for p in panels}
     soon = by_title["Finishing soon"]
     soon_columns = {o["properties"][0]["value"] for o in soon["fieldConfig"]["overrides"]}
@@ -247,3 +247,41 @@ def test_fleet_panels_count_each_printer_once_across_exporters(tmp_path) -> None
         "rule_files": ["empty.yml"], "evaluation_interval": "1m",
         "tests": [{"interval": "1m", "input_series": inputs, "promql_expr_test": naive}]}))
     assert run(binary("promtool"), "test", "rules", "naive.test.yml", cwd=tmp_path).returncode != 0
+
+
+def test_opens_on_the_fleet_attention_first_printer_rows_collapsed() -> None:
+    dash = dashboard()
+    top = [p for p in dash["panels"] if p["type"] != "row"]
+    first = min(top, key=lambda p: (p["gridPos"]["y"], p["gridPos"]["x"]))
+    assert first["title"] == "Needs attention" and first["type"] == "table"
+    # the per-printer rows start collapsed, their panels inside them
+    (printer_row,) = [p for p in dash["panels"] if p.get("repeat") == "printer"]
+    assert printer_row["collapsed"] is True and len(printer_row["panels"]) > 10
+    assert all(p["type"] == "row" or p["gridPos"]["y"] < printer_row["gridPos"]["y"]
+               for p in dash["panels"] if p is not printer_row)
+    variables = {v["name"]: v for v in dash["templating"]["list"]}
+    assert variables["printer"]["current"]["value"] == ["$__all"]
+    # the landing page's order: the urgency query ranks in the same order as attention.py
+    urgency = first["targets"][0]["expr"]
+    order = [urgency.index(part) for part in (
+        'severity="fatal"', 'state="FAILED"', 'state="OFFLINE"', 'severity="serious"',
+        'state="PAUSE"', 'state="abnormal"', 'severity=~"common|unknown"', 'severity="info"')]
+    assert order == sorted(order)
+    assert [t["id"] for t in first["transformations"]] == [
+        "merge", "filterByValue", "sortBy", "organize"]
+
+
+def test_fleet_table_has_hms_and_error_columns_and_health_panels_exist() -> None:
+    by_title = {p["title"]: p for p in all_panels(dashboard())}
+    fleet = next(p for p in all_panels(dashboard())
+                 if p["title"] == "Fleet" and p["type"] == "table")
+    shown = {o["properties"][0]["value"] for o in fleet["fieldConfig"]["overrides"]}
+    assert {"HMS", "Error"} <= shown
+    queries = " ".join(t["expr"] for _, t in panel_targets(dashboard()))
+    for metric in ("bambu_printer_firmware_update_available", "bambu_printer_firmware_update_info",
+                   "bambu_printer_sdcard_state", "bambu_printer_camera_recording",
+                   "bambu_printer_filament_tangle_detected", "bambu_printer_network_info"):
+        assert metric in queries, metric
+    health = by_title["Printer health"]
+    assert {o["properties"][0]["value"] for o in health["fieldConfig"]["overrides"]} >= {
+        "SD card", "Camera recording", "Tangle", "Network", "Update on offer"}

@@ -104,6 +104,7 @@ def test_stack_end_to_end(printers_db, tmp_path) -> None:
                 {"id": "128", "info": reports.ams_info(AMS_HT), "humidity": "4",
                  "humidity_raw": "20", "temp": "27.0", "dry_time": 0, "tray": [dict(tray)]}]),
             **reports.door_fields(MODELS_BY_CODE["H2C"], True)}})
+        printers[0].inject(Fault.FIRMWARE_UPDATE)   # the health table's "update on offer"
         fleet.write_postgres(cluster.dsn(dbname))
 
         # -- exporter, watching the table ---------------------------------------------------
@@ -173,18 +174,25 @@ def test_stack_end_to_end(printers_db, tmp_path) -> None:
         assert offline["labels"]["severity"] == "warning"
         assert offline["labels"]["job"] == "bambu"
         assert names["offline"] in offline["annotations"]["description"]
-        assert offline["annotations"]["runbook_url"].endswith("runbook.md#printer-offline")
+        assert offline["annotations"]["runbook"] == "docs/runbook.md#printer-offline"
+        # the reason in words: nothing listens on its address any more
+        assert offline["annotations"]["reason"] == "refused"
+        assert "refuses the connection" in offline["annotations"]["description"]
 
         failed = alerts[("BambuPrintFailed", names["fail"])]
         assert failed["labels"]["serial"] == printers[4].record.serial
         assert names["fail"] in failed["annotations"]["summary"]
-        assert failed["annotations"]["runbook_url"].endswith("runbook.md#print-failed")
+        assert failed["annotations"]["runbook"] == "docs/runbook.md#print-failed"
         # the HMS message the failure came with, linked to its page on Bambu's wiki
         failure = printers[4].report()["print"]["hms"][0]
         code = "_".join(f"{part:04X}" for part in (
             failure["attr"] >> 16, failure["attr"] & 0xFFFF, failure["code"] >> 16,
             failure["code"] & 0xFFFF))
-        wiki = f"https://wiki.bambulab.com/en/x1/troubleshooting/hmscode/{code}"
+        # the model family's section of the wiki; the HMS index for models without one
+        family = {"X1C": "x1", "H2D": "h2d", "A1": "a1", "H2C": "h2c", "P2S": "p2s"}.get(
+            printers[4].record.model)
+        wiki = (f"https://wiki.bambulab.com/en/{family}/troubleshooting/hmscode/{code}"
+                if family else "https://wiki.bambulab.com/en/hms/home")
         assert wiki in failed["annotations"]["description"]
         assert failed["annotations"]["wiki_url"] == wiki
         # ... and in words, from the text table the exporter loaded (--hms.text-file)

@@ -15,7 +15,7 @@ import pytest
 from exporter.errors import ConfigError
 from exporter.printer.error_texts import MAX_FILE_BYTES, ErrorTexts, parse_texts
 from exporter.printer.snapshot import decode_hms, format_print_error
-from exporter.simulator.reports import FAILURES, WARNINGS
+from exporter.simulator.reports import FAILURES, SERIOUS, WARNINGS
 from exporter.text import LABEL_VALUE_LIMIT
 from tests.support.waiting import wait_until
 
@@ -30,8 +30,8 @@ def _bambu(hms: list[object], errors: list[object], lang: str = "en") -> dict[st
 def test_the_shared_table_names_every_code_the_simulator_emits() -> None:
     texts = ErrorTexts(str(SHARED))
     codes = [m.code for m in (decode_hms(a, c) for _, a, c in FAILURES) if m]
-    codes += [m.code for m in (decode_hms(a, c) for a, c in WARNINGS) if m]
-    assert len(codes) == 8
+    codes += [m.code for m in (decode_hms(a, c) for a, c in (*WARNINGS, SERIOUS)) if m]
+    assert len(codes) == 9
     for code in codes:
         assert texts.describe(code), code
     for print_error, _, _ in FAILURES:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from exporter.simulator import Fault, SimulatedFleet
+from exporter.simulator import Fault, SimulatedFleet, reports
 from exporter.simulator.faults import assign_faults, fault_count, parse_amount
 from tests.simulator.helpers import Listener, api_printer, tls_handshake, wait_until
 
@@ -68,7 +68,8 @@ def test_drop_cuts_sessions_without_disconnect(fleet: SimulatedFleet) -> None:
     with client:
         wait_until(lambda: client.prints(), what="first report")
         assert client.disconnected.wait(5), "session was not cut"
-        assert handle.connections == 0
+        # the client can see the cut before the printer's loop has dropped the session
+        wait_until(lambda: handle.connections == 0, what="the session gone on the printer")
         assert handle.disconnects == 0  # the printer cut it; nobody said DISCONNECT
 
 
@@ -116,6 +117,25 @@ def test_hms_fault_reports_warnings_and_clears(fleet: SimulatedFleet) -> None:
     assert len(handle.report()["print"]["hms"]) == 2
 
 
+def test_serious_hms_and_runout_faults_at_run_time(fleet: SimulatedFleet) -> None:
+    handle = fleet.printer(next(r.serial for r in fleet.records
+                                if not fleet.printer(r.serial).faults))
+    handle.inject(Fault.HMS_SERIOUS)
+    handle.inject(Fault.RUNOUT)
+    try:
+        doc = handle.report()["print"]
+        assert reports.hms_entry(*reports.SERIOUS) in doc["hms"]
+        assert reports.SERIOUS[1] >> 16 == reports.SEVERITY_SERIOUS
+        assert (doc["gcode_state"], doc["stg_cur"]) == ("PAUSE", reports.STAGE_FILAMENT_RUNOUT)
+        assert doc["subtask_name"] and doc["total_layer_num"] > 0   # a job is paused
+    finally:
+        handle.clear(Fault.HMS_SERIOUS)
+        handle.clear(Fault.RUNOUT)
+    doc = handle.report()["print"]
+    assert reports.hms_entry(*reports.SERIOUS) not in doc["hms"]
+    assert doc["gcode_state"] == "RUNNING"
+
+
 def test_failed_print_has_error_and_fatal_hms(fleet: SimulatedFleet) -> None:
     doc = only(fleet, Fault.FAIL_PRINT).report()["print"]
     assert doc["gcode_state"] == "FAILED"
@@ -161,6 +181,28 @@ def test_runtime_hung_then_back(fleet: SimulatedFleet) -> None:
     finally:
         handle.clear(Fault.HUNG)
     tls_handshake(handle.record.ip, timeout=5)
+
+
+def test_health_faults_set_the_report_and_clear(fleet: SimulatedFleet) -> None:
+    handle = fleet.printer(next(r.serial for r in fleet.records
+                                if r.model == "X1C" and not fleet.printer(r.serial).faults))
+    door = handle.report()["print"]["home_flag"] & reports.DOOR_BIT
+    for fault in (Fault.SDCARD, Fault.TANGLE, Fault.FIRMWARE_UPDATE):
+        handle.inject(fault)
+    try:
+        p = handle.report()["print"]
+        assert p["home_flag"] & reports.SDCARD_ABNORMAL_BIT
+        assert p["home_flag"] & reports.TANGLE_BIT
+        assert p["home_flag"] & reports.DOOR_BIT == door   # the door bit stays as it was
+        assert p["upgrade_state"]["new_version_state"] == 1
+        assert p["upgrade_state"]["new_ver_list"][0]["new_ver"] == reports.NEXT_FIRMWARE
+        assert p["ipcam"]["ipcam_dev"] == "1"              # the rest of ipcam is kept
+    finally:
+        for fault in (Fault.SDCARD, Fault.TANGLE, Fault.FIRMWARE_UPDATE):
+            handle.clear(fault)
+    p = handle.report()["print"]
+    assert not p["home_flag"] & (reports.SDCARD_ABNORMAL_BIT | reports.TANGLE_BIT)
+    assert p["upgrade_state"]["new_version_state"] == 2
 
 
 def test_fault_amounts() -> None:

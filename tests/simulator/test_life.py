@@ -93,3 +93,34 @@ def test_spread_start_covers_the_states() -> None:
 def test_unknown_state_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown gcode_state"):
         state_fields(MODELS["A1"], "PRINTING", None, random.Random(1))
+
+
+def test_held_states_wait_for_a_hand() -> None:
+    model = MODELS["P1S"]
+    rng = random.Random(4)
+    report = reports.full_report(model, rng)
+    life = Life(model, rng)
+    life.hold = frozenset({"PAUSE"})
+    reports.merge(report["print"], life.run_out())
+    for _ in range(2000):   # hours of simulated time
+        reports.merge(report["print"], life.step(report, 5.0, False))
+    doc = report["print"]
+    assert (doc["gcode_state"], doc["stg_cur"]) == ("PAUSE", reports.STAGE_FILAMENT_RUNOUT)
+    life.hold = frozenset()
+    states = set()
+    for _ in range(2000):
+        reports.merge(report["print"], life.step(report, 5.0, False))
+        states.add(report["print"]["gcode_state"])
+    assert "RUNNING" in states   # released: the job goes on
+
+
+def test_a_held_failed_job_stays_failed() -> None:
+    model = MODELS["X1C"]
+    rng = random.Random(5)
+    report = reports.full_report(model, rng)
+    life = Life(model, rng)
+    life.hold = frozenset({"FAILED"})
+    reports.merge(report["print"], life.spread(True))
+    for _ in range(2000):
+        reports.merge(report["print"], life.step(report, 5.0, True))
+    assert report["print"]["gcode_state"] == "FAILED"

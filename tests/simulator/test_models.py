@@ -122,7 +122,7 @@ def test_failed_print_and_hms_use_only_codes_with_texts(fleet: SimulatedFleet) -
     hms_texts = {e["ecode"] for e in table["device_hms"]["en"]}
     error_texts = {e["ecode"] for e in table["device_error"]["en"]}
     emitted_hms = {f"{attr:08X}{code:08X}" for _, attr, code in reports.FAILURES} | \
-        {f"{attr:08X}{code:08X}" for attr, code in reports.WARNINGS}
+        {f"{attr:08X}{code:08X}" for attr, code in (*reports.WARNINGS, reports.SERIOUS)}
     emitted_errors = {f"{error:08X}" for error, _, _ in reports.FAILURES}
     # the test table holds exactly what the simulator can say
     assert emitted_hms == hms_texts and emitted_errors == error_texts

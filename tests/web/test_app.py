@@ -179,6 +179,17 @@ def test_landing_page_lists_every_printer(running: Running) -> None:
     assert f'<span id="printer-count">{len(running.records)}</span>' in resp.text
 
 
+def test_landing_page_filters_and_gzip(running: Running) -> None:
+    resp = http_get(running.base + "/?state=OFFLINE", {"Accept-Encoding": "gzip"})
+    assert resp.status == 200 and resp.headers.get("content-encoding") == "gzip"
+    rows = fleet_table(gzip.decompress(resp.body).decode())
+    assert {row["Serial"] for row in rows} == running.offline
+    assert all(row["Needs attention"].startswith("offline: ") for row in rows)
+    plain = http_get(running.base + "/?q=" + running.records[0].serial)
+    assert "content-encoding" not in plain.headers
+    assert [row["Serial"] for row in fleet_table(plain.text)] == [running.records[0].serial]
+
+
 def test_printer_name_is_escaped_on_the_page(running: Running) -> None:
     page = http_get(running.base + "/").text
     assert "<script" not in page.lower()

@@ -1,13 +1,19 @@
 """The landing page in a real browser: headless Chromium loads `/` of a running exporter
-(sessions on real TLS MQTT to simulated printers on 127.0.46.x), dumps the rendered DOM
-and takes a screenshot; the DOM must hold the fleet table, the PNG a real rendering.
+(sessions on real TLS MQTT to simulated printers), dumps the rendered DOM and takes a
+screenshot, at 12 printers (the demo's trouble: 127.0.46.x) and at 1000 (127.0.200.1 ..
+127.0.203.232). The DOM must answer "who needs a hand, and why" first; the PNG must be a
+real rendering.
 
-Chromium is Debian's /usr/bin/chromium (`./scripts/system-deps` installs it).
+`UPDATE_SCREENSHOT=1` also writes the 12-printer screenshot to docs/img/landing.png, the
+README's picture. Chromium is Debian's /usr/bin/chromium (`./scripts/system-deps`).
 """
 
 from __future__ import annotations
 
 import io
+import os
+import re
+import shutil
 import struct
 import subprocess
 import tempfile
@@ -21,12 +27,18 @@ from PIL import Image
 from exporter.cli import Exporter
 from exporter.config import Settings
 from exporter.simulator import Fault, SimulatedFleet
-from tests.support.e2e import current_state, fleet_table, http_get, parse_samples, wait_until
+from exporter.simulator.models import MODELS
+from tests.support.e2e import fleet_table, http_get, wait_until
 
 CHROMIUM = "/usr/bin/chromium"
-WIDTH, HEIGHT = 1200, 800
-STATES = ["RUNNING", "IDLE", "IDLE", "FAILED", "IDLE", "RUNNING", "PAUSE", "FINISH"]
+WIDTH, HEIGHT = 1600, 1000
+ROOT = Path(__file__).resolve().parents[2]
+README_PNG = ROOT / "docs" / "img" / "landing.png"
+HMS_TEXTS = ROOT / "tests" / "support" / "hms_texts.json"
 OFFLINE_RED = (0xCF, 0x22, 0x2E)  # .state-offline in the page's style
+# The demo's trouble, one printer each; the other printers print or idle.
+TROUBLE = {"offline": 1, "wrong_code": 1, "hms": 1, "hms_serious": 1, "fail": 1, "runout": 1}
+BUSY = ["RUNNING", "RUNNING", "IDLE", "RUNNING", "FINISH", "PREPARE"]
 
 
 def chromium(url: str, profile: Path, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -36,46 +48,75 @@ def chromium(url: str, profile: Path, *extra: str) -> subprocess.CompletedProces
                "--disable-component-update", "--disable-sync",
                f"--user-data-dir={profile}", *extra, url]
     try:
-        return subprocess.run(command, capture_output=True, text=True, timeout=90,
+        return subprocess.run(command, capture_output=True, text=True, timeout=120,
                               stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
-        raise AssertionError(f"chromium did not finish within 90s: {command}") from None
+        raise AssertionError(f"chromium did not finish within 120s: {command}") from None
 
 
 class Page:
-    def __init__(self, fleet: SimulatedFleet, base: str, expected: dict[str, str]) -> None:
+    def __init__(self, fleet: SimulatedFleet, base: str, expected: dict[str, str],
+                 troubled: set[str]) -> None:
         self.fleet = fleet
         self.base = base
         self.expected = expected  # serial -> state the page must show
+        self.troubled = troubled  # serials that need a hand
+
+    def dom(self, tmp_path: Path, query: str = "") -> str:
+        result = chromium(f"{self.base}/{query}", tmp_path / "profile", "--dump-dom")
+        assert result.returncode == 0, result.stderr[-2000:]
+        return result.stdout
 
 
-@pytest.fixture(scope="module")
-def page() -> Iterator[Page]:
-    fleet = SimulatedFleet(count=len(STATES), first_address="127.0.46.1", seed=46,
-                           life=False, faults={"offline": 1, "wrong_code": 1}).start()
+def serve(count: int, first: str, trouble: dict[str, int]) -> Iterator[Page]:
+    """A simulated fleet with `trouble`, the rest printing or idle, and the exporter on
+    it (with the HMS text file), until every printer shows its state in /metrics."""
+    fleet = SimulatedFleet(count=count, first_address=first, seed=46, life=False,
+                           faults=trouble).start()
     exporter = None
     tmp = tempfile.TemporaryDirectory(prefix="bambu-browser-")
     try:
-        broken = {h.serial for h in fleet.with_fault(Fault.OFFLINE)
-                  + fleet.with_fault(Fault.WRONG_CODE)}
-        expected = {}
-        for record, state in zip(fleet.records, STATES, strict=False):
-            if record.serial in broken:
-                expected[record.serial] = "OFFLINE"
+        expected, troubled = {}, set()
+        for i, handle in enumerate(fleet.printers()):
+            faults = handle.faults
+            # an SD card is read only on models whose flag bits are known (door sensor)
+            if faults - {Fault.SDCARD} or MODELS[handle.record.model].door and faults:
+                troubled.add(handle.serial)
+            if faults & {Fault.OFFLINE, Fault.WRONG_CODE}:
+                expected[handle.serial] = "OFFLINE"
+            elif Fault.FAIL_PRINT in faults:
+                expected[handle.serial] = "FAILED"
+            elif Fault.RUNOUT in faults:
+                expected[handle.serial] = "PAUSE"
             else:
-                fleet.printer(record.serial).set_state(state)
-                expected[record.serial] = state
+                state = BUSY[i % len(BUSY)]
+                handle.set_state(state)
+                if state == "RUNNING":
+                    handle.update({"print": {"mc_percent": 10 + i * 7 % 85,
+                                             "layer_num": 5 + i * 11 % 200,
+                                             "total_layer_num": 240,
+                                             "mc_remaining_time": 20 + i * 13 % 300}})
+                expected[handle.serial] = state
         printers_file = Path(tmp.name) / "printers.yaml"
         fleet.write_inventory_yaml(printers_file)
         exporter = Exporter(Settings(listen_host="127.0.0.1", listen_port=0,
-                                     printers_file=str(printers_file), staleness=5.0))
+                                     printers_file=str(printers_file), staleness=30.0,
+                                     hms_text_file=str(HMS_TEXTS)))
         exporter.start()
         base = f"http://127.0.0.1:{exporter.web.port}"
-        wait_until(lambda: all(current_state(parse_samples(http_get(base + "/metrics").text),
-                                             serial) == state
-                               for serial, state in expected.items()),
-                   30, what="every printer in its state")
-        yield Page(fleet, base, expected)
+
+        def all_in_state() -> bool:
+            # one scrape and one pass per poll: 1000 printers' samples are ~100k lines
+            text = http_get(base + "/metrics", timeout=30).text
+            shown = {}
+            for line in text.splitlines():
+                if line.startswith("bambu_printer_state{") and line.endswith(" 1.0"):
+                    labels = dict(re.findall(r'(\w+)="([^"]*)"', line))
+                    shown[labels["serial"]] = labels["state"]
+            return shown == expected
+
+        wait_until(all_in_state, 180, interval=2.0, what="every printer in its state")
+        yield Page(fleet, base, expected, troubled)
     finally:
         if exporter is not None:
             exporter.stop()
@@ -83,20 +124,68 @@ def page() -> Iterator[Page]:
         tmp.cleanup()
 
 
-def test_rendered_dom_has_the_fleet_table(page: Page, tmp_path: Path) -> None:
-    result = chromium(page.base + "/", tmp_path / "profile", "--dump-dom")
-    assert result.returncode == 0, result.stderr[-2000:]
-    dom = result.stdout
+@pytest.fixture(scope="module")
+def page() -> Iterator[Page]:
+    yield from serve(12, "127.0.46.1", TROUBLE)
+
+
+@pytest.fixture(scope="module")
+def farm() -> Iterator[Page]:
+    yield from serve(1000, "127.0.200.1", {"offline": 10, "wrong_code": 5, "hms": 40,
+                                           "hms_serious": 10, "fail": 15, "runout": 10,
+                                           "sdcard": 5})
+
+
+def check_fleet(page: Page, dom: str) -> list[dict[str, str]]:
+    """The table holds every printer in its state, those needing a hand first, and no
+    secret; returns the rows."""
     assert "<title>bambu-exporter</title>" in dom
-    rows = {row["Serial"]: row for row in fleet_table(dom)}
-    assert set(rows) == set(page.expected)
+    rows = fleet_table(dom)
+    assert {row["Serial"] for row in rows} == set(page.expected)
     names = {r.serial: r.name for r in page.fleet.records}
-    for serial, state in page.expected.items():
-        assert rows[serial]["Name"] == names[serial]
-        assert rows[serial]["State"] == state
-        assert rows[serial]["Up"] == ("no" if state == "OFFLINE" else "yes")
+    for row in rows:
+        assert row["Name"] == names[row["Serial"]]
+        assert row["State"] == page.expected[row["Serial"]]
+        assert row["Up"] == ("no" if row["State"] == "OFFLINE" else "yes")
+    attention = [bool(row["Needs attention"]) for row in rows]
+    assert attention == sorted(attention, reverse=True), "attention rows come first"
+    assert {row["Serial"] for row in rows if row["Needs attention"]} == page.troubled
+    for record in page.fleet.inventory_records():
+        assert record.access_code not in dom
     up = sum(1 for state in page.expected.values() if state != "OFFLINE")
     assert f'<span id="up-count">{up}</span>' in dom
+    assert f"{len(page.troubled)} need attention" in dom
+    return rows
+
+
+def test_the_demos_trouble_in_words_first(page: Page, tmp_path: Path) -> None:
+    rows = check_fleet(page, page.dom(tmp_path))
+    needs = {row["Serial"]: row["Needs attention"] for row in rows}
+    fault_of = {h.serial: next(iter(h.faults)) for h in page.fleet.printers() if h.faults}
+    said = {fault: needs[serial] for serial, fault in fault_of.items()}
+    assert said[Fault.WRONG_CODE].startswith("offline: the printer refuses the access code")
+    assert said[Fault.OFFLINE].startswith("offline: the address refuses the connection")
+    assert "the job failed" in said[Fault.FAIL_PRINT]
+    assert "paused (PAUSED_FILAMENT_RUNOUT)" in said[Fault.RUNOUT]
+    assert "(serious, ams): AMS A: the filament is stuck" in said[Fault.HMS_SERIOUS]
+    assert re.search(r"HMS \w{4}_\w{4}_\w{4}_\w{4} \((common|serious|info), \w+\): \w",
+                     said[Fault.HMS])
+    # the worst first: the failed job, then the two offline printers
+    assert [fault_of.get(row["Serial"]) for row in rows[:3]][0] is Fault.FAIL_PRINT
+    running = [row for row in rows if row["State"] == "RUNNING"]
+    assert running and all(re.fullmatch(r"\d+ % · layer \d+/240ends \d\d:\d\d "
+                                        r"\(\d+ h \d\d min left\)", r["Progress"])
+                           for r in running), [r["Progress"] for r in running]
+
+
+def test_filters_by_state_and_search_as_links(page: Page, tmp_path: Path) -> None:
+    only = fleet_table(page.dom(tmp_path, "?state=attention"))
+    assert {row["Serial"] for row in only} == page.troubled
+    offline = fleet_table(page.dom(tmp_path, "?state=OFFLINE"))
+    assert {row["State"] for row in offline} == {"OFFLINE"} and len(offline) == 2
+    one = page.fleet.records[3]
+    found = fleet_table(page.dom(tmp_path, f"?q={one.serial[-6:].lower()}"))
+    assert [row["Serial"] for row in found] == [one.serial]
 
 
 def png_header(data: bytes) -> tuple[int, int]:
@@ -122,10 +211,10 @@ def png_header(data: bytes) -> tuple[int, int]:
     return size
 
 
-def test_screenshot_is_a_real_rendering(page: Page, tmp_path: Path) -> None:
-    png = tmp_path / "landing.png"
+def screenshot(page: Page, tmp_path: Path, name: str) -> Path:
+    png = tmp_path / name
     result = chromium(page.base + "/", tmp_path / "profile", f"--screenshot={png}",
-                      f"--window-size={WIDTH},{HEIGHT}")
+                      f"--window-size={WIDTH},{HEIGHT}", "--hide-scrollbars")
     assert result.returncode == 0, result.stderr[-2000:]
     data = png.read_bytes()
     assert png_header(data) == (WIDTH, HEIGHT)
@@ -141,6 +230,24 @@ def test_screenshot_is_a_real_rendering(page: Page, tmp_path: Path) -> None:
             dark += count
     assert len(colours) > 20, "a near-uniform image: nothing was rendered"
     assert dark > 2000, "hardly any dark (text) pixels"
-    assert red > 50, "the OFFLINE states are not drawn in the page's red"
+    assert red > 50, "the OFFLINE states and urgent rows are not drawn in the page's red"
     # keep a copy to look at by hand
-    Path(tempfile.gettempdir(), "bambu-landing-page.png").write_bytes(data)
+    shutil.copy(png, Path(tempfile.gettempdir()) / f"bambu-{name}")
+    return png
+
+
+def test_screenshot_is_a_real_rendering(page: Page, tmp_path: Path) -> None:
+    png = screenshot(page, tmp_path, "landing-12.png")
+    if os.environ.get("UPDATE_SCREENSHOT"):
+        README_PNG.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(png, README_PNG)
+    assert png_header(README_PNG.read_bytes()) == (WIDTH, HEIGHT), \
+        "docs/img/landing.png: UPDATE_SCREENSHOT=1 makes it"
+
+
+def test_a_thousand_printers_attention_first(farm: Page, tmp_path: Path) -> None:
+    rows = check_fleet(farm, farm.dom(tmp_path))
+    assert len(rows) == 1000
+    offline = fleet_table(farm.dom(tmp_path, "?state=OFFLINE"))
+    assert len(offline) == 15
+    screenshot(farm, tmp_path, "landing-1000.png")

@@ -1,0 +1,99 @@
+"""attention.py: who needs a hand, why in words, and the order a farm looks in."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from exporter.printer.snapshot import snapshot
+from exporter.printer.status import PrinterStatus
+from exporter.web.attention import (
+    RANK_FAILED,
+    RANK_FATAL,
+    RANK_OFFLINE,
+    RANK_PAUSED,
+    ordered,
+    troubles,
+)
+from tests.support import payloads
+
+TEXTS = {"0300_0400_0001_0002": "Nozzle clogged.", "0300_800A": "Nozzle clogged; stopped."}
+
+
+def describe(code: str) -> str:
+    return TEXTS.get(code, "")
+
+
+def status(name: str, report: dict | None = None, model: str = "X1C", up: bool = True,
+           **fields: object) -> PrinterStatus:
+    snap = snapshot(report or payloads.x1c_running(), model) if up or report else None
+    base = PrinterStatus(name=name, serial=f"SN-{name}", ip="192.0.2.1", model=model,
+                         firmware="", up=up, connected=up, last_report=1.0, snapshot=snap)
+    return replace(base, **fields)  # type: ignore[arg-type]
+
+
+def with_print(**fields: object) -> dict:
+    report = payloads.x1c_running()
+    report["print"].update(fields)
+    return report
+
+
+def test_a_healthy_printer_needs_nobody() -> None:
+    assert troubles(status("ok"), describe) == []
+
+
+def test_offline_says_the_reason_and_its_fix() -> None:
+    (trouble,) = troubles(status("down", up=False, last_error_reason="auth",
+                                 last_error="not authorised"), describe)
+    assert trouble.rank == RANK_OFFLINE
+    assert trouble.text == "offline: the printer refuses the access code"
+    assert "printer's screen" in trouble.fix
+    (silent,) = troubles(status("quiet", up=False, connected=True), describe)
+    assert "no report arrives" in silent.text and "serial" in silent.fix
+    (never,) = troubles(status("new", up=False), describe)
+    assert never.text == "offline"
+    (restarting,) = troubles(status("w", up=False, last_error_reason="worker"), describe)
+    assert restarting.text == "offline: the exporter's worker process for it is restarting"
+
+
+def test_hms_messages_in_words_with_the_model_familys_wiki_page() -> None:
+    report = with_print(hms=[{"attr": 0x03000400, "code": 0x00010002}])
+    (x1c,) = troubles(status("x", report), describe)
+    assert x1c.rank == RANK_FATAL
+    assert x1c.text == "HMS 0300_0400_0001_0002 (fatal, mc): Nozzle clogged."
+    assert x1c.link.endswith("/en/x1/troubleshooting/hmscode/0300_0400_0001_0002")
+    (p1s,) = troubles(status("p", report, model="P1S"), describe)
+    assert p1s.link == "https://wiki.bambulab.com/en/hms/home"
+
+
+def test_failed_job_with_its_print_error_and_a_runout_pause_with_its_stage() -> None:
+    failed = troubles(status("f", with_print(gcode_state="FAILED", print_error=0x0300800A)),
+                      describe)
+    assert [t.rank for t in failed] == [RANK_FAILED, RANK_FAILED]
+    assert failed[0].text == "print error 0300_800A: Nozzle clogged; stopped."
+    assert failed[1].text == "the job failed"
+    (paused,) = troubles(status("r", with_print(gcode_state="PAUSE", stg_cur=6)), describe)
+    assert (paused.rank, paused.text) == (RANK_PAUSED, "paused (PAUSED_FILAMENT_RUNOUT)")
+    assert paused.fix == "load filament and resume"
+
+
+def test_health_troubles_from_the_flag_bits() -> None:
+    report = with_print(home_flag=0x00100200 | 0x00800000)   # card abnormal, tangle, door
+    texts = [t.text for t in troubles(status("h", report), describe)]
+    assert texts == ["SD card abnormal", "filament tangle detected",
+                     "door open while printing"]
+
+
+def test_order_attention_first_most_urgent_then_busy_before_idle() -> None:
+    idle = payloads.x1c_running()
+    idle["print"]["gcode_state"] = "IDLE"
+    fleet = [
+        status("b-idle", idle),
+        status("a-running"),
+        status("z-offline", up=False, last_error_reason="timeout"),
+        status("c-fatal", with_print(hms=[{"attr": 0x03000400, "code": 0x00010002}])),
+        status("d-paused", with_print(gcode_state="PAUSE", stg_cur=16)),
+        status("e-failed", with_print(gcode_state="FAILED", print_error=1)),
+    ]
+    names = [entry.status.name for entry in ordered(fleet, describe)]
+    assert names == ["c-fatal", "e-failed", "z-offline", "d-paused", "a-running", "b-idle"]
+    assert [e.needs_attention for e in ordered(fleet, describe)] == [True] * 4 + [False] * 2
