@@ -285,3 +285,9 @@ def test_fleet_table_has_hms_and_error_columns_and_health_panels_exist() -> None
     health = by_title["Printer health"]
     assert {o["properties"][0]["value"] for o in health["fieldConfig"]["overrides"]} >= {
         "SD card", "Camera recording", "Tangle", "Network", "Update on offer"}
+
+
+def test_no_link_to_a_repository_that_does_not_exist() -> None:
+    # what to do for each alert is in docs/runbook.md of this project; where it is
+    # served is the user's to say
+    assert "github.com" not in DASHBOARD.read_text()
