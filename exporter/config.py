@@ -73,7 +73,7 @@ no printers configured. Tell bambu-exporter where the printer list is, one of:
                             printers:
                               - {name: x1c-1, ip: 192.0.2.10, serial: 00M..., access_code: "..."}
   --demo                    a simulated fleet, to try the exporter and dashboards
-See README.md, "Configuration"."""
+See docs/configuration.md."""
 
 
 def parse_listen_address(name: str, text: str) -> tuple[str, int]:
@@ -232,7 +232,7 @@ def settings_from(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Setti
     where, hms_text_file = _value(flags, environ, "hms.text-file")
     if hms_text_file and not os.path.isfile(hms_text_file):
         raise ConfigError(f"{where}: {hms_text_file!r} is not a file (save Bambu's HMS "
-                          "texts there, see README)")
+                          "texts there, see docs/configuration.md)")
     where, ca_file = _value(flags, environ, "printer.ca-file")
     if ca_file:
         check_ca_file(where, ca_file)

@@ -229,8 +229,9 @@ class ErrorTexts(TextLookup):
             raise ConfigError(f"{FLAG} {path}: {exc}") from None
         except ValueError as exc:
             raise ConfigError(f"{FLAG} {path}: not an HMS text file: {exc}. Save the "
-                              "answer of Bambu's HMS service (see README, \"Words for "
-                              "errors\") or a {\"code\": \"text\"} JSON object") from None
+                              "answer of Bambu's HMS service (see docs/configuration.md, "
+                              "\"Words for errors\") or a {\"code\": \"text\"} JSON "
+                              "object") from None
         self._texts = table.texts
         self._content = _digest(raw)   # what the table was read from
         self._refused: OrderedDict[Hashable, None] = OrderedDict()

@@ -12,7 +12,7 @@ from typing import Any, TypeGuard
 
 from exporter.printer.vocabulary import FAN_FIELDS
 
-# Bounds on one printer's merged report (README, "Bounds"). Real printers stay far
+# Bounds on one printer's merged report (docs/security.md, "Bounds"). Real printers stay far
 # below them: at most 4 AMS units (ids up to 131 with AMS HT), 4 trays each, a handful of
 # HMS messages, some 800 values in a full report.
 MAX_HMS_MESSAGES = 64

@@ -33,9 +33,9 @@ from exporter.printer.snapshot import firmware_from_version, model_from_version
 # (Bambu's 2025 authorization control; LAN clients then need Developer Mode).
 FUN_AUTHORIZATION = 0x20000000
 
-README_TROUBLESHOOTING = "README.md, section Troubleshooting"
+TROUBLESHOOTING = "docs/troubleshooting.md"
 
-# What fixes a failed step: the README's troubleshooting section, in a line.
+# What fixes a failed step: docs/troubleshooting.md, in a line.
 FIXES = {
     "address": "the name does not resolve: list the printer by its IP address (shown on "
                "its screen, network settings)",
@@ -90,7 +90,7 @@ class ProbeResult:
             lines.append("ok: the printer answered with a report")
         else:
             lines.append(f"failed at {self.failed_step}: {self.fix}")
-            lines.append(f"(see {README_TROUBLESHOOTING})")
+            lines.append(f"(see {TROUBLESHOOTING})")
         return "\n".join(lines)
 
 

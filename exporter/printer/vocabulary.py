@@ -11,7 +11,7 @@ from bambulabs_api.states_info import GcodeState
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """What one printer model is and measures (the README's model table)."""
+    """What one printer model is and measures (the model table of the design notes)."""
 
     label: str                        # the `model` label
     prefix: str                       # first three characters of its serial numbers

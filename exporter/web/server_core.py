@@ -31,7 +31,7 @@ class Connection(Protocol):
 
 @dataclass(frozen=True)
 class ServerLimits:
-    """What one client, or many, can hold. The README's "Web server limits" lists these."""
+    """What one client, or many, can hold. docs/security.md, "Web server limits", lists these."""
 
     max_connections: int = 2048       # open connections; beyond, idle keep-alives are dropped
                                       # first, then new ones get 503

@@ -1,4 +1,4 @@
-"""The README's web sections say what the code does: the limits table matches
+"""The documentation's web sections say what the code does: the limits table matches
 ServerLimits, and the example web config is in the format load_web_config reads."""
 
 from __future__ import annotations
@@ -11,12 +11,13 @@ import yaml
 from exporter.web.connection import MAX_REQUEST_LINE, WRITE_CHUNK
 from exporter.web.server import ServerLimits
 from exporter.web.web_config import load_web_config
+from tests.support.docs import page_with
 
-README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+SECURITY_PAGE = page_with("## Web server limits")
 
 
 def limits_table() -> dict[str, str]:
-    section = README.split("### Web server limits", 1)[1].split("\n#", 1)[0]
+    section = SECURITY_PAGE.split("## Web server limits", 1)[1].split("\n#", 1)[0]
     rows = [line.split("|") for line in section.splitlines() if line.startswith("| ")]
     return {cells[1].strip(): cells[2].strip() for cells in rows[1:]}
 
@@ -37,11 +38,11 @@ def test_the_limits_table_matches_the_defaults() -> None:
         f"{(MAX_REQUEST_LINE + 2) // 1024} kB / {limits.max_header_bytes // 1024} kB / "
         f"{limits.max_body_bytes // 1024} kB")
     assert table["kernel send buffer"] == f"{limits.send_buffer_bytes // 1024} kB per connection"
-    assert f"{WRITE_CHUNK // 1024} kB chunks" in README
+    assert f"{WRITE_CHUNK // 1024} kB chunks" in SECURITY_PAGE
 
 
 def test_the_example_web_config_loads_once_its_files_exist(tmp_path: Path) -> None:
-    example = re.search(r"```yaml\n# web.yml\n(.*?)```", README, re.S)
+    example = re.search(r"```yaml\n# web.yml\n(.*?)```", SECURITY_PAGE, re.S)
     assert example is not None
     document = yaml.safe_load(example.group(1))
     # Only the basic auth part: the certificate paths are the reader's.
