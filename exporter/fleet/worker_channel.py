@@ -121,15 +121,10 @@ class WorkerChannel:
                 self._start_body()
             if self._body is not None:
                 if self._got < len(self._body):
-                    view = memoryview(self._body)[self._got:self._got + _READ_CHUNK]
-                    try:
-                        got = self._sock.recv_into(view)
-                    except (BlockingIOError, InterruptedError):
+                    got = self._receive_into(
+                        memoryview(self._body)[self._got:self._got + _READ_CHUNK])
+                    if got is None:
                         return _INCOMPLETE
-                    except OSError as exc:
-                        raise ChannelClosed(f"read failed: {exc}") from None
-                    if got == 0:
-                        raise ChannelClosed("end of file in the middle of a message")
                     self._got += got
                 if self._got == len(self._body):
                     body, self._body, self._got = self._body, None, 0
@@ -138,6 +133,18 @@ class WorkerChannel:
                         return ForkingPickler.loads(body)
                     except Exception as exc:  # noqa: BLE001 - any unpickling failure
                         raise ChannelClosed(f"unreadable message: {exc!r}") from None
+
+    def _receive_into(self, view: memoryview) -> int | None:
+        """Bytes read into `view`; None when nothing is there yet."""
+        try:
+            got = self._sock.recv_into(view)
+        except (BlockingIOError, InterruptedError):
+            return None
+        except OSError as exc:
+            raise ChannelClosed(f"read failed: {exc}") from None
+        if got == 0:
+            raise ChannelClosed("end of file in the middle of a message")
+        return got
 
     def _receive(self, want: int) -> bytes | None:
         try:

@@ -212,12 +212,7 @@ def test_the_exporter_connects_as_the_read_only_role(compose, postgres_cluster) 
     cluster = postgres_cluster
     if not cluster.is_running():
         cluster.start()
-    conn = cluster.connect()
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute('DROP DATABASE IF EXISTS "familyRewardDb"')
-        cur.execute("DROP ROLE IF EXISTS exporter")
-    conn.close()
+    _drop_demo_database(cluster)
     env = {**os.environ, "PGHOST": cluster.host, "PGPORT": str(cluster.port),
            "POSTGRES_USER": cluster.user, "EXPORTER_DB_PASSWORD": "it's-a-secret",
            "PATH": f"{os.path.dirname(_pg_bin('psql'))}:{os.environ['PATH']}"}
@@ -252,9 +247,14 @@ def test_the_exporter_connects_as_the_read_only_role(compose, postgres_cluster) 
                     cur.execute(statement)
     finally:
         conn.close()
-        conn = cluster.connect()
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute('DROP DATABASE IF EXISTS "familyRewardDb"')
-            cur.execute("DROP ROLE IF EXISTS exporter")
-        conn.close()
+        _drop_demo_database(cluster)
+
+
+def _drop_demo_database(cluster) -> None:
+    """What the init scripts create, gone, so that they run as on a fresh volume."""
+    conn = cluster.connect()
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute('DROP DATABASE IF EXISTS "familyRewardDb"')
+        cur.execute("DROP ROLE IF EXISTS exporter")
+    conn.close()

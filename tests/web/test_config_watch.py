@@ -18,16 +18,9 @@ from exporter.web.config_watch import WebConfigWatcher
 from exporter.web.server_core import ServerCore, ServerLimits
 from exporter.web.server_metrics import WebServerCollector
 from exporter.web.web_config import MAX_FILE_BYTES
-from tests.web.pki import KeyPair, bcrypt_hash, make_ca, make_signed
+from tests.web.pki import KeyPair, bcrypt_hash
 
 PASSWORD = "correct horse battery"
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, KeyPair]:
-    directory = tmp_path_factory.mktemp("pki")
-    ca = make_ca(directory)
-    return {"ca": ca, "server": make_signed(directory, ca, "server", "serverAuth")}
 
 
 def tls(pki: dict[str, KeyPair], extra: str = "") -> str:

@@ -11,16 +11,9 @@ from exporter.cli import main
 from exporter.config import settings_from
 from exporter.errors import ConfigError
 from exporter.web.web_config import load_web_config
-from tests.web.pki import KeyPair, bcrypt_hash, make_ca, make_signed
+from tests.web.pki import KeyPair, bcrypt_hash
 
 PASSWORD = "correct horse battery"
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, KeyPair]:
-    directory = tmp_path_factory.mktemp("pki")
-    ca = make_ca(directory)
-    return {"ca": ca, "server": make_signed(directory, ca, "server", "serverAuth")}
 
 
 def write(tmp_path: Path, text: str) -> Path:
