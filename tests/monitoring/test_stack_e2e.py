@@ -175,9 +175,14 @@ def test_stack_end_to_end(printers_db, tmp_path) -> None:
         assert offline["labels"]["job"] == "bambu"
         assert names["offline"] in offline["annotations"]["description"]
         assert offline["annotations"]["runbook"] == "docs/runbook.md#printer-offline"
-        # the reason in words: nothing listens on its address any more
-        assert offline["annotations"]["reason"] == "refused"
-        assert "refuses the connection" in offline["annotations"]["description"]
+        # The reason in words. The printer's session was cut when it went away (one
+        # `dropped`), and each retry since is `refused` (nothing listens there): with `for:`
+        # compressed to 2 s the alert can fire while the two counts are still level, so
+        # either is the truth at that moment; the words must match the one it names.
+        reason = offline["annotations"]["reason"]
+        assert reason in ("refused", "dropped"), reason
+        words = {"refused": "refuses the connection", "dropped": "keeps dropping the session"}
+        assert words[reason] in offline["annotations"]["description"]
 
         failed = alerts[("BambuPrintFailed", names["fail"])]
         assert failed["labels"]["serial"] == printers[4].record.serial
