@@ -17,17 +17,12 @@ from exporter.inventory.postgres import postgres_params
 from exporter.inventory.shard import Shard, shard_from
 from exporter.logs import LOG_FORMATS
 from exporter.printer.mqtt.bambu import make_tls_context
+from exporter.text import ascii_digits
 from exporter.web.app import RESERVED_PATHS
 from exporter.web.web_config import load_web_config
 
 # ASCII digits only: str.isdigit() and \d take "²" or "١", which int() refuses or reads.
 _DURATION = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)?$")
-_DIGITS = re.compile(r"[0-9]+")
-
-
-def ascii_digits(text: str) -> bool:
-    """Whether `text` is a whole number written in ASCII digits (no sign, no spaces)."""
-    return _DIGITS.fullmatch(text) is not None
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 
 

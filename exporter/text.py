@@ -16,6 +16,15 @@ import re
 LABEL_VALUE_LIMIT = 256
 ELLIPSIS = "\u2026"
 
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def ascii_digits(text: str) -> bool:
+    """Whether `text` is a whole number written in ASCII digits (no sign, no spaces):
+    str.isdigit() also takes "²", which int() refuses, and "١٢", which int() reads as 12."""
+    return _DIGITS.fullmatch(text) is not None
+
+
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 

@@ -22,6 +22,7 @@ import psycopg2.extensions as pgext
 from exporter.errors import ConfigError
 from exporter.inventory.record import InventoryError
 from exporter.inventory.redact import scrub
+from exporter.text import ascii_digits
 
 QUERY = "SELECT printer_name, printer_ip, printer_bambu_id, access_code FROM printers"
 
@@ -46,7 +47,7 @@ def _check_port(name: str, text: str) -> str:
     # libpq takes a comma-separated list with one port per host.
     for part in text.split(","):
         part = part.strip()
-        if not (part.isascii() and part.isdigit() and 1 <= int(part) <= 65535):
+        if not (ascii_digits(part) and 1 <= int(part) <= 65535):
             raise ConfigError(f"{name}: {text!r} is not a port number (1-65535)")
     return text.strip()
 

@@ -13,6 +13,7 @@ import socket
 from collections.abc import MutableMapping
 
 from exporter.errors import ConfigError
+from exporter.text import ascii_digits
 
 FLAG = "--web.systemd-socket"
 SD_LISTEN_FDS_START = 3
@@ -29,7 +30,7 @@ def systemd_sockets(environ: MutableMapping[str, str] | None = None,
     if not fds_text:
         raise ConfigError(f"{FLAG}: no sockets were handed over (LISTEN_FDS is not set): start "
                           "the exporter from a systemd .socket unit, or drop the flag")
-    if not fds_text.isdigit() or int(fds_text) < 1:
+    if not ascii_digits(fds_text) or int(fds_text) < 1:
         raise ConfigError(f"{FLAG}: LISTEN_FDS={fds_text!r} is not a number of sockets")
     own = os.getpid() if pid is None else pid
     if pid_text != str(own):

@@ -104,3 +104,5 @@ except ConfigError as exc:
 def test_a_bad_count_is_refused() -> None:
     with pytest.raises(ConfigError, match="not a number of sockets"):
         systemd_sockets({"LISTEN_FDS": "two", "LISTEN_PID": str(os.getpid())})
+    with pytest.raises(ConfigError, match="not a number of sockets"):
+        systemd_sockets({"LISTEN_FDS": "²", "LISTEN_PID": str(os.getpid())})
