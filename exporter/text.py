@@ -1,5 +1,5 @@
-"""Text from outside (a printer's reports, the printer list) made safe to keep, show and
-log. Shared by every stage, so it depends on nothing.
+"""Text from outside (a printer's reports, the printer list, files the user names) made
+safe to keep, show and log. Shared by every stage, so it depends on nothing.
 
 Python strings may hold what UTF-8 cannot: `json.loads` turns the escape "\\ud800" into a
 lone surrogate, and PyYAML reads an emoji written as json.dumps writes it ("\\ud83d\\udda8")
@@ -8,7 +8,9 @@ as two. Either would make the exposition fail to encode, and with it the whole s
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 
 # Longest label value the exporter emits, in characters; longer text is cut. Real values
 # (file names, job names, materials) are far shorter; this bounds what one printer can
@@ -56,3 +58,46 @@ def _escape(match: re.Match[str]) -> str:
     char = match.group()
     return {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(char) or (
         f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}")
+
+
+class FileRefused(OSError):
+    """Not a file to read at all: `kind` "type" (a FIFO, device or directory where a file
+    was expected) or "size" (over the cap; `size` says how much was seen)."""
+
+    def __init__(self, kind: str, reason: str, size: int = 0) -> None:
+        super().__init__(reason)
+        self.kind, self.size = kind, size
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def check_regular(info: os.stat_result, cap: int) -> None:
+    """FileRefused unless `info` is a regular file of at most `cap` bytes."""
+    if not stat.S_ISREG(info.st_mode):
+        raise FileRefused("type", "not a regular file")
+    if info.st_size > cap:
+        raise FileRefused("size", f"more than {cap} bytes", info.st_size)
+
+
+def read_regular_file(path: str | os.PathLike[str], cap: int) -> bytes:
+    """The bytes of `path` if it is a regular file of at most `cap` bytes, else FileRefused
+    (OSError when it cannot be opened). Opened without blocking, so a FIFO put in a file's
+    place is refused rather than waited on; nothing past the cap is read, even from a file
+    that grows meanwhile."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        check_regular(os.fstat(fd), cap)
+        chunks: list[bytes] = []
+        size = 0
+        while size <= cap:
+            chunk = os.read(fd, min(1 << 20, cap + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > cap:
+            raise FileRefused("size", f"more than {cap} bytes", size)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)

@@ -21,7 +21,6 @@ import hashlib
 import json
 import logging
 import os
-import stat
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable, Mapping
@@ -29,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from exporter.errors import ConfigError
-from exporter.text import bounded_text
+from exporter.text import FileRefused, bounded_text, read_regular_file
 
 FLAG = "--hms.text-file"
 # Bambu's answer for one language is a few MiB; parsing JSON costs several times its size.
@@ -108,38 +107,8 @@ def _first_language(section: Any) -> list[Any] | None:
     return None
 
 
-class FileRefused(ValueError):
-    """Not a file to parse at all: not a regular file, or over MAX_FILE_BYTES (`kind`)."""
-
-    def __init__(self, kind: str, reason: str) -> None:
-        super().__init__(reason)
-        self.kind = kind
-
-
-def read_bounded(path: str) -> bytes:
-    """The file's bytes; OSError when it cannot be read, FileRefused when it is not a
-    regular file or is larger than MAX_FILE_BYTES (nothing past the cap is read)."""
-    # O_NONBLOCK: a FIFO put in the file's place must not block the open.
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise FileRefused("type", "not a regular file")
-        if info.st_size > MAX_FILE_BYTES:
-            raise FileRefused("size", _too_large(info.st_size))
-        chunks: list[bytes] = []
-        size = 0
-        while size <= MAX_FILE_BYTES:   # it may grow while being read
-            chunk = os.read(fd, min(1 << 20, MAX_FILE_BYTES + 1 - size))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-        if size > MAX_FILE_BYTES:
-            raise FileRefused("size", _too_large(size))
-        return b"".join(chunks)
-    finally:
-        os.close(fd)
+def _refusal(exc: FileRefused) -> str:
+    return _too_large(exc.size) if exc.kind == "size" else str(exc)
 
 
 def _too_large(size: int) -> str:
@@ -161,11 +130,6 @@ def decode_texts(raw: bytes) -> TextTable:
         raise
     except Exception as exc:  # noqa: BLE001 - whatever the content, a bad file, not a crash
         raise ValueError(f"unusable: {type(exc).__name__}: {exc}") from None
-
-
-def load_texts(path: str) -> TextTable:
-    """Read and parse the file; OSError or ValueError (with the reason) when it cannot."""
-    return decode_texts(read_bounded(path))
 
 
 def _signature(path: str) -> tuple[int, int] | None:
@@ -220,13 +184,13 @@ class ErrorTexts(TextLookup):
         self._log = logger or logging.getLogger(__name__)
         self._signature = _signature(path)
         try:
-            raw = read_bounded(path)
+            raw = read_regular_file(path, MAX_FILE_BYTES)
             table = decode_texts(raw)
+        except FileRefused as exc:
+            raise ConfigError(f"{FLAG} {path}: {_refusal(exc)}") from None
         except OSError as exc:
             raise ConfigError(f"{FLAG} {path}: cannot read it: "
                               f"{exc.strerror or exc}") from None
-        except FileRefused as exc:
-            raise ConfigError(f"{FLAG} {path}: {exc}") from None
         except ValueError as exc:
             raise ConfigError(f"{FLAG} {path}: not an HMS text file: {exc}. Save the "
                               "answer of Bambu's HMS service (see docs/configuration.md, "
@@ -270,13 +234,13 @@ class ErrorTexts(TextLookup):
 
     def _reload_once(self) -> None:
         try:
-            raw = read_bounded(self.path)
+            raw = read_regular_file(self.path, MAX_FILE_BYTES)
+        except FileRefused as exc:
+            self._refuse(("refused", exc.kind), _refusal(exc))   # a growing file: once
+            return
         except OSError as exc:
             reason = f"cannot read it: {exc.strerror or exc}"
             self._refuse(("unreadable", reason), reason)
-            return
-        except FileRefused as exc:
-            self._refuse(("refused", exc.kind), str(exc))   # a growing file: once
             return
         content = _digest(raw)
         if content == self._content or content in self._refused:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import re
 import ssl
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from typing import Any
 import yaml
 
 from exporter.errors import ConfigError
+from exporter.text import FileRefused, check_regular, read_regular_file
 
 FLAG = "--web.config.file"
 
@@ -63,7 +63,7 @@ def load_web_config(path: str | os.PathLike[str], where: str = FLAG) -> WebConfi
     path = Path(path)
     prefix = f"{where} {path}"
     try:
-        text = read_regular_file(path).decode("utf-8")
+        text = read_regular_file(path, MAX_FILE_BYTES).decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{prefix}: cannot read: {_reason(exc)}") from None
     try:
@@ -90,39 +90,11 @@ def load_web_config(path: str | os.PathLike[str], where: str = FLAG) -> WebConfi
     return WebConfig(tls=tls, users=users, files=tuple(files), cert_file=cert_file)
 
 
-class NotARegularFile(OSError):
-    """A FIFO, device or directory where a file was expected, or a file over the cap."""
-
-
-def read_regular_file(path: Path, cap: int = MAX_FILE_BYTES) -> bytes:
-    """The bytes of `path` if it is a regular file of at most `cap` bytes. Opened without
-    blocking: a FIFO put in a file's place is refused, not waited on for a writer."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    try:
-        _check_regular(os.fstat(fd), cap)
-        chunks, size = [], 0
-        while chunk := os.read(fd, 65536):
-            size += len(chunk)
-            if size > cap:   # grew since fstat
-                raise NotARegularFile(f"more than {cap} bytes")
-            chunks.append(chunk)
-        return b"".join(chunks)
-    finally:
-        os.close(fd)
-
-
-def _check_regular(st: os.stat_result, cap: int) -> None:
-    if not stat.S_ISREG(st.st_mode):
-        raise NotARegularFile("not a regular file")
-    if st.st_size > cap:
-        raise NotARegularFile(f"more than {cap} bytes")
-
-
 def _check_named_file(prefix: str, key: str, path: Path) -> None:
     """Certificates and keys are read by the ssl module by name: check first that each
     is a regular file under the cap, so a FIFO there cannot hang a reload."""
     try:
-        _check_regular(os.stat(path), MAX_FILE_BYTES)
+        check_regular(os.stat(path), MAX_FILE_BYTES)
     except FileNotFoundError:
         raise ConfigError(f"{prefix}: tls_server_config.{key} {path}: no such file") from None
     except OSError as exc:
@@ -150,7 +122,7 @@ _CLIENT_CERT_RANK = {ssl.CERT_NONE: 0, ssl.CERT_OPTIONAL: 1, ssl.CERT_REQUIRED: 
 
 
 def _reason(exc: BaseException) -> str:
-    if isinstance(exc, NotARegularFile):
+    if isinstance(exc, FileRefused):
         return str(exc)
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
