@@ -374,6 +374,9 @@ def test_workers_get_the_parsed_hms_texts_and_survive_a_broken_file(
             os.utime(texts, ns=(stamp, stamp))
             run.metrics()
             wait_until(lambda: "cannot be used" in run.proc.stderr, 10, what="the warning")
+        # A loaded machine may be restarting a worker right now: kill the victim once it runs.
+        wait_until(lambda: victim in run.workers(), 30,
+                   what=f"worker {victim} running\n{run.proc.stderr[-3000:]}")
         workers = run.workers()
         os.kill(workers[victim], signal.SIGKILL)
         wait_until(lambda: victim in run.workers() and run.workers()[victim] != workers[victim],
