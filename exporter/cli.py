@@ -31,6 +31,7 @@ from exporter.config import (
 )
 from exporter.errors import ConfigError
 from exporter.fleet.cpu_quota import cpu_limit
+from exporter.fleet.open_files import raise_to_hard_limit
 from exporter.fleet.reconcile import Fleet, FleetUpkeep, session_fleet
 from exporter.fleet.rendered import LocalFleet
 from exporter.fleet.worker_messages import WorkerSetup
@@ -174,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"bambu-exporter: error: {exc}", file=sys.stderr)
         return 2
     configure_logs(settings.log_level, log_format=settings.log_format)
-    raise_open_files_limit()
+    raise_to_hard_limit()   # one socket per printer: 1024 is too few for a large fleet
     if command == "status":
         assert status_timeout is not None
         return run_status(settings, status_timeout)
@@ -264,21 +265,6 @@ def listening_sockets(settings: Settings) -> list[socket.socket]:
     if settings.systemd_socket:
         return systemd_sockets()
     return bind_listeners(settings.addresses, ServerLimits().backlog)
-
-
-def raise_open_files_limit() -> None:
-    """One socket per printer: a thousand printers need more than the usual soft limit
-    of 1024 descriptors. Raise the soft limit to the hard one, as Go programs do."""
-    try:
-        import resource
-        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        if hard == resource.RLIM_INFINITY or hard > 65536:
-            hard = 65536
-        if soft != resource.RLIM_INFINITY and soft < hard:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    except (ImportError, ValueError, OSError) as exc:
-        log.warning("could not raise the open files limit: %s", exc)
-
 
 
 # Docker sends SIGKILL 10 s after SIGTERM. Closing waits on no printer (a handshake in

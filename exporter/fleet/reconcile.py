@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 
+from exporter.fleet.open_files import OpenFilesCheck
 from exporter.inventory.record import PrinterRecord
 from exporter.printer.mqtt.bambu import make_tls_context
 from exporter.printer.network_loop import NetworkLoop
@@ -38,6 +39,7 @@ class Fleet:
         self._log = logger or logging.getLogger(__name__)
         self._lock = threading.Lock()
         self._sessions: dict[str, PrinterSession] = {}   # by serial, in list order
+        self._open_files = OpenFilesCheck(self._log)
         self._closers: list[threading.Thread] = []
         # Sessions start off the scrape path: a start is cheap now (~0.1 ms, no CA store
         # per printer), but a reconcile of thousands of new rows should not hold a scrape.
@@ -49,6 +51,7 @@ class Fleet:
         to_start: list[PrinterSession] = []
         with self._lock:
             wanted = {record.serial: record for record in records}
+            self._open_files.check(len(wanted))
             kept: dict[str, PrinterSession] = {}
             for serial, record in wanted.items():
                 session = self._sessions.get(serial)

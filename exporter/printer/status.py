@@ -16,7 +16,7 @@ from exporter.printer.snapshot import PrinterSnapshot, model_from_serial
 OFFLINE = "OFFLINE"
 CONNECTION_ERROR_REASONS: tuple[str, ...] = ("refused", "auth", "timeout", "dropped",
                                              "unreachable", "protocol", "silent",
-                                             "certificate")
+                                             "certificate", "local")
 JOB_RESULTS: tuple[str, ...] = ("finished", "failed")
 
 
