@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from exporter.errors import ConfigError
@@ -49,9 +50,11 @@ class WebConfigWatcher:
         self._last_failure: tuple[Stamp | None, str] | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.reloads = 0
+        self.reloads = 0                       # applied changes: the config's generation
         self.failures = 0                      # reloads refused (counted once per file state)
         self.last_ok = True
+        # told (old, new) after a change is applied, in this watcher's thread
+        self.on_applied: Callable[[WebConfig, WebConfig], None] | None = None
 
     def current(self) -> WebConfig:
         return self._config
@@ -95,10 +98,13 @@ class WebConfigWatcher:
             self._fail(stamp, f"web config {self.path} would {lowered}: refused, keeping "
                               "the last good one (lowering security takes a restart)")
             return
+        old = self._config
         self._config, self._stamp = config, _stamp(config.files)
         self._pending, self._last_failure, self.last_ok = None, None, True
-        self.reloads += 1
+        self.reloads += 1   # after the config: a generation read first is never newer
         log.info("web config reloaded from %s", self.path)
+        if self.on_applied is not None:
+            self.on_applied(old, config)
 
     def _fail(self, stamp: Stamp | None, message: str) -> None:
         # Retried at every look (a certificate it names may be written next); counted and

@@ -139,11 +139,13 @@ class HttpConnection(asyncio.Protocol):
         self._client = "?"
         self._scheme = "http"
         self._ready = True   # False while the TLS handshake runs
+        self.generation = 0   # of the web config this connection was set up under
 
     # ------------------------------------------------------------------ lifecycle
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport
+        self.generation = self.core.generation()   # before tls_context(): see config_watch
         peer = transport.get_extra_info("peername")
         self._client = str(peer[0]) if peer else "?"
         if not self.core.admit(self):
@@ -330,6 +332,10 @@ class HttpConnection(asyncio.Protocol):
     # ------------------------------------------------------------------ answering
 
     def _dispatch(self, request: Request | None, reply: Reply | None = None) -> None:
+        if self.core.outdated(self):   # a reload raised security since it was set up
+            self.core.dropped["security_reload"] += 1
+            self.abort()
+            return
         self._busy = True
         if self._timer is not None:
             self._timer.cancel()

@@ -19,6 +19,7 @@ from exporter.web.config_watch import WebConfigWatcher
 from exporter.web.connection import HttpConnection
 from exporter.web.listeners import bind_listeners, describe_address
 from exporter.web.server_core import ServerCore, ServerLimits
+from exporter.web.web_config import WebConfig
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +61,13 @@ class WebServer:
         self._thread.start()
         future = asyncio.run_coroutine_threadsafe(self._serve(), self._loop)
         future.result(timeout=10)
-        if self.core.watcher is not None:
-            self.core.watcher.start()
+        watcher = self.core.watcher
+        if watcher is not None:
+            def applied(old: WebConfig, new: WebConfig) -> None:
+                # in the watcher's thread: the connections are the event loop's
+                self._loop.call_soon_threadsafe(self.core.applied, old, new, watcher.reloads)
+            watcher.on_applied = applied
+            watcher.start()
         log.info("web: %s, listening on %s", self.describe(), ", ".join(self.addresses))
 
     def describe(self) -> str:

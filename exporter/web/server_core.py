@@ -17,11 +17,13 @@ from exporter.web.basic_auth import BasicAuth
 from exporter.web.config_watch import WebConfigWatcher
 from exporter.web.rate_limited_log import RateLimitedLog
 from exporter.web.render_gate import RenderGate
+from exporter.web.web_config import WebConfig, raised_transport
 from exporter.web.wsgi_call import Reply
 
 
 class Connection(Protocol):
     transport: asyncio.BaseTransport | None
+    generation: int   # of the web config it was set up under
 
     @property
     def idle(self) -> bool: ...
@@ -84,6 +86,32 @@ class ServerCore:
         # gate's and the auth gate's `refused`, throttled (429) the auth gate's
         self.refused: Counter[str] = Counter()
         self.bad_clients = RateLimitedLog(logging.getLogger("exporter.web.connection"))
+        # Connections set up under a config older than this one are below what is asked now
+        self._secure_from = 0
+
+    def generation(self) -> int:
+        """The web config's generation; read before its TLS context (see config_watch)."""
+        return self.watcher.reloads if self.watcher else 0
+
+    def outdated(self, connection: Connection) -> bool:
+        """Set up under settings a reload has since raised (plain HTTP before TLS, no client
+        certificate before one was required): it must not be served any more."""
+        return connection.generation < self._secure_from
+
+    def applied(self, old: WebConfig, new: WebConfig, generation: int) -> None:
+        """A reload was applied (event loop thread). One that raised what a connection's
+        set-up must meet closes the connections set up before it."""
+        raised = raised_transport(old, new)
+        if raised is None:
+            return
+        self._secure_from = max(self._secure_from, generation)
+        outdated = [c for c in self.connections if self.outdated(c)]
+        for connection in outdated:
+            self.dropped["security_reload"] += 1
+            connection.abort()
+        logging.getLogger(__name__).info(
+            "web config %s: closed %d connection(s) set up under the old settings", raised,
+            len(outdated))
 
     @property
     def timeouts(self) -> int:

@@ -11,7 +11,7 @@ from prometheus_client.registry import Collector
 from exporter.web.server_core import ServerCore
 
 DROP_REASONS = ("header_timeout", "body_timeout", "write_timeout", "idle_timeout",
-                "connection_limit", "tls_handshake")
+                "connection_limit", "tls_handshake", "security_reload")
 REFUSE_REASONS = ("unauthorized", "bad_request", "too_large", "unsupported")
 
 
