@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import socket
+import stat
 import sys
 import tempfile
 import threading
@@ -45,6 +46,7 @@ from exporter.metrics.collector import FleetCollector, RenderedFleet
 from exporter.metrics.memory import Allocator
 from exporter.printer.error_texts import ErrorTexts
 from exporter.printer.network_loop import GIL_SWITCH_INTERVAL, NetworkLoop
+from exporter.text import file_kind
 from exporter.version import version_text
 from exporter.web.app import make_app
 from exporter.web.healthcheck import HEALTHCHECK_ENVIRONMENT, PROBES
@@ -234,9 +236,17 @@ def make_source(settings: Settings, printers_file: str | None) -> InventorySourc
     (ConfigError): serving 0 printers, green, would hide the typo."""
     if printers_file:
         from exporter.inventory.yaml_file import YamlSource
-        if not os.path.isfile(printers_file):
-            raise ConfigError(f"--printers.file (or BAMBU_PRINTERS_FILE) {printers_file!r}: "
-                              "no such file")
+        where = f"--printers.file (or BAMBU_PRINTERS_FILE) {printers_file!r}"
+        try:
+            mode = os.stat(printers_file).st_mode
+        except FileNotFoundError:
+            raise ConfigError(f"{where}: no such file") from None
+        except OSError as exc:
+            raise ConfigError(f"{where}: {exc.strerror or 'cannot be read'}") from None
+        if not stat.S_ISREG(mode):
+            raise ConfigError(f"{where}: {file_kind(mode)}, not a regular file: the "
+                              "printer list must be a regular file (it is re-read on every "
+                              "scrape)")
         return YamlSource(printers_file)
     from exporter.inventory.postgres import PostgresSource
     assert settings.database is not None
