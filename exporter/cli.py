@@ -325,7 +325,8 @@ class Exporter:
                        describe=(self.error_texts.describe if self.error_texts is not None
                                  else no_text))
         self.web = WebServer(app, web_config_file=settings.web_config_file,
-                             listeners=listening_sockets(settings))
+                             listeners=listening_sockets(settings),
+                             telemetry_path=settings.telemetry_path)
         self.registry.register(WebServerCollector(self.web.core))
         if isinstance(self.fleet, WorkerPool):
             self.registry.register(WorkerProcessCollector(self.fleet.pids))

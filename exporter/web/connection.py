@@ -32,6 +32,7 @@ import h11
 
 from exporter.web.auth_gate import Verdict
 from exporter.web.basic_auth import MAX_PASSWORD_BYTES, credentials, too_long
+from exporter.web.client_address import client_key
 from exporter.web.server_core import ServerCore
 from exporter.web.wsgi_call import Reply, call_wsgi, make_environ
 
@@ -140,6 +141,7 @@ class HttpConnection(asyncio.Protocol):
         self._scheme = "http"
         self._ready = True   # False while the TLS handshake runs
         self.generation = 0   # of the web config this connection was set up under
+        self.client_key = "?"   # whose share it counts in (client_address.client_key)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -148,6 +150,7 @@ class HttpConnection(asyncio.Protocol):
         self.generation = self.core.generation()   # before tls_context(): see config_watch
         peer = transport.get_extra_info("peername")
         self._client = str(peer[0]) if peer else "?"
+        self.client_key = client_key(self._client)
         if not self.core.admit(self):
             return
         sock = transport.get_extra_info("socket")
@@ -385,7 +388,8 @@ class HttpConnection(asyncio.Protocol):
         key = (request.method, request.target, request.headers.get("accept", ""),
                request.headers.get("accept-encoding", "")) if not request.body else None
         app = self.core.app
-        result = await self.core.render_gate.run(key, lambda: call_wsgi(app, environ))
+        gate = self.core.gate_for(environ["PATH_INFO"])
+        result = await gate.run(key, lambda: call_wsgi(app, environ), self.client_key)
         if result is None:
             return self._busy_reply()
         return result

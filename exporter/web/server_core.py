@@ -1,5 +1,11 @@
 """What every connection of the web server shares: the app, the limits, the render and
-auth gates, the web config in force, the set of open connections and a few counters."""
+auth gates, the web config in force, the set of open connections and a few counters.
+
+Scrapes first: the telemetry path and the health endpoints render in a lane of their
+own (their own slots, queue and threads), so page requests, however many, cannot make
+Prometheus or a liveness probe wait or get 503. Each client (client_address.client_key:
+an IPv4 address, an IPv6 /48) has a bounded share of each lane and of the connection
+table, so one client cannot hold all 2048 connections or the whole render queue."""
 
 from __future__ import annotations
 
@@ -24,6 +30,7 @@ from exporter.web.wsgi_call import Reply
 class Connection(Protocol):
     transport: asyncio.BaseTransport | None
     generation: int   # of the web config it was set up under
+    client_key: str   # whose share it counts in
 
     @property
     def idle(self) -> bool: ...
@@ -45,6 +52,11 @@ class ServerLimits:
     render_slots: int = 2             # renders (and, apart, bcrypt checks) running at once
     render_wait: float = 5.0          # longest a request waits for a render slot, then 503
     render_queue: int = 64            # requests waiting for a slot; beyond, 503 at once
+                                      # (each of the two lanes: telemetry, pages)
+    renders_per_client: int = 8       # renders one client may have running or waiting
+                                      # in a lane; beyond, 503 at once
+    connections_per_client: int = 256  # open connections of one client; beyond, its idle
+                                       # keep-alives are closed first, then new ones refused
     auth_per_client: int = 2          # bcrypt checks one client address may have running or
                                       # waiting; beyond, 429
     auth_suspect_for: float = 60.0    # an address whose last check failed waits behind
@@ -55,12 +67,18 @@ class ServerLimits:
                                       # a client that stops reading can pin there
 
 
+# Probes render in the telemetry lane too: a liveness probe that times out restarts the pod.
+HEALTH_PATHS = ("/-/healthy", "/-/ready", "/healthz")
+
+
 class ServerCore:
     """What every connection shares: the app, the limits, the gates, the web config."""
 
     def __init__(self, app: Callable[..., Iterable[bytes]], host: str, port: int,
-                 limits: ServerLimits, watcher: WebConfigWatcher | None) -> None:
+                 limits: ServerLimits, watcher: WebConfigWatcher | None,
+                 priority_paths: Iterable[str] = ("/metrics", *HEALTH_PATHS)) -> None:
         self.app = app
+        self.priority_paths = frozenset(priority_paths)
         self.host = host
         self.port = port
         self.limits = limits
@@ -70,8 +88,15 @@ class ServerCore:
                                            thread_name_prefix="web-render")
         self.auth_executor = ThreadPoolExecutor(max_workers=limits.render_slots,
                                                 thread_name_prefix="web-auth")
-        self.render_gate: RenderGate[Reply] = RenderGate(
-            self.executor, limits.render_slots, limits.render_wait, limits.render_queue)
+        self.telemetry_executor = ThreadPoolExecutor(max_workers=limits.render_slots,
+                                                     thread_name_prefix="web-telemetry")
+        self.render_gate: RenderGate[Reply] = RenderGate(   # pages: /, everything else
+            self.executor, limits.render_slots, limits.render_wait, limits.render_queue,
+            limits.renders_per_client)
+        self.telemetry_gate: RenderGate[Reply] = RenderGate(
+            self.telemetry_executor, limits.render_slots, limits.render_wait,
+            limits.render_queue, limits.renders_per_client)
+        self.connections_by_client: Counter[str] = Counter()
         self.auth_gate = AuthGate(self.auth_executor, limits.render_slots, limits.render_wait,
                                   limits.render_queue, limits.auth_per_client,
                                   limits.auth_suspect_for)
@@ -131,13 +156,24 @@ class ServerCore:
             self._auth, self._auth_users = BasicAuth(users), users
         return self._auth
 
+    def gate_for(self, path: str) -> RenderGate[Reply]:
+        """The lane a request renders in: the telemetry path and health endpoints first."""
+        return self.telemetry_gate if path in self.priority_paths else self.render_gate
+
     def admit(self, connection: Connection) -> bool:
+        mine = connection.client_key
+        if self.connections_by_client[mine] >= self.limits.connections_per_client:
+            idle = next((c for c in self.connections if c.idle and c.client_key == mine),
+                        None)
+            if idle is not None:
+                idle.abort()
         if len(self.connections) >= self.limits.max_connections:
             idle = next((c for c in self.connections if c.idle), None)
             if idle is not None:
                 idle.abort()
-        if len(self.connections) >= self.limits.max_connections:
-            self.dropped["connection_limit"] += 1
+        over_share = self.connections_by_client[mine] >= self.limits.connections_per_client
+        if over_share or len(self.connections) >= self.limits.max_connections:
+            self.dropped["client_limit" if over_share else "connection_limit"] += 1
             transport = connection.transport
             assert isinstance(transport, asyncio.WriteTransport)
             if self.watcher is None or self.watcher.current().tls is None:
@@ -148,12 +184,18 @@ class ServerCore:
                 transport.abort()   # no handshake spent on a connection we cannot serve
             return False
         self.connections.add(connection)
+        self.connections_by_client[mine] += 1
         return True
 
     def is_open(self, connection: Connection) -> bool:
         return connection in self.connections
 
     def forget(self, connection: Connection) -> None:
-        self.connections.discard(connection)
+        if connection in self.connections:
+            self.connections.discard(connection)
+            key = connection.client_key
+            self.connections_by_client[key] -= 1
+            if self.connections_by_client[key] <= 0:
+                del self.connections_by_client[key]
 
 

@@ -11,7 +11,7 @@ from prometheus_client.registry import Collector
 from exporter.web.server_core import ServerCore
 
 DROP_REASONS = ("header_timeout", "body_timeout", "write_timeout", "idle_timeout",
-                "connection_limit", "tls_handshake", "security_reload")
+                "connection_limit", "client_limit", "tls_handshake", "security_reload")
 REFUSE_REASONS = ("unauthorized", "bad_request", "too_large", "unsupported")
 
 
@@ -38,7 +38,8 @@ class WebServerCollector(Collector):
             "address).", labels=["reason"])
         for reason in REFUSE_REASONS:
             refused.add_metric([reason], core.refused[reason])
-        refused.add_metric(["busy"], core.render_gate.refused + core.auth_gate.refused)
+        refused.add_metric(["busy"], core.render_gate.refused + core.telemetry_gate.refused
+                           + core.auth_gate.refused)
         refused.add_metric(["throttled"], core.auth_gate.throttled)
         yield refused
         watcher = core.watcher
@@ -54,4 +55,4 @@ class WebServerCollector(Collector):
         yield CounterMetricFamily(
             "bambu_exporter_web_shared_renders",
             "HTTP requests answered with the render of an identical request in progress.",
-            value=core.render_gate.shared)
+            value=core.render_gate.shared + core.telemetry_gate.shared)
