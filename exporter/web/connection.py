@@ -201,6 +201,7 @@ class HttpConnection(asyncio.Protocol):
 
     def abort(self) -> None:
         self._closed = True
+        self._can_write.set()   # a write waiting for room ends now
         if self.transport is not None:
             sock = self.transport.get_extra_info("socket")
             if sock is not None:
@@ -351,7 +352,17 @@ class HttpConnection(asyncio.Protocol):
                 reply = await self._reply(request)
             assert reply is not None
             head_only = request is not None and request.method == "HEAD"
-            keep_alive = await self._write(reply, request is not None, head_only)
+            if not head_only and not self.core.answers.hold(self, reply.body):
+                # No room for another answer held for a client that may not read it
+                self.core.bad_clients.warning(
+                    "refused an answer of %d bytes to %s: answers being written hold "
+                    "%d bytes, the budget", len(reply.body), self._client,
+                    self.core.answers.held)
+                reply = self._busy_reply()
+            try:
+                keep_alive = await self._write(reply, request is not None, head_only)
+            finally:
+                self.core.answers.release(self)
         except Exception:
             log.exception("answering %s failed", self._client)
             self.abort()
@@ -472,6 +483,7 @@ class HttpConnection(asyncio.Protocol):
         for start in range(WRITE_CHUNK, len(view), WRITE_CHUNK):
             if not await self._room(deadline):
                 return False
+            self.core.answers.progress(self)
             transport.write(view[start:start + WRITE_CHUNK])
         return await self._room(deadline, drained=True) and kept
 

@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
+from exporter.web.answer_budget import AnswerBudget
 from exporter.web.auth_gate import AuthGate
 from exporter.web.basic_auth import BasicAuth
 from exporter.web.config_watch import WebConfigWatcher
@@ -65,6 +66,9 @@ class ServerLimits:
     max_body_bytes: int = 65536       # request body; beyond, 413
     send_buffer_bytes: int = 131072   # kernel send buffer per connection (SO_SNDBUF): what
                                       # a client that stops reading can pin there
+    answer_budget_bytes: int = 64 << 20   # answers held for clients being written, all
+                                          # together; beyond, stalled ones are dropped
+    answer_stall: float = 1.0         # a client that took nothing for this long is stalled
 
 
 # Probes render in the telemetry lane too: a liveness probe that times out restarts the pod.
@@ -97,6 +101,7 @@ class ServerCore:
             self.telemetry_executor, limits.render_slots, limits.render_wait,
             limits.render_queue, limits.renders_per_client)
         self.connections_by_client: Counter[str] = Counter()
+        self.answers = AnswerBudget(limits.answer_budget_bytes, limits.answer_stall)
         self.auth_gate = AuthGate(self.auth_executor, limits.render_slots, limits.render_wait,
                                   limits.render_queue, limits.auth_per_client,
                                   limits.auth_suspect_for)
