@@ -156,7 +156,12 @@ class HungReads:
                     self._stuck -= 1
                 done.set()
 
-        threading.Thread(target=target, daemon=True, name="bounded-read").start()
+        try:
+            threading.Thread(target=target, daemon=True, name="bounded-read").start()
+        except BaseException:   # no thread to be had: this read never ran
+            with self._lock:
+                self._stuck -= 1
+            raise
         if not done.wait(self.timeout):
             with self._lock:
                 self.abandoned += 1
