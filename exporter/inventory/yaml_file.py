@@ -17,9 +17,11 @@ as a blank address. Rejected entries are named as a person finds them: "printers
 The file can be hostile or half-written, and is re-read on every scrape, so:
 - it is read with text.read_regular_file: a regular file of at most MAX_FILE_BYTES (a FIFO
   put in its place is refused, saying what it is, never waited on);
-- a change (size, mtime, inode) is applied only once it has stayed the same for `settle`
-  seconds over two reads (an editor truncating then writing, a generator writing in
-  pieces: 3 of 6 printers were dropped for a scrape); meanwhile the last list serves;
+- a change (size, mtime, inode) is applied only once it has settled: unchanged for
+  `settle` seconds over two reads, or last modified `settle` seconds ago or more (so a
+  file written a while before the scrape is taken at once). An editor truncating then
+  writing, a generator writing in pieces (3 of 6 printers were dropped for a scrape) are
+  read once done; meanwhile the last list serves;
 - aliases (`*name`) are refused: nested ones expand to billions of values from a 1 kB
   file, and nothing in a printer list needs them;
 - at most MAX_PRINTERS entries;
@@ -78,10 +80,12 @@ class YamlSource:
     has settled. A file that is broken stays broken (the same error) until it changes."""
 
     def __init__(self, path: str | os.PathLike[str], settle: float = SETTLE,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], float] = time.time) -> None:
         self.path = os.fspath(path)
         self.settle = settle
         self._clock = clock
+        self._wall = wall   # against the file's mtime
         self._stamp: Stamp | None = None     # of the file the rows (or error) came from
         self._pending: tuple[Stamp, float] | None = None   # a change seen, and when
         self._rows: list[dict[str, Any]] = []
@@ -114,9 +118,13 @@ class YamlSource:
         return st.st_mtime_ns, st.st_size, st.st_ino, st.st_mode
 
     def _settled(self, stamp: Stamp) -> bool:
-        """Whether a changed file has stayed as it is for `settle` seconds, over two
-        looks. The first file ever read is taken at once: there is nothing else to serve."""
+        """Whether a changed file has stayed as it is for `settle` seconds: over two looks,
+        or by its own mtime. The first file ever read is taken at once: there is nothing
+        else to serve."""
         if self.settle <= 0 or (self.version is None and self._error is None):
+            return True
+        # unwritten for `settle` s (an mtime decades old is a set stamp: look twice)
+        if self.settle <= self._wall() - stamp[0] / 1e9 < 1e9:
             return True
         now = self._clock()
         if self._pending is None or self._pending[0] != stamp:

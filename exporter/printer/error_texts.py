@@ -9,10 +9,11 @@ language, `{"data": {"device_hms": {"en": [{"ecode": "0300010000010001", "intro"
 A missing, oversized (MAX_FILE_BYTES) or malformed file (nesting too deep for the JSON
 parser included) stops start-up (ConfigError naming the flag). A bad entry is skipped and
 counted. The file is re-read when its modification time or size changes and has then
-stayed the same for SETTLE seconds over two looks (a file being written is not read
-half-way), in a background thread, so a scrape never waits on parsing a large file; a
-read that hangs (a stuck mount) is given up after READ_TIMEOUT and tried again at the
-next change or look, a few at most hanging at once; a rewrite that cannot be used
+settled: stayed the same for SETTLE seconds over two looks, or was last modified that
+long ago (a file being written is not read half-way), in a background thread, so a
+scrape never waits on parsing a large file; a read that hangs (a stuck mount) is given
+up after READ_TIMEOUT and tried again at the next change or look, a few at most hanging
+at once; a rewrite that cannot be used
 keeps the last good table and is logged once per distinct content, however often it is
 rewritten. Only the process that owns the file parses it: worker processes get the
 parsed table (TextLookup) over their pipe, so a large file costs its parsing peak once.
@@ -186,12 +187,14 @@ class ErrorTexts(TextLookup):
 
     def __init__(self, path: str, logger: logging.Logger | None = None,
                  settle: float = SETTLE, clock: Callable[[], float] = time.monotonic,
-                 read_timeout: float = READ_TIMEOUT) -> None:
+                 read_timeout: float = READ_TIMEOUT,
+                 wall: Callable[[], float] = time.time) -> None:
         super().__init__()
         self.path = path
         self._log = logger or logging.getLogger(__name__)
         self._settle = settle
         self._clock = clock
+        self._wall = wall   # against the file's mtime
         self._reads = HungReads(read_timeout)
         self._pending: tuple[tuple[int, int] | None, float] | None = None
         self._signature = _signature(path)
@@ -230,7 +233,10 @@ class ErrorTexts(TextLookup):
             if signature == self._signature or self._reloading:
                 self._pending = None
                 return
-            if not wait and self._settle > 0:
+            # unwritten for `settle` s (an mtime decades old is a set stamp: look twice)
+            old_enough = (signature is not None
+                          and self._settle <= self._wall() - signature[0] / 1e9 < 1e9)
+            if not wait and self._settle > 0 and not old_enough:
                 if self._pending is None or self._pending[0] != signature:
                     self._pending = (signature, now)   # just changed: look again later
                     return

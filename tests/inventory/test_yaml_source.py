@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -250,3 +251,18 @@ def test_size_and_entry_caps(tmp_path: Path) -> None:
     with pytest.raises(InventoryError, match=f"{MAX_PRINTERS + 1} printers entries, more "
                                              f"than the {MAX_PRINTERS}"):
         source.read()
+
+
+def test_a_change_written_a_while_ago_is_taken_at_the_first_look(tmp_path: Path) -> None:
+    """A file nobody has written for the settle time is done: no second look needed, so
+    a change made between two scrapes is served by the next one."""
+    path = tmp_path / "printers.yml"
+    write(path, GOOD)
+    source = YamlSource(path, settle=1.0, clock=lambda: 0.0)
+    assert len(source.read()) == 2
+    write(path, GOOD.replace("x1c-001", "x1c-011"))
+    now = time.time()
+    os.utime(path, (now - 5, now - 5))    # last written 5 s ago
+    assert source.read()[0]["printer_name"] == "x1c-011"
+    write(path, GOOD.replace("x1c-001", "x1c-012"))   # written just now: look again
+    assert source.read()[0]["printer_name"] == "x1c-011"
