@@ -65,6 +65,9 @@ CATALOGUE: tuple[Spec, ...] = (
     Spec("bambu_printer_wifi_signal_dbm", "gauge", "Wi-Fi signal strength."),
     Spec("bambu_printer_nozzle_info", "gauge", "Installed nozzle; always 1.",
          ("nozzle", "type", "diameter", "material", "flow")),
+    Spec("bambu_printer_rack_hotend_info", "gauge",
+         "A hotend parked in the printer's rack (H2C), not mounted; always 1.",
+         ("hotend", "type", "diameter", "material", "flow")),
     Spec("bambu_printer_door_open", "gauge", "1 while the enclosure door is open."),
     Spec("bambu_printer_light_on", "gauge", "1 while the light is on.", ("light",)),
     Spec("bambu_printer_active_extruder", "gauge",
@@ -248,6 +251,9 @@ def printer_samples(status: PrinterStatus, describe: Describe = no_text) -> list
     for nozzle in snap.nozzles:
         add("bambu_printer_nozzle_info", 1, nozzle.nozzle, nozzle.type, nozzle.diameter,
             nozzle.material, nozzle.flow)
+    for hotend in snap.rack_hotends:
+        add("bambu_printer_rack_hotend_info", 1, hotend.nozzle, hotend.type, hotend.diameter,
+            hotend.material, hotend.flow)
     for unit in snap.ams:
         if unit.humidity_index is not None:
             add("bambu_ams_humidity_index", unit.humidity_index, unit.ams)

@@ -44,6 +44,7 @@ FAULT_FLAGS = {  # flag -> name in SimulatedFleet(faults=...)
     "sdcard": "report an abnormal SD card",
     "tangle": "report a filament tangle",
     "firmware-update": "offer a firmware update",
+    "boot-stage-zero": "rest after boot with stg_cur 0 and print_type idle (real firmware)",
 }
 
 
