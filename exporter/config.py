@@ -222,11 +222,16 @@ def settings_from(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Setti
         raise ConfigError(HOW_TO_CONFIGURE)
 
     shard = shard_settings(flags, environ)
-    # --hms.text-file: a missing file stops start-up here; its content is checked when
-    # the exporter loads it (exporter/printer/error_texts.py).
+    # --hms.text-file: a file not there yet is fine (`hms-texts fetch` writes it; a deploy
+    # starts the exporter even when the texts service cannot be reached), a directory that
+    # is not there or a path that is not a file stops start-up; its content is checked
+    # when the exporter loads it (exporter/printer/error_texts.py).
     where, hms_text_file = _value(flags, environ, "hms.text-file")
-    if hms_text_file and not os.path.isfile(hms_text_file):
-        raise ConfigError(f"{where}: {hms_text_file!r} is not a file (save Bambu's HMS "
+    if hms_text_file and (os.path.exists(hms_text_file) and not os.path.isfile(hms_text_file)
+                          or not os.path.isdir(os.path.dirname(os.path.abspath(
+                              hms_text_file)))):
+        raise ConfigError(f"{where}: {hms_text_file!r} is not a file in an existing "
+                          "directory (`bambu-exporter hms-texts fetch` saves Bambu's HMS "
                           "texts there, see docs/configuration.md)")
     where, ca_file = _value(flags, environ, "printer.ca-file")
     if ca_file:
