@@ -111,6 +111,9 @@ def build_parser(command: str) -> argparse.ArgumentParser:
     flag("hms.text-file", "Bambu's HMS and print error texts, saved from Bambu's HMS "
          "service (JSON; re-read when it changes): descriptions on HMS and print error "
          "series", metavar="PATH")
+    flag("web.dashboard-url", "link each printer on the pages to its dashboard: a URL in "
+         "which {printer} and {serial} are filled in, e.g. 'https://grafana.example/d/"
+         "bambu-fleet?var-printer={printer}'", metavar="URL")
     flag("web.config.file", "TLS and basic auth for the web server, in the Prometheus "
          "exporter-toolkit format; re-read when it changes", metavar="PATH")
     flag("printer.ca-file", "PEM bundle of the printers' CA (Bambu's, from Bambu Studio's "
@@ -331,7 +334,8 @@ class Exporter:
                        after_scrape=self.allocator.trim,
                        telemetry_path=settings.telemetry_path, ready=self.not_ready,
                        describe=(self.error_texts.describe if self.error_texts is not None
-                                 else no_text))
+                                 else no_text),
+                       dashboard_template=settings.dashboard_url)
         self.web = WebServer(app, web_config_file=settings.web_config_file,
                              listeners=listening_sockets(settings))
         self.registry.register(WebServerCollector(self.web.core))

@@ -26,6 +26,7 @@ from PIL import Image
 
 from exporter.cli import Exporter
 from exporter.config import Settings
+from exporter.printer.words import state_words
 from exporter.simulator import Fault, SimulatedFleet
 from exporter.simulator.models import MODELS
 from tests.support.e2e import fleet_table, http_get, wait_until
@@ -145,8 +146,8 @@ def check_fleet(page: Page, dom: str) -> list[dict[str, str]]:
     names = {r.serial: r.name for r in page.fleet.records}
     for row in rows:
         assert row["Name"] == names[row["Serial"]]
-        assert row["State"] == page.expected[row["Serial"]]
-        assert row["Up"] == ("no" if row["State"] == "OFFLINE" else "yes")
+        assert row["State"] == state_words(page.expected[row["Serial"]])
+        assert row["Up"] == ("no" if row["State"] == "offline" else "yes")
     attention = [bool(row["Needs attention"]) for row in rows]
     assert attention == sorted(attention, reverse=True), "attention rows come first"
     assert {row["Serial"] for row in rows if row["Needs attention"]} == page.troubled
@@ -166,13 +167,13 @@ def test_the_demos_trouble_in_words_first(page: Page, tmp_path: Path) -> None:
     assert said[Fault.WRONG_CODE].startswith("offline: the printer refuses the access code")
     assert said[Fault.OFFLINE].startswith("offline: the address refuses the connection")
     assert "the job failed" in said[Fault.FAIL_PRINT]
-    assert "paused (PAUSED_FILAMENT_RUNOUT)" in said[Fault.RUNOUT]
+    assert "paused: filament ran out" in said[Fault.RUNOUT]
     assert "(serious, ams): AMS A: the filament is stuck" in said[Fault.HMS_SERIOUS]
     assert re.search(r"HMS \w{4}_\w{4}_\w{4}_\w{4} \((common|serious|info), \w+\): \w",
                      said[Fault.HMS])
     # the worst first: the failed job, then the two offline printers
     assert [fault_of.get(row["Serial"]) for row in rows[:3]][0] is Fault.FAIL_PRINT
-    running = [row for row in rows if row["State"] == "RUNNING"]
+    running = [row for row in rows if row["State"] == "printing"]
     assert running and all(re.fullmatch(r"\d+ % · layer \d+/240ends \d\d:\d\d "
                                         r"\(\d+ h \d\d min left\)", r["Progress"])
                            for r in running), [r["Progress"] for r in running]
@@ -182,7 +183,7 @@ def test_filters_by_state_and_search_as_links(page: Page, tmp_path: Path) -> Non
     only = fleet_table(page.dom(tmp_path, "?state=attention"))
     assert {row["Serial"] for row in only} == page.troubled
     offline = fleet_table(page.dom(tmp_path, "?state=OFFLINE"))
-    assert {row["State"] for row in offline} == {"OFFLINE"} and len(offline) == 2
+    assert {row["State"] for row in offline} == {"offline"} and len(offline) == 2
     one = page.fleet.records[3]
     found = fleet_table(page.dom(tmp_path, f"?q={one.serial[-6:].lower()}"))
     assert [row["Serial"] for row in found] == [one.serial]
