@@ -27,7 +27,8 @@ h2 { font-size: 1.15em; margin: 1.2em 0 .4em; }
 a { color: #0550ae; }
 table { border-collapse: collapse; }
 th, td { border: 1px solid #d0d7de; padding: .25em .45em; text-align: left;
-         vertical-align: top; overflow-wrap: anywhere; }
+         vertical-align: top; overflow-wrap: break-word; }
+td.long { overflow-wrap: anywhere; }
 th { background: #f3f3f3; }
 .n { white-space: nowrap; }
 .state-running { color: #1a7f37; font-weight: bold; }

@@ -119,7 +119,7 @@ tr.attention td:first-child { border-left: 5px solid #bf8700; }
 tr.urgent td:first-child { border-left: 5px solid #cf222e; }
 @media (max-width: 1500px) {
   #fleet td.n { white-space: normal; }
-  #fleet .c-1, #fleet td.serial { display: none; }
+  #fleet .c-1, #fleet td.serial, #fleet .c-5, #fleet td.up { display: none; }
 }
 @media (max-width: 760px) {
   body { margin: .6em; }
@@ -193,13 +193,13 @@ def _row(entry: Entry, now: float, dashboard_template: str = "") -> str:
         ("", _e(model_words(status.model))),
         (f"state state-{_e(state.lower())}", _e(state_words(state))),
         ("", _stage(snap)),
-        (f"up-{up}", up),
-        ("", _troubles(entry.troubles)),
+        (f"up up-{up}", up),
+        ("long", _troubles(entry.troubles)),
         *_job_cells(snap, now),
         ("n", _temperatures(snap)),
         ("n", _ams(snap)),
         ("n", _e(seen)),
-        ("", _e(status.last_error)),
+        ("long", _e(status.last_error)),
     )
     tds = "".join(f'<td{f" class={chr(34)}{kind}{chr(34)}" if kind else ""} '
                   f'data-label="{label}">{content}</td>'
@@ -246,7 +246,7 @@ def _job_cells(snap: PrinterSnapshot | None, now: float) -> tuple[tuple[str, str
         minutes = round(snap.remaining_seconds / 60)
         end = time.strftime("%H:%M", time.localtime(now + snap.remaining_seconds))
         left = f"<br>ends {end} ({minutes // 60} h {minutes % 60:02d} min left)"
-    return ("", job), ("n", f"{progress}{left}")
+    return ("long", job), ("n", f"{progress}{left}")
 
 
 def _temperatures(snap: PrinterSnapshot | None) -> str:

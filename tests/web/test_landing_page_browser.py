@@ -252,3 +252,64 @@ def test_a_thousand_printers_attention_first(farm: Page, tmp_path: Path) -> None
     offline = fleet_table(farm.dom(tmp_path, "?state=OFFLINE"))
     assert len(offline) == 15
     screenshot(farm, tmp_path, "landing-1000.png")
+
+
+# A phone and a common laptop screen. Chromium will not open a window narrower than
+# 500 px, so the page is laid out in an iframe of the wanted width inside a wrapper of
+# the test's (the page itself carries no script); the wrapper reads the frame's layout.
+PHONE, LAPTOP = 390, 1366
+DOCS_IMG = ROOT / "docs" / "img"
+
+
+def laid_out(page: Page, tmp_path: Path, width: int, height: int,
+             png: Path | None = None) -> dict[str, object]:
+    """Load `/` at `width` CSS pixels: the frame's scrollWidth and clientWidth and how
+    its fleet rows are displayed; with `png`, a screenshot of it at that width."""
+    (tmp_path / "page.html").write_bytes(http_get(page.base + "/").body)
+    (tmp_path / "wrapper.html").write_text(f"""<!DOCTYPE html>
+<html><head><style>body{{margin:0}} iframe{{border:0;display:block}}</style></head><body>
+<iframe id="f" src="page.html" style="width:{width}px;height:{height}px"></iframe>
+<script>
+document.getElementById("f").addEventListener("load", function () {{
+  var d = this.contentDocument, root = d.documentElement;
+  var row = d.querySelector("#fleet tbody tr");
+  document.body.setAttribute("data-layout", JSON.stringify({{
+    scroll: root.scrollWidth, client: root.clientWidth,
+    row: row ? this.contentWindow.getComputedStyle(row).display : "",
+    widest: Math.max.apply(null, Array.prototype.map.call(
+      d.querySelectorAll("#fleet td"), function (td) {{
+        return td.getBoundingClientRect().right; }}))}}));
+}});
+</script></body></html>""")
+    extra = ["--allow-file-access-from-files", f"--window-size={max(width, 500)},{height}",
+             "--hide-scrollbars"]
+    url = (tmp_path / "wrapper.html").as_uri()
+    result = chromium(url, tmp_path / "profile", *extra, "--dump-dom")
+    assert result.returncode == 0, result.stderr[-2000:]
+    found = re.search(r'data-layout="([^"]+)"', result.stdout)
+    assert found, "the wrapper did not measure the page"
+    if png is not None:
+        shot = tmp_path / "shot.png"
+        result = chromium(url, tmp_path / "profile", *extra, f"--screenshot={shot}")
+        assert result.returncode == 0, result.stderr[-2000:]
+        with Image.open(shot) as image:
+            image.crop((0, 0, width, height)).save(png)
+    import json
+    return dict(json.loads(found.group(1).replace("&quot;", '"')))
+
+
+@pytest.mark.parametrize("width", [LAPTOP, PHONE])
+def test_the_overview_fits_the_screen_without_sideways_scrolling(
+        page: Page, tmp_path: Path, width: int) -> None:
+    name = f"landing-{width}.png"
+    layout = laid_out(page, tmp_path, width, 1100 if width == LAPTOP else 1600,
+                      tmp_path / name)
+    assert layout["client"] == width
+    assert layout["scroll"] <= width, layout     # nothing to scroll sideways
+    assert float(layout["widest"]) <= width, layout   # no cell cut off at the right
+    # a phone shows each printer as a card (rows become blocks); a laptop a table
+    assert layout["row"] == ("block" if width == PHONE else "table-row")
+    if os.environ.get("UPDATE_SCREENSHOT"):
+        shutil.copy(tmp_path / name, DOCS_IMG / name)
+    assert Image.open(DOCS_IMG / name).size[0] == width, \
+        f"docs/img/{name}: UPDATE_SCREENSHOT=1 makes it"
