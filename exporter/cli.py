@@ -111,9 +111,8 @@ def build_parser(command: str) -> argparse.ArgumentParser:
     flag("hms.text-file", "Bambu's HMS and print error texts, saved from Bambu's HMS "
          "service (JSON; re-read when it changes): descriptions on HMS and print error "
          "series", metavar="PATH")
-    flag("web.dashboard-url", "link each printer on the pages to its dashboard: a URL in "
-         "which {printer} and {serial} are filled in, e.g. 'https://grafana.example/d/"
-         "bambu-fleet?var-printer={printer}'", metavar="URL")
+    flag("web.dashboard-url", "each printer's dashboard, linked from the pages: {printer} "
+         "and {serial} in it are filled in", metavar="URL")
     flag("web.config.file", "TLS and basic auth for the web server, in the Prometheus "
          "exporter-toolkit format; re-read when it changes", metavar="PATH")
     flag("printer.ca-file", "PEM bundle of the printers' CA (Bambu's, from Bambu Studio's "

@@ -397,7 +397,7 @@ def test_demo_serves_a_fleet_where_things_go_wrong() -> None:
 
         states = {p: next(k.removeprefix("state=") for k, v in per.items() if v == 1)
                   for p, per in of(samples, "bambu_printer_state").items()}
-        stages = {p: next(iter(per)).removeprefix("stage=")
+        stages = {p: dict(kv.split("=", 1) for kv in next(iter(per)).split(","))["stage"]
                   for p, per in of(samples, "bambu_printer_stage_info").items()}
         assert "FAILED" in states.values()
         assert any(states[p] == "PAUSE" and stages.get(p) == "PAUSED_FILAMENT_RUNOUT"

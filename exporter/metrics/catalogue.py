@@ -14,6 +14,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from exporter.printer.sanitize import MESSAGE_ERROR_REASONS
 from exporter.printer.status import CONNECTION_ERROR_REASONS, JOB_RESULTS, OFFLINE, PrinterStatus
 from exporter.printer.vocabulary import GCODE_STATES, NETWORK_LINKS, SDCARD_STATES
+from exporter.printer.words import stage_words
 
 PRINTER_LABELS = ("printer", "serial")
 STATES: tuple[str, ...] = (*GCODE_STATES, OFFLINE)
@@ -40,8 +41,8 @@ CATALOGUE: tuple[Spec, ...] = (
     Spec("bambu_printer_state", "gauge",
          "1 for the printer's current gcode state (OFFLINE when not up), 0 for the others.",
          ("state",)),
-    Spec("bambu_printer_stage_info", "gauge", "Current print stage (stg_cur); always 1.",
-         ("stage",)),
+    Spec("bambu_printer_stage_info", "gauge",
+         "Current print stage (stg_cur), and in words; always 1.", ("stage", "description")),
     Spec("bambu_printer_last_report_timestamp_seconds", "gauge",
          "Unix time of the last message received from the printer."),
     Spec("bambu_printer_temperature_celsius", "gauge", "Measured temperature.", ("sensor",)),
@@ -202,7 +203,7 @@ def printer_samples(status: PrinterStatus, describe: Describe = no_text) -> list
         return out
 
     if snap.stage is not None:
-        add("bambu_printer_stage_info", 1, snap.stage)
+        add("bambu_printer_stage_info", 1, snap.stage, stage_words(snap.stage))
     for sensor, value in snap.temperatures:
         add("bambu_printer_temperature_celsius", value, sensor)
     for sensor, value in snap.targets:

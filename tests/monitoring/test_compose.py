@@ -13,7 +13,9 @@ import tomllib
 from tests.monitoring.stack import COMPOSE, PYTHON, ROOT, binary, load_yaml, run
 from tests.support.postgres import _pg_bin
 
-SERVICES = {"postgres", "exporter", "simulator", "prometheus", "alertmanager", "grafana"}
+SERVICES = {"postgres", "hms-texts", "exporter", "simulator", "hms-texts-demo", "prometheus",
+            "alertmanager", "grafana"}
+DEMO = {"simulator", "hms-texts-demo"}
 
 
 @pytest.fixture(scope="module")
@@ -39,10 +41,39 @@ def _volumes(service: dict) -> list[tuple[str, str]]:
 def test_services_and_the_demo_profile(compose) -> None:
     services = compose["services"]
     assert set(services) == SERVICES
-    assert services["simulator"]["profiles"] == ["demo"]
-    assert all("profiles" not in s for name, s in services.items() if name != "simulator")
-    # The simulated printers listen on loopback addresses: the exporter must share them.
+    assert all(services[name]["profiles"] == ["demo"] for name in DEMO)
+    assert all("profiles" not in s for name, s in services.items() if name not in DEMO)
+    # The simulated printers (and the texts stand-in) listen on loopback addresses: the
+    # exporter, and the demo's fetch, must share them.
     assert services["simulator"]["network_mode"] == "service:exporter"
+    assert services["hms-texts-demo"]["network_mode"] == "service:exporter"
+
+
+def test_the_texts_are_fetched_before_the_exporter_into_the_file_it_reads(compose) -> None:
+    services = compose["services"]
+    fetch, demo, exporter = (services[n] for n in ("hms-texts", "hms-texts-demo", "exporter"))
+    assert exporter["depends_on"]["hms-texts"]["condition"] == "service_completed_successfully"
+    assert demo["depends_on"]["simulator"]["condition"] == "service_started"
+    command = exporter["command"]
+    path = command[command.index("--hms.text-file") + 1]
+    for one in (fetch, demo):
+        assert one["environment"]["BAMBU_HMS_TEXT_FILE"] == path
+        assert "bambu-exporter hms-texts fetch" in one["entrypoint"][2]
+        assert one["restart"] == "no"
+    assert ("hms-texts", "/var/lib/bambu-exporter") in _volumes(fetch)
+    assert ("hms-texts", "/var/lib/bambu-exporter") in _volumes(exporter)
+    assert exporter["volumes"][0].endswith(":ro")
+    # the demo's fetch asks the simulator's stand-in, where the simulator serves it
+    simulator = services["simulator"]["command"]
+    stand_in = simulator[simulator.index("--texts-service") + 1]
+    assert demo["command"][demo["command"].index("--hms.service-url") + 1] == \
+        f"http://{stand_in}"
+    # a failed fetch must not keep the exporter down: the wrapper always exits 0
+    assert "|| echo" in fetch["entrypoint"][2]
+    fetch_flags = _help_flags(PYTHON, "-m", "exporter", "hms-texts")
+    for one in (fetch, demo):
+        assert _flags(one["command"]) <= fetch_flags
+    assert "/var/lib/bambu-exporter" in (ROOT / "Dockerfile").read_text()
 
 
 def test_every_bind_mounted_path_exists(compose) -> None:
