@@ -7,6 +7,7 @@ source -> Inventory -> Fleet of PrinterSessions -> FleetCollector -> registry ->
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import signal
@@ -195,12 +196,17 @@ DEMO_TROUBLE = ("hms", "hms_serious", "fail", "runout", "wrong_code", "offline")
 
 
 class Demo:
-    """An in-process simulated fleet and the YAML list it writes, for --demo."""
+    """An in-process simulated fleet and the YAML list it writes, for --demo; with the
+    simulator's stand-in of Bambu's HMS texts service, and the words fetched from it as
+    `hms-texts fetch` does, so that the demo shows words."""
 
     def __init__(self, printers: int, first_address: str) -> None:
         from exporter.simulator import SimulatedFleet
+        from exporter.simulator.texts_service import TextsService
         self._dir = tempfile.TemporaryDirectory(prefix="bambu-demo-")
         self.inventory = Path(self._dir.name) / "printers.yaml"
+        self.texts_file = Path(self._dir.name) / "hms-texts.json"
+        self.texts = TextsService(first_address, 0)
         faults: dict[str, float] = {}
         if printers >= 6:  # show what trouble looks like on the page, dashboards, alerts
             faults = dict.fromkeys(DEMO_TROUBLE, 1)
@@ -208,11 +214,25 @@ class Demo:
                                     speed=1.0, faults=faults)
 
     def start(self) -> Path:
+        from exporter.printer import hms_fetch
+        from exporter.printer.hms_service import prefixes_of
         self.fleet.start()
         self.fleet.write_inventory_yaml(self.inventory)
+        self.texts.start()
+        service = hms_fetch.Service.parse(self.texts.url)
+        try:
+            fetched = hms_fetch.fetch(service, prefixes_of(r.serial for r in self.fleet.records),
+                                      ["en"], 2.0, time.monotonic() + 10.0)
+            hms_fetch.write_atomically(str(self.texts_file),
+                                       hms_fetch.encode(fetched, service, time.time()))
+            log.info("demo: words for HMS codes fetched from the stand-in of Bambu's texts "
+                     "service at %s", self.texts.url)
+        except (hms_fetch.FetchError, ValueError, OSError) as exc:
+            log.warning("demo: no words for HMS codes: %s", exc)
         return self.inventory
 
     def stop(self) -> None:
+        self.texts.stop()
         self.fleet.stop()
         self._dir.cleanup()
 
@@ -385,6 +405,8 @@ def run_serve(settings: Settings) -> int:
     except ConfigError as exc:
         print(f"bambu-exporter: error: {exc}", file=sys.stderr)
         return 1
+    if demo is not None and settings.hms_text_file is None:
+        settings = dataclasses.replace(settings, hms_text_file=str(demo.texts_file))
     try:
         try:
             exporter = Exporter(settings, printers_file)

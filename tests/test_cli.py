@@ -407,6 +407,10 @@ def test_demo_serves_a_fleet_where_things_go_wrong() -> None:
         others = {p for p, per in hms.items()
                   if per["severity=common"] + per["severity=info"] > 0}
         assert serious and others and len(serious | others) >= 2
+        # words for every HMS message, from the simulator's stand-in of Bambu's service
+        described = [dict(ls)["description"] for (n, ls) in samples
+                     if n in ("bambu_printer_hms_error_info", "bambu_printer_print_error_info")]
+        assert described and all(described), described
         assert proc.stop() == 0
     finally:
         proc.cleanup()

@@ -111,7 +111,8 @@ class TextsService:
 
     def stop(self) -> None:
         self._stopped.set()
-        self._server.shutdown()
+        if self._thread.is_alive():   # shutdown() waits for a loop that never ran
+            self._server.shutdown()
         self._server.server_close()
 
     def __enter__(self) -> TextsService:

@@ -289,3 +289,43 @@ def _drop_demo_database(cluster) -> None:
         cur.execute('DROP DATABASE IF EXISTS "familyRewardDb"')
         cur.execute("DROP ROLE IF EXISTS exporter")
     conn.close()
+
+
+def _run_entrypoint(service: dict, command: list[str], env: dict[str, str]
+                    ) -> subprocess.CompletedProcess[str]:
+    """The service's `sh -c` entrypoint as the container runs it (Compose turns `$$`
+    into `$`), with this checkout's bambu-exporter on PATH."""
+    import os
+    import sys
+    shell, flag, script, name = service["entrypoint"]
+    bin_dir = os.path.dirname(sys.executable)
+    return subprocess.run([shell, flag, script.replace("$$", "$"), name, *command],
+                          capture_output=True, text=True, timeout=120,
+                          env={"PATH": f"{bin_dir}:/usr/bin:/bin", **env})
+
+
+def test_the_fetch_wrappers_run_and_never_hold_the_exporter_back(compose, tmp_path) -> None:
+    from exporter.simulator.texts_service import TextsService
+
+    printers = tmp_path / "printers.yaml"
+    printers.write_text('printers: [{name: a, ip: 192.0.2.1, serial: "00M09A350100001", '
+                        'access_code: "12345678"}]\n')
+    target = tmp_path / "hms-texts.json"
+    env = {"BAMBU_PRINTERS_FILE": str(printers), "BAMBU_HMS_TEXT_FILE": str(target)}
+    services = compose["services"]
+    with TextsService() as stand_in:
+        demo = services["hms-texts-demo"]
+        command = [stand_in.url if arg == "http://127.0.0.1:9852" else arg
+                   for arg in demo["command"]]
+        result = _run_entrypoint(demo, command, env)
+        assert result.returncode == 0 and target.exists(), result.stderr
+        fetch = services["hms-texts"]
+        url = fetch["command"].index("--hms.service-url") + 1
+        command = [arg.split(":-", 1)[-1].rstrip("}") if arg.startswith("${") else arg
+                   for arg in fetch["command"]]
+        command[url] = stand_in.url
+        stand_in.misbehave = "html"        # Bambu's service down: the exporter still starts
+        before = target.read_bytes()
+        result = _run_entrypoint(fetch, command, env)
+        assert result.returncode == 0 and "kept the last texts" in result.stderr
+        assert target.read_bytes() == before
