@@ -82,7 +82,7 @@ def landing_page(statuses: Iterable[PrinterStatus], source: str, now: float,
         if shard_line else ""
     path = _e(telemetry_path)
     stamp = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(now))
-    heads = "".join(f'<th class="c-{i}">{name}</th>' for i, name in enumerate(COLUMNS))
+    heads = "".join(f"<th>{name}</th>" for name in COLUMNS)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>bambu-exporter</title>
 <meta http-equiv="refresh" content="{REFRESH_SECONDS}">
@@ -114,12 +114,17 @@ STYLE = BASE_STYLE + """
 table#fleet { width: 100%; }
 #fleet th { white-space: normal; }
 #fleet td { max-width: 22em; }
-#fleet td.n { white-space: nowrap; }
+/* by column: 1 name, 2 serial, 6 up, 7 attention, 8 job, 9 progress, 10 temperatures,
+   11 AMS, 12 last report, 13 last error */
+#fleet td:nth-child(2), #fleet td:nth-child(n+9):nth-child(-n+12) { white-space: nowrap; }
+#fleet td:nth-child(7), #fleet td:nth-child(8), #fleet td:nth-child(13) {
+  overflow-wrap: anywhere; }
 tr.attention td:first-child { border-left: 5px solid #bf8700; }
 tr.urgent td:first-child { border-left: 5px solid #cf222e; }
 @media (max-width: 1500px) {
-  #fleet td.n { white-space: normal; }
-  #fleet .c-1, #fleet td.serial, #fleet .c-5, #fleet td.up { display: none; }
+  #fleet td:nth-child(n):nth-child(n) { white-space: normal; }
+  #fleet th:nth-child(2), #fleet td:nth-child(2), #fleet th:nth-child(6),
+  #fleet td:nth-child(6) { display: none; }
 }
 @media (max-width: 760px) {
   body { margin: .6em; }
@@ -129,9 +134,10 @@ tr.urgent td:first-child { border-left: 5px solid #cf222e; }
               padding: .3em .5em; }
   #fleet td { border: none; padding: .15em 0; }
   #fleet td:empty { display: none; }
-  #fleet td::before { content: attr(data-label) ": "; color: #57606a; }
-  #fleet td.name::before { content: none; }
-  #fleet td.name { font-size: 1.15em; font-weight: bold; }
+  #fleet td::before { color: #57606a; }
+""" + "".join(f'  #fleet td:nth-child({i}):not(:empty)::before {{ content: "{name}: "; }}\n'
+              for i, name in enumerate(COLUMNS, 1) if i > 1) + """\
+  #fleet td:first-child { font-size: 1.15em; font-weight: bold; }
   tr.attention td:first-child, tr.urgent td:first-child { border-left: none; }
   tr.attention { border-left: 5px solid #bf8700 !important; }
   tr.urgent { border-left: 5px solid #cf222e !important; }
@@ -175,7 +181,7 @@ def _row(entry: Entry, now: float, dashboard_template: str = "") -> str:
     status = entry.status
     state = status.state
     snap = status.snapshot if status.up else None
-    css = ""
+    css = ""  # cells are styled by column (STYLE): classes only where a value colours one
     if entry.troubles:
         css = ' class="urgent"' if entry.troubles[0].rank <= 2 else ' class="attention"'
     if status.last_report is None:
@@ -188,22 +194,21 @@ def _row(entry: Entry, now: float, dashboard_template: str = "") -> str:
         url = dashboard_url(dashboard_template, status.name, status.serial)
         name += f'<div class="small"><a href="{_e(url)}" rel="noreferrer">dashboard</a></div>'
     cells = (
-        ("name", name),
-        ("serial n", _e(status.serial)),
+        ("", name),
+        ("", _e(status.serial)),
         ("", _e(model_words(status.model))),
         (f"state state-{_e(state.lower())}", _e(state_words(state))),
         ("", _stage(snap)),
-        (f"up up-{up}", up),
-        ("long", _troubles(entry.troubles)),
+        (f"up-{up}" if not status.up else "", up),
+        ("", _troubles(entry.troubles)),
         *_job_cells(snap, now),
-        ("n", _temperatures(snap)),
-        ("n", _ams(snap)),
-        ("n", _e(seen)),
-        ("long", _e(status.last_error)),
+        ("", _temperatures(snap)),
+        ("", _ams(snap)),
+        ("", _e(seen)),
+        ("", _e(status.last_error)),
     )
-    tds = "".join(f'<td{f" class={chr(34)}{kind}{chr(34)}" if kind else ""} '
-                  f'data-label="{label}">{content}</td>'
-                  for (kind, content), label in zip(cells, COLUMNS, strict=True))
+    tds = "".join(f'<td class="{kind}">{content}</td>' if kind else f"<td>{content}</td>"
+                  for kind, content in cells)
     return f"<tr{css}>{tds}</tr>"
 
 
@@ -246,7 +251,7 @@ def _job_cells(snap: PrinterSnapshot | None, now: float) -> tuple[tuple[str, str
         minutes = round(snap.remaining_seconds / 60)
         end = time.strftime("%H:%M", time.localtime(now + snap.remaining_seconds))
         left = f"<br>ends {end} ({minutes // 60} h {minutes % 60:02d} min left)"
-    return ("long", job), ("n", f"{progress}{left}")
+    return ("", job), ("", f"{progress}{left}")
 
 
 def _temperatures(snap: PrinterSnapshot | None) -> str:
