@@ -47,16 +47,18 @@ class Service:
     @staticmethod
     def parse(url: str) -> Service:
         parts = urlsplit(url.strip())
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"{url!r} is not an http:// or https:// URL")
+        # what an error may repeat: never a password written into the URL
+        shown = repr(parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()[:200])
         if parts.username or parts.password:
             raise ValueError("the service URL must not carry a user or password")
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{shown} is not an http:// or https:// URL")
         if parts.query or parts.fragment:
             raise ValueError("give the service's base URL, without a query")
         try:
             port = parts.port or (443 if parts.scheme == "https" else 80)
         except ValueError:
-            raise ValueError(f"{url!r} has an invalid port") from None
+            raise ValueError(f"{shown} has an invalid port") from None
         return Service(parts.scheme, parts.hostname, port, parts.path.rstrip("/"))
 
     @property

@@ -137,6 +137,9 @@ def test_a_redirect_within_the_service_is_followed(service: TextsService,
     (["--prefix", "0!"], "does not start with a serial prefix"),
     (["--hms.service-url", "ftp://example.org"], "not an http:// or https:// URL"),
     (["--hms.service-url", "http://user:pw@127.0.0.1:1"], "must not carry a user"),
+    (["--hms.service-url", "ftp://user:pw@example.org"], "must not carry a user"),
+    (["--hms.service-url", "http://127.0.0.1:99999"], "'http://127.0.0.1:99999' has an "
+                                                      "invalid port"),
     (["--timeout", "soon"], "--timeout"),
 ])
 def test_bad_flags_exit_2_naming_them(tmp_path: Path, capsys: pytest.CaptureFixture[str],
