@@ -47,6 +47,11 @@ section.card table { width: 100%; }
 dl { display: grid; grid-template-columns: max-content 1fr; gap: .2em .8em; margin: 0; }
 dt { color: #57606a; }
 dd { margin: 0; overflow-wrap: anywhere; }
+@media (max-width: 600px) {
+  body { margin: .6em; }
+  section.card { padding: .3em .5em .6em; }
+  td.n { white-space: normal; overflow-wrap: anywhere; }
+}
 """
 
 
@@ -180,7 +185,7 @@ def _nozzles(snap: PrinterSnapshot) -> str:
     rows += [_nozzle_row(h, f"rack hotend {h.nozzle}") for h in snap.rack_hotends]
     active = ""
     if snap.active_extruder is not None:
-        active = (f'<p>Printing with the {"left" if snap.active_extruder else "right"} '
+        active = (f'<p>Active: the {"left" if snap.active_extruder else "right"} '
                   "nozzle.</p>")
     return _card("nozzles", "Nozzles",
                  f"{active}<table><thead><tr><th>Where</th><th>Diameter</th><th>Kind</th>"

@@ -261,11 +261,11 @@ PHONE, LAPTOP = 390, 1366
 DOCS_IMG = ROOT / "docs" / "img"
 
 
-def laid_out(page: Page, tmp_path: Path, width: int, height: int,
-             png: Path | None = None) -> dict[str, object]:
-    """Load `/` at `width` CSS pixels: the frame's scrollWidth and clientWidth and how
+def laid_out(base: str, tmp_path: Path, width: int, height: int,
+             png: Path | None = None, path: str = "/") -> dict[str, object]:
+    """Load `path` at `width` CSS pixels: the frame's scrollWidth and clientWidth and how
     its fleet rows are displayed; with `png`, a screenshot of it at that width."""
-    (tmp_path / "page.html").write_bytes(http_get(page.base + "/").body)
+    (tmp_path / "page.html").write_bytes(http_get(base + path).body)
     (tmp_path / "wrapper.html").write_text(f"""<!DOCTYPE html>
 <html><head><style>body{{margin:0}} iframe{{border:0;display:block}}</style></head><body>
 <iframe id="f" src="page.html" style="width:{width}px;height:{height}px"></iframe>
@@ -273,11 +273,12 @@ def laid_out(page: Page, tmp_path: Path, width: int, height: int,
 document.getElementById("f").addEventListener("load", function () {{
   var d = this.contentDocument, root = d.documentElement;
   var row = d.querySelector("#fleet tbody tr");
+  var cells = d.querySelectorAll("#fleet td, section.card");
   document.body.setAttribute("data-layout", JSON.stringify({{
     scroll: root.scrollWidth, client: root.clientWidth,
     row: row ? this.contentWindow.getComputedStyle(row).display : "",
     widest: Math.max.apply(null, Array.prototype.map.call(
-      d.querySelectorAll("#fleet td"), function (td) {{
+      cells, function (td) {{
         return td.getBoundingClientRect().right; }}))}}));
 }});
 </script></body></html>""")
@@ -302,7 +303,7 @@ document.getElementById("f").addEventListener("load", function () {{
 def test_the_overview_fits_the_screen_without_sideways_scrolling(
         page: Page, tmp_path: Path, width: int) -> None:
     name = f"landing-{width}.png"
-    layout = laid_out(page, tmp_path, width, 1100 if width == LAPTOP else 1600,
+    layout = laid_out(page.base, tmp_path, width, 1100 if width == LAPTOP else 1600,
                       tmp_path / name)
     assert layout["client"] == width
     assert layout["scroll"] <= width, layout     # nothing to scroll sideways

@@ -46,7 +46,7 @@ def test_h2d_two_nozzles_words_and_the_print_error() -> None:
     now = text_of(page, "summary")
     assert "State paused (PAUSE)" in now and "Stage paused: filament ran out" in now
     nozzles = text_of(page, "nozzles")
-    assert "Printing with the left nozzle." in nozzles
+    assert "Active: the left nozzle." in nozzles
     assert "right nozzle 0.4 mm hardened steel, standard flow HS01" in nozzles
     assert "left nozzle 0.6 mm hardened steel, high flow HH01" in nozzles
     temps = text_of(page, "temperatures")

@@ -9,7 +9,9 @@ Printers here live on 127.0.167.x; the web port is a free port on 127.0.0.1.
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -30,7 +32,7 @@ from tests.support.e2e import (
     parse_samples,
     wait_until,
 )
-from tests.web.test_landing_page_browser import chromium
+from tests.web.test_landing_page_browser import DOCS_IMG, LAPTOP, PHONE, chromium, laid_out
 
 MODELS = ["H2D", "X1C", "A1MINI", "H2C", "P1S", "P2S"]
 FAULTS = {"hms": 3, "hms_serious": 2, "fail": 3, "runout": 2, "offline": 2,
@@ -166,3 +168,16 @@ def test_a_10000_character_serial_is_refused_and_nothing_breaks(setup: Setup) ->
     serial = next(iter(setup.ours))
     assert http_get(setup.base + f"/printer/{serial}").status == 200
     assert "Traceback" not in setup.exporter.stderr
+
+
+@pytest.mark.parametrize("width", [LAPTOP, PHONE])
+def test_a_printer_page_fits_the_screen(setup: Setup, tmp_path: Path, width: int) -> None:
+    # a dual-nozzle printer with the most to show: AMS units, HMS messages
+    shown = next(h for h in setup.fleet.printers()
+                 if h.record.model in ("H2D", "H2C") and h.serial in setup.ours
+                 and Fault.OFFLINE not in h.faults)
+    png = tmp_path / f"printer-{width}.png"
+    layout = laid_out(setup.base, tmp_path, width, 1300, png, f"/printer/{shown.serial}")
+    assert layout["scroll"] <= width and float(layout["widest"]) <= width, layout
+    if width == LAPTOP and os.environ.get("UPDATE_SCREENSHOT"):
+        shutil.copy(png, DOCS_IMG / "printer.png")
