@@ -6,8 +6,9 @@ language, `{"data": {"device_hms": {"en": [{"ecode": "0300010000010001", "intro"
 `{"0300_0100_0001_0001": "text"}` JSON works too. Codes are keyed without separators:
 16 hex digits for HMS messages, 8 for print errors.
 
-A missing, oversized (MAX_FILE_BYTES) or malformed file (nesting too deep for the JSON
-parser included) stops start-up (ConfigError naming the flag). A bad entry is skipped and
+An oversized (MAX_FILE_BYTES) or malformed file (nesting too deep for the JSON parser
+included) stops start-up (ConfigError naming the flag); a file not there yet means no
+words until `bambu-exporter hms-texts fetch` writes it. A bad entry is skipped and
 counted. The file is re-read when its modification time or size changes and has then
 settled: stayed the same for SETTLE seconds over two looks, or was last modified that
 long ago (a file being written is not read half-way), in a background thread, so a
@@ -198,6 +199,17 @@ class ErrorTexts(TextLookup):
         self._reads = HungReads(read_timeout)
         self._pending: tuple[tuple[int, int] | None, float] | None = None
         self._signature = _signature(path)
+        self._refused: OrderedDict[Hashable, None] = OrderedDict()
+        self._reloading = False
+        self._content = b""
+        if self._signature is None and not os.path.lexists(path):
+            # Not fetched yet (`bambu-exporter hms-texts fetch` writes it): no words until
+            # it appears, then it is read like any change.
+            self._rejected_total = 0
+            self._log.warning("%s %s: no such file yet, so no words for HMS and print "
+                              "errors until it appears (`bambu-exporter hms-texts fetch` "
+                              "writes it)", FLAG, path)
+            return
         try:
             raw = read_regular_file(path, MAX_FILE_BYTES)
             table = decode_texts(raw)
@@ -213,9 +225,7 @@ class ErrorTexts(TextLookup):
                               "object") from None
         self._texts = table.texts
         self._content = _digest(raw)   # what the table was read from
-        self._refused: OrderedDict[Hashable, None] = OrderedDict()
         self._rejected_total = table.rejected
-        self._reloading = False
         self._note_rejected(table)
 
     @property
