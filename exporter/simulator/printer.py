@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -76,6 +77,7 @@ class SimulatedPrinter:
         self.rng = rng
         self.report: dict[str, Any] = reports.full_report(model, rng)
         self.life: Life | None = Life(model, rng) if life else None
+        self._manual_life: Life | None = None
         self.faults: set[Fault] = set(faults)
         self.base_health = reports.usual_health(record.serial)
         if self.life is not None:
@@ -86,6 +88,9 @@ class SimulatedPrinter:
         self.connects_received = 0
         self.good_sent = False   # GARBAGE_AFTER_FIRST: its one good report went out
         self.requests: list[dict[str, Any]] = []
+        # job files (FTPS on): called as a new job enters PREPARE, returns fields to merge
+        self.on_job_start: Callable[[], dict[str, Any]] | None = None
+        self.ftp_connections = 0
         self.sequence = rng.randint(1000, 90000)
         self.pending: dict[str, Any] = {}
         self.topic_report = f"device/{record.serial}/report"
@@ -143,15 +148,36 @@ class SimulatedPrinter:
 
     def _any_life(self) -> Life:
         """The printer's life, or one for a single transition when it has none."""
-        life = self.life or Life(self.model, self.rng)
+        if self.life is not None:
+            life = self.life
+        else:   # kept, so that a job set by hand keeps its name from PREPARE to FINISH
+            if self._manual_life is None:
+                self._manual_life = Life(self.model, self.rng)
+            life = self._manual_life
         life.health = self.health
         return life
+
+    @property
+    def job_life(self) -> Life | None:
+        """The life whose job the printer runs now (its own, or the one set by hand)."""
+        return self.life if self.life is not None else self._manual_life
 
     def _merge(self, partial: dict[str, Any]) -> None:
         diff = changes(self.report, partial)
         if diff:
             reports.merge(self.report, diff)
             reports.merge(self.pending, diff)
+            if self.on_job_start is not None and diff.get("print", {}).get("gcode_state") == "PREPARE":
+                extra = changes(self.report, {"print": self.on_job_start()})
+                if extra:
+                    reports.merge(self.report, extra)
+                    reports.merge(self.pending, extra)
+
+    def echo_project_file(self, body: dict[str, Any]) -> None:
+        """The `project_file` command a job was started with, echoed once on the report
+        topic (not part of later full reports)."""
+        self._publish({"print": dict(body, sequence_id=self._next_sequence(), result="success",
+                                     reason="")})
 
     def update(self, partial: dict[str, Any], emit: bool = True) -> None:
         """Merge fields into the report; with emit, send them now (full or delta)."""
