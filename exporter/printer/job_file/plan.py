@@ -29,8 +29,8 @@ class PlannedFilament:
     tray_info_idx: str
     material: str
     color: str        # "#RRGGBB" upper case, "" when the file gives none we can read
-    meters: float
     grams: float
+    meters: float
 
 
 @dataclass(frozen=True)
