@@ -12,7 +12,13 @@ from dataclasses import dataclass, field
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from exporter.printer.sanitize import MESSAGE_ERROR_REASONS
-from exporter.printer.status import CONNECTION_ERROR_REASONS, JOB_RESULTS, OFFLINE, PrinterStatus
+from exporter.printer.status import (
+    CONNECTION_ERROR_REASONS,
+    JOB_RESULTS,
+    OFFLINE,
+    STATE_LABELS,
+    PrinterStatus,
+)
 from exporter.printer.vocabulary import GCODE_STATES, NETWORK_LINKS, SDCARD_STATES
 
 PRINTER_LABELS = ("printer", "serial")
@@ -105,9 +111,18 @@ CATALOGUE: tuple[Spec, ...] = (
          "Values cut from the printer's reports to keep within the exporter's bounds, by "
          "bound: text, hms, ams, tray, list, report (only bounds that cut something).",
          ("bound",)),
-    Spec("bambu_printer_prints_total", "counter", "Jobs seen ending, by result.", ("result",)),
+    Spec("bambu_printer_prints_total", "counter",
+         "Jobs seen ending, by result: finished, failed, cancelled.", ("result",)),
     Spec("bambu_printer_printing_seconds_total", "counter",
          "Time this exporter saw the printer RUNNING (utilisation: its rate)."),
+    Spec("bambu_printer_print_seconds_total", "counter",
+         "Seconds from start to end of the jobs seen ending, by result.", ("result",)),
+    Spec("bambu_printer_state_seconds_total", "counter",
+         "Time this exporter saw the printer in each state: printing, paused, preparing, "
+         "plate_waiting (FINISH or FAILED, not yet cleared), idle, offline.", ("state",)),
+    Spec("bambu_printer_state_since_timestamp_seconds", "gauge",
+         "Unix time the printer entered its current state (as bambu_printer_state_seconds_total "
+         "names them), as first seen."),
     Spec("bambu_inventory_up", "gauge", "1 if the last read of the printer list succeeded.",
          per_printer=False),
     Spec("bambu_inventory_printers", "gauge", "Printers in the list in use.", per_printer=False),
@@ -195,6 +210,12 @@ def printer_samples(status: PrinterStatus, describe: Describe = no_text) -> list
     for result in JOB_RESULTS:
         add("bambu_printer_prints_total", status.prints.get(result, 0), result)
     add("bambu_printer_printing_seconds_total", status.printing_seconds)
+    for result in JOB_RESULTS:
+        add("bambu_printer_print_seconds_total", status.print_seconds.get(result, 0.0), result)
+    for state in STATE_LABELS:
+        add("bambu_printer_state_seconds_total", status.state_seconds.get(state, 0.0), state)
+    if status.state_since is not None:
+        add("bambu_printer_state_since_timestamp_seconds", status.state_since)
     if snap is None:
         return out
 

@@ -195,16 +195,6 @@ def decode_nozzle_type(kind: str) -> tuple[str, str]:
     return "unknown", "unknown"
 
 
-def job_result(previous: str | None, current: str) -> str | None:
-    """'finished' or 'failed' when a job was seen ending between two states."""
-    active = {"PREPARE", "RUNNING", "PAUSE"}
-    if previous in active and current == "FINISH":
-        return "finished"
-    if previous in active and current == "FAILED":
-        return "failed"
-    return None
-
-
 def snapshot(report: Mapping[str, Any], model: str | None,
              version: Mapping[str, Any] | None = None) -> PrinterSnapshot:
     """Read a merged report ({"print": {...}}) into a PrinterSnapshot.

@@ -45,7 +45,13 @@ def _x1c() -> PrinterStatus:
                          last_report=1764000000.5, snapshot=snapshot(report, "X1C"),
                          connects=2, connection_errors={"dropped": 1},
                          message_errors={"json": 2, "too_large": 1}, truncations={"text": 1},
-                         prints={"finished": 4, "failed": 1}, printing_seconds=3600.5)
+                         prints={"finished": 4, "failed": 1, "cancelled": 2},
+                         printing_seconds=3600.5,
+                         print_seconds={"finished": 14400.0, "failed": 1800.25,
+                                        "cancelled": 600.0},
+                         state_seconds={"printing": 3600.5, "paused": 60.0, "preparing": 120.0,
+                                        "plate_waiting": 900.0, "idle": 300.0, "offline": 5.5},
+                         state_since=1763999000.0)
 
 
 def _p1s() -> PrinterStatus:
@@ -89,7 +95,9 @@ def _offline() -> PrinterStatus:
     return PrinterStatus(name="a1-down", serial="039000000000004", ip="192.0.2.13", model="A1",
                          firmware="", up=False, connected=False, last_report=1763990000.0,
                          snapshot=snapshot(payloads.p1s_idle(), "A1"), connects=1,
-                         connection_errors={"refused": 7, "timeout": 2})
+                         connection_errors={"refused": 7, "timeout": 2},
+                         state_seconds={"idle": 7200.0, "offline": 10000.0},
+                         state_since=1763990060.0)
 
 
 def golden_samples() -> list:  # noqa: ANN201 - list of samples
@@ -136,7 +144,9 @@ def test_state_is_one_hot_and_offline_printer_shows_no_telemetry() -> None:
     allowed = {"bambu_printer_up", "bambu_printer_info", "bambu_printer_state",
                "bambu_printer_last_report_timestamp_seconds", "bambu_printer_connects_total",
                "bambu_printer_connection_errors_total", "bambu_printer_message_errors_total",
-               "bambu_printer_prints_total", "bambu_printer_printing_seconds_total"}
+               "bambu_printer_prints_total", "bambu_printer_printing_seconds_total",
+               "bambu_printer_print_seconds_total", "bambu_printer_state_seconds_total",
+               "bambu_printer_state_since_timestamp_seconds"}
     offline = printer_samples(_offline())
     assert {name for name, _, _ in offline} == allowed
     states = {labels[2]: value for name, labels, value in offline if name == "bambu_printer_state"}
