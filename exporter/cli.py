@@ -114,6 +114,9 @@ def build_parser(command: str) -> argparse.ArgumentParser:
     flag("printer.ca-file", "PEM bundle of the printers' CA (Bambu's, from Bambu Studio's "
          "resources): each printer's certificate must chain to it and name its serial, or "
          "the access code is not sent (default: not verified)", metavar="PATH")
+    flag("printer.ftps", "read each job's 3MF over the printer's FTPS (port 990) for its "
+         "filament plan; --no-printer.ftps for farms that do not want it (default on)",
+         action=argparse.BooleanOptionalAction, default=None)
     flag("workers", "processes sharing the printers' sessions, by a hash of the serial; 1 "
          "keeps one process (default: one per CPU this process may use, at most "
          f"{DEFAULT_WORKERS_CAP})", metavar="N")
@@ -191,7 +194,7 @@ DEMO_TROUBLE = ("hms", "hms_serious", "fail", "runout", "wrong_code", "offline")
 class Demo:
     """An in-process simulated fleet and the YAML list it writes, for --demo."""
 
-    def __init__(self, printers: int, first_address: str) -> None:
+    def __init__(self, printers: int, first_address: str, ftps: bool = False) -> None:
         from exporter.simulator import SimulatedFleet
         self._dir = tempfile.TemporaryDirectory(prefix="bambu-demo-")
         self.inventory = Path(self._dir.name) / "printers.yaml"
@@ -199,7 +202,7 @@ class Demo:
         if printers >= 6:  # show what trouble looks like on the page, dashboards, alerts
             faults = dict.fromkeys(DEMO_TROUBLE, 1)
         self.fleet = SimulatedFleet(count=printers, first_address=first_address, seed=7,
-                                    speed=1.0, faults=faults)
+                                    speed=1.0, faults=faults, ftps=ftps)
 
     def start(self) -> Path:
         self.fleet.start()
@@ -216,7 +219,9 @@ def start_demo(settings: Settings) -> tuple[Demo | None, str | None]:
     ConfigError naming --demo.first-address when its addresses are taken (a second demo)."""
     if not settings.demo:
         return None, None
-    demo = Demo(settings.demo_printers, settings.demo_first_address)
+    # job files on port 990 need root (or CAP_NET_BIND_SERVICE) to serve
+    demo = Demo(settings.demo_printers, settings.demo_first_address,
+                ftps=settings.ftps and os.geteuid() == 0)
     try:
         return demo, str(demo.start())
     except OSError as exc:
@@ -245,7 +250,7 @@ def make_source(settings: Settings, printers_file: str | None) -> InventorySourc
 def make_fleet(settings: Settings, network: NetworkLoop) -> Fleet:
     """Sessions on `network`, all sharing one TLS context."""
     return session_fleet(settings.staleness, settings.pushall_interval,
-                         settings.connect_timeout, network, settings.ca_file)
+                         settings.connect_timeout, network, settings.ca_file, settings.ftps)
 
 
 def make_worker_pool(settings: Settings, texts: ErrorTexts | None) -> WorkerPool:
@@ -254,7 +259,7 @@ def make_worker_pool(settings: Settings, texts: ErrorTexts | None) -> WorkerPool
     return WorkerPool(settings.workers, WorkerSetup(
         index=0, staleness=settings.staleness, pushall_interval=settings.pushall_interval,
         connect_timeout=settings.connect_timeout, log_level=settings.log_level,
-        log_format=settings.log_format, ca_file=settings.ca_file),
+        log_format=settings.log_format, ca_file=settings.ca_file, ftps=settings.ftps),
         reply_timeout=settings.workers_timeout, texts=texts)
 
 

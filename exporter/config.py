@@ -55,6 +55,7 @@ ENVIRONMENT: dict[str, str] = {
     "workers": "BAMBU_WORKERS",
     "workers.timeout": "BAMBU_WORKERS_TIMEOUT",
     "printer.ca-file": "BAMBU_PRINTER_CA_FILE",
+    "printer.ftps": "BAMBU_PRINTER_FTPS",
     "web.telemetry-path": "BAMBU_WEB_TELEMETRY_PATH",
     "log.format": "BAMBU_LOG_FORMAT",
 }
@@ -119,6 +120,7 @@ class Settings:
     workers: int = 1
     workers_timeout: float = 3.0   # all a scrape waits on the worker processes
     ca_file: str | None = None   # printers' certificates must chain to it, CN = serial
+    ftps: bool = True            # each job's 3MF read over the printer's FTPS (its filament plan)
     # Exporter conventions: every --web.listen-address (the first is listen_host/port;
     # empty: just that one), sockets from systemd instead, the scrape path, the log format.
     listen_addresses: tuple[tuple[str, int], ...] = ()
@@ -233,6 +235,7 @@ def settings_from(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Setti
         check_ca_file(where, ca_file)
     where, text = _value(flags, environ, "workers")
     workers = parse_workers(where, text) if text is not None else default_workers()
+    ftps = parse_switch(*_value(flags, environ, "printer.ftps"), default=True)
 
     return Settings(listen_host=host, listen_port=port, printers_file=printers_file,
                     database=database, demo=demo, demo_printers=demo_printers,
@@ -245,11 +248,25 @@ def settings_from(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Setti
                     hms_text_file=hms_text_file or None,
                     web_config_file=web_config_file or None, workers=workers,
                     workers_timeout=durations["workers.timeout"],
-                    ca_file=ca_file or None,
+                    ca_file=ca_file or None, ftps=ftps,
                     listen_addresses=addresses,
                     systemd_socket=bool(flags.get("web.systemd-socket")),
                     telemetry_path=telemetry_path(flags, environ),
                     log_format=log_format(flags, environ))
+
+
+def parse_switch(where: str, value: Any, default: bool) -> bool:
+    """A flag given as --x / --no-x (a bool), or its variable as true/false, 1/0, yes/no."""
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{where}: {str(value)[:40]!r} is not true or false")
 
 
 def check_ca_file(name: str, path: str) -> None:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from exporter.inventory.record import PrinterRecord
+from exporter.printer.job_file.pool import JobFileFetcher
 from exporter.printer.mqtt.bambu import make_tls_context
 from exporter.printer.network_loop import NetworkLoop
 from exporter.printer.session import PrinterSession, SessionSettings
@@ -22,13 +23,16 @@ SessionFactory = Callable[[PrinterRecord], PrinterSession]
 
 
 def session_fleet(staleness: float, pushall_interval: float, connect_timeout: float,
-                  network: NetworkLoop, ca_file: str | None = None) -> Fleet:
+                  network: NetworkLoop, ca_file: str | None = None, ftps: bool = False) -> Fleet:
     """Sessions on `network`, all sharing one TLS context (verifying against `ca_file`
-    when given): the exporter's own fleet with --workers 1, and each worker process's."""
+    when given) and, with `ftps`, one bounded pool fetching job files: the exporter's own
+    fleet with --workers 1, and each worker process's."""
     settings = SessionSettings(staleness=staleness, pushall_interval=pushall_interval,
                                connect_timeout=connect_timeout,
                                tls_context=make_tls_context(ca_file))
-    return Fleet(lambda record: PrinterSession(record, settings, network=network))
+    job_files = JobFileFetcher() if ftps else None
+    return Fleet(lambda record: PrinterSession(record, settings, network=network,
+                                               job_files=job_files))
 
 
 class Fleet:

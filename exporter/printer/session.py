@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from exporter.inventory.record import PrinterRecord
+from exporter.printer.job_file.book import FilamentBook
+from exporter.printer.job_file.pool import JobFileFetcher
 from exporter.printer.jobs import JOB_FIELDS, JobTracker, job_report
 from exporter.printer.merge import MergedReport
 from exporter.printer.mqtt.bambu import (
@@ -118,7 +120,8 @@ class PrinterSession:
                  clock: Callable[[], float] = time.time,
                  logger: logging.Logger | None = None,
                  network: NetworkLoop | None = None,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic,
+                 job_files: JobFileFetcher | None = None) -> None:
         self.record = record
         self._settings = settings
         self._clock = clock
@@ -150,6 +153,8 @@ class PrinterSession:
         self._connection_errors: dict[str, int] = {}
         self._message_errors: dict[str, int] = {}   # by reason
         self._jobs = JobTracker()
+        # each job's filament plan, read from its 3MF over FTPS (None: --no-printer.ftps)
+        self._filament = FilamentBook(record.serial, job_files) if job_files is not None else None
         self._state_time = StateTime(clock(), monotonic())   # offline until a report
         self._state_observed = monotonic()
         self._last_error = ""
@@ -198,6 +203,8 @@ class PrinterSession:
         handshake in progress is just dropped): bounded by CLOSE_WAIT whatever the printer
         does. The fleet still runs it off the scrape path.
         """
+        if self._filament is not None:
+            self._filament.close()
         with self._lock:
             if self._closing or not self._started:
                 self._closing = True
@@ -311,7 +318,9 @@ class PrinterSession:
             if decoded.project_file is not None or not JOB_FIELDS.isdisjoint(changed):
                 printed = self._report.report.get("print", {})
                 mono = self._monotonic()
-                self._jobs.observe(job_report(printed), now, mono, decoded.project_file)
+                if self._jobs.observe(job_report(printed), now, mono, decoded.project_file) \
+                        and self._filament is not None:
+                    self._filament.follow(self._jobs.jobs, printed, self.record, self._model)
                 if "gcode_state" in changed:   # stamp a new state when it arrives
                     self._observe_state(now, mono)
         if recovered:
@@ -410,7 +419,8 @@ class PrinterSession:
         with self._lock:
             fresh = (self._last_message is not None
                      and now - self._last_message <= self._settings.staleness)
-            key = (self._changes, fresh, printing_seconds, self._state_observed)
+            filament = self._filament.status() if self._filament is not None else None
+            key = (self._changes, fresh, printing_seconds, self._state_observed, filament)
             if not self._dirty and self._status is not None and key == self._status_key:
                 return self._status
             model = self.model
@@ -445,5 +455,6 @@ class PrinterSession:
                 print_seconds=jobs.print_seconds,
                 state_seconds=self._state_time.totals(),
                 state_since=self._state_time.since,
+                filament=filament,
             )
             return self._status

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from exporter.inventory.record import PrinterRecord
+from exporter.printer.job_file.book import FilamentStatus
 from exporter.printer.jobs import JOB_RESULTS, EndedJob, Job
 from exporter.printer.snapshot import PrinterSnapshot, model_from_serial
 from exporter.printer.state_time import STATE_LABELS
@@ -50,6 +51,8 @@ class PrinterStatus:
     # Seconds seen in each state of STATE_LABELS, and the unix time the current one began.
     state_seconds: Mapping[str, float] = field(default_factory=dict)
     state_since: float | None = None
+    # The current job's filament plan and trays, fetch errors, filament used (job_file/)
+    filament: FilamentStatus | None = None
 
     @property
     def state(self) -> str:

@@ -14,15 +14,31 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from exporter.inventory.record import PrinterRecord
 from exporter.printer.job_file.fetch import FetchResult, FetchTarget
 from exporter.printer.job_file.plan import FETCH_REASONS, JobFileError, JobPlan, PlannedFilament
 from exporter.printer.job_file.pool import JobFileFetcher
-from exporter.printer.job_file.trays import TrayRef, assign_trays
+from exporter.printer.job_file.three_mf import plate_number
+from exporter.printer.job_file.trays import TrayRef, assign_trays, report_trays
+from exporter.printer.jobs import JOB_RESULTS, EndedJob, Jobs
 
 A1_FAMILY = ("A1", "A1_MINI", "A1MINI")
 # Materials come from files anyone may send: a printer's counters keep this many distinct
 # ones, the rest go to "other", so a hostile file cannot grow the label set without end.
 MAX_MATERIALS = 16
+
+
+def ended_fraction(ended: EndedJob, printed: Mapping[str, Any]) -> float:
+    """How much of its plan an ended job used: all of it when finished, else the progress
+    it reached (the highest seen: firmware resets it on a cancel), else layers reached."""
+    if ended.result == "finished":
+        return 1.0
+    if ended.job.progress is not None:
+        return ended.job.progress
+    layers = printed.get("total_layer_num")
+    if ended.job.layer is not None and isinstance(layers, int) and layers > 0:
+        return min(1.0, ended.job.layer / layers)
+    return 0.0
 
 
 @dataclass(frozen=True)
@@ -64,7 +80,37 @@ class FilamentBook:
         self._grams: dict[str, float] = {}
         self._meters: dict[str, float] = {}
         self._status = FilamentStatus()
+        self._job_number: int | None = None     # the session's job numbers seen
+        self._ended_number: int | None = None
         self.version = 0                       # bumped on every change the status shows
+
+    def follow(self, jobs: Jobs, printed: Mapping[str, Any], record: PrinterRecord,
+               model: str) -> None:
+        """After the session's jobs changed: a new job fetches its plan, an ended one is
+        booked, a late echo brings its ams_mapping. Cheap: no I/O here."""
+        current = jobs.current
+        ended = jobs.last_ended
+        if ended is not None and ended.job.number == self._job_number \
+                and ended.job.number != self._ended_number:
+            self._ended_number = ended.job.number
+            # an end not seen (the job was replaced) is counted nowhere, nor booked here
+            self.job_ended(ended_fraction(ended, printed) if ended.result in JOB_RESULTS else 0.0)
+        if current is None:
+            return
+        project = current.project
+        if current.number != self._job_number:
+            self._job_number = current.number
+            plate = (project.plate if project is not None and project.plate is not None
+                     else plate_number(current.gcode_file))
+            target = FetchTarget(record.ip, record.access_code, current.subtask_name,
+                                 current.gcode_file, plate)
+            ams = printed.get("ams")
+            self.job_started(target, model, printed.get("mapping"),
+                             list(project.ams_mapping) if project and project.ams_mapping else None,
+                             ams.get("tray_now") if isinstance(ams, Mapping) else None,
+                             report_trays(printed))
+        elif project is not None and project.ams_mapping:
+            self.echo(list(project.ams_mapping))
 
     def job_started(self, target: FetchTarget, model: str, mapping: Any, ams_mapping: Any,
                     tray_now: Any, trays: Collection[TrayRef]) -> None:
@@ -75,7 +121,7 @@ class FilamentBook:
             self._job = _Job(target, mapping, ams_mapping, tray_now, set(trays))
             self._changed()
         if self._fetcher is not None:
-            self._fetcher.request(self.key, target)
+            self._fetcher.request(self.key, target, self.result)
 
     def echo(self, ams_mapping: Any) -> None:
         """The `project_file` echo came after the job started: its ams_mapping."""
@@ -120,7 +166,7 @@ class FilamentBook:
 
     def close(self) -> None:
         if self._fetcher is not None:
-            self._fetcher.cancel(self.key)
+            self._fetcher.cancel(self.key, self.result)
 
     def status(self) -> FilamentStatus:
         with self._lock:

@@ -40,21 +40,20 @@ class FetchPolicy:
 class _Pending:
     key: str
     target: FetchTarget
+    on_result: Callable[[Outcome], None]
     since: float
     delay: float
     generation: int
 
 
 class JobFileFetcher:
-    """`request(key, target)` when a printer starts a job; `on_result(key, outcome)` is
+    """`request(key, target, on_result)` when a printer (key) starts a job; `on_result` is
     called from a pool thread once, with the plan or the final error. A newer request for
     the same printer replaces an older one that has not run yet."""
 
-    def __init__(self, on_result: Callable[[str, Outcome], None],
-                 policy: FetchPolicy | None = None, temp_dir: str | None = None,
+    def __init__(self, policy: FetchPolicy | None = None, temp_dir: str | None = None,
                  fetch: Fetch | None = None) -> None:
         self.policy = policy or FetchPolicy()
-        self._on_result = on_result
         self._temp_dir = temp_dir
         self._fetch = fetch or self._fetch_over_ftps
         self._pool = ThreadPoolExecutor(max_workers=max(1, self.policy.workers),
@@ -71,18 +70,23 @@ class JobFileFetcher:
                                         daemon=True)
         self._thread.start()
 
-    def request(self, key: str, target: FetchTarget) -> None:
+    def request(self, key: str, target: FetchTarget, on_result: Callable[[Outcome], None]) -> None:
         with self._lock:
             if self._closed:
                 return
             now = time.monotonic()
-            pending = _Pending(key, target, now, self.policy.retry_delay, next(self._generations))
+            pending = _Pending(key, target, on_result, now, self.policy.retry_delay,
+                               next(self._generations))
             self._pending[key] = pending
             self._push(now + self.policy.first_delay, pending)
 
-    def cancel(self, key: str) -> None:
+    def cancel(self, key: str, on_result: Callable[[Outcome], None]) -> None:
+        """Forget the printer's request if it is still the one `on_result` made (a session
+        closing must not cancel its successor's)."""
         with self._lock:
-            self._pending.pop(key, None)
+            pending = self._pending.get(key)
+            if pending is not None and pending.on_result == on_result:
+                del self._pending[key]
 
     def close(self) -> None:
         with self._lock:
@@ -149,7 +153,10 @@ class JobFileFetcher:
                 del self._pending[pending.key]
             self._lock.notify_all()
         if not retry:
-            self._on_result(pending.key, outcome)
+            try:
+                pending.on_result(outcome)
+            except Exception:
+                log.exception("job file result not taken")
 
     def _fetch_over_ftps(self, target: FetchTarget, deadline: float) -> FetchResult:
         return fetch_plan(target, deadline, self.policy.operation_timeout, self._temp_dir)

@@ -107,3 +107,29 @@ def _integer(value: Any) -> int | None:
             and value.strip().lstrip("-").isdigit() and len(value) < 12:
         return int(value.strip())
     return None
+
+
+def report_trays(printed: Mapping[str, Any]) -> set[TrayRef]:
+    """The trays a report's `print` object says are there (AMS units' trays, external
+    spools), named as the tray metrics name them."""
+    found: set[TrayRef] = set()
+    ams = printed.get("ams")
+    units = ams.get("ams") if isinstance(ams, Mapping) else None
+    for unit in units if isinstance(units, list) else []:
+        if not isinstance(unit, Mapping):
+            continue
+        unit_id = _integer(unit.get("id"))
+        trays = unit.get("tray")
+        for tray in trays if isinstance(trays, list) and unit_id is not None else []:
+            tray_id = _integer(tray.get("id")) if isinstance(tray, Mapping) else None
+            if tray_id is not None:
+                found.add(TrayRef(str(unit_id), str(tray_id)))
+    external = printed.get("vir_slot")
+    slots = list(external) if isinstance(external, list) else []
+    if isinstance(printed.get("vt_tray"), Mapping):
+        slots.append(printed["vt_tray"])
+    for slot in slots[:MAX_ENTRIES]:
+        slot_id = _integer(slot.get("id")) if isinstance(slot, Mapping) else None
+        if slot_id in EXTERNAL_IDS:
+            found.add(TrayRef("external", str(slot_id)))
+    return found

@@ -43,10 +43,10 @@ def test_the_cap_holds_and_every_printer_gets_its_plan() -> None:
             running -= 1
         return FetchResult(PLAN, "/" + t.subtask_name, 10, False)
 
-    pool = JobFileFetcher(results.__setitem__, FAST, fetch=fetch)
+    pool = JobFileFetcher(FAST, fetch=fetch)
     try:
         for n in range(40):
-            pool.request(f"p{n}", target(n))
+            pool.request(f"p{n}", target(n), lambda o, n=n: results.__setitem__(f"p{n}", o))
         wait_for(lambda: len(results) == 40)
     finally:
         pool.close()
@@ -62,9 +62,9 @@ def test_a_missing_file_is_retried_then_given_up() -> None:
         tries.append(time.monotonic())
         raise JobFileError("no_file", "not yet")
 
-    pool = JobFileFetcher(results.__setitem__, FAST, fetch=fetch)
+    pool = JobFileFetcher(FAST, fetch=fetch)
     try:
-        pool.request("p", target(1))
+        pool.request("p", target(1), lambda o: results.__setitem__("p", o))
         wait_for(lambda: "p" in results)
     finally:
         pool.close()
@@ -85,11 +85,11 @@ def test_one_transfer_per_printer_and_a_new_job_replaces_the_old() -> None:
         release.wait(5)
         return FetchResult(PLAN, "/" + t.subtask_name, 1, False)
 
-    pool = JobFileFetcher(results.__setitem__, FAST, fetch=fetch)
+    pool = JobFileFetcher(FAST, fetch=fetch)
     try:
-        pool.request("p", FetchTarget("127.0.0.1", "c", "first"))
+        pool.request("p", FetchTarget("127.0.0.1", "c", "first"), lambda o: results.__setitem__("p", o))
         wait_for(lambda: seen == ["first"])
-        pool.request("p", FetchTarget("127.0.0.1", "c", "second"))
+        pool.request("p", FetchTarget("127.0.0.1", "c", "second"), lambda o: results.__setitem__("p", o))
         time.sleep(0.1)
         assert seen == ["first"] and pool.in_flight == 1   # never two at once for one printer
         release.set()
@@ -109,9 +109,9 @@ def test_other_errors_are_final_at_once() -> None:
         calls.append(1)
         raise JobFileError("refused", "login refused")
 
-    pool = JobFileFetcher(results.__setitem__, FAST, fetch=fetch)
+    pool = JobFileFetcher(FAST, fetch=fetch)
     try:
-        pool.request("p", target(1))
+        pool.request("p", target(1), lambda o: results.__setitem__("p", o))
         wait_for(lambda: "p" in results)
     finally:
         pool.close()
