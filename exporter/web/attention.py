@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from exporter.printer.job_file.runway import TrayRunway, runway
 from exporter.printer.status import OFFLINE, PrinterStatus
 from exporter.printer.vocabulary import hms_wiki_url
 
@@ -97,7 +98,53 @@ def troubles(status: PrinterStatus, describe: Describe) -> list[Trouble]:
         out.append(Trouble(RANK_HEALTH, "filament tangle detected", "untangle the spool"))
     if snap.door_open and snap.state == "RUNNING":
         out.append(Trouble(RANK_HEALTH, "door open while printing", "close the door"))
+    if status.filament is not None:
+        for item in runway(status.filament, snap):
+            if item.runs_out:
+                out.append(Trouble(RANK_HEALTH, runway_words(item),
+                                   "put a fuller spool in, or a backup spool in the AMS"))
     return sorted(out, key=lambda t: t.rank)
+
+
+# Names for spool colours: the nearest of these says "PLA black" rather than "#161616".
+COLOR_NAMES = (("black", (0, 0, 0)), ("white", (255, 255, 255)), ("grey", (128, 128, 128)),
+               ("red", (200, 30, 30)), ("orange", (255, 130, 0)), ("yellow", (250, 220, 0)),
+               ("green", (40, 160, 60)), ("blue", (30, 70, 200)), ("purple", (120, 50, 160)),
+               ("pink", (240, 130, 180)), ("brown", (120, 70, 30)), ("beige", (225, 200, 160)),
+               ("cyan", (0, 180, 200)))
+
+
+def color_name(color: str) -> str:
+    """'#FF0000' or 'FF0000FF' -> 'red'; '' when it is not a colour."""
+    digits = color.lstrip("#")[:6]
+    if len(digits) != 6 or any(c not in "0123456789abcdefABCDEF" for c in digits):
+        return ""
+    rgb = tuple(int(digits[i:i + 2], 16) for i in (0, 2, 4))
+
+    def distance(named: tuple[str, tuple[int, int, int]]) -> int:
+        return sum((a - b) ** 2 for a, b in zip(named[1], rgb, strict=True))
+
+    return min(COLOR_NAMES, key=distance)[0]
+
+
+def tray_words(ams: str, tray: str) -> str:
+    """A tray as people count them: AMS 1 slot 3 (the printer counts from 0), AMS HT 1,
+    the external spool."""
+    if ams == "external":
+        return "external spool" if tray == "254" else "second external spool"
+    if ams.isdigit() and 128 <= int(ams) < 136:
+        return f"AMS HT {int(ams) - 127}"
+    if ams.isdigit() and tray.isdigit():
+        return f"AMS {int(ams) + 1} slot {int(tray) + 1}"
+    return f"AMS {ams} tray {tray}"
+
+
+def runway_words(item: TrayRunway) -> str:
+    """'AMS 1 slot 3, PLA black: about 40 g left, the job needs about 95 g more'."""
+    spool = " ".join(w for w in (item.material, color_name(item.color)) if w)
+    where = tray_words(item.ams, item.tray) + (f", {spool}" if spool else "")
+    return (f"{where}: about {round(item.left or 0.0)} g left, the job needs about "
+            f"{round(item.needed)} g more")
 
 
 def offline_trouble(status: PrinterStatus) -> Trouble:

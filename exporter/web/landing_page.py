@@ -17,9 +17,10 @@ from urllib.parse import urlencode
 
 from exporter import __version__
 from exporter.metrics.catalogue import STATES
+from exporter.printer.job_file.book import FilamentStatus
 from exporter.printer.snapshot import PrinterSnapshot
 from exporter.printer.status import PrinterStatus
-from exporter.web.attention import Describe, Entry, Trouble, ordered
+from exporter.web.attention import Describe, Entry, Trouble, ordered, tray_words
 
 REFRESH_SECONDS = 15
 ATTENTION = "attention"   # the state filter's value for "needs attention"
@@ -126,6 +127,9 @@ tr.urgent td:first-child { border-left: 5px solid #cf222e; }
 .bar { display: inline-block; width: 5em; height: .6em; background: #eaeef2;
        vertical-align: middle; margin-right: .3em; }
 .bar span { display: block; height: 100%; background: #1a7f37; }
+.filaments { list-style: none; margin: .2em 0 0; padding: 0; font-size: .85em; }
+.swatch { display: inline-block; width: .8em; height: .8em; margin-right: .3em;
+  border: 1px solid #8c959f; vertical-align: -.1em; }
 .alert { background: #ffebe9; border: 1px solid #cf222e; padding: .5em 1em; }
 .summary { font-size: 1.1em; }
 .summary a { margin-right: .6em; }
@@ -188,7 +192,7 @@ def _row(entry: Entry, now: float) -> str:
         f"<td>{_stage(snap)}</td>"
         f'<td class="up-{up}">{up}</td>'
         f"<td>{_troubles(entry.troubles)}</td>"
-        f"{_job_cells(snap, now)}"
+        f"{_job_cells(snap, now, status.filament)}"
         f'<td class="n">{_temperatures(snap)}</td>'
         f'<td class="n">{_ams(snap)}</td>'
         f'<td class="n">{_e(seen)}</td>'
@@ -217,10 +221,11 @@ def _troubles(troubles: tuple[Trouble, ...]) -> str:
     return f'<ul class="trouble">{"".join(items)}</ul>'
 
 
-def _job_cells(snap: PrinterSnapshot | None, now: float) -> str:
+def _job_cells(snap: PrinterSnapshot | None, now: float,
+               filament: FilamentStatus | None = None) -> str:
     if snap is None or snap.state == "IDLE":
         return "<td></td><td></td>"
-    job = _e(snap.job_task or snap.job_file)
+    job = _e(snap.job_task or snap.job_file) + _filaments(filament)
     progress = ""
     if snap.progress is not None:
         percent = round(snap.progress * 100)
@@ -234,6 +239,19 @@ def _job_cells(snap: PrinterSnapshot | None, now: float) -> str:
         end = time.strftime("%H:%M", time.localtime(now + snap.remaining_seconds))
         left = f"<br>ends {end} ({minutes // 60} h {minutes % 60:02d} min left)"
     return f'<td>{job}</td><td class="n">{progress}{left}</td>'
+
+
+def _filaments(filament: FilamentStatus | None) -> str:
+    """The running job's filaments from its plan: swatch, material, grams, tray."""
+    if filament is None or filament.plan is None or not filament.job_active:
+        return ""
+    items = []
+    for f, tray in filament.trays:
+        # the colour is #RRGGBB or empty (checked where the plan is read)
+        swatch = f'<span class="swatch" style="background:{f.color}"></span>' if f.color else ""
+        where = f" · {_e(tray_words(tray.ams, tray.tray))}" if tray is not None else ""
+        items.append(f"<li>{swatch}{_e(f.material or 'filament')} {f.grams:.0f} g{where}</li>")
+    return f'<ul class="filaments">{"".join(items)}</ul>'
 
 
 def _temperatures(snap: PrinterSnapshot | None) -> str:

@@ -77,6 +77,8 @@ EXPECTED_ALERTS = {
     "BambuShardsMissing", "BambuFleetOffline", "BambuPrinterFilamentRunout",
     "BambuPrinterDoorOpenWhilePrinting", "BambuPrinterTemperatureOffTarget",
     "BambuPrinterSDCardAbnormal", "BambuPrinterMessageErrors", "BambuPrinterFirmwareUpdate",
+    # filament: the job's plan from its 3MF against what is left on the spool
+    "BambuSpoolRunsOutBeforeJobEnds",
 }
 
 

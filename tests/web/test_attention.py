@@ -97,3 +97,41 @@ def test_order_attention_first_most_urgent_then_busy_before_idle() -> None:
     names = [entry.status.name for entry in ordered(fleet, describe)]
     assert names == ["c-fatal", "e-failed", "z-offline", "d-paused", "a-running", "b-idle"]
     assert [e.needs_attention for e in ordered(fleet, describe)] == [True] * 4 + [False] * 2
+
+
+def filament_status(grams: float, remain: int, ams: str = "0", tray: str = "2") -> PrinterStatus:
+    from exporter.printer.job_file.book import FilamentStatus
+    from exporter.printer.job_file.plan import JobPlan, PlannedFilament
+    from exporter.printer.job_file.trays import TrayRef
+
+    report = payloads.x1c_running()   # 42 % done
+    spool = report["print"]["ams"]["ams"][int(ams)]["tray"][int(tray)]
+    spool.update(remain=remain, tray_weight="1000", tray_type="PLA", tray_color="161616FF")
+    black = PlannedFilament(1, "GFA01", "PLA", "#161616", grams, grams / 3)
+    plan = JobPlan(1, 3600.0, grams, (black,))
+    filament = FilamentStatus(plan=plan, trays=((black, TrayRef(ams, tray)),), job_active=True)
+    return status("x1", report, filament=filament)
+
+
+def test_a_spool_that_runs_out_before_the_job_ends_is_said_in_words() -> None:
+    # 4 % of 1000 g left; 163.8 g planned, 58 % of it still to print: 95 g
+    got = troubles(filament_status(163.8, 4), describe)
+    assert [t.text for t in got] == [
+        "AMS 1 slot 3, PLA black: about 40 g left, the job needs about 95 g more"]
+    assert "spool" in got[0].fix
+    # enough left: nobody is needed
+    assert troubles(filament_status(163.8, 50), describe) == []
+
+
+def test_tray_and_colour_words() -> None:
+    from exporter.web.attention import color_name, tray_words
+    assert tray_words("external", "254") == "external spool"
+    assert tray_words("128", "0") == "AMS HT 1"
+    assert tray_words("3", "0") == "AMS 4 slot 1"
+    assert (color_name("#FFFFFF"), color_name("FF0000FF"), color_name("nope")) == ("white", "red", "")
+
+
+def test_the_landing_page_shows_the_jobs_filaments_on_its_row() -> None:
+    from exporter.web.landing_page import landing_page
+    page = landing_page([filament_status(163.8, 50)], "test", 2.0, describe=describe)
+    assert '<span class="swatch" style="background:#161616"></span>PLA 164 g · AMS 1 slot 3' in page
