@@ -117,6 +117,9 @@ def build_parser(command: str) -> argparse.ArgumentParser:
     flag("printer.ftps", "read each job's 3MF over the printer's FTPS (port 990) for its "
          "filament plan; --no-printer.ftps for farms that do not want it (default on)",
          action=argparse.BooleanOptionalAction, default=None)
+    flag("filament.prices", "YAML of filament prices per kg by material or Bambu profile id, "
+         "in one currency (docs/job-files.md); re-read when it changes, a bad file keeps the "
+         "last good prices", metavar="PATH")
     flag("workers", "processes sharing the printers' sessions, by a hash of the serial; 1 "
          "keeps one process (default: one per CPU this process may use, at most "
          f"{DEFAULT_WORKERS_CAP})", metavar="N")
@@ -250,7 +253,8 @@ def make_source(settings: Settings, printers_file: str | None) -> InventorySourc
 def make_fleet(settings: Settings, network: NetworkLoop) -> Fleet:
     """Sessions on `network`, all sharing one TLS context."""
     return session_fleet(settings.staleness, settings.pushall_interval,
-                         settings.connect_timeout, network, settings.ca_file, settings.ftps)
+                         settings.connect_timeout, network, settings.ca_file, settings.ftps,
+                         settings.filament_prices)
 
 
 def make_worker_pool(settings: Settings, texts: ErrorTexts | None) -> WorkerPool:
@@ -259,7 +263,8 @@ def make_worker_pool(settings: Settings, texts: ErrorTexts | None) -> WorkerPool
     return WorkerPool(settings.workers, WorkerSetup(
         index=0, staleness=settings.staleness, pushall_interval=settings.pushall_interval,
         connect_timeout=settings.connect_timeout, log_level=settings.log_level,
-        log_format=settings.log_format, ca_file=settings.ca_file, ftps=settings.ftps),
+        log_format=settings.log_format, ca_file=settings.ca_file, ftps=settings.ftps,
+        filament_prices=settings.filament_prices),
         reply_timeout=settings.workers_timeout, texts=texts)
 
 

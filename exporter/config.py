@@ -16,6 +16,7 @@ from exporter.fleet.cpu_quota import cpu_limit
 from exporter.inventory.postgres import postgres_params
 from exporter.inventory.shard import Shard, shard_from
 from exporter.logs import LOG_FORMATS
+from exporter.printer.job_file.prices import load_prices
 from exporter.printer.mqtt.bambu import make_tls_context
 from exporter.text import ascii_digits
 from exporter.web.app import RESERVED_PATHS
@@ -56,6 +57,7 @@ ENVIRONMENT: dict[str, str] = {
     "workers.timeout": "BAMBU_WORKERS_TIMEOUT",
     "printer.ca-file": "BAMBU_PRINTER_CA_FILE",
     "printer.ftps": "BAMBU_PRINTER_FTPS",
+    "filament.prices": "BAMBU_FILAMENT_PRICES",
     "web.telemetry-path": "BAMBU_WEB_TELEMETRY_PATH",
     "log.format": "BAMBU_LOG_FORMAT",
 }
@@ -121,6 +123,7 @@ class Settings:
     workers_timeout: float = 3.0   # all a scrape waits on the worker processes
     ca_file: str | None = None   # printers' certificates must chain to it, CN = serial
     ftps: bool = True            # each job's 3MF read over the printer's FTPS (its filament plan)
+    filament_prices: str | None = None   # price per kg by material or profile (YAML)
     # Exporter conventions: every --web.listen-address (the first is listen_host/port;
     # empty: just that one), sockets from systemd instead, the scrape path, the log format.
     listen_addresses: tuple[tuple[str, int], ...] = ()
@@ -236,6 +239,12 @@ def settings_from(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Setti
     where, text = _value(flags, environ, "workers")
     workers = parse_workers(where, text) if text is not None else default_workers()
     ftps = parse_switch(*_value(flags, environ, "printer.ftps"), default=True)
+    where, prices = _value(flags, environ, "filament.prices")
+    if prices:
+        try:
+            load_prices(str(prices))   # a bad file stops start-up; later, the last good stays
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
 
     return Settings(listen_host=host, listen_port=port, printers_file=printers_file,
                     database=database, demo=demo, demo_printers=demo_printers,
@@ -248,7 +257,7 @@ def settings_from(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Setti
                     hms_text_file=hms_text_file or None,
                     web_config_file=web_config_file or None, workers=workers,
                     workers_timeout=durations["workers.timeout"],
-                    ca_file=ca_file or None, ftps=ftps,
+                    ca_file=ca_file or None, ftps=ftps, filament_prices=prices or None,
                     listen_addresses=addresses,
                     systemd_socket=bool(flags.get("web.systemd-socket")),
                     telemetry_path=telemetry_path(flags, environ),

@@ -242,3 +242,22 @@ def test_telemetry_path_and_log_format_from_flags_and_variables() -> None:
     with pytest.raises(ConfigError, match="BAMBU_LOG_FORMAT: 'yaml' is not one of text, "
                                           "logfmt, json"):
         settings_from({"printers.file": "p.yaml"}, {"BAMBU_LOG_FORMAT": "yaml"})
+
+
+def test_printer_ftps_is_on_unless_turned_off() -> None:
+    assert settings_from({"printers.file": "p.yaml"}, {}).ftps is True
+    assert settings_from({"printers.file": "p.yaml", "printer.ftps": False}, {}).ftps is False
+    assert settings_from({"printers.file": "p.yaml"}, {"BAMBU_PRINTER_FTPS": "false"}).ftps is False
+    with pytest.raises(ConfigError, match="BAMBU_PRINTER_FTPS"):
+        settings_from({"printers.file": "p.yaml"}, {"BAMBU_PRINTER_FTPS": "maybe"})
+
+
+def test_filament_prices_are_checked_at_start(tmp_path) -> None:  # noqa: ANN001
+    good = tmp_path / "prices.yaml"
+    good.write_text("currency: EUR\nprices: {PLA: 20}\n")
+    assert settings_from({"printers.file": "p.yaml", "filament.prices": str(good)},
+                         {}).filament_prices == str(good)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("currency: EUR\nprices: {PLA: -1}\n")
+    with pytest.raises(ConfigError, match="--filament.prices: .*not a price"):
+        settings_from({"printers.file": "p.yaml", "filament.prices": str(bad)}, {})

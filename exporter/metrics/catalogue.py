@@ -151,6 +151,9 @@ CATALOGUE: tuple[Spec, ...] = (
          "scaled by how far they got).", ("material",)),
     Spec("bambu_filament_used_meters_total", "counter",
          "Metres of filament used by jobs that ended, by material.", ("material",)),
+    Spec("bambu_filament_cost_total", "counter",
+         "Cost of the filament used by jobs that ended, by material, at the --filament.prices "
+         "price in force when each job ended.", ("material", "currency")),
     Spec("bambu_printer_job_fetch_errors_total", "counter",
          "Jobs whose plan could not be read from the printer's FTPS, by reason: no_file, "
          "no_storage, refused, tls, timeout, too_large, bad_file.", ("reason",)),
@@ -331,6 +334,8 @@ def _filament_samples(filament: FilamentStatus, snap: PrinterSnapshot | None,
         add("bambu_filament_used_grams_total", grams, material)
     for material, meters in sorted(filament.used_meters.items()):
         add("bambu_filament_used_meters_total", meters, material)
+    for (material, currency), cost in sorted(filament.cost.items()):
+        add("bambu_filament_cost_total", cost, material, currency)
     plan = filament.plan
     if snap is None or plan is None or not filament.job_active:
         return   # a plan is news only while its job runs and the printer is up

@@ -22,8 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from exporter.inventory.record import PrinterRecord
-from exporter.printer.job_file.book import FilamentBook
-from exporter.printer.job_file.pool import JobFileFetcher
+from exporter.printer.job_file.book import FilamentBook, FilamentServices
 from exporter.printer.jobs import JOB_FIELDS, JobTracker, job_report
 from exporter.printer.merge import MergedReport
 from exporter.printer.mqtt.bambu import (
@@ -121,7 +120,7 @@ class PrinterSession:
                  logger: logging.Logger | None = None,
                  network: NetworkLoop | None = None,
                  monotonic: Callable[[], float] = time.monotonic,
-                 job_files: JobFileFetcher | None = None) -> None:
+                 filament: FilamentServices | None = None) -> None:
         self.record = record
         self._settings = settings
         self._clock = clock
@@ -154,7 +153,8 @@ class PrinterSession:
         self._message_errors: dict[str, int] = {}   # by reason
         self._jobs = JobTracker()
         # each job's filament plan, read from its 3MF over FTPS (None: --no-printer.ftps)
-        self._filament = FilamentBook(record.serial, job_files) if job_files is not None else None
+        self._filament = FilamentBook(record.serial, filament.fetcher, filament.prices) \
+            if filament is not None else None
         self._state_time = StateTime(clock(), monotonic())   # offline until a report
         self._state_observed = monotonic()
         self._last_error = ""

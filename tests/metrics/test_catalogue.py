@@ -45,7 +45,8 @@ def _x1c_filament() -> FilamentStatus:
                                             (odd, None)),
                           job_active=True, fetch_errors={"no_file": 2, "tls": 1},
                           mapping_errors=1, used_grams={"PLA": 1234.5, "PETG": 10.25},
-                          used_meters={"PLA": 413.9, "PETG": 3.4})
+                          used_meters={"PLA": 413.9, "PETG": 3.4},
+                          cost={("PLA", "EUR"): 30.86, ("PETG", "EUR"): 0.25})
 
 
 def _x1c() -> PrinterStatus:
@@ -170,6 +171,7 @@ def test_state_is_one_hot_and_offline_printer_shows_no_telemetry() -> None:
                "bambu_printer_state_since_timestamp_seconds",
                # its counters: filament used, fetch and mapping errors (no plan while down)
                "bambu_filament_used_grams_total", "bambu_filament_used_meters_total",
+               "bambu_filament_cost_total",
                "bambu_printer_job_fetch_errors_total",
                "bambu_printer_job_filament_mapping_errors_total"}
     offline = printer_samples(_offline())

@@ -18,6 +18,7 @@ from exporter.inventory.record import PrinterRecord
 from exporter.printer.job_file.fetch import FetchResult, FetchTarget
 from exporter.printer.job_file.plan import FETCH_REASONS, JobFileError, JobPlan, PlannedFilament
 from exporter.printer.job_file.pool import JobFileFetcher
+from exporter.printer.job_file.prices import PriceFile
 from exporter.printer.job_file.three_mf import plate_number
 from exporter.printer.job_file.trays import TrayRef, assign_trays, report_trays
 from exporter.printer.jobs import JOB_RESULTS, EndedJob, Jobs
@@ -42,6 +43,14 @@ def ended_fraction(ended: EndedJob, printed: Mapping[str, Any]) -> float:
 
 
 @dataclass(frozen=True)
+class FilamentServices:
+    """What a process's sessions share for filament: the fetch pool and the prices."""
+
+    fetcher: JobFileFetcher
+    prices: PriceFile | None = None
+
+
+@dataclass(frozen=True)
 class FilamentStatus:
     """What the metrics and the page show of a printer's filament."""
 
@@ -53,6 +62,7 @@ class FilamentStatus:
     mapping_errors: int = 0                # mapping entries naming trays that do not exist
     used_grams: Mapping[str, float] = field(default_factory=dict)    # by material, counters
     used_meters: Mapping[str, float] = field(default_factory=dict)
+    cost: Mapping[tuple[str, str], float] = field(default_factory=dict)  # (material, currency)
 
 
 @dataclass
@@ -68,9 +78,12 @@ class _Job:
 
 
 class FilamentBook:
-    def __init__(self, key: str, fetcher: JobFileFetcher | None) -> None:
+    def __init__(self, key: str, fetcher: JobFileFetcher | None,
+                 prices: PriceFile | None = None) -> None:
         self.key = key
         self._fetcher = fetcher
+        self._prices = prices
+        self._cost: dict[tuple[str, str], float] = {}
         self._lock = threading.Lock()
         self._job: _Job | None = None
         self._clear_data = False
@@ -181,12 +194,18 @@ class FilamentBook:
         return assignment.unknown_targets
 
     def _book(self, plan: JobPlan, fraction: float) -> None:
+        prices = self._prices.current() if self._prices is not None else None
         for f in plan.filaments:
             material = f.material or "unknown"
             if material not in self._grams and len(self._grams) >= MAX_MATERIALS:
                 material = "other"
             self._grams[material] = self._grams.get(material, 0.0) + f.grams * fraction
             self._meters[material] = self._meters.get(material, 0.0) + f.meters * fraction
+            price = prices.price(f) if prices is not None else None
+            if price is not None and prices is not None:
+                # at the price in force when the job ended: a later price changes no history
+                key = (material, prices.currency)
+                self._cost[key] = self._cost.get(key, 0.0) + f.grams * fraction / 1000 * price
 
     def _changed(self) -> None:
         job = self._job
@@ -197,4 +216,5 @@ class FilamentBook:
             job_active=job is not None and job.ended_fraction is None,
             fetch_errors=dict(self._errors), last_fetch_error=self._last_error,
             mapping_errors=self._mapping_errors,
-            used_grams=dict(self._grams), used_meters=dict(self._meters))
+            used_grams=dict(self._grams), used_meters=dict(self._meters),
+            cost=dict(self._cost))
