@@ -101,7 +101,10 @@ def series(setup: Setup, name: str, handle: PrinterHandle) -> list[tuple[str, di
             if n == name and dict(ls).get("serial") == handle.serial]
 
 
-def wait_for_plan(setup: Setup, handle: PrinterHandle, within: float = 40.0) -> dict[str, tuple[str, str, str, float]]:
+Plan = dict[str, tuple[str, str, str, float]]
+
+
+def wait_for_plan(setup: Setup, handle: PrinterHandle, within: float = 40.0) -> Plan:
     plate = handle.job_plate
     assert plate is not None
     return wait_until(lambda: (lambda p: p if len(p) == len(plate.filaments) else None)(

@@ -75,16 +75,19 @@ class JobFiles:
         self.mapping: list[int] = []
         self.filament_count: int | None = None  # tests choose; None: random
         self.previous_name = ""
+        self._job: object = None    # the job the files were last written for
         self.written: list[Path] = []
         printer.on_job_start = self.job_started
 
     def job_started(self) -> dict[str, Any]:
-        """Called as the printer enters PREPARE with a new job: the fields to merge."""
+        """Called as the printer enters an active state: for a new job, its file and the
+        fields to merge."""
         printer = self.printer
         life = printer.job_life
         job = life.job if life is not None else None
-        if job is None:
-            return {}
+        if job is None or job is self._job:
+            return {}   # no job, or the same one going on (RUNNING after PREPARE, a pause)
+        self._job = job
         faults = printer.faults
         plates, printed, mapping = plan_job(printer.rng, loaded_trays(printer.report),
                                             self.filament_count)

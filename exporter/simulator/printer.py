@@ -88,7 +88,8 @@ class SimulatedPrinter:
         self.connects_received = 0
         self.good_sent = False   # GARBAGE_AFTER_FIRST: its one good report went out
         self.requests: list[dict[str, Any]] = []
-        # job files (FTPS on): called as a new job enters PREPARE, returns fields to merge
+        # job files (FTPS on): called as the printer enters an active state (a new job when
+        # its life has a new one), returns fields to merge
         self.on_job_start: Callable[[], dict[str, Any]] | None = None
         self.ftp_connections = 0
         self.sequence = rng.randint(1000, 90000)
@@ -167,7 +168,8 @@ class SimulatedPrinter:
         if diff:
             reports.merge(self.report, diff)
             reports.merge(self.pending, diff)
-            if self.on_job_start is not None and diff.get("print", {}).get("gcode_state") == "PREPARE":
+            if self.on_job_start is not None and diff.get("print", {}).get("gcode_state") in (
+                    "PREPARE", "RUNNING", "PAUSE"):
                 extra = changes(self.report, {"print": self.on_job_start()})
                 if extra:
                     reports.merge(self.report, extra)

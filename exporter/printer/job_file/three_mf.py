@@ -19,6 +19,7 @@ MAX_SLICE_INFO = 2 * 1024 * 1024    # a 64-plate, 64-filament file is well under
 MAX_RATIO = 100                      # XML deflates ~10:1; a bomb by thousands
 MAX_MEMBERS = 10_000
 _PLATE = re.compile(r"plate_([0-9]{1,4})\.gcode", re.IGNORECASE)
+_PRINTED = re.compile(r"Metadata/plate_([0-9]{1,4})\.gcode")
 
 
 def plate_number(*names: str) -> int | None:
@@ -31,7 +32,8 @@ def plate_number(*names: str) -> int | None:
 
 
 def read_plan(file: BinaryIO, plate: int | None) -> JobPlan:
-    """The plan for `plate` (None: the file's only or first plate). JobFileError with
+    """The plan for `plate` (None: the plate whose G-code the file carries, else the
+    first). JobFileError with
     bad_file when the file is not a 3MF or lacks the plate (a `subtask_name` that lags one
     plate behind names the previous job's file), too_large when the member is over cap."""
     try:
@@ -46,7 +48,13 @@ def read_plan(file: BinaryIO, plate: int | None) -> JobPlan:
         if info is None:
             raise JobFileError("bad_file", f"3MF has no {SLICE_INFO} (not sliced by Bambu Studio?)")
         xml = _read_member(archive, info)
+        # The plate a file was sent to print is the one whose G-code it carries: what tells
+        # the plate when the job's start (and its project_file echo) was not seen.
+        printed = {int(m.group(1)) for m in map(_PRINTED.fullmatch, (i.filename for i in members))
+                   if m is not None}
     plates = parse_plates(xml)
+    if plate is None and len(printed) == 1:
+        plate = printed.pop()
     if plate is None:
         return plates[min(plates)]
     if plate not in plates:

@@ -26,8 +26,9 @@ def test_the_plate_asked_for_is_read(tmp_path: Path) -> None:
     with written(tmp_path).open("rb") as f:
         plan = read_plan(f, 2)
     assert plan.plate == 2 and plan.filaments[0].material == "PETG"
+    # not told: the plate whose G-code the file carries (it was sent to print plate 2)
     with written(tmp_path).open("rb") as f:
-        assert read_plan(f, None).plate == 1
+        assert read_plan(f, None).plate == 2
 
 
 def test_a_plate_the_file_lacks_is_bad_file(tmp_path: Path) -> None:
