@@ -411,6 +411,11 @@ class SimulatedFleet:
     def printers(self) -> list[PrinterHandle]:
         return [PrinterHandle(self, p) for p in self._printers]
 
+    def ftps_sessions(self) -> tuple[int, int]:
+        """(FTPS sessions so far, the most open at once) across the fleet; (0, 0) without FTPS."""
+        ftps = self._ftps
+        return (ftps.sessions, ftps.peak_sessions) if ftps is not None else (0, 0)
+
     def with_fault(self, fault: Fault) -> list[PrinterHandle]:
         return [h for h in self.printers() if fault in h.faults]
 

@@ -125,6 +125,8 @@ class _Control(TLS_FTPHandler):  # type: ignore[misc]
 
     def handle(self) -> None:
         self.printer.ftp_connections += 1
+        self.server.files.opened()
+        self.counted = True
         if Fault.TLS13_DEAF in self.printer.faults:
             self._wait_for_hello(0.0)
         else:
@@ -166,6 +168,12 @@ class _Control(TLS_FTPHandler):  # type: ignore[misc]
     def handle_ssl_established(self) -> None:
         super().handle()   # the banner, once the control channel's TLS is up
 
+    def close(self) -> None:
+        if getattr(self, "counted", False):
+            self.counted = False
+            self.server.files.closed()
+        super().close()
+
     def ftp_PROT(self, line: str) -> None:
         self._pbsz = True   # vsFTPd takes PROT without PBSZ too
         super().ftp_PROT(line)
@@ -174,6 +182,7 @@ class _Control(TLS_FTPHandler):  # type: ignore[misc]
 class _Server(FTPServer):  # type: ignore[misc]
     max_cons = 0           # the loop holds every printer's listener: count nothing
     max_cons_per_ip = 0
+    files: JobFileServer
 
 
 class JobFileServer:
@@ -186,13 +195,30 @@ class JobFileServer:
         self._loop: Any = None
         self._servers: list[Any] = []
         self._thread: threading.Thread | None = None
+        # FTP sessions open now across the fleet, and the most at once (the exporter's
+        # fleet-wide cap, seen from the printers' side); changed on the server's loop only
+        self.open_sessions = 0
+        self.peak_sessions = 0
+        self.sessions = 0
+
+    def opened(self) -> None:
+        self.open_sessions += 1
+        self.sessions += 1
+        self.peak_sessions = max(self.peak_sessions, self.open_sessions)
+
+    def closed(self) -> None:
+        self.open_sessions -= 1
 
     def storage(self, printer: SimulatedPrinter) -> Path:
         return self.root / printer.record.serial
 
     def start(self) -> None:
-        # a line per FTP command would drown a test's output and a demo's log
-        logging.getLogger("pyftpdlib").setLevel(logging.WARNING)
+        # a line per FTP command would drown a test's output and a demo's log (a handler
+        # of our own also keeps pyftpdlib from configuring its INFO logging itself)
+        ftp_log = logging.getLogger("pyftpdlib")
+        ftp_log.setLevel(logging.WARNING)
+        if not ftp_log.handlers:
+            ftp_log.addHandler(logging.NullHandler())
         with tempfile.TemporaryDirectory(prefix="bambu-sim-ftps-") as tmp:
             cert, key = certs.self_signed_files(Path(tmp))
             context = _context(cert, key)
@@ -211,8 +237,10 @@ class JobFileServer:
                 "printer": printer, "authorizer": authorizer, "ssl_context": context,
                 "passive_ports": None})
             try:
-                self._servers.append(_Server((printer.record.ip, self.port), handler,
-                                             ioloop=self._loop, backlog=64))
+                server = _Server((printer.record.ip, self.port), handler, ioloop=self._loop,
+                                 backlog=64)
+                server.files = self
+                self._servers.append(server)
             except OSError:
                 self.stop()
                 raise

@@ -1,0 +1,25 @@
+"""bench/bench_job_files.py on a handful of printers: it runs to the end and prints every
+figure's line. Behaviour, not timings."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_prints_every_figure_and_exits_zero() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "bench_job_files.py"), "--printers", "6",
+         "--spread", "2", "--settle", "4", "--size-mb", "3", "--first-address", "127.122.9.1",
+         "--bytes-address", "127.122.8.1"],
+        cwd=ROOT, text=True, capture_output=True, timeout=240)
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
+    assert "bytes per job (3 MB 3MF): ranged" in out and "PASS" in out.splitlines()[0]
+    assert "without FTPS: 6 printers starting jobs within 2 s" in out
+    with_ftps = next(line for line in out.splitlines() if line.startswith("with FTPS"))
+    assert "plans shown 6, fetch errors 0; FTPS sessions 6" in with_ftps
+    assert "ratio with/without FTPS: scrape p50" in out
