@@ -115,7 +115,7 @@ class Child:
 def bytes_per_job(size_mb: int, address: str) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-3mf-") as tmp, \
             SimulatedFleet(count=1, first_address=address, life=False, ftps=True,
-                           big_3mf_size=size_mb * 1000 * 1000) as fleet:
+                           faults={"big_3mf": 1}, big_3mf_size=size_mb * 1000 * 1000) as fleet:
         handle = fleet.printers()[0]
         handle.plan_filaments(4)
         handle.set_state("PREPARE")
@@ -250,12 +250,16 @@ def main() -> int:
     parser.add_argument("--size-mb", type=int, default=50)
     parser.add_argument("--bytes-address", default="127.0.129.1",
                         help="the one printer of the bytes-per-job part")
+    parser.add_argument("--bytes-only", action="store_true",
+                        help="only the bytes-per-job part")
     parser.add_argument("--simulator-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.simulator_child:
         simulator_child(args.printers, args.first_address, args.seed)
         return 0
     bytes_per_job(args.size_mb, args.bytes_address)
+    if args.bytes_only:
+        return 0
     child = Child(args.printers, args.first_address, args.seed)
     try:
         rows = child.read(300)["ready"]

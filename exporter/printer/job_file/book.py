@@ -8,6 +8,7 @@ plan arrives is booked when the plan comes.
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 from collections.abc import Collection, Mapping
@@ -23,6 +24,7 @@ from exporter.printer.job_file.three_mf import plate_number
 from exporter.printer.job_file.trays import TrayRef, assign_trays, report_trays
 from exporter.printer.jobs import JOB_RESULTS, EndedJob, Jobs
 
+log = logging.getLogger(__name__)
 A1_FAMILY = ("A1", "A1_MINI", "A1MINI")
 # Materials come from files anyone may send: a printer's counters keep this many distinct
 # ones, the rest go to "other", so a hostile file cannot grow the label set without end.
@@ -166,7 +168,11 @@ class FilamentBook:
             if isinstance(outcome, JobFileError):
                 reason = outcome.reason if outcome.reason in FETCH_REASONS else "bad_file"
                 self._errors[reason] = self._errors.get(reason, 0) + 1
+                # a line when the reason changes; the same reason job after job is counted
+                # (bambu_printer_job_fetch_errors_total), not logged again
+                level = logging.DEBUG if self._last_error.startswith(reason + ":") else logging.WARNING
                 self._last_error = f"{reason}: {outcome}"[:300]
+                log.log(level, "printer %s: job file not read (%s)", self.key, self._last_error)
             else:
                 self._clear_data = outcome.clear_data
                 self._last_error = ""

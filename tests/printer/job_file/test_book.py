@@ -70,3 +70,19 @@ def test_materials_are_bounded() -> None:
         book.job_ended(1.0)
     grams = book.status().used_grams
     assert len(grams) == MAX_MATERIALS + 1 and grams["other"] == 5.0
+
+
+def test_a_reason_is_logged_once_until_it_changes(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+    book = FilamentBook("00M0SERIAL", None)
+    with caplog.at_level(logging.WARNING):
+        for _ in range(3):
+            started(book)
+            book.result(JobFileError("no_storage", "no SD card"))
+        started(book)
+        book.result(JobFileError("refused", "login refused (access code?)"))
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == ["printer 00M0SERIAL: job file not read (no_storage: no SD card)",
+                     "printer 00M0SERIAL: job file not read (refused: login refused (access code?))"]
+    assert book.status().fetch_errors == {"no_storage": 3, "refused": 1}
+    assert all("secret" not in line for line in lines)
