@@ -44,6 +44,10 @@ FAULT_FLAGS = {  # flag -> name in SimulatedFleet(faults=...)
     "sdcard": "report an abnormal SD card",
     "tangle": "report a filament tangle",
     "firmware-update": "offer a firmware update",
+    "cancel-to-idle": "go from RUNNING or PAUSE straight back to IDLE when a job is cancelled "
+                      "(as some firmware does)",
+    "flapping": "flap from FINISH back to RUNNING twice at the end of each job",
+    "plate-waiting": "keep finished plates waiting (FINISH or FAILED) until cleared",
 }
 
 

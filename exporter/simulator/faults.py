@@ -35,6 +35,9 @@ class Fault(str, enum.Enum):
     GARBAGE_AFTER_FIRST = "garbage_after_first"  # one good report, then only garbage
     WRONG_CN = "wrong_cn"                      # a CA-issued certificate for another serial
     SELF_SIGNED = "self_signed"                # a self-signed certificate, CN = serial
+    CANCEL_TO_IDLE = "cancel_to_idle"          # a cancel goes RUNNING/PAUSE -> IDLE, not FAILED
+    FLAPPING = "flapping"                      # a job's FINISH flaps back to RUNNING twice
+    PLATE_WAITING = "plate_waiting"            # finished plates wait until the fault is cleared
 
 
 # Names accepted in SimulatedFleet(faults=...) and as --<name> flags; "garbage" alternates
@@ -56,7 +59,8 @@ FAULT_NAMES: dict[str, tuple[Fault, ...]] = {
     **{fault.value: (fault,) for fault in (
         Fault.TLS13_DEAF, Fault.REFUSE_SUBSCRIBE, Fault.NO_SUBACK, Fault.ONE_CLIENT, Fault.CONNACK_FLOOD,
         Fault.BAD_MQTT, Fault.CLOSE_BEFORE_CONNACK, Fault.DROP_AT_CONNACK,
-        Fault.GARBAGE_AFTER_FIRST, Fault.WRONG_CN, Fault.SELF_SIGNED)},
+        Fault.GARBAGE_AFTER_FIRST, Fault.WRONG_CN, Fault.SELF_SIGNED, Fault.CANCEL_TO_IDLE,
+        Fault.FLAPPING, Fault.PLATE_WAITING)},
     "sdcard": (Fault.SDCARD,),
     "tangle": (Fault.TANGLE,),
     "firmware_update": (Fault.FIRMWARE_UPDATE,),

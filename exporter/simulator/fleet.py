@@ -33,6 +33,10 @@ T = TypeVar("T")
 # second and the work is spread evenly instead of arriving in one burst.
 TICK = 0.1
 BUCKETS = 10
+# From this speed on, every printer is visited every tick: a printer's life takes one
+# step per visit (one change of state at most, so each state goes out in a report), and
+# ten steps a second let tests see dozens of jobs in seconds.
+FAST_SPEED = 1000.0
 
 
 def allow_descriptors(printers: int) -> int:
@@ -111,6 +115,15 @@ class PrinterHandle:
         printer might send (not JSON, too large, too deep, not UTF-8)."""
         self._fleet.call(lambda: self._printer._publish(payload))
 
+    def cancel(self) -> None:
+        """A user cancels the printer's job (as from its screen)."""
+        self._fleet.call(self._printer.cancel)
+
+    @property
+    def jobs_ended(self) -> dict[str, int]:
+        """Jobs the printer's life ended so far, by result, each once."""
+        return self._fleet.call(lambda: self._printer.jobs_ended)
+
     def inject(self, fault: Fault) -> None:
         self._fleet.call_async(lambda: self._fleet._inject(self._printer, fault))
 
@@ -179,6 +192,7 @@ class SimulatedFleet:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._clock: asyncio.Task[None] | None = None
+        self._paused = False   # lives stand still; reports still go out
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -275,20 +289,30 @@ class SimulatedFleet:
     # -- the clock --------------------------------------------------------------------------
 
     async def _run_clock(self) -> None:
-        last = [time.monotonic()] * BUCKETS
+        buckets = 1 if self.speed >= FAST_SPEED else BUCKETS
+        last = [time.monotonic()] * buckets
         bucket = 0
         while True:
             await asyncio.sleep(TICK)
             now = time.monotonic()
             dt = (now - last[bucket]) * self.speed
             last[bucket] = now
-            for printer in self._printers[bucket::BUCKETS]:
+            for printer in self._printers[bucket::buckets]:
                 try:
-                    printer.tick(dt)
+                    if not self._paused:
+                        printer.tick(dt)
                     printer.flush()
                 except Exception as exc:  # one printer's bug must not stop the fleet
                     print(f"simulator: {printer.record.name}: {exc!r}", flush=True)
-            bucket = (bucket + 1) % BUCKETS
+            bucket = (bucket + 1) % buckets
+
+    def pause(self) -> None:
+        """Stop every printer's life where it is (X1-class printers keep reporting): a
+        test reads what the printers did while nothing moves."""
+        self.call(lambda: setattr(self, "_paused", True))
+
+    def resume(self) -> None:
+        self.call(lambda: setattr(self, "_paused", False))
 
     # -- faults -----------------------------------------------------------------------------
 
