@@ -242,3 +242,15 @@ def test_telemetry_path_and_log_format_from_flags_and_variables() -> None:
     with pytest.raises(ConfigError, match="BAMBU_LOG_FORMAT: 'yaml' is not one of text, "
                                           "logfmt, json"):
         settings_from({"printers.file": "p.yaml"}, {"BAMBU_LOG_FORMAT": "yaml"})
+
+
+def test_plate_waiting_threshold_from_flag_or_environment() -> None:
+    assert settings_from({"printers.file": "p.yaml"}, {}).plate_waiting == 900.0
+    assert settings_from({"printers.file": "p.yaml", "attention.plate-waiting": "1h"},
+                         {}).plate_waiting == 3600.0
+    assert settings_from({"printers.file": "p.yaml"},
+                         {"BAMBU_ATTENTION_PLATE_WAITING": "30m"}).plate_waiting == 1800.0
+    with pytest.raises(ConfigError, match=r"BAMBU_ATTENTION_PLATE_WAITING: 'soon' is not a "):
+        settings_from({"printers.file": "p.yaml"}, {"BAMBU_ATTENTION_PLATE_WAITING": "soon"})
+    with pytest.raises(ConfigError, match=r"--attention\.plate-waiting: '10ms' is too short"):
+        settings_from({"printers.file": "p.yaml", "attention.plate-waiting": "10ms"}, {})
