@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from exporter.simulator import Fault, SimulatedFleet
+from exporter.simulator.fleet import PrinterHandle
 from tests.simulator.helpers import Listener, wait_until
 
 ACTIVE = ("PREPARE", "RUNNING", "PAUSE")
@@ -62,15 +63,23 @@ def test_time_acceleration_runs_dozens_of_jobs_in_seconds(fleet: SimulatedFleet)
                timeout=60, what="two dozen jobs ended")
 
 
+def paused_running(fleet: SimulatedFleet, handle: PrinterHandle) -> bool:
+    """Pause the fleet's lives if this printer is RUNNING then (else leave them going)."""
+    fleet.pause()
+    if handle.report()["print"]["gcode_state"] == "RUNNING":
+        return True
+    fleet.resume()
+    return False
+
+
 def test_a_cancel_is_failed_with_the_cancel_code_or_idle(fleet: SimulatedFleet) -> None:
     for handle in fleet.printers():
         if Fault.FLAPPING in handle.faults or Fault.PLATE_WAITING in handle.faults:
             continue
         with Listener(handle.record) as client:
             wait_until(client.prints, what="connected")
-            wait_until(lambda h=handle: h.report()["print"]["gcode_state"] == "RUNNING",
-                       timeout=60, what="a job running")
-            fleet.pause()
+            wait_until(lambda h=handle: paused_running(fleet, h), timeout=60,
+                       what="a job running, its life paused")
             try:
                 ended = handle.jobs_ended.get("cancelled", 0)
                 client.request({"print": {"command": "stop", "sequence_id": "1"}})
