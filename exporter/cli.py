@@ -126,6 +126,9 @@ def build_parser(command: str) -> argparse.ArgumentParser:
     flag("workers.timeout", "longest a scrape or the landing page waits for the worker "
          "processes' answers, all of them together; a worker that misses it is restarted "
          "and its printers shown not up meanwhile (default 3s)", metavar="DURATION")
+    flag("attention.plate-waiting", "on the landing page, a plate waiting to be cleared "
+         "(FINISH or FAILED) longer than this needs attention (default 15m)",
+         metavar="DURATION")
     if command == "status":
         parser.add_argument("--timeout", default="10s", metavar="DURATION",
                             help="how long to wait for first reports (default 10s)")
@@ -337,7 +340,8 @@ class Exporter:
                        after_scrape=self.allocator.trim,
                        telemetry_path=settings.telemetry_path, ready=self.not_ready,
                        describe=(self.error_texts.describe if self.error_texts is not None
-                                 else no_text))
+                                 else no_text),
+                       plate_waiting=settings.plate_waiting)
         self.web = WebServer(app, web_config_file=settings.web_config_file,
                              listeners=listening_sockets(settings))
         self.registry.register(WebServerCollector(self.web.core))

@@ -60,6 +60,7 @@ ENVIRONMENT: dict[str, str] = {
     "filament.prices": "BAMBU_FILAMENT_PRICES",
     "web.telemetry-path": "BAMBU_WEB_TELEMETRY_PATH",
     "log.format": "BAMBU_LOG_FORMAT",
+    "attention.plate-waiting": "BAMBU_ATTENTION_PLATE_WAITING",
 }
 
 HOW_TO_CONFIGURE = """\
@@ -130,6 +131,8 @@ class Settings:
     systemd_socket: bool = False
     telemetry_path: str = "/metrics"
     log_format: str = "text"
+    # The landing page: a plate waiting (FINISH or FAILED) longer than this needs a hand.
+    plate_waiting: float = 900.0
 
     @property
     def addresses(self) -> tuple[tuple[str, int], ...]:
@@ -190,7 +193,8 @@ def settings_from(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Setti
                                    ("printer.pushall-interval", 300.0, 10.0),
                                    ("printer.connect-timeout", 5.0, 0.1),
                                    ("inventory.timeout", 2.0, 0.05),
-                                   ("workers.timeout", 3.0, 0.1)):
+                                   ("workers.timeout", 3.0, 0.1),
+                                   ("attention.plate-waiting", 900.0, 1.0)):
         where, text = _value(flags, environ, flag)
         durations[flag] = parse_positive_duration(where, text, minimum) if text else default
 
@@ -261,7 +265,8 @@ def settings_from(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Setti
                     listen_addresses=addresses,
                     systemd_socket=bool(flags.get("web.systemd-socket")),
                     telemetry_path=telemetry_path(flags, environ),
-                    log_format=log_format(flags, environ))
+                    log_format=log_format(flags, environ),
+                    plate_waiting=durations["attention.plate-waiting"])
 
 
 def parse_switch(where: str, value: Any, default: bool) -> bool:

@@ -261,3 +261,15 @@ def test_filament_prices_are_checked_at_start(tmp_path) -> None:  # noqa: ANN001
     bad.write_text("currency: EUR\nprices: {PLA: -1}\n")
     with pytest.raises(ConfigError, match="--filament.prices: .*not a price"):
         settings_from({"printers.file": "p.yaml", "filament.prices": str(bad)}, {})
+
+
+def test_plate_waiting_threshold_from_flag_or_environment() -> None:
+    assert settings_from({"printers.file": "p.yaml"}, {}).plate_waiting == 900.0
+    assert settings_from({"printers.file": "p.yaml", "attention.plate-waiting": "1h"},
+                         {}).plate_waiting == 3600.0
+    assert settings_from({"printers.file": "p.yaml"},
+                         {"BAMBU_ATTENTION_PLATE_WAITING": "30m"}).plate_waiting == 1800.0
+    with pytest.raises(ConfigError, match=r"BAMBU_ATTENTION_PLATE_WAITING: 'soon' is not a "):
+        settings_from({"printers.file": "p.yaml"}, {"BAMBU_ATTENTION_PLATE_WAITING": "soon"})
+    with pytest.raises(ConfigError, match=r"--attention\.plate-waiting: '10ms' is too short"):
+        settings_from({"printers.file": "p.yaml", "attention.plate-waiting": "10ms"}, {})

@@ -12,15 +12,16 @@ rules, in the order JobTracker applies them:
   an echo is the job's own), so changes then are not a new job.
 - A job ends once, with one result: `finished` (FINISH), `cancelled` (FAILED with
   print_error 0x0300400C, or RUNNING/PAUSE/PREPARE straight back to IDLE), `failed` (FAILED
-  otherwise). A job replaced by another before its end was seen ends `unknown` (not
-  counted), unless it had reached 100 %: then it finished.
+  otherwise). A job replaced by another before its end was seen (another identity, or
+  RUNNING straight back to PREPARE) ends `unknown` (not counted), unless it had reached
+  99 %: then it finished.
 - The first report after the exporter starts or a session reconnects decides nothing by
   its state alone: a resting state with no job in hand is not an end; an active state
   joins the job (its start from the printer's `gcode_start_time` when plausible); a job in
   hand continues if its identity is the same, and ends by what the report says if it
   rests (IDLE then says nothing of how: `unknown`).
 - FINISH/FAILED straight back to RUNNING/PAUSE with the same identity and no echo, and
-  progress not behind the terminal report's, is the state flapping: the job resumes and
+  progress not more than 5 % behind the terminal report's, is the state flapping: the job resumes and
   its next end is not counted again (a real next job passes through PREPARE).
 - Progress and layer keep their highest value of the job: firmware resets both to 0 on a
   cancel, and a job's end should say how far it got.
@@ -49,6 +50,11 @@ ACTIVE_STATES = frozenset({"PREPARE", "RUNNING", "PAUSE"})
 RESTING_STATES = frozenset({"IDLE", "FINISH", "FAILED"})
 # An echo seen while no job is active belongs to a job starting within this many seconds.
 ECHO_WINDOW = 300.0
+# A flap back to RUNNING may show progress a little behind the FINISH (99 % against 100):
+# only further behind is it a new job whose PREPARE was missed.
+FLAP_PROGRESS_SLACK = 0.05
+# A job replaced before its end was seen finished if it had come this far.
+UNSEEN_FINISHED = 0.99
 # gcode_start_time further in the future than this, or older than MAX_JOB_AGE, is not a
 # start time (clocks differ by seconds; no print runs for a month).
 START_TIME_SLACK = 60.0
@@ -203,8 +209,14 @@ class JobTracker:
 
     def _active(self, report: JobReport, wall: float, mono: float) -> None:
         job = self._current
-        if job is not None and _progressed(job) and _other_job(job, report):
+        # Back to PREPARE after printing, or another job's identity: the next job began
+        # and this one's end was missed.
+        prepares = report.state == "PREPARE" and self._state in ("RUNNING", "PAUSE")
+        if job is not None and _progressed(job) and (prepares or _other_job(job, report)):
             self._end(job, _unseen_result(job), report, wall, mono)
+            if prepares and not self._resync:
+                self._start(report, wall, mono, seen=True)
+                return
             job = None
         if job is not None:
             self._current = _updated(job, report)
@@ -344,11 +356,12 @@ def _same_job(rest: JobReport, report: JobReport) -> bool:
 
 
 def _behind(progress: float | None, than: float | None) -> bool:
-    return progress is not None and than is not None and progress < than
+    return progress is not None and than is not None and progress < than - FLAP_PROGRESS_SLACK
 
 
 def _unseen_result(job: Job) -> str:
-    return "finished" if job.progress is not None and job.progress >= 1.0 else UNKNOWN_RESULT
+    return ("finished" if job.progress is not None and job.progress >= UNSEEN_FINISHED
+            else UNKNOWN_RESULT)
 
 
 def _updated(job: Job, report: JobReport) -> Job:

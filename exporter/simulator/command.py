@@ -53,6 +53,10 @@ FAULT_FLAGS = {  # flag -> name in SimulatedFleet(faults=...)
     "zip-bomb": "(--ftps) have job files whose slice_info.config inflates to 256 MiB",
     "xml-bomb": "(--ftps) have job files whose slice_info.config is an XML entity bomb",
     "subtask-lag": "(--ftps) name the previous job's file in subtask_name",
+    "cancel-to-idle": "go from RUNNING or PAUSE straight back to IDLE when a job is cancelled "
+                      "(as some firmware does)",
+    "flapping": "flap from FINISH back to RUNNING twice at the end of each job",
+    "plate-waiting": "keep finished plates waiting (FINISH or FAILED) until cleared",
 }
 
 

@@ -45,6 +45,9 @@ class Fault(str, enum.Enum):
     ZIP_BOMB = "zip_bomb"                      # slice_info.config inflates to 256 MiB
     XML_BOMB = "xml_bomb"                      # slice_info.config is a billion-laughs document
     SUBTASK_LAG = "subtask_lag"                # subtask_name names the previous job's file
+    CANCEL_TO_IDLE = "cancel_to_idle"          # a cancel goes RUNNING/PAUSE -> IDLE, not FAILED
+    FLAPPING = "flapping"                      # a job's FINISH flaps back to RUNNING twice
+    PLATE_WAITING = "plate_waiting"            # finished plates wait until the fault is cleared
 
 
 # Names accepted in SimulatedFleet(faults=...) and as --<name> flags; "garbage" alternates
@@ -68,7 +71,8 @@ FAULT_NAMES: dict[str, tuple[Fault, ...]] = {
         Fault.BAD_MQTT, Fault.CLOSE_BEFORE_CONNACK, Fault.DROP_AT_CONNACK,
         Fault.GARBAGE_AFTER_FIRST, Fault.WRONG_CN, Fault.SELF_SIGNED, Fault.FTPS_A1_DATA,
         Fault.FTPS_DRIP, Fault.FILES_IN_CACHE, Fault.NO_STORAGE, Fault.FILE_LATE, Fault.BIG_3MF,
-        Fault.ZIP_BOMB, Fault.XML_BOMB, Fault.SUBTASK_LAG)},
+        Fault.ZIP_BOMB, Fault.XML_BOMB, Fault.SUBTASK_LAG, Fault.CANCEL_TO_IDLE,
+        Fault.FLAPPING, Fault.PLATE_WAITING)},
     "sdcard": (Fault.SDCARD,),
     "tangle": (Fault.TANGLE,),
     "firmware_update": (Fault.FIRMWARE_UPDATE,),

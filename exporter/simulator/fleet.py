@@ -38,6 +38,10 @@ T = TypeVar("T")
 # second and the work is spread evenly instead of arriving in one burst.
 TICK = 0.1
 BUCKETS = 10
+# From this speed on, every printer is visited every tick: a printer's life takes one
+# step per visit (one change of state at most, so each state goes out in a report), and
+# ten steps a second let tests see dozens of jobs in seconds.
+FAST_SPEED = 1000.0
 
 
 def allow_descriptors(printers: int) -> int:
@@ -115,6 +119,15 @@ class PrinterHandle:
         """Publish these bytes on the report topic as they are: what a broken or hostile
         printer might send (not JSON, too large, too deep, not UTF-8)."""
         self._fleet.call(lambda: self._printer._publish(payload))
+
+    def cancel(self) -> None:
+        """A user cancels the printer's job (as from its screen)."""
+        self._fleet.call(self._printer.cancel)
+
+    @property
+    def jobs_ended(self) -> dict[str, int]:
+        """Jobs the printer's life ended so far, by result, each once."""
+        return self._fleet.call(lambda: self._printer.jobs_ended)
 
     def inject(self, fault: Fault) -> None:
         self._fleet.call_async(lambda: self._fleet._inject(self._printer, fault))
@@ -214,6 +227,7 @@ class SimulatedFleet:
         self._storage: Path | None = None
         self._ftps: JobFileServer | None = None
         self._job_files: dict[str, JobFiles] = {}
+        self._paused = False   # lives stand still; reports still go out
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -241,8 +255,9 @@ class SimulatedFleet:
         self._storage = Path(tempfile.mkdtemp(prefix="bambu-sim-storage-"))
         self._ftps = JobFileServer(self._printers, self._storage, port)
         for printer in self._printers:
-            self._job_files[printer.record.serial] = JobFiles(
-                printer, self._ftps.storage(printer), self._file_delay, self._big_size)
+            files = JobFiles(printer, self._ftps.storage(printer), self._file_delay,
+                             self._big_size)
+            self._job_files[printer.record.serial] = files
         assert self._loop is not None
         try:
             await self._loop.run_in_executor(None, self._ftps.start)
@@ -250,6 +265,8 @@ class SimulatedFleet:
             await self.astop()
             raise OSError(exc.errno, f"cannot serve FTPS on the fleet's addresses: "
                                      f"{exc.strerror or exc}") from exc
+        for files in self._job_files.values():   # the storage exists now
+            files.first_job()
 
     def _server_contexts(self) -> list[ssl.SSLContext]:
         """Each printer's TLS context: one self-signed certificate for all, or with a CA
@@ -332,20 +349,30 @@ class SimulatedFleet:
     # -- the clock --------------------------------------------------------------------------
 
     async def _run_clock(self) -> None:
-        last = [time.monotonic()] * BUCKETS
+        buckets = 1 if self.speed >= FAST_SPEED else BUCKETS
+        last = [time.monotonic()] * buckets
         bucket = 0
         while True:
             await asyncio.sleep(TICK)
             now = time.monotonic()
             dt = (now - last[bucket]) * self.speed
             last[bucket] = now
-            for printer in self._printers[bucket::BUCKETS]:
+            for printer in self._printers[bucket::buckets]:
                 try:
-                    printer.tick(dt)
+                    if not self._paused:
+                        printer.tick(dt)
                     printer.flush()
                 except Exception as exc:  # one printer's bug must not stop the fleet
                     print(f"simulator: {printer.record.name}: {exc!r}", flush=True)
-            bucket = (bucket + 1) % BUCKETS
+            bucket = (bucket + 1) % buckets
+
+    def pause(self) -> None:
+        """Stop every printer's life where it is (X1-class printers keep reporting): a
+        test reads what the printers did while nothing moves."""
+        self.call(lambda: setattr(self, "_paused", True))
+
+    def resume(self) -> None:
+        self.call(lambda: setattr(self, "_paused", False))
 
     # -- faults -----------------------------------------------------------------------------
 

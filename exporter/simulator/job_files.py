@@ -13,6 +13,7 @@ from typing import Any
 
 from exporter.simulator.faults import Fault
 from exporter.simulator.job_3mf import Filament, Kind, Plate, write_3mf
+from exporter.simulator.life import Job
 from exporter.simulator.printer import SimulatedPrinter
 
 GRAMS_PER_METER = 2.98   # 1.75 mm PLA
@@ -41,10 +42,10 @@ def slot_number(hw: int) -> int:
     return unit if unit >= 128 else unit * 4 + slot
 
 
-def plan_job(rng: random.Random, trays: list[tuple[int, dict[str, Any]]],
-             count: int | None = None) -> tuple[tuple[Plate, ...], int, list[int]]:
-    """Plates of a project (the printed one uses `count` of the loaded trays), the plate
-    printed, and the `mapping` array (one entry per slicer filament)."""
+def plan_job(rng: random.Random, trays: list[tuple[int, dict[str, Any]]], printed: int,
+             count: int | None = None) -> tuple[tuple[Plate, ...], list[int]]:
+    """Plates of a project (the printed one uses `count` of the loaded trays; the others
+    one filament) and the `mapping` array (one entry per slicer filament)."""
     count = min(len(trays), count or rng.choice((1, 1, 2, 3, 4)))
     chosen = rng.sample(trays, count) if trays else []
     filaments = []
@@ -54,12 +55,11 @@ def plan_job(rng: random.Random, trays: list[tuple[int, dict[str, Any]]],
         filaments.append(Filament(i + 1, str(tray.get("tray_info_idx") or ""),
                                   str(tray["tray_type"]), f"#{color}", grams,
                                   round(grams / GRAMS_PER_METER, 2)))
-    printed = rng.randint(1, 3)
     plates = tuple(
         Plate(n, rng.randint(900, 14000),
               tuple(filaments) if n == printed else tuple(filaments[:1]))
-        for n in range(1, 4))
-    return plates, printed, [hw for hw, _ in chosen]
+        for n in range(1, max(3, printed) + 1))
+    return plates, [hw for hw, _ in chosen]
 
 
 class JobFiles:
@@ -75,51 +75,61 @@ class JobFiles:
         self.mapping: list[int] = []
         self.filament_count: int | None = None  # tests choose; None: random
         self.previous_name = ""
-        self._job: object = None    # the job the files were last written for
+        self._job: Job | None = None    # the job the files were last written for
         self.written: list[Path] = []
         printer.on_job_start = self.job_started
 
-    def job_started(self) -> dict[str, Any]:
-        """Called as the printer enters an active state: for a new job, its file and the
-        fields to merge."""
-        printer = self.printer
-        life = printer.job_life
-        job = life.job if life is not None else None
-        if job is None or job is self._job:
-            return {}   # no job, or the same one going on (RUNNING after PREPARE, a pause)
+    def first_job(self) -> None:
+        """A job already running when the fleet starts (its life's spread) has its file
+        too: the exporter reads it on joining."""
+        life = self.printer.job_life
+        if life is not None and life.job is not None and life.state in ("PREPARE", "RUNNING",
+                                                                         "PAUSE"):
+            extra = self.job_started(life.job)
+            if extra:
+                self.printer.update({"print": extra}, emit=False)
+
+    def job_started(self, job: Job) -> dict[str, Any]:
+        """A job starts: its 3MF goes where the firmware puts it (LAN prints in `/` named
+        after the project, cloud prints in /cache), the job's echo will carry the tray
+        mapping, and the report gains the `mapping` array (returned, to merge)."""
+        if job is self._job:
+            return {}
         self._job = job
+        printer = self.printer
         faults = printer.faults
-        plates, printed, mapping = plan_job(printer.rng, loaded_trays(printer.report),
-                                            self.filament_count)
-        self.plate = next(p for p in plates if p.index == printed)
+        plates, mapping = plan_job(printer.rng, loaded_trays(printer.report), job.plate,
+                                   self.filament_count)
+        self.plate = next(p for p in plates if p.index == job.plate)
         self.mapping = mapping
-        name = job.file[: -len(".gcode.3mf")]
-        if Fault.FILES_IN_CACHE in faults:
-            path = self.storage / "cache" / f"{name}.3mf"
+        job.ams_mapping = [slot_number(hw) for hw in mapping]
+        extra: dict[str, Any] = {"mapping": mapping}
+        if Fault.SUBTASK_LAG in faults and self.previous_name:
+            # subtask_name still names the previous job, whose file (another plate) stays;
+            # the job's own file is found by its gcode_file, as for a cloud print
+            lag = self.previous_name
+            other = tuple(p for p in plates if p.index != job.plate)[:1]
+            self._write(self.storage / f"{lag}.gcode.3mf", other, other[0].index,
+                        Kind.NORMAL, 0.0)
+            self.previous_name = job.name
+            job.name, job.lan = lag, False
+            extra.update(subtask_name=lag, **job.identity())
         else:
-            path = self.storage / job.file
+            self.previous_name = job.name
+        stem = job.file[: -len(".gcode.3mf")]
+        if Fault.FILES_IN_CACHE in faults or not job.lan:
+            # cloud prints by their file's name; a LAN job's file has none but its project's
+            path = self.storage / "cache" / f"{job.name if job.lan else stem}.3mf"
+            if Fault.SUBTASK_LAG in faults:
+                path = self.storage / job.file
+        else:
+            path = self.storage / f"{job.name}.gcode.3mf"
         kind = next((k for f, k in ((Fault.ZIP_BOMB, Kind.ZIP_BOMB), (Fault.XML_BOMB, Kind.XML_BOMB),
                                     (Fault.BIG_3MF, Kind.BIG)) if f in faults), Kind.NORMAL)
-        lag = Fault.SUBTASK_LAG in faults and self.previous_name
-        if lag:
-            # the previous job's file is still there, with another plate only
-            other = tuple(Plate(p.index, p.prediction, p.filaments) for p in plates
-                          if p.index != printed)[:1]
-            self._write(self.storage / f"{self.previous_name}.gcode.3mf", other, other[0].index,
-                        Kind.NORMAL, 0.0)
-        self.previous_name = name
-        if lag:
-            job.name = lag
         if Fault.NO_STORAGE not in faults:
             delay = self.file_delay if Fault.FILE_LATE in faults else 0.0
-            self._write(path, plates, printed, kind, delay)
-        param = f"Metadata/plate_{printed}.gcode"
-        url = f"ftp:///cache/{name}.3mf" if Fault.FILES_IN_CACHE in faults else f"ftp:///{job.file}"
-        printer.echo_project_file({
-            "command": "project_file", "param": param, "subtask_name": job.name, "url": url,
-            "ams_mapping": [slot_number(hw) for hw in mapping], "use_ams": bool(mapping),
-            "task_id": job.task_id, "subtask_id": str(int(job.task_id) + 2)})
-        return {"mapping": mapping, "subtask_name": job.name}
+            self._write(path, plates, job.plate, kind, delay)
+        return extra
 
     def _write(self, path: Path, plates: tuple[Plate, ...], printed: int, kind: Kind,
                delay: float) -> None:

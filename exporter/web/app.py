@@ -23,7 +23,7 @@ from prometheus_client.exposition import choose_encoder, gzip_accepted
 
 from exporter.metrics.exposition import encoder_for
 from exporter.printer.status import PrinterStatus
-from exporter.web.attention import Describe
+from exporter.web.attention import DEFAULT_PLATE_WAITING, Describe
 from exporter.web.landing_page import Filter, landing_page, no_text
 
 StartResponse = Callable[..., Any]
@@ -37,7 +37,8 @@ def make_app(registry: CollectorRegistry, statuses: Callable[[], list[PrinterSta
              after_scrape: Callable[[], None] = lambda: None,
              telemetry_path: str = "/metrics",
              ready: Callable[[], str | None] = lambda: None,
-             describe: Describe = no_text) -> Callable[..., Iterable[bytes]]:
+             describe: Describe = no_text,
+             plate_waiting: float = DEFAULT_PLATE_WAITING) -> Callable[..., Iterable[bytes]]:
     """`ready()` answers None when ready, else why not (shown in the 503's body)."""
     metrics_app = make_metrics_app(registry, after_scrape)
 
@@ -56,7 +57,7 @@ def make_app(registry: CollectorRegistry, statuses: Callable[[], list[PrinterSta
             wanted = Filter.of(parse_qs(environ.get("QUERY_STRING", "")))
             page = landing_page(statuses(), source, clock(), inventory_up(),
                                 shard_line(), describe, wanted,
-                                telemetry_path).encode()
+                                telemetry_path, plate_waiting).encode()
             headers = [("Content-Type", "text/html; charset=utf-8")]
             # 1000 printers: ~450 KiB of HTML, ~45 KiB gzipped
             if gzip_accepted(environ.get("HTTP_ACCEPT_ENCODING", "")):

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from exporter.printer.job_file.runway import TrayRunway, runway
 from exporter.printer.status import OFFLINE, PrinterStatus
 from exporter.printer.vocabulary import hms_wiki_url
+from exporter.web.job_words import duration_words, plate_waiting_since
 
 Describe = Callable[[str], str]   # an HMS or print error code -> its text, "" when unknown
 
@@ -24,8 +25,12 @@ RANK_PAUSED = 4
 RANK_HEALTH = 5
 RANK_COMMON = 6
 RANK_INFO = 7
+RANK_PLATE_WAITING = 8   # after every error, before the printers that need nobody
 HMS_RANKS = {"fatal": RANK_FATAL, "serious": RANK_SERIOUS, "common": RANK_COMMON,
              "info": RANK_INFO, "unknown": RANK_COMMON}
+
+# A plate waiting longer than this needs a hand (--attention.plate-waiting).
+DEFAULT_PLATE_WAITING = 15 * 60.0
 
 # The rest, after those needing attention: busy printers first, idle ones last.
 STATE_ORDER = {"RUNNING": 0, "PREPARE": 1, "PAUSE": 2, "FAILED": 3, "FINISH": 4,
@@ -64,8 +69,10 @@ class Trouble:
     link: str = ""
 
 
-def troubles(status: PrinterStatus, describe: Describe) -> list[Trouble]:
-    """Why this printer needs attention, most urgent first ([] when it does not)."""
+def troubles(status: PrinterStatus, describe: Describe, now: float | None = None,
+             plate_waiting: float = DEFAULT_PLATE_WAITING) -> list[Trouble]:
+    """Why this printer needs attention, most urgent first ([] when it does not). With
+    `now`, a plate waiting longer than `plate_waiting` seconds is one of them."""
     out: list[Trouble] = []
     if not status.up:
         out.append(offline_trouble(status))
@@ -98,6 +105,11 @@ def troubles(status: PrinterStatus, describe: Describe) -> list[Trouble]:
         out.append(Trouble(RANK_HEALTH, "filament tangle detected", "untangle the spool"))
     if snap.door_open and snap.state == "RUNNING":
         out.append(Trouble(RANK_HEALTH, "door open while printing", "close the door"))
+    since = plate_waiting_since(status) if now is not None else None
+    if since is not None and now is not None and now - since > plate_waiting:
+        out.append(Trouble(RANK_PLATE_WAITING,
+                           f"plate waiting for {duration_words(now - since)}",
+                           "clear the plate so the next job can start"))
     if status.filament is not None:
         for item in runway(status.filament, snap):
             if item.runs_out:
@@ -165,15 +177,28 @@ class Entry:
         return bool(self.troubles)
 
 
-def ordered(statuses: Iterable[PrinterStatus], describe: Describe) -> list[Entry]:
+def ordered(statuses: Iterable[PrinterStatus], describe: Describe, now: float | None = None,
+            plate_waiting: float = DEFAULT_PLATE_WAITING) -> list[Entry]:
     """Every printer with its troubles: those needing attention first (most urgent
-    trouble, then name), then the rest by state (busy first) and name."""
-    entries = [Entry(status, tuple(troubles(status, describe))) for status in statuses]
+    trouble, then name), then the rest by state (busy first; printing ones by the time
+    left, the next to end first) and name."""
+    entries = [Entry(status, tuple(troubles(status, describe, now, plate_waiting)))
+               for status in statuses]
 
-    def key(entry: Entry) -> tuple[int, int, str, str]:
+    def key(entry: Entry) -> tuple[int, int, float, str, str]:
+        status = entry.status
         if entry.troubles:
-            return (0, entry.troubles[0].rank, entry.status.name.lower(), entry.status.serial)
-        return (1, STATE_ORDER.get(entry.status.state, 5), entry.status.name.lower(),
-                entry.status.serial)
+            return (0, entry.troubles[0].rank, 0.0, status.name.lower(), status.serial)
+        return (1, STATE_ORDER.get(status.state, 5), time_left(status), status.name.lower(),
+                status.serial)
 
     return sorted(entries, key=key)
+
+
+def time_left(status: PrinterStatus) -> float:
+    """Seconds until a printing printer's job ends (infinity when not printing or not
+    said): printers that end next are the ones to walk to next."""
+    snap = status.snapshot
+    if status.state != "RUNNING" or snap is None or snap.remaining_seconds is None:
+        return float("inf")
+    return snap.remaining_seconds

@@ -20,7 +20,15 @@ from exporter.metrics.catalogue import STATES
 from exporter.printer.job_file.book import FilamentStatus
 from exporter.printer.snapshot import PrinterSnapshot
 from exporter.printer.status import PrinterStatus
-from exporter.web.attention import Describe, Entry, Trouble, ordered, tray_words
+from exporter.web.attention import (
+    DEFAULT_PLATE_WAITING,
+    Describe,
+    Entry,
+    Trouble,
+    ordered,
+    tray_words,
+)
+from exporter.web.job_words import jobs_summary, state_words
 
 REFRESH_SECONDS = 15
 ATTENTION = "attention"   # the state filter's value for "needs attention"
@@ -61,11 +69,13 @@ class Filter:
 def landing_page(statuses: Iterable[PrinterStatus], source: str, now: float,
                  inventory_up: bool = True, shard_line: str = "",
                  describe: Describe = no_text, wanted: Filter | None = None,
-                 telemetry_path: str = "/metrics") -> str:
+                 telemetry_path: str = "/metrics",
+                 plate_waiting: float = DEFAULT_PLATE_WAITING) -> str:
     """The page at /. `shard_line` says which slice of the list a sharded exporter
-    serves (empty: not sharded); `describe` gives HMS and print error texts."""
+    serves (empty: not sharded); `describe` gives HMS and print error texts; a plate
+    waiting longer than `plate_waiting` seconds needs attention."""
     wanted = wanted or Filter()
-    entries = ordered(statuses, describe)
+    entries = ordered(statuses, describe, now, plate_waiting)
     shown = [entry for entry in entries if wanted.keeps(entry)]
     rows = "\n".join(_row(entry, now) for entry in shown)
     if not rows:
@@ -103,7 +113,7 @@ def landing_page(statuses: Iterable[PrinterStatus], source: str, now: float,
 """
 
 
-COLUMNS = ("Name", "Serial", "Model", "State", "Stage", "Up", "Needs attention", "Job",
+COLUMNS = ("Name", "Serial", "Model", "State", "How long", "Stage", "Up", "Needs attention", "Job",
            "Progress", "Temperatures", "AMS humidity", "Last report", "Last error")
 
 STYLE = """
@@ -154,7 +164,17 @@ def _summary(entries: list[Entry], up: int) -> str:
             '<span id="attention-count">nobody needs a hand</span>')
     return (f'<p class="summary" id="summary"><strong><span id="printer-count">'
             f'{len(entries)}</span> printers, <span id="up-count">{up}</span> up</strong>: '
-            f'{" ".join(parts)} · {need}</p>')
+            f'{" ".join(parts)} · {need} · {_jobs(entries)}</p>')
+
+
+def _jobs(entries: list[Entry]) -> str:
+    summary = jobs_summary(entry.status for entry in entries)
+    if not summary.total:
+        return '<span id="jobs">no job ended since the exporter started</span>'
+    counts = ", ".join(f"{count} {result}" for result, count in summary.counts)
+    ratio = summary.success_ratio or 0.0
+    return (f'<span id="jobs">jobs since start: {counts}'
+            f' (<span id="success-ratio">{ratio * 100:.0f} %</span> succeeded)</span>')
 
 
 def _form(wanted: Filter, shown: int, total: int) -> str:
@@ -189,6 +209,7 @@ def _row(entry: Entry, now: float) -> str:
         f'<td class="n">{_e(status.serial)}</td>'
         f"<td>{_e(status.model)}</td>"
         f'<td class="state state-{_e(state.lower())}">{_e(state)}</td>'
+        f"<td>{_e(state_words(status, now))}</td>"
         f"<td>{_stage(snap)}</td>"
         f'<td class="up-{up}">{up}</td>'
         f"<td>{_troubles(entry.troubles)}</td>"

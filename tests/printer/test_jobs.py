@@ -141,6 +141,21 @@ def test_identity_change_while_running_starts_a_new_job() -> None:
     assert printer.tracker.jobs.current.number == 3
 
 
+def test_running_straight_back_to_prepare_is_the_next_job() -> None:
+    # A LAN job's identity repeats ("0" ids, the plate's path): the state tells them apart.
+    printer = Printer(gcode_file="/data/Metadata/plate_1.gcode")
+    printer.send()
+    printer.send(gcode_state="PREPARE")
+    printer.send(gcode_state="RUNNING", mc_percent=99, layer_num=80)   # FINISH never seen
+    printer.send(gcode_state="PREPARE", mc_percent=0, layer_num=0)
+    printer.send(gcode_state="RUNNING", mc_percent=30, layer_num=9)
+    printer.send(gcode_state="PREPARE", mc_percent=0, layer_num=0)     # at 30 %: unknown
+    jobs = printer.tracker.jobs
+    assert jobs.prints == {"finished": 1} and jobs.current is not None
+    assert jobs.current.number == 3 and jobs.current.seen_start
+    assert jobs.last_ended is not None and jobs.last_ended.result == UNKNOWN_RESULT
+
+
 def test_identity_filled_in_while_preparing_is_the_same_job() -> None:
     printer = Printer(gcode_file="old.3mf")
     printer.send()

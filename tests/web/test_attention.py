@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from exporter.printer.jobs import EndedJob, Job
 from exporter.printer.snapshot import snapshot
 from exporter.printer.status import PrinterStatus
 from exporter.web.attention import (
@@ -11,6 +12,7 @@ from exporter.web.attention import (
     RANK_FATAL,
     RANK_OFFLINE,
     RANK_PAUSED,
+    RANK_PLATE_WAITING,
     ordered,
     troubles,
 )
@@ -135,3 +137,40 @@ def test_the_landing_page_shows_the_jobs_filaments_on_its_row() -> None:
     from exporter.web.landing_page import landing_page
     page = landing_page([filament_status(163.8, 50)], "test", 2.0, describe=describe)
     assert '<span class="swatch" style="background:#161616"></span>PLA 164 g · AMS 1 slot 3' in page
+
+
+def finished(name: str, ended_ago: float, now: float, **fields: object) -> PrinterStatus:
+    """A printer whose job finished `ended_ago` seconds before `now`, its plate waiting."""
+    job = Job(number=3, started=now - ended_ago - 3600, seen_start=True, subtask_name="part",
+              gcode_file="part.3mf", subtask_id="", task_id="", project=None, progress=1.0,
+              layer=80)
+    return status(name, with_print(gcode_state="FINISH", mc_percent=100),
+                  last_job=EndedJob(job, "finished", now - ended_ago, 3600.0, 0),
+                  state_since=now - ended_ago, **fields)
+
+
+def test_a_plate_waiting_too_long_needs_a_hand_after_errors() -> None:
+    now = 1_765_000_000.0
+    waiting = finished("w", 20 * 60, now)
+    assert troubles(waiting, describe) == []                        # no clock: no judgement
+    assert troubles(waiting, describe, now, plate_waiting=30 * 60) == []
+    [trouble] = troubles(waiting, describe, now)                    # default 15 min
+    assert trouble.rank == RANK_PLATE_WAITING and trouble.text == "plate waiting for 20 min"
+    assert "clear the plate" in trouble.fix
+    # found resting when the exporter started: waiting since it first saw it rest
+    found = status("f", with_print(gcode_state="FINISH"), state_since=now - 3600)
+    assert troubles(found, describe, now)[0].text == "plate waiting for 1 h 00 min"
+    fleet = [waiting, status("a-running"),
+             status("p", with_print(gcode_state="PAUSE", stg_cur=16)),
+             status("h", with_print(hms=[{"attr": 0x07008200, "code": 0x00040004}]))]
+    names = [entry.status.name for entry in ordered(fleet, describe, now)]
+    assert names == ["p", "h", "w", "a-running"]   # errors, then the plate, then the rest
+
+
+def test_printing_printers_in_the_order_they_end() -> None:
+    now = 1_765_000_000.0
+    fleet = [status(name, with_print(mc_remaining_time=minutes))
+             for name, minutes in (("a", 90), ("b", 5), ("c", 600), ("d", 30))]
+    fleet.append(status("e-unknown", with_print(mc_remaining_time=None)))
+    names = [entry.status.name for entry in ordered(fleet, describe, now)]
+    assert names == ["b", "d", "a", "c", "e-unknown"]

@@ -96,6 +96,7 @@ class FilamentBook:
         self._meters: dict[str, float] = {}
         self._status = FilamentStatus()
         self._job_number: int | None = None     # the session's job numbers seen
+        self._names: tuple[str, str, int | None] = ("", "", None)
         self._ended_number: int | None = None
         self.version = 0                       # bumped on every change the status shows
 
@@ -113,19 +114,25 @@ class FilamentBook:
         if current is None:
             return
         project = current.project
+        plate = (project.plate if project is not None and project.plate is not None
+                 else plate_number(current.gcode_file))
+        names = (current.subtask_name, current.gcode_file, plate)
         if current.number != self._job_number:
-            self._job_number = current.number
-            plate = (project.plate if project is not None and project.plate is not None
-                     else plate_number(current.gcode_file))
-            target = FetchTarget(record.ip, record.access_code, current.subtask_name,
-                                 current.gcode_file, plate)
+            self._job_number, self._names = current.number, names
+            target = FetchTarget(record.ip, record.access_code, *names)
             ams = printed.get("ams")
             self.job_started(target, model, printed.get("mapping"),
                              list(project.ams_mapping) if project and project.ams_mapping else None,
                              ams.get("tray_now") if isinstance(ams, Mapping) else None,
                              report_trays(printed))
-        elif project is not None and project.ams_mapping:
+            return
+        if project is not None and project.ams_mapping:
             self.echo(list(project.ams_mapping))
+        if names != self._names:
+            # the job's identity filled in after its start (a LAN job's plate path, then
+            # its name): ask again with what the printer says now, unless the plan is in
+            self._names = names
+            self._refetch(FetchTarget(record.ip, record.access_code, *names))
 
     def job_started(self, target: FetchTarget, model: str, mapping: Any, ams_mapping: Any,
                     tray_now: Any, trays: Collection[TrayRef]) -> None:
@@ -135,6 +142,17 @@ class FilamentBook:
         with self._lock:
             self._job = _Job(target, mapping, ams_mapping, tray_now, set(trays))
             self._changed()
+        if self._fetcher is not None:
+            self._fetcher.request(self.key, target, self.result)
+
+    def _refetch(self, target: FetchTarget) -> None:
+        with self._lock:
+            job = self._job
+            if job is None or job.plan is not None or job.ended_fraction is not None:
+                return
+            job.target = target = FetchTarget(
+                target.ip, target.access_code, target.subtask_name, target.gcode_file,
+                target.plate, job.target.clear_data, job.target.clear_fallback, job.target.port)
         if self._fetcher is not None:
             self._fetcher.request(self.key, target, self.result)
 

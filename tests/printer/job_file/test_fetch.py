@@ -74,7 +74,11 @@ def test_the_plan_is_the_printed_plate(fleet: SimulatedFleet) -> None:
     assert [(f.slot, f.material, f.color, f.grams, f.meters) for f in result.plan.filaments] == \
         [(f.slot, f.material, f.color, f.grams, f.meters) for f in plate.filaments]
     assert result.plan.weight_grams == pytest.approx(plate.weight)
-    assert result.path == "/" + handle.report()["print"]["gcode_file"]
+    printed = handle.report()["print"]
+    if printed["task_id"] == "0":   # a LAN print: named after the project, in /
+        assert result.path == f"/{printed['subtask_name']}.gcode.3mf"
+    else:                           # a cloud print: in /cache
+        assert result.path == "/cache/" + printed["gcode_file"].replace(".gcode.3mf", ".3mf")
 
 
 def test_cloud_prints_are_found_in_cache(fleet: SimulatedFleet) -> None:
@@ -118,7 +122,7 @@ def test_a_lagging_subtask_name_is_passed_over(fleet: SimulatedFleet) -> None:
     first = file_names(target.subtask_name, "")[0]
     assert target.gcode_file != first
     result = fetch(target)
-    assert result.path == "/" + target.gcode_file
+    assert result.path == "/" + target.gcode_file and result.path != "/" + first
     assert result.plan.plate == handle.job_plate.index   # type: ignore[union-attr]
 
 
@@ -150,7 +154,7 @@ def test_a1_data_channel_falls_back_to_clear(fleet: SimulatedFleet) -> None:
 
 def test_a_data_channel_without_session_reuse_gets_522(fleet: SimulatedFleet) -> None:
     handle = printer(fleet, None)
-    target = start_job(handle)
+    path = fetch(start_job(handle)).path   # where the job's file is
 
     class FreshSession(ftps.ImplicitFtps):
         def ntransfercmd(self, cmd: str, rest: int | str | None = None):  # type: ignore[no-untyped-def]
@@ -162,7 +166,7 @@ def test_a_data_channel_without_session_reuse_gets_522(fleet: SimulatedFleet) ->
     client.login("bblp", handle.record.access_code)
     client.protect(False)
     with pytest.raises((ssl.SSLError, OSError, ftplib.Error)):
-        client.retrbinary(f"RETR /{target.gcode_file}", lambda _: None)
+        client.retrbinary(f"RETR {path}", lambda _: None)
     if client.lastresp != "522":   # the TLS error came first: the reply is still waiting
         with pytest.raises(ftplib.error_perm, match="^522 .*session reuse required"):
             client.getresp()
