@@ -117,9 +117,8 @@ def build_parser(command: str) -> argparse.ArgumentParser:
     flag("printer.ftps", "read each job's 3MF over the printer's FTPS (port 990) for its "
          "filament plan; --no-printer.ftps for farms that do not want it (default on)",
          action=argparse.BooleanOptionalAction, default=None)
-    flag("filament.prices", "YAML of filament prices per kg by material or Bambu profile id, "
-         "in one currency (docs/job-files.md); re-read when it changes, a bad file keeps the "
-         "last good prices", metavar="PATH")
+    flag("filament.prices", "filament prices per kg by material or profile, YAML "
+         "(docs/job-files.md); re-read when it changes", metavar="PATH")
     flag("workers", "processes sharing the printers' sessions, by a hash of the serial; 1 "
          "keeps one process (default: one per CPU this process may use, at most "
          f"{DEFAULT_WORKERS_CAP})", metavar="N")

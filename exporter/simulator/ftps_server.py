@@ -224,13 +224,14 @@ class JobFileServer:
             context = _context(cert, key)
         self._loop = IOLoop()
         for printer in self._printers:
-            if Fault.OFFLINE in printer.faults:
-                continue
+            # every printer keeps its files (an offline one too: it may come back)
             home = self.storage(printer)
             home.mkdir(parents=True, exist_ok=True)
             if Fault.NO_STORAGE not in printer.faults:
                 for folder in ("cache", "model", "timelapse"):
                     (home / folder).mkdir(exist_ok=True)
+            if Fault.OFFLINE in printer.faults:
+                continue
             authorizer = DummyAuthorizer()
             authorizer.add_user("bblp", printer.record.access_code, str(home), perm="elr")
             handler = type(f"Control_{printer.record.serial}", (_Control,), {
