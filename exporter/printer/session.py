@@ -151,7 +151,6 @@ class PrinterSession:
         self._message_errors: dict[str, int] = {}   # by reason
         self._jobs = JobTracker()
         self._state_time = StateTime(clock(), monotonic())   # offline until a report
-        self._state_observed = monotonic()
         self._last_error = ""
         self._last_reason = ""
         self._printing = PrintingTime()   # seconds seen RUNNING
@@ -388,7 +387,7 @@ class PrinterSession:
             state = self._report.report.get("print", {}).get("gcode_state")
             running = (self._connected and fresh and isinstance(state, str)
                        and state.strip().upper() == "RUNNING")
-            if mono - self._state_observed >= STATE_TIME_RESOLUTION:
+            if mono - self._state_time.observed >= STATE_TIME_RESOLUTION:
                 self._observe_state(now, mono)
         return self._printing.observe(running)
 
@@ -400,7 +399,6 @@ class PrinterSession:
         state = self._report.report.get("print", {}).get("gcode_state")
         gcode = state.strip().upper() if isinstance(state, str) else None
         self._state_time.observe(state_label(gcode, up), now, mono)
-        self._state_observed = mono
 
     def status(self, now: float) -> PrinterStatus:
         """A consistent copy of what the session holds; never touches the network. The
@@ -410,7 +408,7 @@ class PrinterSession:
         with self._lock:
             fresh = (self._last_message is not None
                      and now - self._last_message <= self._settings.staleness)
-            key = (self._changes, fresh, printing_seconds, self._state_observed)
+            key = (self._changes, fresh, printing_seconds, self._state_time.observed)
             if not self._dirty and self._status is not None and key == self._status_key:
                 return self._status
             model = self.model

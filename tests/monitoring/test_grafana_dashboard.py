@@ -291,3 +291,32 @@ def test_no_link_to_a_repository_that_does_not_exist() -> None:
     # what to do for each alert is in docs/runbook.md of this project; where it is
     # served is the user's to say
     assert "github.com" not in DASHBOARD.read_text()
+
+
+def test_the_jobs_and_utilisation_row() -> None:
+    """Its own row, after the fleet's panels and before the per-printer rows, with what
+    a farm asks of its jobs; every query is also run live by test_stack_e2e.py."""
+    panels = list(all_panels(dashboard()))
+    rows = [p for p in panels if p["type"] == "row"]
+    titles = [r["title"] for r in rows]
+    assert titles.index("Jobs and utilisation") < titles.index("Printer $printer")
+    row = next(r for r in rows if r["title"] == "Jobs and utilisation")
+    below = [p for p in panels if p["type"] != "row"
+             and row["gridPos"]["y"] < p["gridPos"]["y"] < next(
+                 r["gridPos"]["y"] for r in rows if r["title"] == "Printer $printer")]
+    by_title = {p["title"]: p for p in below}
+    assert set(by_title) == {
+        "Jobs per hour by result", "Success ratio by printer (worst first)",
+        "Success ratio by model (worst first)", "Hours lost in failed and cancelled jobs",
+        "Utilisation by printer", "Fleet time by state", "Plates waiting"}
+    expr = {title: " ".join(t["expr"] for t in p["targets"]) for title, p in by_title.items()}
+    assert "bambu_printer_prints_total" in expr["Jobs per hour by result"]
+    for title in ("Success ratio by printer (worst first)", "Success ratio by model (worst first)"):
+        assert expr[title].startswith("sort(") and 'result="finished"' in expr[title]
+    assert "group_left (model)" in expr["Success ratio by model (worst first)"]
+    assert 'result=~"failed|cancelled"' in expr["Hours lost in failed and cancelled jobs"]
+    assert "bambu_printer_print_seconds_total" in expr["Hours lost in failed and cancelled jobs"]
+    assert 'state="printing"' in expr["Utilisation by printer"]
+    assert "sum by (state)" in expr["Fleet time by state"]
+    assert "bambu_printer_state_since_timestamp_seconds" in expr["Plates waiting"]
+    assert 'state=~"FINISH|FAILED"' in expr["Plates waiting"]
