@@ -20,8 +20,9 @@ alternate with/without so the machine's noise hits both alike. Memory: the Pytho
 (tracemalloc) of building and feeding the sessions, each way, alternately, after one
 warm-up build that pays for the strings every build shares.
 
-Prints the median collect time each way, per printer, the ratio, and KiB per printer each
-way with the ratio; the target is at most +10 % on both.
+Prints the median collect time each way and per printer, the ratio (the median of each
+round's with/without: both ways of a round share its moment's noise), and KiB per printer
+each way with the ratio; the target is at most +10 % on both.
 """
 
 from __future__ import annotations
@@ -213,7 +214,10 @@ def main(argv: list[str] | None = None) -> int:
 
     with_ms = statistics.median(times[True]) * 1000
     without_ms = statistics.median(times[False]) * 1000
-    ratio = with_ms / without_ms
+    # Each round times both ways back to back: the ratio within a round shares that
+    # moment's noise; the median of those is the figure (the fastest of each way beside it).
+    ratio = statistics.median(w / o for w, o in zip(times[True], times[False], strict=True))
+    fastest = min(times[True]) / min(times[False])
     print(f"jobs ended in the run: {ended} (the job model at work)")
     print(f"samples per printer: with {samples_per_printer[True]:.1f}, "
           f"without {samples_per_printer[False]:.1f}")
@@ -221,7 +225,8 @@ def main(argv: list[str] | None = None) -> int:
           f"printer); without: p50 {without_ms:.1f} ms "
           f"({without_ms * 1000 / count:.1f} us per printer)")
     print(f"collect ratio with/without: {ratio:.3f} "
-          f"{'PASS' if ratio <= TARGET else 'MISS'} (target <= {TARGET:.2f})")
+          f"{'PASS' if ratio <= TARGET else 'MISS'} (target <= {TARGET:.2f}; median of the "
+          f"rounds' ratios; fastest with / fastest without {fastest:.3f})")
 
     heap_per_printer(count, messages, True)   # warm-up: the strings every build shares
     heaps: dict[bool, list[float]] = {True: [], False: []}
