@@ -21,8 +21,9 @@ rules, in the order JobTracker applies them:
   hand continues if its identity is the same, and ends by what the report says if it
   rests (IDLE then says nothing of how: `unknown`).
 - FINISH/FAILED straight back to RUNNING/PAUSE with the same identity and no echo, and
-  progress not more than 5 % behind the terminal report's, is the state flapping: the job resumes and
-  its next end is not counted again (a real next job passes through PREPARE).
+  progress not more than 5 % behind the terminal report's, is the state flapping: the
+  job resumes and its next end is not counted again (a real next job passes through
+  PREPARE).
 - Progress and layer keep their highest value of the job: firmware resets both to 0 on a
   cancel, and a job's end should say how far it got.
 
