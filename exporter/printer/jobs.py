@@ -21,8 +21,9 @@ rules, in the order JobTracker applies them:
   hand continues if its identity is the same, and ends by what the report says if it
   rests (IDLE then says nothing of how: `unknown`).
 - FINISH/FAILED straight back to RUNNING/PAUSE with the same identity and no echo, and
-  progress not more than 5 % behind the terminal report's, is the state flapping: the job resumes and
-  its next end is not counted again (a real next job passes through PREPARE).
+  progress not more than 5 % behind the terminal report's, is the state flapping: the
+  job resumes and its next end is not counted again (a real next job passes through
+  PREPARE).
 - Progress and layer keep their highest value of the job: firmware resets both to 0 on a
   cancel, and a job's end should say how far it got.
 
@@ -65,7 +66,7 @@ JOB_FIELDS = frozenset({"gcode_state", "print_error", "subtask_id", "task_id", "
                         "subtask_name", "mc_percent", "layer_num", "gcode_start_time"})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class JobReport:
     """The fields of a merged report that jobs are read from, typed."""
 
@@ -102,7 +103,7 @@ def job_report(printed: Mapping[str, Any]) -> JobReport:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Job:
     """A job as far as it has been seen. Its fields are the latest the printer reported,
     except progress and layer (the highest: a cancel resets them to 0)."""
@@ -119,7 +120,7 @@ class Job:
     layer: int | None          # highest seen
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class EndedJob:
     """The last job that ended: the job as it was at its end, and how it ended."""
 
@@ -130,7 +131,7 @@ class EndedJob:
     print_error: int           # the printer's print_error at the end (0 = none)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Jobs:
     """What one printer's session knows of its jobs, for consumers of PrinterStatus.
 
@@ -149,7 +150,7 @@ class Jobs:
     print_seconds: Mapping[str, float] = dataclasses.field(default_factory=dict)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Rest:
     """What the printer said when it came to rest, to tell a flap from a new job."""
 
@@ -161,14 +162,15 @@ class JobTracker:
     """One printer's jobs, fed every report that may change them. Not thread-safe: the
     session calls it under its lock."""
 
+    __slots__ = ("_number", "_current", "_counted", "_start_mono", "_last_ended", "_state",
+                 "_rest", "_echo", "_resync", "_view")
+
     def __init__(self) -> None:
         self._number = 0
         self._current: Job | None = None
         self._counted = True          # False: a resumed job whose end was counted already
         self._start_mono = 0.0        # monotonic time of the current job's start
         self._last_ended: EndedJob | None = None
-        self._prints: dict[str, int] = {}
-        self._print_seconds: dict[str, float] = {}
         self._state: str | None = None   # the last active or resting state seen
         self._rest: _Rest | None = None
         self._echo: tuple[ProjectFile, float] | None = None   # (echo, monotonic time)
@@ -201,8 +203,8 @@ class JobTracker:
             self._resync = False
         if self._view_key() == before:
             return False
-        self._view = Jobs(self._current, self._last_ended, dict(self._prints),
-                          dict(self._print_seconds))
+        self._view = Jobs(self._current, self._last_ended, self._view.prints,
+                          self._view.print_seconds)
         return True
 
     # ------------------------------------------------------------------ transitions
@@ -311,8 +313,12 @@ class JobTracker:
         duration = max(0.0, mono - self._start_mono)
         self._last_ended = EndedJob(job, result, wall, duration, report.print_error)
         if result in JOB_RESULTS:
-            self._prints[result] = self._prints.get(result, 0) + 1
-            self._print_seconds[result] = self._print_seconds.get(result, 0.0) + duration
+            # New mappings, never changed after: every status holding the old ones keeps them.
+            view = self._view
+            self._view = Jobs(view.current, view.last_ended,
+                              {**view.prints, result: view.prints.get(result, 0) + 1},
+                              {**view.print_seconds,
+                               result: view.print_seconds.get(result, 0.0) + duration})
 
     def _view_key(self) -> tuple[object, ...]:
         return self._current, self._last_ended

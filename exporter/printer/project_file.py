@@ -24,7 +24,7 @@ MAX_AMS_MAPPING = 64
 _PLATE = re.compile(r"plate_(\d{1,4})\.gcode$", re.IGNORECASE)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ProjectFile:
     """What the echo of a job's `project_file` command said ("" / None / () = not said)."""
 

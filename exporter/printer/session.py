@@ -156,7 +156,6 @@ class PrinterSession:
         self._filament = FilamentBook(record.serial, filament.fetcher, filament.prices) \
             if filament is not None else None
         self._state_time = StateTime(clock(), monotonic())   # offline until a report
-        self._state_observed = monotonic()
         self._last_error = ""
         self._last_reason = ""
         self._printing = PrintingTime()   # seconds seen RUNNING
@@ -397,7 +396,7 @@ class PrinterSession:
             state = self._report.report.get("print", {}).get("gcode_state")
             running = (self._connected and fresh and isinstance(state, str)
                        and state.strip().upper() == "RUNNING")
-            if mono - self._state_observed >= STATE_TIME_RESOLUTION:
+            if mono - self._state_time.observed >= STATE_TIME_RESOLUTION:
                 self._observe_state(now, mono)
         return self._printing.observe(running)
 
@@ -409,7 +408,6 @@ class PrinterSession:
         state = self._report.report.get("print", {}).get("gcode_state")
         gcode = state.strip().upper() if isinstance(state, str) else None
         self._state_time.observe(state_label(gcode, up), now, mono)
-        self._state_observed = mono
 
     def status(self, now: float) -> PrinterStatus:
         """A consistent copy of what the session holds; never touches the network. The
@@ -420,7 +418,7 @@ class PrinterSession:
             fresh = (self._last_message is not None
                      and now - self._last_message <= self._settings.staleness)
             filament = self._filament.status() if self._filament is not None else None
-            key = (self._changes, fresh, printing_seconds, self._state_observed, filament)
+            key = (self._changes, fresh, printing_seconds, self._state_time.observed, filament)
             if not self._dirty and self._status is not None and key == self._status_key:
                 return self._status
             model = self.model

@@ -33,24 +33,29 @@ class StateTime:
     error is at most one observation interval per change of state. Not thread-safe (the
     session calls it under its lock)."""
 
+    __slots__ = ("_totals", "_label", "observed", "since")   # one per printer
+
     def __init__(self, wall: float, mono: float, label: str = OFFLINE_LABEL) -> None:
         self._totals = dict.fromkeys(STATE_LABELS, 0.0)
         self._label = label
-        self._mono = mono
-        self.since = wall   # unix time the current state began (as first seen)
+        self.observed = mono   # monotonic time of the last observation
+        self.since = wall      # unix time the current state began (as first seen)
 
     @property
     def label(self) -> str:
         return self._label
 
     def observe(self, label: str, wall: float, mono: float) -> None:
-        if mono > self._mono:
-            self._totals[self._label] += mono - self._mono
-            self._mono = mono
+        if mono > self.observed:
+            # A new mapping each time, never changed after: statuses share it uncopied.
+            totals = dict(self._totals)
+            totals[self._label] += mono - self.observed
+            self._totals = totals
+            self.observed = mono
         if label != self._label:
             self._label = label
             self.since = wall
 
-    def totals(self) -> dict[str, float]:
-        """Seconds by state label, every label present."""
-        return dict(self._totals)
+    def totals(self) -> Mapping[str, float]:
+        """Seconds by state label, every label present (read only: it is shared)."""
+        return self._totals

@@ -428,4 +428,5 @@ def test_any_sequence_never_raises_never_goes_down_and_stays_bounded(steps: list
             assert 0 <= jobs.current.progress <= 1
         before_prints, before_seconds = dict(jobs.prints), dict(jobs.print_seconds)
     # bounded: the tracker keeps a fixed set of attributes, no list grows
-    assert all(not isinstance(value, list) for value in vars(printer.tracker).values())
+    tracker = printer.tracker
+    assert all(not isinstance(getattr(tracker, name), list) for name in tracker.__slots__)
