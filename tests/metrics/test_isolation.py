@@ -1,9 +1,6 @@
 """Whatever one printer or one row of the list holds, the scrape goes on for the rest: the
 collector end to end with a YAML list, simulated printers over TLS MQTT,
-the exposition /metrics serves, and the real promtool. (Issue 10, "Why" 1, 2 and 6.)
-
-Printers here live on 127.0.67.x.
-"""
+the exposition /metrics serves, and the real promtool. (Issue 10, "Why" 1, 2 and 6.)"""
 
 from __future__ import annotations
 
@@ -30,7 +27,10 @@ from exporter.metrics.exposition import render
 from exporter.printer.session import PrinterSession, SessionSettings
 from exporter.printer.status import PrinterStatus
 from exporter.simulator import SimulatedFleet
+from tests.support.addresses import AddressPool
 from tests.support.waiting import wait_until
+
+pytestmark = pytest.mark.tier("e2e")
 
 SETTINGS = SessionSettings(staleness=10.0, pushall_interval=300.0, connect_timeout=2.0,
                            reconnect_max_delay=1)
@@ -41,8 +41,8 @@ LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
 
 
 @pytest.fixture(scope="module")
-def fleet() -> Iterator[SimulatedFleet]:
-    fleet = SimulatedFleet(count=4, first_address="127.0.67.1", seed=23, life=False,
+def fleet(addresses: AddressPool) -> Iterator[SimulatedFleet]:
+    fleet = SimulatedFleet(count=4, first_address=addresses.take(4).first, seed=23, life=False,
                            models=["P1S", "X1C"])
     fleet.start()
     yield fleet

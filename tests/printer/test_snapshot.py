@@ -18,6 +18,8 @@ from exporter.printer.snapshot import (
 from tests.support import payloads
 from tests.support.reference import deep_merge
 
+pytestmark = pytest.mark.tier("unit")
+
 # ---------------------------------------------------------------------- deep merge
 
 def test_nested_delta_changes_only_its_key() -> None:

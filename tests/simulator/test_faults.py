@@ -12,11 +12,14 @@ import pytest
 from exporter.simulator import Fault, SimulatedFleet, reports
 from exporter.simulator.faults import assign_faults, fault_count, parse_amount
 from tests.simulator.helpers import Listener, api_printer, tls_handshake, wait_until
+from tests.support.addresses import AddressPool
+
+pytestmark = pytest.mark.tier("e2e")
 
 
 @pytest.fixture(scope="module")
-def fleet() -> Iterator[SimulatedFleet]:
-    with SimulatedFleet(count=12, first_address="127.0.12.1", seed=3, life=False,
+def fleet(addresses: AddressPool) -> Iterator[SimulatedFleet]:
+    with SimulatedFleet(count=12, first_address=addresses.take(12).first, seed=3, life=False,
                         models=["P1S", "X1C"], drop_after=1.0,
                         faults={"offline": 1, "hung": 1, "silent": 1, "drop": 1,
                                 "garbage": 2, "hms": 1, "fail": 1, "wrong_code": 1}) as f:

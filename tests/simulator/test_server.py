@@ -10,14 +10,17 @@ from bambulabs_api import GcodeState, PrintStatus
 
 from exporter.simulator import SimulatedFleet
 from tests.simulator.helpers import Listener, api_printer, raw_connect, wait_until
+from tests.support.addresses import AddressPool
+
+pytestmark = pytest.mark.tier("e2e")
 
 MODELS = ["X1C", "X1E", "H2D", "P1P", "P1S", "A1MINI", "A1"]
 
 
 @pytest.fixture(scope="module")
-def fleet() -> Iterator[SimulatedFleet]:
+def fleet(addresses: AddressPool) -> Iterator[SimulatedFleet]:
     # One printer of every model, still (life=False), so values are exact.
-    with SimulatedFleet(count=len(MODELS), first_address="127.0.11.1", seed=7,
+    with SimulatedFleet(count=len(MODELS), first_address=addresses.take(len(MODELS)).first, seed=7,
                         models=MODELS, life=False) as f:
         yield f
 

@@ -23,6 +23,8 @@ from exporter.web.auth_gate import AuthGate, Verdict, client_key
 from exporter.web.server import WebServer
 from tests.support.e2e import wait_until
 
+pytestmark = pytest.mark.tier("unit")
+
 REPO = Path(__file__).resolve().parents[2]
 HOST = "127.0.91.250"
 USER, PASSWORD = "prometheus", "the-right-password"
@@ -143,6 +145,7 @@ def hello(environ: dict[str, Any], start_response: Any) -> list[bytes]:
     return [b"hello\n"]
 
 
+@pytest.mark.tier("e2e")
 def test_a_valid_user_gets_in_during_a_wrong_password_flood(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # 100 clients sending wrong passwords filled the one bcrypt queue: a valid user whose

@@ -28,8 +28,11 @@ from exporter.cli import Exporter
 from exporter.config import Settings
 from exporter.simulator import SimulatedFleet
 from exporter.web.server import ServerLimits, WebServer
+from tests.support.addresses import AddressPool
 from tests.support.e2e import free_port, wait_until
 from tests.web.pki import KeyPair, bcrypt_hash, cert_der, fingerprint, make_ca, make_signed
+
+pytestmark = pytest.mark.tier("e2e")
 
 HOST = "127.0.64.10"
 USER, PASSWORD = "prometheus", "s3cret-scrape-pass"
@@ -284,10 +287,10 @@ def prometheus_targets(base: str) -> dict[str, dict[str, Any]]:
     return {t["labels"]["job"]: t for t in data}
 
 
-def test_prometheus_scrapes_over_mutual_tls_with_basic_auth(
+def test_prometheus_scrapes_over_mutual_tls_with_basic_auth(addresses: AddressPool,
         tmp_path: Path, pki: dict[str, KeyPair], caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    fleet = SimulatedFleet(count=1, first_address="127.0.65.1", seed=64, life=False)
+    fleet = SimulatedFleet(count=1, first_address=addresses.take(1).first, seed=64, life=False)
     fleet.start()
     web = tmp_path / "web.yml"
     web.write_text(web_yaml(pki, pki["server"], client_auth=True))
