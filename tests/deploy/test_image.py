@@ -13,6 +13,7 @@ loopback.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -73,9 +74,11 @@ def _fill_wheels(context: Path) -> None:
     wanted = [str(context), "setuptools>=64", "wheel"]
     pip = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
            "--dest", str(WHEELS), "--find-links", str(WHEELS)]
-    offline = subprocess.run([*pip, "--no-index", *wanted], capture_output=True, timeout=300)
-    if offline.returncode != 0:
-        _run([*pip, *wanted], 600)
+    with open(WHEELS / ".lock", "w") as lock:   # two runs at once fill it one after the other
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        offline = subprocess.run([*pip, "--no-index", *wanted], capture_output=True, timeout=300)
+        if offline.returncode != 0:
+            _run([*pip, *wanted], 600)
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,6 @@ import shutil
 import socket
 import ssl
 import subprocess
-import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -197,7 +196,10 @@ def test_a_reload_never_switches_tls_or_auth_off(
     else:
         config.write_text(f"tls_server_config:\n  cert_file: {pki['server'].cert}\n"
                           f"  key_file: {pki['server'].key}\n")
-    time.sleep(3.5)   # three looks of the watcher: long enough to apply a settled change
+    watcher = server.core.watcher
+    assert watcher is not None
+    # the watcher refuses the settled change (two looks); its counter says when
+    wait_until(lambda: watcher.failures >= 1, 15, what="the rewrite refused")
     https = f"https://{HOST}:{server.port}/metrics"
     assert curl_code(https, pki) == "401"
     assert curl_code(https, pki, "-u", f"{USER}:{PASSWORD}") == "200"
@@ -212,7 +214,9 @@ def test_a_fifo_in_place_of_the_web_config_stalls_no_request(
     config.unlink()
     os.mkfifo(config)
     try:
-        time.sleep(2.5)   # the watcher has looked at it
+        watcher = server.core.watcher
+        assert watcher is not None
+        wait_until(lambda: watcher.failures >= 1, 15, what="the watcher refusing the FIFO")
         https = f"https://{HOST}:{server.port}/metrics"
         assert [curl_code(https, pki, "-u", f"{USER}:{PASSWORD}") for _ in range(3)] == ["200"] * 3
     finally:
