@@ -21,10 +21,10 @@ from urllib.parse import parse_qs
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder, gzip_accepted
 
+from exporter.metrics.catalogue import Describe, no_text
 from exporter.metrics.exposition import encoder_for
 from exporter.printer.status import PrinterStatus
-from exporter.web.attention import Describe
-from exporter.web.landing_page import Filter, landing_page, no_text
+from exporter.web.landing_page import Filter, landing_page
 
 StartResponse = Callable[..., Any]
 Environ = dict[str, Any]

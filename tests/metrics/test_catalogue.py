@@ -1,4 +1,4 @@
-"""metrics.py: statuses -> families; a golden exposition, linted by the real promtool."""
+"""catalogue.py: statuses -> families; a golden exposition, linted by the real promtool."""
 
 from __future__ import annotations
 

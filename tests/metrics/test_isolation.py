@@ -21,7 +21,7 @@ from exporter.fleet.rendered import LocalFleet
 from exporter.inventory.last_good import Inventory
 from exporter.inventory.record import PrinterRecord
 from exporter.inventory.yaml_file import YamlSource
-from exporter.logs import escaping_handler
+from exporter.logs import EscapingFormatter
 from exporter.metrics.collector import FleetCollector
 from exporter.metrics.exposition import render
 from exporter.printer.session import PrinterSession, SessionSettings
@@ -69,7 +69,8 @@ class Farm:
 def log() -> Iterator[io.StringIO]:
     """The exporter's log as the CLI writes it."""
     stream = io.StringIO()
-    handler = escaping_handler(stream, LOG_FORMAT)
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(EscapingFormatter(LOG_FORMAT))
     logger = logging.getLogger("exporter")
     logger.addHandler(handler)
     level = logger.level

@@ -1,5 +1,5 @@
 """session.py against simulated printers, over TLS MQTT (the client is set up
-as bambulabs_api sets up its own; tests/printer/test_client.py holds that to the library)."""
+as bambulabs_api sets up its own; tests/printer/mqtt/test_bambu.py holds that to the library)."""
 
 from __future__ import annotations
 
@@ -94,7 +94,7 @@ def test_p1_deltas_merge_deeply(models_fleet: SimulatedFleet,
     # Partial nested objects, as P1/A1 firmware sends them.
     printer.update({"print": {"ams": {"tray_now": "2"}}})
     # The simulator replaces lists whole (its deltas carry the full AMS list when a tray
-    # changes); partial lists merged by id are covered in test_report.py.
+    # changes); partial lists merged by id are covered in test_snapshot.py.
     units = printer.report()["print"]["ams"]["ams"]
     units[0]["tray"][1]["remain"] = 7
     printer.update({"print": {"ams": {"ams": units}}})

@@ -1,4 +1,4 @@
-"""report.py: deep merge, snapshot mapping from full and delta reports, HMS decoding."""
+"""merge.py and snapshot.py: deep merge, snapshot mapping from full and delta reports, HMS decoding."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""client.py: the library's conventions, and the CONNECT it sends, without its client
+"""bambu.py: the library's conventions, and the CONNECT it sends, without its client
 or a CA store."""
 
 from __future__ import annotations
