@@ -31,12 +31,18 @@ _db_counter = itertools.count()
 
 @pytest.hookimpl(tryfirst=True)   # before -m selects by the markers added here
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    tiers: dict[str, int] = {}
     for item in items:
         stated = item.get_closest_marker("tier")
         tier = stated.args[0] if stated else "e2e"
         if tier not in TIERS:
             raise pytest.UsageError(f"{item.nodeid}: tier {tier!r} is not one of {TIERS}")
         item.add_marker(tier)
+        tiers[item.nodeid] = TIERS.index(tier)
+    # The slow tiers first, the many short unit files last: parallel workers then end
+    # together instead of one finishing a long file alone (the order is the same on every
+    # worker, as xdist requires).
+    items.sort(key=lambda item: -tiers[item.nodeid])
 
 
 def _refuse(what: str) -> Any:
