@@ -11,6 +11,7 @@ collide at all, and take locks all the same: the lock files are shared.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import ipaddress
 import os
@@ -54,7 +55,9 @@ class AddressPool:
     before. Close it to let another process have N."""
 
     def __init__(self, lock_dir: Path = LOCK_DIR, octets: range = OCTETS) -> None:
-        lock_dir.mkdir(mode=0o1777, parents=True, exist_ok=True)
+        lock_dir.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(OSError):   # any user's test run may take a lock there
+            lock_dir.chmod(0o1777)
         self._lock: IO[bytes] | None = None
         for octet in octets:
             handle = open(lock_dir / f"127.{octet}.lock", "ab")  # held open: the lock lives as long as it
