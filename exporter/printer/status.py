@@ -18,6 +18,7 @@ CONNECTION_ERROR_REASONS: tuple[str, ...] = ("refused", "auth", "timeout", "drop
                                              "unreachable", "protocol", "silent",
                                              "certificate")
 JOB_RESULTS: tuple[str, ...] = ("finished", "failed")
+RECENT_ERRORS = 5   # connection errors a status keeps, newest last
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,8 @@ class PrinterStatus:
     last_error: str = ""               # human-readable, for logs and the web page; never a secret
     last_error_reason: str = ""        # the last error's reason (auth, refused, ...); "" once connected
     printing_seconds: float = 0.0      # seen RUNNING by this session (a counter)
+    # the last connection errors, oldest first: (unix time, reason, text); never a secret
+    recent_errors: tuple[tuple[float, str, str], ...] = ()
 
     @property
     def state(self) -> str:

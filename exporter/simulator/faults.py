@@ -34,6 +34,7 @@ class Fault(str, enum.Enum):
     GARBAGE_AFTER_FIRST = "garbage_after_first"  # one good report, then only garbage
     WRONG_CN = "wrong_cn"                      # a CA-issued certificate for another serial
     SELF_SIGNED = "self_signed"                # a self-signed certificate, CN = serial
+    BOOT_STAGE_ZERO = "boot_stage_zero"        # after boot, resting with stg_cur 0 ("printing")
 
 
 # Names accepted in SimulatedFleet(faults=...) and as --<name> flags; "garbage" alternates
@@ -55,7 +56,8 @@ FAULT_NAMES: dict[str, tuple[Fault, ...]] = {
     **{fault.value: (fault,) for fault in (
         Fault.TLS13_DEAF, Fault.REFUSE_SUBSCRIBE, Fault.NO_SUBACK, Fault.ONE_CLIENT, Fault.CONNACK_FLOOD,
         Fault.BAD_MQTT, Fault.CLOSE_BEFORE_CONNACK, Fault.DROP_AT_CONNACK,
-        Fault.GARBAGE_AFTER_FIRST, Fault.WRONG_CN, Fault.SELF_SIGNED)},
+        Fault.GARBAGE_AFTER_FIRST, Fault.WRONG_CN, Fault.SELF_SIGNED,
+        Fault.BOOT_STAGE_ZERO)},
     "sdcard": (Fault.SDCARD,),
     "tangle": (Fault.TANGLE,),
     "firmware_update": (Fault.FIRMWARE_UPDATE,),

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from exporter.metrics.catalogue import Describe
 from exporter.printer.status import OFFLINE, PrinterStatus
 from exporter.printer.vocabulary import hms_wiki_url
+from exporter.printer.words import stage_words
 
 # Lower is more urgent: the order printers needing attention are listed in.
 RANK_FATAL = 0
@@ -89,7 +90,9 @@ def troubles(status: PrinterStatus, describe: Describe) -> list[Trouble]:
         stage = snap.stage or "unknown stage"
         fix = ("load filament and resume" if stage == "PAUSED_FILAMENT_RUNOUT"
                else "resume or stop the job")
-        out.append(Trouble(RANK_PAUSED, f"paused ({stage})", fix))
+        words = stage_words(stage) if snap.stage else "paused"
+        out.append(Trouble(RANK_PAUSED, words if words.startswith("paused") else
+                           f"paused ({words})", fix))
     if snap.sdcard == "abnormal":
         out.append(Trouble(RANK_HEALTH, "SD card abnormal", "reseat, format or replace it"))
     if snap.filament_tangle:
