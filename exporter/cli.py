@@ -41,6 +41,7 @@ from exporter.inventory.last_good import Inventory, describe_source
 from exporter.inventory.record import InventorySource
 from exporter.inventory.shard import describe_slice
 from exporter.logs import configure as configure_logs
+from exporter.metrics.catalogue import no_text
 from exporter.metrics.collector import FleetCollector, RenderedFleet
 from exporter.metrics.memory import Allocator
 from exporter.printer.error_texts import ErrorTexts
@@ -49,7 +50,6 @@ from exporter.version import version_text
 from exporter.web.app import make_app
 from exporter.web.healthcheck import HEALTHCHECK_ENVIRONMENT, PROBES
 from exporter.web.healthcheck import run as run_healthcheck
-from exporter.web.landing_page import no_text
 from exporter.web.listeners import bind_listeners
 from exporter.web.server import WebServer
 from exporter.web.server_core import ServerLimits

@@ -11,6 +11,8 @@ import pytest
 from exporter.config import parse_duration, parse_listen_address, settings_from
 from exporter.errors import ConfigError
 
+pytestmark = pytest.mark.tier("unit")
+
 
 def test_durations() -> None:
     assert parse_duration("--x", "500ms") == 0.5
@@ -124,6 +126,7 @@ def test_a_missing_hms_text_file_is_named(flags: dict, env: dict, named: str) ->
     ('{"data": {"device_hms": ', "not valid JSON"),
     ("[" * 200_000 + "]" * 200_000, "nested too deeply"),
 ])
+@pytest.mark.tier("e2e")
 def test_a_malformed_hms_text_file_stops_start_up(tmp_path: Path, content: str,
                                                   reason: str) -> None:
     bad = tmp_path / "hms.json"
@@ -178,6 +181,7 @@ def test_numeric_variables_take_ascii_digits_only(digits: str) -> None:
         settings_from({}, {"DB_HOST": "db", "DB_PORT": digits})
 
 
+@pytest.mark.tier("e2e")
 def test_workers_flag_with_a_superscript_is_the_flag_error(tmp_path: Path) -> None:
     printers = tmp_path / "printers.yaml"
     printers.write_text("printers: []\n")

@@ -140,7 +140,6 @@ CATALOGUE: tuple[Spec, ...] = (
     Spec("bambu_exporter_worker_restarts_total", "counter",
          "Worker processes restarted after dying or hanging (--workers).", per_printer=False),
 )
-SPECS: dict[str, Spec] = {spec.name: spec for spec in CATALOGUE}
 
 
 @dataclass(frozen=True)

@@ -158,7 +158,7 @@ class PrinterSession:
 
     def start(self) -> None:
         """Begin connecting on the network loop; returns at once (no I/O here, and about
-        0.1 ms of CPU: no CA store is loaded, see client.py)."""
+        0.1 ms of CPU: no CA store is loaded, see mqtt/bambu.py)."""
         tls_context = self._settings.tls_context or make_tls_context()
         network = self._network
         if network is None:  # a session on its own (tests)

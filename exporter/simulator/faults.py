@@ -22,7 +22,6 @@ class Fault(str, enum.Enum):
     SDCARD = "sdcard"                          # the SD card reads as abnormal
     TANGLE = "tangle"                          # a filament tangle is detected
     FIRMWARE_UPDATE = "firmware_update"        # a firmware update is on offer
-    GARBAGE = "garbage_text"                   # alias: the plain "garbage" fault
     # Firmware modes: what real firmware is reported to do, and what a broken one might.
     TLS13_DEAF = "tls13_deaf"                  # never answers a ClientHello offering TLS 1.3
     REFUSE_SUBSCRIBE = "refuse_subscribe"      # SUBACK 0x80 to every subscription

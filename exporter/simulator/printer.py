@@ -83,6 +83,7 @@ class SimulatedPrinter:
         self._hold()
         self.sessions: set[Session] = set()
         self.disconnects = 0
+        self.pings = 0           # PINGREQs answered
         self.connects_received = 0
         self.good_sent = False   # GARBAGE_AFTER_FIRST: its one good report went out
         self.requests: list[dict[str, Any]] = []

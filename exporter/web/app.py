@@ -22,11 +22,11 @@ from urllib.parse import parse_qs
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder, gzip_accepted
 
+from exporter.metrics.catalogue import Describe, no_text
 from exporter.metrics.exposition import encoder_for
 from exporter.printer.status import PrinterStatus
-from exporter.web.attention import Describe
 from exporter.web.html_parts import valid_serial
-from exporter.web.landing_page import Filter, landing_page, no_text
+from exporter.web.landing_page import Filter, landing_page
 from exporter.web.printer_page import not_found_page, printer_page
 
 StartResponse = Callable[..., Any]

@@ -6,14 +6,13 @@ another view) put the same printers first for the same reasons.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
+from exporter.metrics.catalogue import Describe
 from exporter.printer.status import OFFLINE, PrinterStatus
 from exporter.printer.vocabulary import hms_wiki_url
 from exporter.printer.words import stage_words
-
-Describe = Callable[[str], str]   # an HMS or print error code -> its text, "" when unknown
 
 # Lower is more urgent: the order printers needing attention are listed in.
 RANK_FATAL = 0

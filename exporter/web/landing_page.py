@@ -15,21 +15,17 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from exporter import __version__
-from exporter.metrics.catalogue import STATES
+from exporter.metrics.catalogue import STATES, Describe, no_text
 from exporter.printer.snapshot import PrinterSnapshot
 from exporter.printer.status import PrinterStatus
 from exporter.printer.words import model_words, stage_words, state_words
-from exporter.web.attention import Describe, Entry, Trouble, ordered
+from exporter.web.attention import Entry, Trouble, ordered
 from exporter.web.html_parts import STYLE as BASE_STYLE
 from exporter.web.html_parts import bar, dashboard_url, e, printer_path
 
 REFRESH_SECONDS = 15
 ATTENTION = "attention"   # the state filter's value for "needs attention"
 MAX_QUERY = 100           # characters of the search kept
-
-
-def no_text(_code: str) -> str:
-    return ""
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""metrics.py: statuses -> families; a golden exposition, linted by the real promtool."""
+"""catalogue.py: statuses -> families; a golden exposition, linted by the real promtool."""
 
 from __future__ import annotations
 
@@ -26,6 +26,8 @@ from exporter.printer.snapshot import snapshot
 from exporter.printer.status import PrinterStatus
 from tests.support import payloads
 from tests.support.reference import fleet_samples
+
+pytestmark = pytest.mark.tier("unit")
 
 GOLDEN = Path(__file__).parent / "golden" / "metrics.prom"
 HMS_TEXTS = Path(__file__).parents[1] / "support" / "hms_texts.json"
@@ -131,6 +133,7 @@ def test_golden_exposition() -> None:
     assert text == GOLDEN.read_text(), "exposition changed; UPDATE_GOLDEN=1 after review"
 
 
+@pytest.mark.tier("e2e")
 def test_golden_exposition_passes_promtool(tmp_path: Path) -> None:
     promtool = shutil.which("promtool")
     assert promtool, "promtool missing: ./scripts/system-deps installs it"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from exporter.printer.snapshot import snapshot
 from exporter.printer.status import PrinterStatus
 from exporter.web.attention import (
@@ -15,6 +17,8 @@ from exporter.web.attention import (
     troubles,
 )
 from tests.support import payloads
+
+pytestmark = pytest.mark.tier("unit")
 
 TEXTS = {"0300_0400_0001_0002": "Nozzle clogged.", "0300_800A": "Nozzle clogged; stopped."}
 

@@ -6,11 +6,15 @@ import re
 from dataclasses import replace
 from urllib.parse import parse_qs
 
+import pytest
+
 from exporter.printer.snapshot import snapshot
 from exporter.printer.status import PrinterStatus
 from exporter.web.landing_page import Filter, landing_page
 from tests.support import payloads
 from tests.support.e2e import fleet_table
+
+pytestmark = pytest.mark.tier("unit")
 
 NOW = 1764000000.0
 

@@ -1,8 +1,7 @@
 """The landing page in a real browser: headless Chromium loads `/` of a running exporter
 (sessions on real TLS MQTT to simulated printers), dumps the rendered DOM and takes a
-screenshot, at 12 printers (the demo's trouble: 127.0.46.x) and at 1000 (127.0.200.1 ..
-127.0.203.232). The DOM must answer "who needs a hand, and why" first; the PNG must be a
-real rendering.
+screenshot, at 12 printers (the demo's trouble) and at 1000. The DOM must answer "who needs
+a hand, and why" first; the PNG must be a real rendering.
 
 `UPDATE_SCREENSHOT=1` also writes the 12-printer screenshot to docs/img/landing.png, the
 README's picture. Chromium is Debian's /usr/bin/chromium (`./scripts/system-deps`).
@@ -29,7 +28,10 @@ from exporter.config import Settings
 from exporter.printer.words import state_words
 from exporter.simulator import Fault, SimulatedFleet
 from exporter.simulator.models import MODELS
+from tests.support.addresses import AddressPool
 from tests.support.e2e import fleet_table, http_get, wait_until
+
+pytestmark = pytest.mark.tier("stack")
 
 CHROMIUM = "/usr/bin/chromium"
 WIDTH, HEIGHT = 1600, 1000
@@ -126,13 +128,13 @@ def serve(count: int, first: str, trouble: dict[str, int]) -> Iterator[Page]:
 
 
 @pytest.fixture(scope="module")
-def page() -> Iterator[Page]:
-    yield from serve(12, "127.0.46.1", TROUBLE)
+def page(addresses: AddressPool) -> Iterator[Page]:
+    yield from serve(12, addresses.take(12).first, TROUBLE)
 
 
 @pytest.fixture(scope="module")
-def farm() -> Iterator[Page]:
-    yield from serve(1000, "127.0.200.1", {"offline": 10, "wrong_code": 5, "hms": 40,
+def farm(addresses: AddressPool) -> Iterator[Page]:
+    yield from serve(1000, addresses.take(1000).first, {"offline": 10, "wrong_code": 5, "hms": 40,
                                            "hms_serious": 10, "fail": 15, "runout": 10,
                                            "sdcard": 5})
 
