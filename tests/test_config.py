@@ -11,6 +11,8 @@ import pytest
 from exporter.config import parse_duration, parse_listen_address, settings_from
 from exporter.errors import ConfigError
 
+pytestmark = pytest.mark.tier("unit")
+
 
 def test_durations() -> None:
     assert parse_duration("--x", "500ms") == 0.5
@@ -124,6 +126,7 @@ def test_a_missing_hms_text_file_is_named(flags: dict, env: dict, named: str) ->
     ('{"data": {"device_hms": ', "not valid JSON"),
     ("[" * 200_000 + "]" * 200_000, "nested too deeply"),
 ])
+@pytest.mark.tier("e2e")
 def test_a_malformed_hms_text_file_stops_start_up(tmp_path: Path, content: str,
                                                   reason: str) -> None:
     bad = tmp_path / "hms.json"
@@ -178,6 +181,7 @@ def test_numeric_variables_take_ascii_digits_only(digits: str) -> None:
         settings_from({}, {"DB_HOST": "db", "DB_PORT": digits})
 
 
+@pytest.mark.tier("e2e")
 def test_workers_flag_with_a_superscript_is_the_flag_error(tmp_path: Path) -> None:
     printers = tmp_path / "printers.yaml"
     printers.write_text("printers: []\n")
@@ -273,3 +277,25 @@ def test_plate_waiting_threshold_from_flag_or_environment() -> None:
         settings_from({"printers.file": "p.yaml"}, {"BAMBU_ATTENTION_PLATE_WAITING": "soon"})
     with pytest.raises(ConfigError, match=r"--attention\.plate-waiting: '10ms' is too short"):
         settings_from({"printers.file": "p.yaml", "attention.plate-waiting": "10ms"}, {})
+
+
+# ------------------------------------------------------------- --web.dashboard-url
+
+def test_dashboard_url_template_from_flag_or_environment() -> None:
+    url = "https://grafana.example/d/bambu?var-printer={printer}&var-serial={serial}"
+    assert settings_from({"printers.file": "p.yaml", "web.dashboard-url": url},
+                         {}).dashboard_url == url
+    assert settings_from({"printers.file": "p.yaml"},
+                         {"BAMBU_WEB_DASHBOARD_URL": url}).dashboard_url == url
+    assert settings_from({"printers.file": "p.yaml"}, {}).dashboard_url == ""
+
+
+@pytest.mark.parametrize("url, reason", [
+    ("javascript:alert(1)", "not an http:// or https:// URL"),
+    ("https://g.example/d?x={ip}", "'ip'"),
+    ("https://g.example/d?x={printer", "a stray brace"),
+])
+def test_a_bad_dashboard_url_is_named(url: str, reason: str) -> None:
+    with pytest.raises(ConfigError, match=r"--web\.dashboard-url") as caught:
+        settings_from({"printers.file": "p.yaml", "web.dashboard-url": url}, {})
+    assert reason in str(caught.value)

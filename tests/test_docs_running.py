@@ -8,8 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from exporter.config import ENVIRONMENT
 from exporter.web.healthcheck import HEALTHCHECK_ENVIRONMENT
+
+pytestmark = pytest.mark.tier("e2e")
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNNING = ROOT / "docs" / "running.md"
@@ -41,7 +45,8 @@ def test_a_run_it_section_per_path_linked_from_the_readme() -> None:
 def test_flags_variables_and_files_named_exist() -> None:
     text = RUNNING.read_text()
     flags = set(re.findall(r"(?<![\w-])(--[a-z][a-z.-]*[a-z])", text))
-    known = set(re.findall(r"(--[a-z][a-z.-]*)", _help() + _help("healthcheck")))
+    known = set(re.findall(r"(--[a-z][a-z.-]*)", _help() + _help("healthcheck")
+                           + _help("hms-texts")))
     docker = {"--build-arg", "--profile", "--now", "--from-file", "--probe"}
     assert flags - docker <= known, flags - docker - known
     variables = set(re.findall(r"\b(BAMBU_[A-Z_]*[A-Z])\b(?![*/])", text))

@@ -2,7 +2,7 @@
 implicit FTPS: plans and trays (AMS, AMS HT, external spools), filament used by finished
 and cancelled jobs, and each firmware mode counted with its reason.
 
-Printers here live on 127.122.1.x and 127.122.2.x; the web port is a free port on 127.0.0.1.
+Printers take their addresses from the `addresses` fixture; the web port is a free port on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import pytest
 
 from exporter.printer.job_file.trays import from_hw_mapping
 from exporter.simulator import Fault, PrinterHandle, SimulatedFleet
+from tests.support.addresses import AddressPool
 from tests.support.e2e import (
     ExporterProcess,
     Samples,
@@ -26,6 +27,8 @@ from tests.support.e2e import (
     value,
     wait_until,
 )
+
+pytestmark = pytest.mark.tier("e2e")
 
 MODES = ("no_storage", "zip_bomb", "xml_bomb", "files_in_cache", "file_late", "big_3mf",
          "tls13_deaf", "subtask_lag")
@@ -50,10 +53,10 @@ class Setup:
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
-    plain = SimulatedFleet(count=3, first_address="127.122.1.1", seed=3, life=False,
+def setup(tmp_path_factory: pytest.TempPathFactory, addresses: AddressPool) -> Iterator[Setup]:
+    plain = SimulatedFleet(count=3, first_address=addresses.take(3).first, seed=3, life=False,
                            models=["X1C", "H2D", "A1"], ftps=True).start()
-    modes = SimulatedFleet(count=len(MODES) + 1, first_address="127.122.2.1", seed=4,
+    modes = SimulatedFleet(count=len(MODES) + 1, first_address=addresses.take(len(MODES) + 1).first, seed=4,
                            life=False, models=["X1C"], ftps=True, file_delay=4.0,
                            big_3mf_size=30 * 1000 * 1000,
                            faults={mode: 1 for mode in MODES})

@@ -5,7 +5,7 @@ Every job the printers end is counted once with its result (finished, failed, ca
 in both firmware shapes, a flapping FINISH once), a restart or a reconnect counts nothing
 twice, and the time in each state adds up to the time watched.
 
-Printers here live on 127.121.0.x.
+Printers take their addresses from the `addresses` fixture.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from exporter.simulator import Fault, SimulatedFleet
+from tests.support.addresses import AddressPool
 from tests.support.e2e import (
     ExporterProcess,
     Samples,
@@ -27,6 +28,8 @@ from tests.support.e2e import (
     value,
 )
 from tests.support.waiting import wait_until
+
+pytestmark = pytest.mark.tier("e2e")
 
 RESULTS = ("finished", "failed", "cancelled")
 STATES = ("printing", "paused", "preparing", "plate_waiting", "idle", "offline")
@@ -66,9 +69,9 @@ def all_up(exporter: Exporter, serials: list[str]) -> Samples | None:
 
 
 @pytest.fixture(scope="module")
-def busy_fleet() -> Iterator[SimulatedFleet]:
+def busy_fleet(addresses: AddressPool) -> Iterator[SimulatedFleet]:
     # 20000 simulated seconds a second: jobs of hours end within a second.
-    with SimulatedFleet(count=6, first_address="127.121.0.1", seed=211, speed=20000.0,
+    with SimulatedFleet(count=6, first_address=addresses.take(6).first, seed=211, speed=20000.0,
                         models=["X1C", "P1S", "A1", "H2D"],
                         faults={"cancel_to_idle": 1, "flapping": 1}) as fleet:
         fleet.pause()
@@ -176,8 +179,8 @@ def test_time_in_states_adds_up_to_the_time_watched(busy_fleet: SimulatedFleet,
 
 
 @pytest.fixture(scope="module")
-def still_fleet() -> Iterator[SimulatedFleet]:
-    with SimulatedFleet(count=1, first_address="127.121.0.21", seed=212, life=False,
+def still_fleet(addresses: AddressPool) -> Iterator[SimulatedFleet]:
+    with SimulatedFleet(count=1, first_address=addresses.take().first, seed=212, life=False,
                         models=["X1C"], drop_after=1.0) as fleet:
         yield fleet
 

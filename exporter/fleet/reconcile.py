@@ -1,7 +1,8 @@
 """The fleet: reconciles the printer list with live sessions, one per serial.
 
-Called on every scrape, so nothing here waits on a printer: new sessions start in
-paho's threads, replaced and removed ones close in background threads.
+Called on every scrape, so nothing here waits on a printer: new sessions are started by
+one starter thread and live on the network loop, replaced and removed ones close in
+background threads.
 """
 
 from __future__ import annotations

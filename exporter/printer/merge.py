@@ -29,7 +29,6 @@ _LIST_BOUNDS: dict[str, tuple[str, int]] = {
 _OTHER_LIST = ("list", MAX_LIST_ITEMS)
 # Cut by the report's own bound: new keys or ids refused while the report is full.
 REPORT_BOUND = "report"
-TRUNCATION_BOUNDS: tuple[str, ...] = ("text", "hms", "ams", "tray", "list", REPORT_BOUND)
 
 
 class MergedReport:

@@ -20,7 +20,8 @@ OFFLINE = "OFFLINE"
 CONNECTION_ERROR_REASONS: tuple[str, ...] = ("refused", "auth", "timeout", "dropped",
                                              "unreachable", "protocol", "silent",
                                              "certificate")
-__all__ = ["CONNECTION_ERROR_REASONS", "JOB_RESULTS", "OFFLINE", "STATE_LABELS",
+RECENT_ERRORS = 5   # connection errors a status keeps, newest last
+__all__ = ["CONNECTION_ERROR_REASONS", "JOB_RESULTS", "OFFLINE", "RECENT_ERRORS", "STATE_LABELS",
            "PrinterStatus", "offline_status", "serial_model"]
 
 
@@ -53,6 +54,8 @@ class PrinterStatus:
     state_since: float | None = None
     # The current job's filament plan and trays, fetch errors, filament used (job_file/)
     filament: FilamentStatus | None = None
+    # the last connection errors, oldest first: (unix time, reason, text); never a secret
+    recent_errors: tuple[tuple[float, str, str], ...] = ()
 
     @property
     def state(self) -> str:

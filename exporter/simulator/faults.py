@@ -22,7 +22,6 @@ class Fault(str, enum.Enum):
     SDCARD = "sdcard"                          # the SD card reads as abnormal
     TANGLE = "tangle"                          # a filament tangle is detected
     FIRMWARE_UPDATE = "firmware_update"        # a firmware update is on offer
-    GARBAGE = "garbage_text"                   # alias: the plain "garbage" fault
     # Firmware modes: what real firmware is reported to do, and what a broken one might.
     TLS13_DEAF = "tls13_deaf"                  # never answers a ClientHello offering TLS 1.3
     REFUSE_SUBSCRIBE = "refuse_subscribe"      # SUBACK 0x80 to every subscription
@@ -48,6 +47,7 @@ class Fault(str, enum.Enum):
     CANCEL_TO_IDLE = "cancel_to_idle"          # a cancel goes RUNNING/PAUSE -> IDLE, not FAILED
     FLAPPING = "flapping"                      # a job's FINISH flaps back to RUNNING twice
     PLATE_WAITING = "plate_waiting"            # finished plates wait until the fault is cleared
+    BOOT_STAGE_ZERO = "boot_stage_zero"        # after boot, resting with stg_cur 0 ("printing")
 
 
 # Names accepted in SimulatedFleet(faults=...) and as --<name> flags; "garbage" alternates
@@ -72,7 +72,7 @@ FAULT_NAMES: dict[str, tuple[Fault, ...]] = {
         Fault.GARBAGE_AFTER_FIRST, Fault.WRONG_CN, Fault.SELF_SIGNED, Fault.FTPS_A1_DATA,
         Fault.FTPS_DRIP, Fault.FILES_IN_CACHE, Fault.NO_STORAGE, Fault.FILE_LATE, Fault.BIG_3MF,
         Fault.ZIP_BOMB, Fault.XML_BOMB, Fault.SUBTASK_LAG, Fault.CANCEL_TO_IDLE,
-        Fault.FLAPPING, Fault.PLATE_WAITING)},
+        Fault.FLAPPING, Fault.PLATE_WAITING, Fault.BOOT_STAGE_ZERO)},
     "sdcard": (Fault.SDCARD,),
     "tangle": (Fault.TANGLE,),
     "firmware_update": (Fault.FIRMWARE_UPDATE,),

@@ -160,6 +160,11 @@ class PrinterHandle:
         return self._fleet.call(lambda: self._printer.disconnects)
 
     @property
+    def pings(self) -> int:
+        """Keep-alive pings (PINGREQ) answered so far."""
+        return self._fleet.call(lambda: self._printer.pings)
+
+    @property
     def requests(self) -> list[dict[str, Any]]:
         """Request payloads received so far (pushall, get_version, commands)."""
         return self._fleet.call(lambda: copy.deepcopy(self._printer.requests))

@@ -85,6 +85,7 @@ class SimulatedPrinter:
         self._hold()
         self.sessions: set[Session] = set()
         self.disconnects = 0
+        self.pings = 0           # PINGREQs answered
         self.connects_received = 0
         self.good_sent = False   # GARBAGE_AFTER_FIRST: its one good report went out
         self.requests: list[dict[str, Any]] = []
@@ -104,6 +105,10 @@ class SimulatedPrinter:
             self._merge({"print": self._any_life().run_out()})
         if self.faults & HMS_FAULTS:
             self._merge({"print": {"hms": self._with_fault_hms(self.report["print"]["hms"])}})
+        if Fault.BOOT_STAGE_ZERO in self.faults and self.report["print"]["gcode_state"] in (
+                "IDLE", "FINISH", "FAILED"):
+            # Real firmware after boot: resting, yet stg_cur 0 ("printing"), print_type idle.
+            self._merge({"print": {"stg_cur": 0, "print_type": "idle"}})
         self.pending = {}
 
     # -- state ----------------------------------------------------------------------------

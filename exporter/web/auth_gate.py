@@ -75,10 +75,6 @@ class AuthGate:
         failed = self._suspects.get(client_key(client))
         return failed is not None and self._clock() - failed < self._suspect_for
 
-    @property
-    def suspects(self) -> int:
-        return len(self._suspects)
-
     def failed(self, client: str) -> None:
         """`client` gave wrong credentials (checked here or known from a cache)."""
         key = client_key(client)

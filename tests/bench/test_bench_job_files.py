@@ -7,14 +7,20 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from tests.support.addresses import AddressPool
+
+pytestmark = pytest.mark.tier("e2e")
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_prints_every_figure_and_exits_zero() -> None:
+def test_prints_every_figure_and_exits_zero(addresses: AddressPool) -> None:
     result = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "bench_job_files.py"), "--printers", "6",
-         "--spread", "2", "--settle", "4", "--size-mb", "3", "--first-address", "127.122.9.1",
-         "--bytes-address", "127.122.8.1"],
+         "--spread", "2", "--settle", "4", "--size-mb", "3", "--first-address",
+         addresses.take(6).first, "--bytes-address", addresses.take().first],
         cwd=ROOT, text=True, capture_output=True, timeout=240)
     out = result.stdout
     assert result.returncode == 0, out + result.stderr

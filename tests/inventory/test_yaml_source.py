@@ -9,6 +9,8 @@ from exporter.inventory.record import InventoryError, PrinterRecord
 from exporter.inventory.validate import validate_rows
 from exporter.inventory.yaml_file import YamlSource
 
+pytestmark = pytest.mark.tier("unit")
+
 GOOD = """\
 printers:
   - name: x1c-001

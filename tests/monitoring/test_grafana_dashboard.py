@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import yaml
 
 from tests.monitoring.stack import (
@@ -20,6 +21,8 @@ from tests.monitoring.stack import (
     panel_targets,
     run,
 )
+
+pytestmark = pytest.mark.tier("unit")
 
 # What Grafana substitutes, with plausible values: the checks only need valid PromQL.
 SAMPLE_VARIABLES = {
@@ -153,6 +156,7 @@ def test_every_query_filters_on_job_and_printer_variables() -> None:
             assert 'job=~"$job"' in expr, panel["title"]
 
 
+@pytest.mark.tier("e2e")
 def test_promtool_parses_every_query_with_variables_filled_in(tmp_path) -> None:
     """promtool check rules parses each expression (as a recording rule)."""
     rules = [{"record": f"dashboard:panel{panel['id']}:{target['refId']}",
@@ -186,6 +190,7 @@ def test_dashboard_json_is_formatted_consistently() -> None:
     assert text == json.dumps(json.loads(text), indent=2) + "\n"
 
 
+@pytest.mark.tier("e2e")
 def test_fleet_panels_count_each_printer_once_across_exporters(tmp_path) -> None:
     """Shards are N Prometheus targets: fleet panels sum across them, and a printer that
     two exporters show at once (while it moves between shards) still counts once. The

@@ -24,12 +24,15 @@ from tests.monitoring.stack import (
 )
 from tests.monitoring.stack import RUNBOOK as RUNBOOK_MD
 
+pytestmark = pytest.mark.tier("unit")
+
 ALERTS_MD = RUNBOOK_MD.parent / "alerts.md"
 
 RUNBOOK = "docs/runbook.md#"
 PRINTER_GROUP = "bambu-printers"
 
 
+@pytest.mark.tier("e2e")
 def test_promtool_check_config_accepts_prometheus_yml_and_its_rule_files() -> None:
     result = run(binary("promtool"), "check", "config", str(PROMETHEUS_YML))
     assert result.returncode == 0, result.stdout + result.stderr
@@ -45,17 +48,20 @@ def test_prometheus_yml_scrapes_the_exporter_and_sends_to_alertmanager() -> None
     assert targets == ["alertmanager:9093"]
 
 
+@pytest.mark.tier("e2e")
 def test_promtool_check_rules_accepts_alerts_yml() -> None:
     result = run(binary("promtool"), "check", "rules", str(ALERTS))
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.tier("e2e")
 def test_promtool_rule_unit_tests_pass() -> None:
     result = run(binary("promtool"), "test", "rules", ALERTS_TEST.name, cwd=PROMETHEUS_DIR)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout
 
 
+@pytest.mark.tier("e2e")
 def test_rule_unit_tests_can_fail(tmp_path) -> None:
     """The unit tests compare annotations exactly: a changed description fails them."""
     shutil.copy(ALERTS, tmp_path / "alerts.yml")

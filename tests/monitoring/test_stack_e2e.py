@@ -11,9 +11,9 @@ queries, rules, grouping and inhibitions are the shipped ones.
 from __future__ import annotations
 
 import json
-import random
 import urllib.parse
 
+import pytest
 import yaml
 
 from exporter.simulator import Fault, SimulatedFleet, reports
@@ -36,8 +36,11 @@ from tests.monitoring.stack import (
     start_alertmanager,
     wait_http,
 )
+from tests.support.addresses import AddressPool
 from tests.support.postgres import free_port
 from tests.support.waiting import wait_until
+
+pytestmark = pytest.mark.tier("stack")
 
 HMS_TEXTS = ROOT / "tests" / "support" / "hms_texts.json"
 
@@ -48,18 +51,9 @@ ROLES = {0: "running", 1: "running", 2: "hms", 3: "offline", 4: "fail", 5: "idle
          6: "running", 7: "idle"}
 
 
-def _start_fleet() -> SimulatedFleet:
-    """Six printers on 127.0.5X.Y (this area's address range), retried on a busy range."""
-    last: Exception | None = None
-    for _ in range(5):
-        first = f"127.0.{random.randint(50, 59)}.{random.randint(1, 200)}"
-        fleet = SimulatedFleet(count=len(MODELS), first_address=first, seed=4, life=False,
-                               models=MODELS, ftps=True)
-        try:
-            return fleet.start()
-        except OSError as exc:
-            last = exc
-    raise AssertionError(f"no free printer addresses in 127.0.50.0/20.. range: {last}")
+def _start_fleet(addresses: AddressPool) -> SimulatedFleet:
+    return SimulatedFleet(count=len(MODELS), first_address=addresses.take(len(MODELS)).first,
+                          seed=4, life=False, models=MODELS, ftps=True).start()
 
 
 def _prometheus_config(tmp, exporter: str, alertmanager: str) -> str:
@@ -76,11 +70,11 @@ def _prometheus_config(tmp, exporter: str, alertmanager: str) -> str:
     return str(path)
 
 
-def test_stack_end_to_end(printers_db, tmp_path) -> None:
+def test_stack_end_to_end(printers_db, tmp_path, addresses: AddressPool) -> None:
     cluster, dbname = printers_db
     children: list[Child] = []
     webhook = WebhookReceiver()
-    fleet = _start_fleet()
+    fleet = _start_fleet(addresses)
     try:
         printers = fleet.printers()
         names = {role: printers[i].record.name for i, role in ROLES.items()}

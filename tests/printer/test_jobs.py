@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -15,6 +16,8 @@ from exporter.printer.jobs import (
     job_report,
 )
 from exporter.printer.project_file import ProjectFile, read_project_file
+
+pytestmark = pytest.mark.tier("unit")
 
 T0 = 1_765_000_000.0
 

@@ -1,8 +1,5 @@
 """session.py against simulated printers, over TLS MQTT (the client is set up
-as bambulabs_api sets up its own; tests/printer/test_client.py holds that to the library).
-
-Printers here live on 127.0.30.x-127.0.33.x.
-"""
+as bambulabs_api sets up its own; tests/printer/mqtt/test_bambu.py holds that to the library)."""
 
 from __future__ import annotations
 
@@ -19,16 +16,19 @@ from exporter.printer.snapshot import model_from_serial, snapshot
 from exporter.printer.status import PrinterStatus
 from exporter.printer.vocabulary import MODELS
 from exporter.simulator import Fault, SimulatedFleet
+from tests.support.addresses import AddressPool
 from tests.support.waiting import wait_until
+
+pytestmark = pytest.mark.tier("e2e")
 
 FAST = SessionSettings(staleness=3.0, pushall_interval=300.0, connect_timeout=1.0,
                        reconnect_max_delay=1)
 
 
 @pytest.fixture(scope="module")
-def models_fleet() -> Iterator[SimulatedFleet]:
+def models_fleet(addresses: AddressPool) -> Iterator[SimulatedFleet]:
     """One static printer of every model (life off: values change only when told)."""
-    fleet = SimulatedFleet(count=7, first_address="127.0.30.1", seed=3, life=False,
+    fleet = SimulatedFleet(count=7, first_address=addresses.take(7).first, seed=3, life=False,
                            models=["X1C", "X1E", "H2D", "P1P", "P1S", "A1MINI", "A1"])
     fleet.start()
     yield fleet
@@ -96,7 +96,7 @@ def test_p1_deltas_merge_deeply(models_fleet: SimulatedFleet,
     # Partial nested objects, as P1/A1 firmware sends them.
     printer.update({"print": {"ams": {"tray_now": "2"}}})
     # The simulator replaces lists whole (its deltas carry the full AMS list when a tray
-    # changes); partial lists merged by id are covered in test_report.py.
+    # changes); partial lists merged by id are covered in test_snapshot.py.
     units = printer.report()["print"]["ams"]["ams"]
     units[0]["tray"][1]["remain"] = 7
     printer.update({"print": {"ams": {"ams": units}}})
@@ -205,8 +205,8 @@ def test_reconnect_within_the_interval_sends_no_second_pushall(
 # ------------------------------------------------------------------------ faults
 
 @pytest.fixture(scope="module")
-def faulty_fleet() -> Iterator[SimulatedFleet]:
-    fleet = SimulatedFleet(count=6, first_address="127.0.32.1", seed=5, life=False,
+def faulty_fleet(addresses: AddressPool) -> Iterator[SimulatedFleet]:
+    fleet = SimulatedFleet(count=6, first_address=addresses.take(6).first, seed=5, life=False,
                            models=["P1S", "X1C"])
     fleet.start()
     yield fleet

@@ -1,4 +1,4 @@
-"""report.py: deep merge, snapshot mapping from full and delta reports, HMS decoding."""
+"""merge.py and snapshot.py: deep merge, snapshot mapping from full and delta reports, HMS decoding."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from exporter.printer.snapshot import (
 )
 from tests.support import payloads
 from tests.support.reference import deep_merge
+
+pytestmark = pytest.mark.tier("unit")
 
 # ---------------------------------------------------------------------- deep merge
 

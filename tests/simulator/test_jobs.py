@@ -2,7 +2,7 @@
 at a job's start, a cancel in both firmware shapes, a flapping FINISH, a plate that waits,
 and time acceleration that runs dozens of jobs in seconds.
 
-Printers here live on 127.121.1.x.
+Printers take their addresses from the `addresses` fixture.
 """
 
 from __future__ import annotations
@@ -14,14 +14,17 @@ import pytest
 from exporter.simulator import Fault, SimulatedFleet
 from exporter.simulator.fleet import PrinterHandle
 from tests.simulator.helpers import Listener, wait_until
+from tests.support.addresses import AddressPool
+
+pytestmark = pytest.mark.tier("e2e")
 
 ACTIVE = ("PREPARE", "RUNNING", "PAUSE")
 
 
 @pytest.fixture(scope="module")
-def fleet() -> Iterator[SimulatedFleet]:
+def fleet(addresses: AddressPool) -> Iterator[SimulatedFleet]:
     # speed 20000: a job of up to four hours passes in under a second
-    with SimulatedFleet(count=4, first_address="127.121.1.1", seed=121, speed=20000.0,
+    with SimulatedFleet(count=4, first_address=addresses.take(4).first, seed=121, speed=20000.0,
                         models=["X1C", "P1S"],
                         faults={"cancel_to_idle": 1, "flapping": 1, "plate_waiting": 1}) as fleet:
         yield fleet

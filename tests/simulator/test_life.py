@@ -10,6 +10,8 @@ from exporter.simulator import reports
 from exporter.simulator.life import STATES, Life, state_fields
 from exporter.simulator.models import MODELS
 
+pytestmark = pytest.mark.tier("unit")
+
 
 def run(model_code: str, seed: int, fail: bool = False, steps: int = 20000,
         dt: float = 5.0) -> tuple[list[str], dict]:

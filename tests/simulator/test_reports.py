@@ -10,6 +10,8 @@ import pytest
 from exporter.simulator import SimulatedFleet, model_by_name, model_of_serial, reports
 from exporter.simulator.models import MODELS
 
+pytestmark = pytest.mark.tier("unit")
+
 # DESIGN.md's table of models, serial prefixes and product names
 PREFIXES = {"X1C": "00M", "X1E": "03W", "P1P": "01S", "P1S": "01P", "A1MINI": "030",
             "A1": "039", "H2D": "094", "P2S": "22E", "H2S": "093", "H2D_PRO": "239",
@@ -64,7 +66,9 @@ def test_full_report_shape(code: str) -> None:
     if model.device:
         assert isinstance(doc["device"]["ctc"]["info"]["temp"], int)
         assert "chamber_temper" not in doc
-        assert len(doc["device"]["nozzle"]["info"]) == model.nozzles
+        mounted = [n for n in doc["device"]["nozzle"]["info"] if n["id"] < 16]
+        assert len(mounted) == model.nozzles
+        assert len(doc["device"]["nozzle"]["info"]) - len(mounted) == model.rack_hotends
         assert len(doc["device"]["extruder"]["info"]) == model.nozzles
         assert doc["device"]["extruder"]["state"] & 0xF == model.nozzles
     else:

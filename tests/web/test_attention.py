@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from exporter.printer.jobs import EndedJob, Job
 from exporter.printer.snapshot import snapshot
 from exporter.printer.status import PrinterStatus
@@ -17,6 +19,8 @@ from exporter.web.attention import (
     troubles,
 )
 from tests.support import payloads
+
+pytestmark = pytest.mark.tier("unit")
 
 TEXTS = {"0300_0400_0001_0002": "Nozzle clogged.", "0300_800A": "Nozzle clogged; stopped."}
 
@@ -74,7 +78,7 @@ def test_failed_job_with_its_print_error_and_a_runout_pause_with_its_stage() -> 
     assert failed[0].text == "print error 0300_800A: Nozzle clogged; stopped."
     assert failed[1].text == "the job failed"
     (paused,) = troubles(status("r", with_print(gcode_state="PAUSE", stg_cur=6)), describe)
-    assert (paused.rank, paused.text) == (RANK_PAUSED, "paused (PAUSED_FILAMENT_RUNOUT)")
+    assert (paused.rank, paused.text) == (RANK_PAUSED, "paused: filament ran out")
     assert paused.fix == "load filament and resume"
 
 

@@ -9,6 +9,8 @@ from exporter.printer.job_file.fetch import FetchResult, FetchTarget
 from exporter.printer.job_file.plan import JobFileError, JobPlan, PlannedFilament
 from exporter.printer.job_file.trays import TrayRef
 
+pytestmark = pytest.mark.tier("unit")
+
 PLAN = JobPlan(2, 3600.0, 30.0, (PlannedFilament(1, "GFA00", "PLA", "#FFFFFF", 10.0, 3.3),
                                  PlannedFilament(2, "GFG00", "PETG", "#000000", 20.0, 6.6)))
 TRAYS = {TrayRef("0", "0"), TrayRef("0", "1"), TrayRef("external", "254")}

@@ -14,14 +14,17 @@ from exporter.printer.job_file.fetch import FetchResult, FetchTarget, fetch_plan
 from exporter.printer.job_file.plan import JobFileError
 from exporter.simulator.faults import Fault
 from exporter.simulator.fleet import PrinterHandle, SimulatedFleet
+from tests.support.addresses import AddressPool
+
+pytestmark = pytest.mark.tier("e2e")
 
 MODES = ("files_in_cache", "no_storage", "file_late", "big_3mf", "zip_bomb", "xml_bomb",
          "subtask_lag", "ftps_drip", "tls13_deaf", "ftps_a1_data")
 
 
 @pytest.fixture(scope="module")
-def fleet() -> Iterator[SimulatedFleet]:
-    with SimulatedFleet(count=len(MODES) + 1, first_address="127.122.0.1", life=False,
+def fleet(addresses: AddressPool) -> Iterator[SimulatedFleet]:
+    with SimulatedFleet(count=len(MODES) + 1, first_address=addresses.take(len(MODES) + 1).first, life=False,
                         models=["X1C"], ftps=True, file_delay=1.5,
                         faults={mode: 1 for mode in MODES}) as fleet:
         yield fleet

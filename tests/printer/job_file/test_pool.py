@@ -8,9 +8,13 @@ import threading
 import time
 from collections.abc import Callable
 
+import pytest
+
 from exporter.printer.job_file.fetch import FetchResult, FetchTarget
 from exporter.printer.job_file.plan import JobFileError, JobPlan
 from exporter.printer.job_file.pool import FetchPolicy, JobFileFetcher
+
+pytestmark = pytest.mark.tier("unit")
 
 PLAN = JobPlan(1, 60.0, 1.0, ())
 FAST = FetchPolicy(workers=3, first_delay=0.0, retry_delay=0.02, max_delay=0.05, give_up_after=0.5)

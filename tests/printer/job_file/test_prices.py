@@ -15,6 +15,8 @@ from exporter.printer.job_file.fetch import FetchResult, FetchTarget
 from exporter.printer.job_file.plan import JobPlan, PlannedFilament
 from exporter.printer.job_file.prices import PriceFile, load_prices, parse_prices
 
+pytestmark = pytest.mark.tier("unit")
+
 GOOD = "currency: EUR\nprices:\n  PLA: 20\n  GFA00: 25.5\n  PETG: 24\n"
 
 

@@ -10,6 +10,8 @@ from exporter.printer.job_file.plan import JobFileError
 from exporter.printer.job_file.slice_info import parse_plates
 from exporter.simulator.job_3mf import XML_BOMB, Filament, Plate, slice_info
 
+pytestmark = pytest.mark.tier("unit")
+
 PLATES = (Plate(1, 3600, (Filament(1, "GFA00", "PLA", "#FFFFFF", 10.5, 3.52),)),
           Plate(2, 7200, (Filament(1, "GFA00", "PLA", "#0A2CA5", 5.0, 1.68),
                           Filament(3, "GFG99", "PETG", "#FF0000", 20.25, 6.8))))

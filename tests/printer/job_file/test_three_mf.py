@@ -12,6 +12,8 @@ from exporter.printer.job_file.plan import JobFileError
 from exporter.printer.job_file.three_mf import plate_number, read_plan
 from exporter.simulator.job_3mf import Filament, Kind, Plate, write_3mf
 
+pytestmark = pytest.mark.tier("unit")
+
 PLATES = (Plate(1, 3600, (Filament(1, "GFA00", "PLA", "#FFFFFF", 10.5, 3.52),)),
           Plate(2, 7200, (Filament(2, "GFG99", "PETG", "#FF0000", 20.25, 6.8),)))
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from exporter.printer.job_file.plan import JobPlan, PlannedFilament
 from exporter.printer.job_file.trays import TrayRef, assign_trays, from_hw_mapping, from_slot_number
+
+pytestmark = pytest.mark.tier("unit")
 
 
 def plan(*slots: int) -> JobPlan:
