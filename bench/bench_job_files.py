@@ -41,10 +41,6 @@ if str(ROOT) not in sys.path:
 from exporter.printer.job_file.fetch import FetchTarget, fetch_plan  # noqa: E402
 from exporter.simulator.fleet import SimulatedFleet  # noqa: E402
 
-# X1-class printers (a full report every second): their report age is the freshness figure
-FULL_REPORT_PREFIXES = ("00M", "03W", "094", "093", "239", "31B", "20P")
-
-
 # ------------------------------------------------------------------ the simulator child
 
 def simulator_child(printers: int, first: str, seed: int) -> None:

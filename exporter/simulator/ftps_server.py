@@ -53,7 +53,6 @@ class _DataChannel(TLS_DTPHandler):  # type: ignore[misc]
         if self.socket.master_key() != control.master_key():
             # a fresh session: vsFTPd with require_ssl_reuse answers so and drops the channel
             self.cmd_channel.respond(REUSE_REQUIRED)
-            self.cmd_channel.reused_refusals += 1
             self._resp = ()
             self.del_channel()
             self.socket.close()
@@ -114,7 +113,6 @@ class _Control(TLS_FTPHandler):  # type: ignore[misc]
 
     def __init__(self, conn: socket.socket, server: Any, ioloop: Any = None) -> None:
         super().__init__(conn, server, ioloop)
-        self.reused_refusals = 0
         faults = self.printer.faults
         if Fault.FTPS_A1_DATA in faults:
             self.dtp_handler = _StalledDataChannel

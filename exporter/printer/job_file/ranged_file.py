@@ -76,7 +76,6 @@ class RangedFile(io.RawIOBase):
         self._pos = 0
         self._segments: list[tuple[int, bytes]] = []
         self.bytes_read = 0
-        self.transfers = 0
 
     def readable(self) -> bool:
         return True
@@ -130,7 +129,6 @@ class RangedFile(io.RawIOBase):
             # zipfile reads an OSError as "not a ZIP": say what it was
             raise JobFileError("refused", f"reading {self._path}: the printer closed the "
                                           f"connection ({type(exc).__name__})") from None
-        self.transfers += 1
         self.bytes_read += len(data)
         if len(data) < min(size, self._size - start) or not data:
             raise JobFileError("bad_file", f"{self._path} ended early at "
