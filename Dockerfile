@@ -17,6 +17,9 @@ ARG REVISION=unknown
 RUN printf '%s\n' "$REVISION" > exporter/REVISION \
     && pip install --no-cache-dir . && rm -rf /src
 
+# Where `hms-texts fetch` saves Bambu's texts (a Compose volume is mounted here and takes
+# this owner), for the exporter's --hms.text-file.
+RUN install -d -o nobody -g nogroup /var/lib/bambu-exporter
 WORKDIR /
 USER nobody
 EXPOSE 9851

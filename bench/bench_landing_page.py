@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark: rendering the landing page (/) for a farm, against rendering the same
-printers' /metrics samples (catalogue.fleet_samples) as the baseline, in the same run.
+printers' /metrics samples (tests.support.reference.fleet_samples) as the baseline, in the
+same run; and one printer's page against the landing page.
 
     python bench/bench_landing_page.py [--printers 12 1000] [--repeats 15]
 
@@ -26,13 +27,14 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from exporter.metrics.catalogue import fleet_samples
 from exporter.printer.snapshot import snapshot
 from exporter.printer.status import PrinterStatus
 from exporter.simulator import reports
 from exporter.simulator.life import Life
 from exporter.simulator.models import MODELS
 from exporter.web.landing_page import Filter, landing_page
+from exporter.web.printer_page import printer_page
+from tests.support.reference import fleet_samples
 
 LABELS = {"A1MINI": "A1_MINI"}
 REASONS = ("auth", "refused", "timeout")
@@ -93,6 +95,15 @@ def main() -> int:
         print(f"baseline (the same printers' /metrics samples) median: "
               f"{samples_s * 1000:.1f} ms")
         print(f"ratio page / baseline: {page_s / samples_s:.2f}")
+        # one printer's page: its cost is finding the printer (the statuses come as the
+        # overview's do) and one printer's HTML, against the whole overview
+        one = statuses[len(statuses) // 2]
+        one_s = median_seconds(
+            lambda s=statuses, t=now, serial=one.serial: printer_page(
+                next(x for x in s if x.serial == serial), t, lambda _c: ""), args.repeats)
+        print(f"printer page render median: {one_s * 1000:.2f} ms, "
+              f"{len(printer_page(one, now, lambda _c: '').encode()) / 1024:.0f} KiB; "
+              f"ratio printer page / landing page: {one_s / page_s:.3f}")
     return 0
 
 

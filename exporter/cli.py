@@ -7,6 +7,7 @@ source -> Inventory -> Fleet of PrinterSessions -> FleetCollector -> registry ->
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import signal
@@ -55,7 +56,7 @@ from exporter.web.server_core import ServerLimits
 from exporter.web.server_metrics import WebServerCollector
 from exporter.web.systemd_socket import systemd_sockets
 
-COMMANDS = ("serve", "status", "simulate", "probe", "healthcheck")
+COMMANDS = ("serve", "status", "simulate", "probe", "healthcheck", "hms-texts")
 log = logging.getLogger("exporter")
 
 
@@ -66,7 +67,9 @@ def build_parser(command: str) -> argparse.ArgumentParser:
                      "(default), status (one line per printer), probe (one printer, step by "
                      "step: `bambu-exporter probe --help`), healthcheck (asks this host's "
                      "exporter /-/ready through its TLS and auth, for container and pod "
-                     "probes), simulate (a fleet of emulated printers: `bambu-exporter "
+                     "probes), hms-texts fetch (saves Bambu's HMS and print error texts "
+                     "for --hms.text-file: `bambu-exporter hms-texts fetch --help`), "
+                     "simulate (a fleet of emulated printers: `bambu-exporter "
                      "simulate --help`)."),
         epilog="A flag whose help shows (env VARIABLE) can also be set by that environment "
                "variable (the flag wins); the others only on the command line.")
@@ -109,6 +112,8 @@ def build_parser(command: str) -> argparse.ArgumentParser:
     flag("hms.text-file", "Bambu's HMS and print error texts, saved from Bambu's HMS "
          "service (JSON; re-read when it changes): descriptions on HMS and print error "
          "series", metavar="PATH")
+    flag("web.dashboard-url", "each printer's dashboard, linked from the pages: {printer} "
+         "and {serial} in it are filled in", metavar="URL")
     flag("web.config.file", "TLS and basic auth for the web server, in the Prometheus "
          "exporter-toolkit format; re-read when it changes", metavar="PATH")
     flag("printer.ca-file", "PEM bundle of the printers' CA (Bambu's, from Bambu Studio's "
@@ -164,6 +169,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return simulate_main(args)
     if command == "probe":
         return run_probe(args)
+    if command == "hms-texts":
+        return run_hms_texts(args)
     parsed = vars(build_parser(command).parse_args(args))
     if command == "healthcheck":
         return run_healthcheck(parsed)
@@ -192,12 +199,17 @@ DEMO_TROUBLE = ("hms", "hms_serious", "fail", "runout", "wrong_code", "offline")
 
 
 class Demo:
-    """An in-process simulated fleet and the YAML list it writes, for --demo."""
+    """An in-process simulated fleet and the YAML list it writes, for --demo; with the
+    simulator's stand-in of Bambu's HMS texts service, and the words fetched from it as
+    `hms-texts fetch` does, so that the demo shows words."""
 
     def __init__(self, printers: int, first_address: str) -> None:
         from exporter.simulator import SimulatedFleet
+        from exporter.simulator.texts_service import TextsService
         self._dir = tempfile.TemporaryDirectory(prefix="bambu-demo-")
         self.inventory = Path(self._dir.name) / "printers.yaml"
+        self.texts_file = Path(self._dir.name) / "hms-texts.json"
+        self.texts = TextsService(first_address, 0)
         faults: dict[str, float] = {}
         if printers >= 6:  # show what trouble looks like on the page, dashboards, alerts
             faults = dict.fromkeys(DEMO_TROUBLE, 1)
@@ -205,11 +217,25 @@ class Demo:
                                     speed=1.0, faults=faults)
 
     def start(self) -> Path:
+        from exporter.printer import hms_fetch
+        from exporter.printer.hms_service import prefixes_of
         self.fleet.start()
         self.fleet.write_inventory_yaml(self.inventory)
+        self.texts.start()
+        service = hms_fetch.Service.parse(self.texts.url)
+        try:
+            fetched = hms_fetch.fetch(service, prefixes_of(r.serial for r in self.fleet.records),
+                                      ["en"], 2.0, time.monotonic() + 10.0)
+            hms_fetch.write_atomically(str(self.texts_file),
+                                       hms_fetch.encode(fetched, service, time.time()))
+            log.info("demo: words for HMS codes fetched from the stand-in of Bambu's texts "
+                     "service at %s", self.texts.url)
+        except (hms_fetch.FetchError, ValueError, OSError) as exc:
+            log.warning("demo: no words for HMS codes: %s", exc)
         return self.inventory
 
     def stop(self) -> None:
+        self.texts.stop()
         self.fleet.stop()
         self._dir.cleanup()
 
@@ -331,7 +357,8 @@ class Exporter:
                        telemetry_path=settings.telemetry_path, ready=self.not_ready,
                        describe=(self.error_texts.describe if self.error_texts is not None
                                  else no_text),
-                       plate_waiting=settings.plate_waiting)
+                       plate_waiting=settings.plate_waiting,
+                       dashboard_template=settings.dashboard_url)
         self.web = WebServer(app, web_config_file=settings.web_config_file,
                              listeners=listening_sockets(settings))
         self.registry.register(WebServerCollector(self.web.core))
@@ -382,6 +409,8 @@ def run_serve(settings: Settings) -> int:
     except ConfigError as exc:
         print(f"bambu-exporter: error: {exc}", file=sys.stderr)
         return 1
+    if demo is not None and settings.hms_text_file is None:
+        settings = dataclasses.replace(settings, hms_text_file=str(demo.texts_file))
     try:
         try:
             exporter = Exporter(settings, printers_file)
@@ -468,6 +497,127 @@ def run_probe(args: Sequence[str]) -> int:
                    report_timeout)
     print(result.as_json() if parsed.json else result.as_text(), flush=True)
     return 0 if result.ok else 1
+
+
+def run_hms_texts(args: Sequence[str]) -> int:
+    """`bambu-exporter hms-texts fetch`: 0 when the file was written, 1 when the service
+    failed or answered something unusable (the file is kept as it was), 2 for bad flags
+    or a printer list that cannot be read."""
+    from exporter.config import parse_positive_duration
+    from exporter.printer import hms_fetch, hms_service
+    from exporter.printer.vocabulary import MODEL_SPECS
+
+    parser = argparse.ArgumentParser(
+        prog="bambu-exporter hms-texts",
+        description="fetch: save Bambu's HMS and print error texts (from Bambu's HMS "
+                    "service, as Bambu Studio asks it) into the file --hms.text-file "
+                    "reads, for the serial prefixes of the printers in the list (or those "
+                    "given) and the languages asked. The file is replaced only by a "
+                    "complete, well-formed set; a running exporter re-reads it.",
+        epilog="Exit status: 0 written, 1 the service failed or answered something "
+               "unusable (the file is kept), 2 bad flags or an unreadable printer list.")
+    parser.add_argument("action", choices=["fetch"])
+    parser.add_argument("--hms.text-file", dest="text_file", metavar="PATH",
+                        help="the file to write (env BAMBU_HMS_TEXT_FILE)")
+    parser.add_argument("--hms.service-url", dest="service", metavar="URL",
+                        help="the service's base URL (default "
+                             f"{hms_service.DEFAULT_SERVICE}; env BAMBU_HMS_SERVICE_URL)")
+    parser.add_argument("--lang", action="append", metavar="LANG",
+                        help="a language, repeatable: en, de, fr, ja, zh-cn, ...; the "
+                             "exporter shows the first (default en)")
+    parser.add_argument("--prefix", action="append", metavar="SERIAL",
+                        help="a serial or its first three characters, repeatable, instead "
+                             "of the printer list's (with an empty list: every model's)")
+    parser.add_argument("--printers.file", dest="printers_file", metavar="PATH",
+                        help="YAML printer list (env BAMBU_PRINTERS_FILE); else the "
+                             "database, as the exporter finds it")
+    parser.add_argument("--database-url", dest="database_url", metavar="URL",
+                        help="PostgreSQL URL (env BAMBU_DATABASE_URL, or DB_* variables)")
+    parser.add_argument("--timeout", default="10s", metavar="DURATION",
+                        help="each question's bound (default 10s)")
+    parser.add_argument("--deadline", default="2m", metavar="DURATION",
+                        help="the whole run's bound (default 2m)")
+    parsed = parser.parse_args(args)
+    environ = os.environ
+
+    def fail(code: int, message: str) -> int:
+        print(f"bambu-exporter hms-texts: error: {message}", file=sys.stderr)
+        return code
+
+    text_file = parsed.text_file or environ.get(ENVIRONMENT["hms.text-file"], "").strip()
+    if not text_file:
+        return fail(2, "--hms.text-file: where to save the texts is not given")
+    if not os.path.isdir(os.path.dirname(os.path.abspath(text_file))):
+        return fail(2, f"--hms.text-file {text_file!r}: its directory does not exist")
+    if os.path.exists(text_file) and not os.path.isfile(text_file):
+        return fail(2, f"--hms.text-file {text_file!r}: not a regular file")
+    try:
+        service = hms_fetch.Service.parse(parsed.service or environ.get(
+            "BAMBU_HMS_SERVICE_URL", "").strip() or hms_service.DEFAULT_SERVICE)
+        languages = list(dict.fromkeys(hms_service.language(lang)
+                                       for lang in parsed.lang or ["en"]))
+        prefixes = sorted({hms_service.serial_prefix(p) for p in parsed.prefix or []})
+        timeout = parse_positive_duration("--timeout", parsed.timeout, 0.1)
+        deadline = time.monotonic() + parse_positive_duration("--deadline",
+                                                              parsed.deadline, 1.0)
+    except (ValueError, ConfigError) as exc:
+        return fail(2, str(exc))
+    if not prefixes:
+        try:
+            prefixes = listed_prefixes(parsed.printers_file, parsed.database_url)
+        except ConfigError as exc:
+            return fail(2, str(exc))
+        if not prefixes:
+            prefixes = sorted({spec.prefix for spec in MODEL_SPECS})
+            print("the printer list is empty: fetching for every known model", flush=True)
+        if len(prefixes) > MAX_TEXT_PREFIXES:
+            print(f"{len(prefixes)} serial prefixes in the list: fetching for the first "
+                  f"{MAX_TEXT_PREFIXES}", flush=True)
+            prefixes = prefixes[:MAX_TEXT_PREFIXES]
+    print(f"asking {service.origin}{service.base_path} for {', '.join(prefixes)} in "
+          f"{', '.join(languages)}", flush=True)
+    try:
+        fetched = hms_fetch.fetch(service, prefixes, languages, timeout, deadline,
+                                  say=lambda line: print(line, flush=True))
+        content = hms_fetch.encode(fetched, service, time.time())
+    except (hms_fetch.FetchError, ValueError) as exc:
+        kept = "kept as it was" if os.path.exists(text_file) else "not written"
+        return fail(1, f"{exc}; {text_file} {kept}")
+    try:
+        hms_fetch.write_atomically(text_file, content)
+    except OSError as exc:
+        return fail(1, f"cannot write {text_file}: {exc.strerror or exc}")
+    counts = "; ".join(f"{lang}: {len(fetched.hms.get(lang, {}))} HMS and "
+                       f"{len(fetched.errors.get(lang, {}))} print error texts"
+                       for lang in languages)
+    extra = ""
+    if fetched.rejected or fetched.cleaned:
+        extra = (f" ({fetched.rejected} entries skipped as unusable, "
+                 f"{fetched.cleaned} texts with control characters cleaned)")
+    print(f"saved {text_file}: {counts}{extra}", flush=True)
+    return 0
+
+
+# A printer list of random serials must not turn into thousands of questions.
+MAX_TEXT_PREFIXES = 64
+
+
+def listed_prefixes(printers_file: str | None, database_url: str | None) -> list[str]:
+    """The serial prefixes of the printer list (ConfigError when it cannot be read)."""
+    from exporter.printer.hms_service import prefixes_of
+
+    flags = {"printers.file": printers_file, "database-url": database_url}
+    settings = settings_from(flags, {k: v for k, v in os.environ.items()
+                                     if k != ENVIRONMENT["hms.text-file"]})
+    source = make_source(settings, settings.printers_file)
+    inventory = Inventory(source, timeout=max(settings.inventory_timeout, 5.0))
+    try:
+        records = inventory.refresh()
+        if not inventory.up:
+            raise ConfigError(f"could not read the printer list: {inventory.last_error}")
+        return prefixes_of(record.serial for record in records)
+    finally:
+        inventory.close()
 
 
 def run_status(settings: Settings, timeout: float) -> int:

@@ -19,6 +19,7 @@ from exporter.logs import LOG_FORMATS
 from exporter.printer.mqtt.bambu import make_tls_context
 from exporter.text import ascii_digits
 from exporter.web.app import RESERVED_PATHS
+from exporter.web.html_parts import check_dashboard_url
 from exporter.web.web_config import load_web_config
 
 # ASCII digits only: str.isdigit() and \d take "²" or "١", which int() refuses or reads.
@@ -58,6 +59,7 @@ ENVIRONMENT: dict[str, str] = {
     "web.telemetry-path": "BAMBU_WEB_TELEMETRY_PATH",
     "log.format": "BAMBU_LOG_FORMAT",
     "attention.plate-waiting": "BAMBU_ATTENTION_PLATE_WAITING",
+    "web.dashboard-url": "BAMBU_WEB_DASHBOARD_URL",
 }
 
 HOW_TO_CONFIGURE = """\
@@ -116,6 +118,7 @@ class Settings:
     log_level: str = "info"
     shard: Shard = Shard()  # this exporter's slice of the printer list
     hms_text_file: str | None = None   # Bambu's HMS/print_error texts, saved by the user
+    dashboard_url: str = ""   # --web.dashboard-url: a printer's dashboard, {printer} {serial}
     web_config_file: str | None = None   # TLS and basic auth (exporter-toolkit format)
     workers: int = 1
     workers_timeout: float = 3.0   # all a scrape waits on the worker processes
@@ -226,12 +229,19 @@ def settings_from(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Setti
         raise ConfigError(HOW_TO_CONFIGURE)
 
     shard = shard_settings(flags, environ)
-    # --hms.text-file: a missing file stops start-up here; its content is checked when
-    # the exporter loads it (exporter/printer/error_texts.py).
+    # --hms.text-file: a file not there yet is fine (`hms-texts fetch` writes it; a deploy
+    # starts the exporter even when the texts service cannot be reached), a directory that
+    # is not there or a path that is not a file stops start-up; its content is checked
+    # when the exporter loads it (exporter/printer/error_texts.py).
     where, hms_text_file = _value(flags, environ, "hms.text-file")
-    if hms_text_file and not os.path.isfile(hms_text_file):
-        raise ConfigError(f"{where}: {hms_text_file!r} is not a file (save Bambu's HMS "
+    if hms_text_file and (os.path.exists(hms_text_file) and not os.path.isfile(hms_text_file)
+                          or not os.path.isdir(os.path.dirname(os.path.abspath(
+                              hms_text_file)))):
+        raise ConfigError(f"{where}: {hms_text_file!r} is not a file in an existing "
+                          "directory (`bambu-exporter hms-texts fetch` saves Bambu's HMS "
                           "texts there, see docs/configuration.md)")
+    where, dashboard = _value(flags, environ, "web.dashboard-url")
+    dashboard_url = check_dashboard_url(dashboard, where) if dashboard else ""
     where, ca_file = _value(flags, environ, "printer.ca-file")
     if ca_file:
         check_ca_file(where, ca_file)
@@ -246,7 +256,7 @@ def settings_from(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Setti
                     connect_timeout=durations["printer.connect-timeout"],
                     inventory_timeout=durations["inventory.timeout"],
                     log_level=log_level, shard=shard,
-                    hms_text_file=hms_text_file or None,
+                    hms_text_file=hms_text_file or None, dashboard_url=dashboard_url,
                     web_config_file=web_config_file or None, workers=workers,
                     workers_timeout=durations["workers.timeout"],
                     ca_file=ca_file or None,

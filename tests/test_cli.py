@@ -397,7 +397,7 @@ def test_demo_serves_a_fleet_where_things_go_wrong() -> None:
 
         states = {p: next(k.removeprefix("state=") for k, v in per.items() if v == 1)
                   for p, per in of(samples, "bambu_printer_state").items()}
-        stages = {p: next(iter(per)).removeprefix("stage=")
+        stages = {p: dict(kv.split("=", 1) for kv in next(iter(per)).split(","))["stage"]
                   for p, per in of(samples, "bambu_printer_stage_info").items()}
         assert "FAILED" in states.values()
         assert any(states[p] == "PAUSE" and stages.get(p) == "PAUSED_FILAMENT_RUNOUT"
@@ -407,6 +407,10 @@ def test_demo_serves_a_fleet_where_things_go_wrong() -> None:
         others = {p for p, per in hms.items()
                   if per["severity=common"] + per["severity=info"] > 0}
         assert serious and others and len(serious | others) >= 2
+        # words for every HMS message, from the simulator's stand-in of Bambu's service
+        described = [dict(ls)["description"] for (n, ls) in samples
+                     if n in ("bambu_printer_hms_error_info", "bambu_printer_print_error_info")]
+        assert described and all(described), described
         assert proc.stop() == 0
     finally:
         proc.cleanup()

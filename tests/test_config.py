@@ -254,3 +254,25 @@ def test_plate_waiting_threshold_from_flag_or_environment() -> None:
         settings_from({"printers.file": "p.yaml"}, {"BAMBU_ATTENTION_PLATE_WAITING": "soon"})
     with pytest.raises(ConfigError, match=r"--attention\.plate-waiting: '10ms' is too short"):
         settings_from({"printers.file": "p.yaml", "attention.plate-waiting": "10ms"}, {})
+
+
+# ------------------------------------------------------------- --web.dashboard-url
+
+def test_dashboard_url_template_from_flag_or_environment() -> None:
+    url = "https://grafana.example/d/bambu?var-printer={printer}&var-serial={serial}"
+    assert settings_from({"printers.file": "p.yaml", "web.dashboard-url": url},
+                         {}).dashboard_url == url
+    assert settings_from({"printers.file": "p.yaml"},
+                         {"BAMBU_WEB_DASHBOARD_URL": url}).dashboard_url == url
+    assert settings_from({"printers.file": "p.yaml"}, {}).dashboard_url == ""
+
+
+@pytest.mark.parametrize("url, reason", [
+    ("javascript:alert(1)", "not an http:// or https:// URL"),
+    ("https://g.example/d?x={ip}", "'ip'"),
+    ("https://g.example/d?x={printer", "a stray brace"),
+])
+def test_a_bad_dashboard_url_is_named(url: str, reason: str) -> None:
+    with pytest.raises(ConfigError, match=r"--web\.dashboard-url") as caught:
+        settings_from({"printers.file": "p.yaml", "web.dashboard-url": url}, {})
+    assert reason in str(caught.value)

@@ -41,7 +41,8 @@ def test_a_run_it_section_per_path_linked_from_the_readme() -> None:
 def test_flags_variables_and_files_named_exist() -> None:
     text = RUNNING.read_text()
     flags = set(re.findall(r"(?<![\w-])(--[a-z][a-z.-]*[a-z])", text))
-    known = set(re.findall(r"(--[a-z][a-z.-]*)", _help() + _help("healthcheck")))
+    known = set(re.findall(r"(--[a-z][a-z.-]*)", _help() + _help("healthcheck")
+                           + _help("hms-texts")))
     docker = {"--build-arg", "--profile", "--now", "--from-file", "--probe"}
     assert flags - docker <= known, flags - docker - known
     variables = set(re.findall(r"\b(BAMBU_[A-Z_]*[A-Z])\b(?![*/])", text))

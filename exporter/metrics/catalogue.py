@@ -20,6 +20,7 @@ from exporter.printer.status import (
     PrinterStatus,
 )
 from exporter.printer.vocabulary import GCODE_STATES, NETWORK_LINKS, SDCARD_STATES
+from exporter.printer.words import stage_words
 
 PRINTER_LABELS = ("printer", "serial")
 STATES: tuple[str, ...] = (*GCODE_STATES, OFFLINE)
@@ -46,8 +47,8 @@ CATALOGUE: tuple[Spec, ...] = (
     Spec("bambu_printer_state", "gauge",
          "1 for the printer's current gcode state (OFFLINE when not up), 0 for the others.",
          ("state",)),
-    Spec("bambu_printer_stage_info", "gauge", "Current print stage (stg_cur); always 1.",
-         ("stage",)),
+    Spec("bambu_printer_stage_info", "gauge",
+         "Current print stage (stg_cur), and in words; always 1.", ("stage", "description")),
     Spec("bambu_printer_last_report_timestamp_seconds", "gauge",
          "Unix time of the last message received from the printer."),
     Spec("bambu_printer_temperature_celsius", "gauge", "Measured temperature.", ("sensor",)),
@@ -71,6 +72,9 @@ CATALOGUE: tuple[Spec, ...] = (
     Spec("bambu_printer_wifi_signal_dbm", "gauge", "Wi-Fi signal strength."),
     Spec("bambu_printer_nozzle_info", "gauge", "Installed nozzle; always 1.",
          ("nozzle", "type", "diameter", "material", "flow")),
+    Spec("bambu_printer_rack_hotend_info", "gauge",
+         "A hotend parked in the printer's rack (H2C), not mounted; always 1.",
+         ("hotend", "type", "diameter", "material", "flow")),
     Spec("bambu_printer_door_open", "gauge", "1 while the enclosure door is open."),
     Spec("bambu_printer_light_on", "gauge", "1 while the light is on.", ("light",)),
     Spec("bambu_printer_active_extruder", "gauge",
@@ -220,7 +224,7 @@ def printer_samples(status: PrinterStatus, describe: Describe = no_text) -> list
         return out
 
     if snap.stage is not None:
-        add("bambu_printer_stage_info", 1, snap.stage)
+        add("bambu_printer_stage_info", 1, snap.stage, stage_words(snap.stage))
     for sensor, value in snap.temperatures:
         add("bambu_printer_temperature_celsius", value, sensor)
     for sensor, value in snap.targets:
@@ -269,6 +273,9 @@ def printer_samples(status: PrinterStatus, describe: Describe = no_text) -> list
     for nozzle in snap.nozzles:
         add("bambu_printer_nozzle_info", 1, nozzle.nozzle, nozzle.type, nozzle.diameter,
             nozzle.material, nozzle.flow)
+    for hotend in snap.rack_hotends:
+        add("bambu_printer_rack_hotend_info", 1, hotend.nozzle, hotend.type, hotend.diameter,
+            hotend.material, hotend.flow)
     for unit in snap.ams:
         if unit.humidity_index is not None:
             add("bambu_ams_humidity_index", unit.humidity_index, unit.ams)

@@ -6,8 +6,9 @@ language, `{"data": {"device_hms": {"en": [{"ecode": "0300010000010001", "intro"
 `{"0300_0100_0001_0001": "text"}` JSON works too. Codes are keyed without separators:
 16 hex digits for HMS messages, 8 for print errors.
 
-A missing, oversized (MAX_FILE_BYTES) or malformed file (nesting too deep for the JSON
-parser included) stops start-up (ConfigError naming the flag). A bad entry is skipped and
+An oversized (MAX_FILE_BYTES) or malformed file (nesting too deep for the JSON parser
+included) stops start-up (ConfigError naming the flag); a file not there yet means no
+words until `bambu-exporter hms-texts fetch` writes it. A bad entry is skipped and
 counted. The file is re-read when its modification time or size changes, in a background
 thread, so a scrape never waits on parsing a large file; a rewrite that cannot be used
 keeps the last good table and is logged once per distinct content, however often it is
@@ -183,6 +184,17 @@ class ErrorTexts(TextLookup):
         self.path = path
         self._log = logger or logging.getLogger(__name__)
         self._signature = _signature(path)
+        self._refused: OrderedDict[Hashable, None] = OrderedDict()
+        self._reloading = False
+        self._content = b""
+        if self._signature is None and not os.path.lexists(path):
+            # Not fetched yet (`bambu-exporter hms-texts fetch` writes it): no words until
+            # it appears, then it is read like any change.
+            self._rejected_total = 0
+            self._log.warning("%s %s: no such file yet, so no words for HMS and print "
+                              "errors until it appears (`bambu-exporter hms-texts fetch` "
+                              "writes it)", FLAG, path)
+            return
         try:
             raw = read_regular_file(path, MAX_FILE_BYTES)
             table = decode_texts(raw)
@@ -198,9 +210,7 @@ class ErrorTexts(TextLookup):
                               "object") from None
         self._texts = table.texts
         self._content = _digest(raw)   # what the table was read from
-        self._refused: OrderedDict[Hashable, None] = OrderedDict()
         self._rejected_total = table.rejected
-        self._reloading = False
         self._note_rejected(table)
 
     @property

@@ -47,7 +47,7 @@ from exporter.printer.snapshot import (
     snapshot,
 )
 from exporter.printer.state_time import StateTime, state_label
-from exporter.printer.status import PrinterStatus, serial_model
+from exporter.printer.status import RECENT_ERRORS, PrinterStatus, serial_model
 
 PUSHALL = {"pushing": {"command": "pushall"}}
 GET_VERSION = {"info": {"command": "get_version"}}
@@ -153,6 +153,8 @@ class PrinterSession:
         self._state_time = StateTime(clock(), monotonic())   # offline until a report
         self._last_error = ""
         self._last_reason = ""
+        # the last few connection errors, for the printer's page: (unix time, reason, text)
+        self._recent_errors: tuple[tuple[float, str, str], ...] = ()
         self._printing = PrintingTime()   # seconds seen RUNNING
         self._changes = 0   # bumped by whatever a status shows, under the lock
         self._status: PrinterStatus | None = None   # the last one built, and its key
@@ -366,6 +368,8 @@ class PrinterSession:
             changed = message != self._last_error
             self._last_error = message
             self._last_reason = reason
+            self._recent_errors = (*self._recent_errors,
+                                   (time.time(), reason, message))[-RECENT_ERRORS:]
         if changed:  # once per kind of failure, not once per retry
             self._log.warning("printer %s (%s at %s): %s: %s", self.record.name,
                               self.record.serial, self.record.ip, reason, message)
@@ -437,6 +441,7 @@ class PrinterSession:
                 prints=jobs.prints,
                 last_error=self._last_error,
                 last_error_reason=self._last_reason,
+                recent_errors=self._recent_errors,
                 printing_seconds=printing_seconds,
                 job=jobs.current,
                 last_job=jobs.last_ended,

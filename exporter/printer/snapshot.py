@@ -95,7 +95,7 @@ class PrinterSnapshot:
     print_error: int | None
     hms: tuple[HmsMessage, ...]
     wifi_dbm: float | None
-    nozzles: tuple[Nozzle, ...]
+    nozzles: tuple[Nozzle, ...]                  # mounted
     ams: tuple[AmsUnit, ...]
     trays: tuple[Tray, ...]
     active_extruder: int | None = None           # dual-nozzle printers: 0 right, 1 left
@@ -108,6 +108,7 @@ class PrinterSnapshot:
     camera_recording: bool | None = None
     filament_tangle: bool | None = None
     network_link: str | None = None              # wired | wifi
+    rack_hotends: tuple[Nozzle, ...] = ()        # H2C: parked in the rack, by id (16 and up)
 
     @property
     def print_error_code(self) -> str | None:
@@ -244,9 +245,11 @@ def snapshot(report: Mapping[str, Any], model: str | None,
     remaining = _as_float(p.get("mc_remaining_time"))
     speed = _as_float(p.get("spd_mag"))
 
+    state = _gcode_state(p.get("gcode_state"))
+    nozzles, rack = _nozzles(p, device, dual)
     return PrinterSnapshot(
-        state=_gcode_state(p.get("gcode_state")),
-        stage=_stage(p.get("stg_cur")),
+        state=state,
+        stage=_stage(p.get("stg_cur"), _as_str(p.get("print_type")), state),
         temperatures=tuple(temperatures),
         targets=tuple(targets),
         fans=tuple(fans),
@@ -260,7 +263,8 @@ def snapshot(report: Mapping[str, Any], model: str | None,
         print_error=_as_int(p.get("print_error")),
         hms=_hms(p.get("hms")),
         wifi_dbm=_wifi(p.get("wifi_signal")),
-        nozzles=_nozzles(p, device, dual),
+        nozzles=nozzles,
+        rack_hotends=rack,
         ams=_ams_units(p.get("ams"), ams_models_from_version(version)),
         trays=_trays(p),
         active_extruder=active if dual and active in (0, 1) else None,
@@ -277,11 +281,18 @@ def _gcode_state(value: Any) -> str:
     return GcodeState(value.strip().upper()).value  # unknown words -> UNKNOWN
 
 
-def _stage(value: Any) -> str | None:
+# gcode_states in which no job moves: a stage 0 ("printing") there is the boot value.
+RESTING_STATES = frozenset({"IDLE", "FINISH", "FAILED"})
+
+
+def _stage(value: Any, print_type: str = "", state: str = "") -> str | None:
     number = _as_int(value)
     if number is None:
         return None
     if number == -1:  # X1 firmware reports -1 where P1/A1 report 255: idle
+        return PrintStatus.IDLE.name
+    if number == 0 and (print_type == "idle" or state in RESTING_STATES):
+        # After boot an idle printer reports stage 0 with print_type "idle".
         return PrintStatus.IDLE.name
     known = PrintStatus._value2member_map_.get(number)
     # Newer firmware adds stages the library lacks: name them, never drop them.
@@ -442,9 +453,18 @@ def _nozzle_label(nozzle_id: int, dual: bool) -> str:
     return str(nozzle_id)
 
 
-def _nozzles(p: Mapping[str, Any], device: Mapping[str, Any], dual: bool) -> tuple[Nozzle, ...]:
+def is_rack_hotend(nozzle_id: int) -> bool:
+    """The H2C lists the hotends parked in its rack with ids whose second hex digit is 1
+    (16 and up); the mounted ones are 0 (right) and 1 (left)."""
+    return nozzle_id >> 4 & 0xF == 1
+
+
+def _nozzles(p: Mapping[str, Any], device: Mapping[str, Any],
+             dual: bool) -> tuple[tuple[Nozzle, ...], tuple[Nozzle, ...]]:
+    """(mounted nozzles, rack hotends)."""
     info = _mapping(device.get("nozzle")).get("info")
     nozzles: list[Nozzle] = []
+    rack: list[Nozzle] = []
     if isinstance(info, list):
         for entry in info:
             if not _is_mapping(entry):
@@ -453,16 +473,20 @@ def _nozzles(p: Mapping[str, Any], device: Mapping[str, Any], dual: bool) -> tup
             if nid is None:
                 continue
             kind = _as_str(entry.get("type"))
-            nozzles.append(Nozzle(_nozzle_label(nid, dual), kind,
-                                  _diameter(_as_float(entry.get("diameter"))),
-                                  *decode_nozzle_type(kind)))
+            diameter = _diameter(_as_float(entry.get("diameter")))
+            if is_rack_hotend(nid):
+                rack.append(Nozzle(str(nid), kind, diameter, *decode_nozzle_type(kind)))
+            else:
+                nozzles.append(Nozzle(_nozzle_label(nid, dual), kind, diameter,
+                                      *decode_nozzle_type(kind)))
     if nozzles:
-        return tuple(nozzles)
+        return tuple(nozzles), tuple(rack)
     kind = _as_str(p.get("nozzle_type"))
-    diameter = _as_float(p.get("nozzle_diameter"))
-    if not kind and diameter is None:
-        return ()
-    return (Nozzle(_nozzle_label(0, dual), kind, _diameter(diameter), *decode_nozzle_type(kind)),)
+    flat_diameter = _as_float(p.get("nozzle_diameter"))
+    if not kind and flat_diameter is None:
+        return (), tuple(rack)
+    return ((Nozzle(_nozzle_label(0, dual), kind, _diameter(flat_diameter),
+                    *decode_nozzle_type(kind)),), tuple(rack))
 
 
 def _diameter(value: float | None) -> str:

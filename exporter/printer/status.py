@@ -19,8 +19,9 @@ OFFLINE = "OFFLINE"
 CONNECTION_ERROR_REASONS: tuple[str, ...] = ("refused", "auth", "timeout", "dropped",
                                              "unreachable", "protocol", "silent",
                                              "certificate")
-__all__ = ["CONNECTION_ERROR_REASONS", "JOB_RESULTS", "OFFLINE", "STATE_LABELS",
-           "PrinterStatus", "offline_status", "serial_model"]
+RECENT_ERRORS = 5   # connection errors a status keeps, newest last
+__all__ = ["CONNECTION_ERROR_REASONS", "JOB_RESULTS", "OFFLINE", "RECENT_ERRORS",
+           "STATE_LABELS", "PrinterStatus", "offline_status", "serial_model"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,8 @@ class PrinterStatus:
     last_error: str = ""               # human-readable, for logs and the web page; never a secret
     last_error_reason: str = ""        # the last error's reason (auth, refused, ...); "" once connected
     printing_seconds: float = 0.0      # seen RUNNING by this session (a counter)
+    # the last connection errors, oldest first: (unix time, reason, text); never a secret
+    recent_errors: tuple[tuple[float, str, str], ...] = ()
     # Jobs (printer/jobs.py): the one active now, the last that ended (a new end shows as
     # a new last_job.job.number), and seconds of ended jobs by result (JOB_RESULTS).
     job: Job | None = None

@@ -18,6 +18,7 @@ from exporter.inventory.postgres import postgres_params
 from exporter.simulator.faults import FAULT_NAMES, parse_amount
 from exporter.simulator.fleet import SimulatedFleet
 from exporter.simulator.models import MODELS, model_by_name
+from exporter.simulator.texts_service import TextsService
 
 FAULT_FLAGS = {  # flag -> name in SimulatedFleet(faults=...)
     "offline": "nothing listens on their addresses",
@@ -44,6 +45,7 @@ FAULT_FLAGS = {  # flag -> name in SimulatedFleet(faults=...)
     "sdcard": "report an abnormal SD card",
     "tangle": "report a filament tangle",
     "firmware-update": "offer a firmware update",
+    "boot-stage-zero": "rest after boot with stg_cur 0 and print_type idle (real firmware)",
     "cancel-to-idle": "go from RUNNING or PAUSE straight back to IDLE when a job is cancelled "
                       "(as some firmware does)",
     "flapping": "flap from FINISH back to RUNNING twice at the end of each job",
@@ -92,6 +94,13 @@ def _port(text: str) -> int:
     if not 1 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"expected a port 1..65535, got {text!r}")
     return value
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return _address(host or "127.0.0.1"), _port(port)
 
 
 def _models(text: str) -> list[str]:
@@ -145,6 +154,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the same, into the database the DB_HOST/DB_PORT/DB_NAME/DB_USER/"
                              "DB_PASSWORD(_FILE) (or PG*) variables name; without this flag "
                              "those variables are ignored")
+    parser.add_argument("--texts-service", type=_host_port, default=None, metavar="HOST:PORT",
+                        help="also serve a stand-in for Bambu's HMS texts service (our own "
+                             "texts for every code the printers send) on this address, for "
+                             "`bambu-exporter hms-texts fetch --hms.service-url "
+                             "http://HOST:PORT`")
     faults = parser.add_argument_group(
         "faults", "each takes a count of printers (3) or a share of the fleet (0.1, 10%)")
     for flag, meaning in FAULT_FLAGS.items():
@@ -177,7 +191,19 @@ def ready_line(fleet: SimulatedFleet) -> str:
 
 
 async def _serve(fleet: SimulatedFleet, inventory: str | None,
-                 database: str | dict[str, Any] | None) -> None:
+                 database: str | dict[str, Any] | None,
+                 texts_address: tuple[str, int] | None = None) -> None:
+    texts = TextsService(*texts_address).start() if texts_address else None
+    try:
+        await _serve_fleet(fleet, inventory, database, texts)
+    finally:
+        if texts is not None:
+            texts.stop()
+
+
+async def _serve_fleet(fleet: SimulatedFleet, inventory: str | None,
+                       database: str | dict[str, Any] | None,
+                       texts: TextsService | None) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -189,6 +215,8 @@ async def _serve(fleet: SimulatedFleet, inventory: str | None,
         if database is not None:
             await loop.run_in_executor(None, fleet.write_postgres, database)
         print(ready_line(fleet), flush=True)
+        if texts is not None:
+            print(f"simulator: HMS texts service stand-in on {texts.url}", flush=True)
         await stop.wait()
     finally:
         await fleet.astop()
@@ -213,7 +241,7 @@ def main(argv: list[str]) -> int:
         print(f"simulate: {exc}", file=sys.stderr)
         return 2
     try:
-        asyncio.run(_serve(fleet, args.inventory, database))
+        asyncio.run(_serve(fleet, args.inventory, database, args.texts_service))
     except OSError as exc:
         hint = ""
         if exc.errno in (errno.EADDRINUSE, errno.EADDRNOTAVAIL):

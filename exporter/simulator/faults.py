@@ -35,6 +35,7 @@ class Fault(str, enum.Enum):
     GARBAGE_AFTER_FIRST = "garbage_after_first"  # one good report, then only garbage
     WRONG_CN = "wrong_cn"                      # a CA-issued certificate for another serial
     SELF_SIGNED = "self_signed"                # a self-signed certificate, CN = serial
+    BOOT_STAGE_ZERO = "boot_stage_zero"        # after boot, resting with stg_cur 0 ("printing")
     CANCEL_TO_IDLE = "cancel_to_idle"          # a cancel goes RUNNING/PAUSE -> IDLE, not FAILED
     FLAPPING = "flapping"                      # a job's FINISH flaps back to RUNNING twice
     PLATE_WAITING = "plate_waiting"            # finished plates wait until the fault is cleared
@@ -59,8 +60,8 @@ FAULT_NAMES: dict[str, tuple[Fault, ...]] = {
     **{fault.value: (fault,) for fault in (
         Fault.TLS13_DEAF, Fault.REFUSE_SUBSCRIBE, Fault.NO_SUBACK, Fault.ONE_CLIENT, Fault.CONNACK_FLOOD,
         Fault.BAD_MQTT, Fault.CLOSE_BEFORE_CONNACK, Fault.DROP_AT_CONNACK,
-        Fault.GARBAGE_AFTER_FIRST, Fault.WRONG_CN, Fault.SELF_SIGNED, Fault.CANCEL_TO_IDLE,
-        Fault.FLAPPING, Fault.PLATE_WAITING)},
+        Fault.GARBAGE_AFTER_FIRST, Fault.WRONG_CN, Fault.SELF_SIGNED,
+        Fault.BOOT_STAGE_ZERO, Fault.CANCEL_TO_IDLE, Fault.FLAPPING, Fault.PLATE_WAITING)},
     "sdcard": (Fault.SDCARD,),
     "tangle": (Fault.TANGLE,),
     "firmware_update": (Fault.FIRMWARE_UPDATE,),

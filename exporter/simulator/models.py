@@ -31,15 +31,16 @@ class Model:
     vir_slot: bool = False      # external spools in vir_slot[] (ids 254, 255), not vt_tray
     door: str = ""              # door sensor: "home_flag" (X1 firmware) or "stat" (newer)
     work_light: bool = False    # lights_report has a work_light besides the chamber_light
+    rack_hotends: int = 0       # H2C: hotends parked in its rack, listed in device.nozzle.info
 
 
 def _newer(code: str, slug: str, prefix: str, product_name: str, firmware: str,
-           full_reports: bool, nozzles: int, vir_slot: bool) -> Model:
+           full_reports: bool, nozzles: int, vir_slot: bool, rack_hotends: int = 0) -> Model:
     """Newer firmware: values in print.device, packed temperatures, nozzle codes, AMS 2 Pro
     and AMS HT units, the door in `stat`, a chamber sensor."""
     return Model(code, slug, prefix, product_name, firmware, full_reports, True, False,
                  nozzles, 4, (AMS_2_PRO, AMS_HT, AMS), True, True, device=True, packed=True,
-                 vir_slot=vir_slot, door="stat", work_light=True)
+                 vir_slot=vir_slot, door="stat", work_light=True, rack_hotends=rack_hotends)
 
 
 MODELS: dict[str, Model] = {m.code: m for m in (
@@ -60,7 +61,8 @@ MODELS: dict[str, Model] = {m.code: m for m in (
     _newer("P2S", "p2s", "22E", "Bambu Lab P2S", "01.00.00.00", False, 1, False),
     _newer("H2S", "h2s", "093", "Bambu Lab H2S", "01.00.00.00", True, 1, True),
     _newer("H2D_PRO", "h2dpro", "239", "Bambu Lab H2D Pro", "01.00.00.00", True, 2, True),
-    _newer("H2C", "h2c", "31B", "Bambu Lab H2C", "01.00.00.00", True, 2, True),
+    # H2C: its rack's parked hotends (ids 16 and up) are listed beside the mounted two.
+    _newer("H2C", "h2c", "31B", "Bambu Lab H2C", "01.00.00.00", True, 2, True, rack_hotends=4),
     _newer("X2D", "x2d", "20P", "Bambu Lab X2D", "01.00.00.00", True, 2, True),
     # A2L: an open printer sending deltas; its external spool comes in vir_slot.
     Model("A2L", "a2l", "26A", "Bambu Lab A2L", "01.00.00.00", False, False, False,

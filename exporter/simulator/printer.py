@@ -99,6 +99,10 @@ class SimulatedPrinter:
             self._merge({"print": self._any_life().run_out()})
         if self.faults & HMS_FAULTS:
             self._merge({"print": {"hms": self._with_fault_hms(self.report["print"]["hms"])}})
+        if Fault.BOOT_STAGE_ZERO in self.faults and self.report["print"]["gcode_state"] in (
+                "IDLE", "FINISH", "FAILED"):
+            # Real firmware after boot: resting, yet stg_cur 0 ("printing"), print_type idle.
+            self._merge({"print": {"stg_cur": 0, "print_type": "idle"}})
         self.pending = {}
 
     # -- state ----------------------------------------------------------------------------

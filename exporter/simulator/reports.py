@@ -339,6 +339,17 @@ def _nozzle_type(rng: random.Random, model: Model) -> str:
                       else ("stainless_steel", "stainless_steel", "hardened_steel"))
 
 
+# Rack hotends' ids: the second hex digit is 1 (0x10 = 16 and up); mounted ones are 0, 1.
+RACK_FIRST_ID = 0x10
+
+
+def rack_hotends(model: Model, rng: random.Random) -> list[dict[str, Any]]:
+    """The H2C's parked hotends as its device.nozzle.info lists them, after the mounted ones."""
+    return [{"id": RACK_FIRST_ID + slot, "diameter": rng.choice((0.4, 0.4, 0.6, 0.2)),
+             "type": rng.choice(NOZZLE_CODES), "tm": 0, "wear": rng.randint(0, 30)}
+            for slot in range(model.rack_hotends)]
+
+
 def _device(model: Model, rng: random.Random, nozzle_type: str, diameter: float,
             bed: float, nozzle: float, chamber: float) -> dict[str, Any]:
     """The `device` block: chamber (ctc), bed, nozzles and extruders. Newer firmware packs
@@ -360,7 +371,7 @@ def _device(model: Model, rng: random.Random, nozzle_type: str, diameter: float,
         "nozzle": {"exist": (1 << model.nozzles) - 1,
                    "info": [{"id": i, "diameter": diameter, "type": types[i],
                              "tm": 0, "wear": rng.randint(0, 30) if model.packed else 0}
-                            for i in range(model.nozzles)],
+                            for i in range(model.nozzles)] + rack_hotends(model, rng),
                    "state": 0},
         "fan": 0,
         "type": 1,

@@ -1,5 +1,6 @@
 """HTTP: /metrics (--web.telemetry-path), /-/healthy (and /healthz, its older name),
-/-/ready and / (a landing page with the fleet), as one WSGI app.
+/-/ready, / (a landing page with the fleet) and /printer/<serial> (one printer's page),
+as one WSGI app.
 
 /-/healthy says the process serves HTTP; /-/ready that it can answer a scrape truthfully:
 the printer list was read once and every worker process answers (`ready` says why not).
@@ -24,7 +25,9 @@ from prometheus_client.exposition import choose_encoder, gzip_accepted
 from exporter.metrics.exposition import encoder_for
 from exporter.printer.status import PrinterStatus
 from exporter.web.attention import DEFAULT_PLATE_WAITING, Describe
+from exporter.web.html_parts import valid_serial
 from exporter.web.landing_page import Filter, landing_page, no_text
+from exporter.web.printer_page import not_found_page, printer_page
 
 StartResponse = Callable[..., Any]
 Environ = dict[str, Any]
@@ -38,8 +41,11 @@ def make_app(registry: CollectorRegistry, statuses: Callable[[], list[PrinterSta
              telemetry_path: str = "/metrics",
              ready: Callable[[], str | None] = lambda: None,
              describe: Describe = no_text,
+             dashboard_template: str = "",
              plate_waiting: float = DEFAULT_PLATE_WAITING) -> Callable[..., Iterable[bytes]]:
-    """`ready()` answers None when ready, else why not (shown in the 503's body)."""
+    """`ready()` answers None when ready, else why not (shown in the 503's body);
+    `dashboard_template` is --web.dashboard-url ("" for none); a plate waiting longer
+    than `plate_waiting` seconds needs attention on the landing page."""
     metrics_app = make_metrics_app(registry, after_scrape)
 
     def app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
@@ -57,19 +63,43 @@ def make_app(registry: CollectorRegistry, statuses: Callable[[], list[PrinterSta
             wanted = Filter.of(parse_qs(environ.get("QUERY_STRING", "")))
             page = landing_page(statuses(), source, clock(), inventory_up(),
                                 shard_line(), describe, wanted,
-                                telemetry_path, plate_waiting).encode()
-            headers = [("Content-Type", "text/html; charset=utf-8")]
-            # 1000 printers: ~450 KiB of HTML, ~45 KiB gzipped
-            if gzip_accepted(environ.get("HTTP_ACCEPT_ENCODING", "")):
-                page = gzip.compress(page, GZIP_LEVEL)
-                headers.append(("Content-Encoding", "gzip"))
-            headers.append(("Content-Length", str(len(page))))
-            start_response("200 OK", headers)
-            return [page]
+                                telemetry_path, dashboard_template,
+                                plate_waiting)
+            return _html(environ, start_response, "200 OK", page)
+        if path.startswith(PRINTER_PREFIX):
+            serial = path[len(PRINTER_PREFIX):]
+            # Only a serial's characters can name a printer: an encoded slash, a long or
+            # odd name is not looked up at all. Another shard's printer is not ours.
+            status = None
+            if valid_serial(serial):
+                status = next((s for s in statuses() if s.serial == serial), None)
+            if status is None:
+                return _html(environ, start_response, "404 Not Found",
+                             not_found_page(serial[:MAX_SERIAL_SHOWN]))
+            return _html(environ, start_response, "200 OK",
+                         printer_page(status, clock(), describe, dashboard_template))
         start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])
-        return [f"not found: try {telemetry_path}, /-/healthy, /-/ready or /\n".encode()]
+        return [f"not found: try {telemetry_path}, /-/healthy, /-/ready, / or "
+                f"/printer/<serial>\n".encode()]
 
     return app
+
+
+PRINTER_PREFIX = "/printer/"
+MAX_SERIAL_SHOWN = 40   # characters of an unknown serial the 404 page repeats
+
+
+def _html(environ: Environ, start_response: StartResponse, status: str,
+          text: str) -> Iterable[bytes]:
+    page = text.encode()
+    headers = [("Content-Type", "text/html; charset=utf-8")]
+    # 1000 printers: ~450 KiB of HTML, ~45 KiB gzipped
+    if gzip_accepted(environ.get("HTTP_ACCEPT_ENCODING", "")):
+        page = gzip.compress(page, GZIP_LEVEL)
+        headers.append(("Content-Encoding", "gzip"))
+    headers.append(("Content-Length", str(len(page))))
+    start_response(status, headers)
+    return [page]
 
 
 HEALTHY_PATHS = ("/-/healthy", "/healthz")

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from exporter.printer.status import OFFLINE, PrinterStatus
 from exporter.printer.vocabulary import hms_wiki_url
+from exporter.printer.words import stage_words
 from exporter.web.job_words import duration_words, plate_waiting_since
 
 Describe = Callable[[str], str]   # an HMS or print error code -> its text, "" when unknown
@@ -97,7 +98,9 @@ def troubles(status: PrinterStatus, describe: Describe, now: float | None = None
         stage = snap.stage or "unknown stage"
         fix = ("load filament and resume" if stage == "PAUSED_FILAMENT_RUNOUT"
                else "resume or stop the job")
-        out.append(Trouble(RANK_PAUSED, f"paused ({stage})", fix))
+        words = stage_words(stage) if snap.stage else "paused"
+        out.append(Trouble(RANK_PAUSED, words if words.startswith("paused") else
+                           f"paused ({words})", fix))
     if snap.sdcard == "abnormal":
         out.append(Trouble(RANK_HEALTH, "SD card abnormal", "reseat, format or replace it"))
     if snap.filament_tangle:

@@ -42,7 +42,7 @@ def plate_waiting_since(status: PrinterStatus) -> float | None:
     return status.state_since
 
 
-def state_words(status: PrinterStatus, now: float) -> str:
+def how_long(status: PrinterStatus, now: float) -> str:
     """How long the printer has been in its state, in words ("" when not known)."""
     state = status.state
     since = status.state_since

@@ -8,7 +8,6 @@ Everything printed is escaped: names come from a database we do not control.
 
 from __future__ import annotations
 
-import html
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -19,8 +18,11 @@ from exporter import __version__
 from exporter.metrics.catalogue import STATES
 from exporter.printer.snapshot import PrinterSnapshot
 from exporter.printer.status import PrinterStatus
+from exporter.printer.words import model_words, stage_words, state_words
 from exporter.web.attention import DEFAULT_PLATE_WAITING, Describe, Entry, Trouble, ordered
-from exporter.web.job_words import jobs_summary, state_words
+from exporter.web.html_parts import STYLE as BASE_STYLE
+from exporter.web.html_parts import bar, dashboard_url, e, printer_path
+from exporter.web.job_words import how_long, jobs_summary
 
 REFRESH_SECONDS = 15
 ATTENTION = "attention"   # the state filter's value for "needs attention"
@@ -61,15 +63,16 @@ class Filter:
 def landing_page(statuses: Iterable[PrinterStatus], source: str, now: float,
                  inventory_up: bool = True, shard_line: str = "",
                  describe: Describe = no_text, wanted: Filter | None = None,
-                 telemetry_path: str = "/metrics",
+                 telemetry_path: str = "/metrics", dashboard_template: str = "",
                  plate_waiting: float = DEFAULT_PLATE_WAITING) -> str:
     """The page at /. `shard_line` says which slice of the list a sharded exporter
-    serves (empty: not sharded); `describe` gives HMS and print error texts; a plate
-    waiting longer than `plate_waiting` seconds needs attention."""
+    serves (empty: not sharded); `describe` gives HMS and print error texts;
+    `dashboard_template` (--web.dashboard-url) links each printer to its dashboard; a
+    plate waiting longer than `plate_waiting` seconds needs attention."""
     wanted = wanted or Filter()
     entries = ordered(statuses, describe, now, plate_waiting)
     shown = [entry for entry in entries if wanted.keeps(entry)]
-    rows = "\n".join(_row(entry, now) for entry in shown)
+    rows = "\n".join(_row(entry, now, dashboard_template) for entry in shown)
     if not rows:
         rows = (f'<tr><td colspan="{len(COLUMNS)}">'
                 + ("No printers in the list." if not entries else "No printer matches.")
@@ -105,48 +108,55 @@ def landing_page(statuses: Iterable[PrinterStatus], source: str, now: float,
 """
 
 
-COLUMNS = ("Name", "Serial", "Model", "State", "How long", "Stage", "Up", "Needs attention", "Job",
-           "Progress", "Temperatures", "AMS humidity", "Last report", "Last error")
+COLUMNS = ("Name", "Serial", "Model", "State", "How long", "Stage", "Up", "Needs attention",
+           "Job", "Progress", "Temperatures", "AMS humidity", "Last report", "Last error")
 
-STYLE = """
-body { font-family: system-ui, sans-serif; margin: 1.2em; color: #222; font-size: 13px; }
-h1 { margin: 0 0 .2em; font-size: 1.6em; }
-table { border-collapse: collapse; }
-th, td { border: 1px solid #d0d7de; padding: .2em .4em; text-align: left;
-         vertical-align: top; max-width: 24em; }
-th { background: #f3f3f3; white-space: nowrap; }
-td.n { white-space: nowrap; }
+# The overview fits a 1366 px screen: the table takes the page's width and its cells
+# wrap; below 760 px each printer becomes a card, each cell a line with its header.
+STYLE = BASE_STYLE + """
+table#fleet { width: 100%; }
+#fleet th { white-space: normal; }
+#fleet td { max-width: 22em; }
+/* by column: 1 name, 2 serial, 4 state, 5 how long, 7 up, 8 attention, 9 job,
+   10 progress, 11 temperatures, 12 AMS, 13 last report, 14 last error */
+#fleet td:nth-child(2), #fleet td:nth-child(n+10):nth-child(-n+13) { white-space: nowrap; }
+#fleet td:nth-child(8), #fleet td:nth-child(9), #fleet td:nth-child(14) {
+  overflow-wrap: anywhere; }
 tr.attention td:first-child { border-left: 5px solid #bf8700; }
 tr.urgent td:first-child { border-left: 5px solid #cf222e; }
-.state-running { color: #1a7f37; font-weight: bold; }
-.state-pause, .state-prepare { color: #9a6700; font-weight: bold; }
-.state-failed { color: #bc4c00; font-weight: bold; }
-.state-offline { color: #cf222e; font-weight: bold; }
-.up-no { color: #cf222e; }
-.trouble { margin: 0; padding-left: 1.1em; }
-.trouble li { margin: 0; }
-.fix { color: #57606a; }
-.bar { display: inline-block; width: 5em; height: .6em; background: #eaeef2;
-       vertical-align: middle; margin-right: .3em; }
-.bar span { display: block; height: 100%; background: #1a7f37; }
-.alert { background: #ffebe9; border: 1px solid #cf222e; padding: .5em 1em; }
-.summary { font-size: 1.1em; }
-.summary a { margin-right: .6em; }
-.need { color: #cf222e; font-weight: bold; }
-.muted { color: #666; }
-form { margin: .6em 0; }
+@media (max-width: 1500px) {
+  #fleet td:nth-child(n):nth-child(n) { white-space: normal; }
+  #fleet th:nth-child(2), #fleet td:nth-child(2), #fleet th:nth-child(7),
+  #fleet td:nth-child(7) { display: none; }
+}
+@media (max-width: 760px) {
+  body { margin: .6em; }
+  #fleet, #fleet tbody, #fleet tr, #fleet td { display: block; width: auto; max-width: none; }
+  #fleet thead { display: none; }
+  #fleet tr { border: 1px solid #d0d7de; border-radius: 6px; margin: 0 0 .8em;
+              padding: .3em .5em; }
+  #fleet td { border: none; padding: .15em 0; }
+  #fleet td:empty { display: none; }
+  #fleet td::before { color: #57606a; }
+""" + "".join(f'  #fleet td:nth-child({i}):not(:empty)::before {{ content: "{name}: "; }}\n'
+              for i, name in enumerate(COLUMNS, 1) if i > 1) + """\
+  #fleet td:first-child { font-size: 1.15em; font-weight: bold; }
+  tr.attention td:first-child, tr.urgent td:first-child { border-left: none; }
+  tr.attention { border-left: 5px solid #bf8700 !important; }
+  tr.urgent { border-left: 5px solid #cf222e !important; }
+  form label { display: block; margin-bottom: .3em; }
+}
 """
 
 
-def _e(text: str) -> str:
-    return html.escape(text, quote=True)
+_e = e
 
 
 def _summary(entries: list[Entry], up: int) -> str:
     by_state = Counter(entry.status.state for entry in entries)
     attention = sum(1 for entry in entries if entry.needs_attention)
     parts = [f'<a href="/?{urlencode({"state": state})}" class="state-{state.lower()}">'
-             f'{count} {state}</a>'
+             f'{count} {_e(state_words(state))}</a>'
              for state in STATES if (count := by_state.get(state))]
     need = (f'<a href="/?state={ATTENTION}" class="need" id="attention-count">'
             f'{attention} need attention</a>' if attention else
@@ -168,7 +178,7 @@ def _jobs(entries: list[Entry]) -> str:
 
 def _form(wanted: Filter, shown: int, total: int) -> str:
     options = [("", "every state"), (ATTENTION, "needs attention"),
-               *((state, state) for state in STATES)]
+               *((state, state_words(state)) for state in STATES)]
     choices = "".join(
         f'<option value="{_e(value)}"{" selected" if value == wanted.state else ""}>'
         f'{_e(label)}</option>' for value, label in options)
@@ -180,11 +190,11 @@ def _form(wanted: Filter, shown: int, total: int) -> str:
             f'<span class="muted" id="shown">{shown} of {total} shown</span></form>')
 
 
-def _row(entry: Entry, now: float) -> str:
+def _row(entry: Entry, now: float, dashboard_template: str = "") -> str:
     status = entry.status
     state = status.state
     snap = status.snapshot if status.up else None
-    css = ""
+    css = ""  # cells are styled by column (STYLE): classes only where a value colours one
     if entry.troubles:
         css = ' class="urgent"' if entry.troubles[0].rank <= 2 else ' class="attention"'
     if status.last_report is None:
@@ -192,29 +202,39 @@ def _row(entry: Entry, now: float) -> str:
     else:
         seen = f"{max(0.0, now - status.last_report):.0f} s ago"
     up = "yes" if status.up else "no"
-    return (
-        f"<tr{css}>"
-        f"<td>{_e(status.name)}</td>"
-        f'<td class="n">{_e(status.serial)}</td>'
-        f"<td>{_e(status.model)}</td>"
-        f'<td class="state state-{_e(state.lower())}">{_e(state)}</td>'
-        f"<td>{_e(state_words(status, now))}</td>"
-        f"<td>{_stage(snap)}</td>"
-        f'<td class="up-{up}">{up}</td>'
-        f"<td>{_troubles(entry.troubles)}</td>"
-        f"{_job_cells(snap, now)}"
-        f'<td class="n">{_temperatures(snap)}</td>'
-        f'<td class="n">{_ams(snap)}</td>'
-        f'<td class="n">{_e(seen)}</td>'
-        f"<td>{_e(status.last_error)}</td>"
-        "</tr>")
+    name = f'<a href="{_e(printer_path(status.serial))}">{_e(status.name)}</a>'
+    if dashboard_template:
+        url = dashboard_url(dashboard_template, status.name, status.serial)
+        name += f'<div class="small"><a href="{_e(url)}" rel="noreferrer">dashboard</a></div>'
+    cells = (
+        ("", name),
+        ("", _e(status.serial)),
+        ("", _e(model_words(status.model))),
+        (f"state state-{_e(state.lower())}", _e(state_words(state))),
+        ("", _e(how_long(status, now))),
+        ("", _stage(snap)),
+        (f"up-{up}" if not status.up else "", up),
+        ("", _troubles(entry.troubles)),
+        *_job_cells(snap, now),
+        ("", _temperatures(snap)),
+        ("", _ams(snap)),
+        ("", _e(seen)),
+        ("", _e(status.last_error)),
+    )
+    tds = "".join(f'<td class="{kind}">{content}</td>' if kind else f"<td>{content}</td>"
+                  for kind, content in cells)
+    return f"<tr{css}>{tds}</tr>"
 
 
 def _stage(snap: PrinterSnapshot | None) -> str:
-    # Long stage names may break after an underscore; the text stays the same.
     if snap is None or snap.stage is None:
         return ""
-    return _e(snap.stage).replace("_", "_<wbr>")
+    return _e(stage_words(snap.stage))
+
+
+def trouble_list(troubles: tuple[Trouble, ...]) -> str:
+    """Troubles as a list: words, a link where one helps, the fix in brackets."""
+    return _troubles(troubles)
 
 
 def _troubles(troubles: tuple[Trouble, ...]) -> str:
@@ -231,15 +251,13 @@ def _troubles(troubles: tuple[Trouble, ...]) -> str:
     return f'<ul class="trouble">{"".join(items)}</ul>'
 
 
-def _job_cells(snap: PrinterSnapshot | None, now: float) -> str:
+def _job_cells(snap: PrinterSnapshot | None, now: float) -> tuple[tuple[str, str], ...]:
     if snap is None or snap.state == "IDLE":
-        return "<td></td><td></td>"
+        return ("", ""), ("", "")
     job = _e(snap.job_task or snap.job_file)
     progress = ""
     if snap.progress is not None:
-        percent = round(snap.progress * 100)
-        progress = (f'<span class="bar"><span style="width:{percent}%"></span></span>'
-                    f"{percent} %")
+        progress = bar(snap.progress)
         if snap.layer is not None and snap.layers:
             progress += f" · layer {snap.layer}/{snap.layers}"
     left = ""
@@ -247,7 +265,7 @@ def _job_cells(snap: PrinterSnapshot | None, now: float) -> str:
         minutes = round(snap.remaining_seconds / 60)
         end = time.strftime("%H:%M", time.localtime(now + snap.remaining_seconds))
         left = f"<br>ends {end} ({minutes // 60} h {minutes % 60:02d} min left)"
-    return f'<td>{job}</td><td class="n">{progress}{left}</td>'
+    return ("", job), ("", f"{progress}{left}")
 
 
 def _temperatures(snap: PrinterSnapshot | None) -> str:

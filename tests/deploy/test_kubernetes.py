@@ -359,3 +359,28 @@ def test_the_scrape_job_keeps_each_exporter_pod_and_nothing_else(
     other = pod_target(statefulset, namespace, 0, port,
                        **{"app.kubernetes.io/name": "postgres"})
     assert relabel(rules, other) is None
+
+
+def test_an_init_container_fetches_the_texts_the_exporter_reads(
+        manifests: dict[str, Any]) -> None:
+    pod = manifests["StatefulSet"]["spec"]["template"]["spec"]
+    [init] = pod["initContainers"]
+    exporter = container(manifests["StatefulSet"])
+    assert init["image"] == exporter["image"]
+    assert "bambu-exporter hms-texts fetch" in init["command"][2]
+    assert "||" in init["command"][2], "a failed fetch must not hold the pod back"
+    env = {item["name"]: item.get("value") for item in init["env"]}
+    text_file = flags(exporter["args"])["--hms.text-file"]
+    assert env["BAMBU_HMS_TEXT_FILE"] == text_file
+    # the printer list as the exporter reads it
+    exporter_env = {item["name"]: item.get("value") for item in exporter["env"]}
+    assert {k: v for k, v in env.items() if k.startswith("DB_")} == exporter_env
+    mounts = {m["name"]: m for m in init["volumeMounts"]}
+    read = {m["name"]: m for m in exporter["volumeMounts"]}
+    assert text_file.startswith(mounts["hms-texts"]["mountPath"] + "/")
+    assert read["hms-texts"]["mountPath"] == mounts["hms-texts"]["mountPath"]
+    assert read["hms-texts"]["readOnly"] and not mounts["hms-texts"].get("readOnly")
+    assert {v["name"]: v for v in pod["volumes"]}["hms-texts"]["emptyDir"]
+    fetch_help = subprocess.run([sys.executable, "-m", "exporter", "hms-texts", "--help"],
+                                capture_output=True, text=True, timeout=60).stdout
+    assert set(flags(init["args"])) <= set(re.findall(r"(--[a-z][a-z.-]*)", fetch_help))

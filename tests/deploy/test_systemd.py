@@ -42,16 +42,20 @@ def units(tmp_path: Path) -> Path:
     (verify checks that the command exists and is executable)."""
     script = Path(sys.executable).parent / "bambu-exporter"
     assert script.exists(), script
-    service = (UNITS / "bambu-exporter.service").read_text()
-    assert service.count(f"ExecStart={EXEC} ") == 1
-    (tmp_path / "bambu-exporter.service").write_text(service.replace(EXEC, str(script)))
+    for name in ("bambu-exporter.service", "bambu-exporter-hms-texts.service"):
+        service = (UNITS / name).read_text()
+        assert service.count(f"ExecStart={EXEC} ") == 1
+        (tmp_path / name).write_text(service.replace(EXEC, str(script)))
     shutil.copy(UNITS / "bambu-exporter.socket", tmp_path)
+    shutil.copy(UNITS / "bambu-exporter-hms-texts.timer", tmp_path)
     return tmp_path
 
 
 def test_systemd_analyze_verify_passes_without_a_warning(units: Path) -> None:
     result = subprocess.run([systemd_analyze(), "verify", str(units / "bambu-exporter.service"),
-                             str(units / "bambu-exporter.socket")],
+                             str(units / "bambu-exporter.socket"),
+                             str(units / "bambu-exporter-hms-texts.service"),
+                             str(units / "bambu-exporter-hms-texts.timer")],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and not result.stderr.strip(), result.stderr
 
@@ -101,3 +105,27 @@ def test_the_environment_file_names_real_variables() -> None:
     known = set(ENVIRONMENT.values()) | {"DB_HOST", "DB_PORT", "DB_NAME", "DB_USER",
                                          "DB_PASSWORD_FILE"}
     assert names and set(names) <= known, set(names) - known
+
+
+def test_the_texts_are_fetched_by_a_hardened_timer_into_the_file_the_exporter_reads(
+        units: Path) -> None:
+    fetch = directives("bambu-exporter-hms-texts.service")
+    exporter = directives("bambu-exporter.service")
+    assert fetch["Type"] == ["oneshot"]
+    assert fetch["ExecStart"] == [f"{EXEC} hms-texts fetch"]
+    # the same file, in the state directory both units share
+    text_file = "BAMBU_HMS_TEXT_FILE=%S/bambu-exporter/hms-texts.json"
+    assert text_file in fetch["Environment"] and text_file in exporter["Environment"]
+    assert fetch["StateDirectory"] == exporter["StateDirectory"] == ["bambu-exporter"]
+    # the printer list as the exporter reads it
+    assert fetch["EnvironmentFile"] == exporter["EnvironmentFile"]
+    assert fetch["LoadCredential"] == exporter["LoadCredential"]
+    timer = directives("bambu-exporter-hms-texts.timer")
+    assert timer["OnBootSec"] and timer["OnUnitActiveSec"] == ["1w"]
+    assert timer["WantedBy"] == ["timers.target"]
+    result = subprocess.run([systemd_analyze(), "security", "--offline=true",
+                             str(units / "bambu-exporter-hms-texts.service")],
+                            capture_output=True, text=True, timeout=60)
+    match = re.search(r"Overall exposure level for bambu-exporter-hms-texts.service: "
+                      r"(\d+\.\d+)", result.stdout + result.stderr)
+    assert match and float(match[1]) < 2.0, result.stdout + result.stderr

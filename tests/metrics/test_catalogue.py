@@ -86,6 +86,14 @@ def _p2s() -> PrinterStatus:
                          connects=1, printing_seconds=42.0)
 
 
+def _h2c() -> PrinterStatus:
+    """Hotends parked in the rack beside the two mounted ones."""
+    return PrinterStatus(name="h2c-rack", serial="31B00A000000006", ip="192.0.2.15",
+                         model="H2C", firmware="01.00.00.00", up=True, connected=True,
+                         last_report=1764000004.0,
+                         snapshot=snapshot(payloads.h2c_with_rack(), "H2C"), connects=1)
+
+
 def describe(code: str) -> str:
     return ErrorTexts(str(HMS_TEXTS)).describe(code)
 
@@ -102,9 +110,9 @@ def _offline() -> PrinterStatus:
 
 def golden_samples() -> list:  # noqa: ANN201 - list of samples
     texts = ErrorTexts(str(HMS_TEXTS))
-    samples = fleet_samples([_x1c(), _p1s(), _h2d(), _p2s(), _offline()], lambda s, e: None,
+    samples = fleet_samples([_x1c(), _p1s(), _h2d(), _p2s(), _h2c(), _offline()], lambda s, e: None,
                             texts.describe)
-    samples += inventory_samples(InventoryStatus(up=True, printers=5, errors=1,
+    samples += inventory_samples(InventoryStatus(up=True, printers=6, errors=1,
                                                  rejected={"bad_address": 2}))
     samples += exporter_samples(ExporterStatus("0.1.0", "2.6.6", 0, 0.012,
                                                hms_text_rejected=3, revision="0123456789ab"))

@@ -554,7 +554,7 @@ def test_name_filter_matches_make_wsgi_app(served: tuple[WebServer, CollectorReg
     assert body == want_body
     if query == "name[]=bambu_printer_up":
         lines = [line for line in body.decode().splitlines() if not line.startswith("#")]
-        assert len(lines) == 5 and all(line.startswith("bambu_printer_up{") for line in lines)
+        assert len(lines) == 6 and all(line.startswith("bambu_printer_up{") for line in lines)
 
 
 @pytest.mark.parametrize("method", ["OPTIONS", "POST", "HEAD", "DELETE"])

@@ -13,7 +13,9 @@ import tomllib
 from tests.monitoring.stack import COMPOSE, PYTHON, ROOT, binary, load_yaml, run
 from tests.support.postgres import _pg_bin
 
-SERVICES = {"postgres", "exporter", "simulator", "prometheus", "alertmanager", "grafana"}
+SERVICES = {"postgres", "hms-texts", "exporter", "simulator", "hms-texts-demo", "prometheus",
+            "alertmanager", "grafana"}
+DEMO = {"simulator", "hms-texts-demo"}
 
 
 @pytest.fixture(scope="module")
@@ -39,10 +41,39 @@ def _volumes(service: dict) -> list[tuple[str, str]]:
 def test_services_and_the_demo_profile(compose) -> None:
     services = compose["services"]
     assert set(services) == SERVICES
-    assert services["simulator"]["profiles"] == ["demo"]
-    assert all("profiles" not in s for name, s in services.items() if name != "simulator")
-    # The simulated printers listen on loopback addresses: the exporter must share them.
+    assert all(services[name]["profiles"] == ["demo"] for name in DEMO)
+    assert all("profiles" not in s for name, s in services.items() if name not in DEMO)
+    # The simulated printers (and the texts stand-in) listen on loopback addresses: the
+    # exporter, and the demo's fetch, must share them.
     assert services["simulator"]["network_mode"] == "service:exporter"
+    assert services["hms-texts-demo"]["network_mode"] == "service:exporter"
+
+
+def test_the_texts_are_fetched_before_the_exporter_into_the_file_it_reads(compose) -> None:
+    services = compose["services"]
+    fetch, demo, exporter = (services[n] for n in ("hms-texts", "hms-texts-demo", "exporter"))
+    assert exporter["depends_on"]["hms-texts"]["condition"] == "service_completed_successfully"
+    assert demo["depends_on"]["simulator"]["condition"] == "service_started"
+    command = exporter["command"]
+    path = command[command.index("--hms.text-file") + 1]
+    for one in (fetch, demo):
+        assert one["environment"]["BAMBU_HMS_TEXT_FILE"] == path
+        assert "bambu-exporter hms-texts fetch" in one["entrypoint"][2]
+        assert one["restart"] == "no"
+    assert ("hms-texts", "/var/lib/bambu-exporter") in _volumes(fetch)
+    assert ("hms-texts", "/var/lib/bambu-exporter") in _volumes(exporter)
+    assert exporter["volumes"][0].endswith(":ro")
+    # the demo's fetch asks the simulator's stand-in, where the simulator serves it
+    simulator = services["simulator"]["command"]
+    stand_in = simulator[simulator.index("--texts-service") + 1]
+    assert demo["command"][demo["command"].index("--hms.service-url") + 1] == \
+        f"http://{stand_in}"
+    # a failed fetch must not keep the exporter down: the wrapper always exits 0
+    assert "|| echo" in fetch["entrypoint"][2]
+    fetch_flags = _help_flags(PYTHON, "-m", "exporter", "hms-texts")
+    for one in (fetch, demo):
+        assert _flags(one["command"]) <= fetch_flags
+    assert "/var/lib/bambu-exporter" in (ROOT / "Dockerfile").read_text()
 
 
 def test_every_bind_mounted_path_exists(compose) -> None:
@@ -258,3 +289,43 @@ def _drop_demo_database(cluster) -> None:
         cur.execute('DROP DATABASE IF EXISTS "familyRewardDb"')
         cur.execute("DROP ROLE IF EXISTS exporter")
     conn.close()
+
+
+def _run_entrypoint(service: dict, command: list[str], env: dict[str, str]
+                    ) -> subprocess.CompletedProcess[str]:
+    """The service's `sh -c` entrypoint as the container runs it (Compose turns `$$`
+    into `$`), with this checkout's bambu-exporter on PATH."""
+    import os
+    import sys
+    shell, flag, script, name = service["entrypoint"]
+    bin_dir = os.path.dirname(sys.executable)
+    return subprocess.run([shell, flag, script.replace("$$", "$"), name, *command],
+                          capture_output=True, text=True, timeout=120,
+                          env={"PATH": f"{bin_dir}:/usr/bin:/bin", **env})
+
+
+def test_the_fetch_wrappers_run_and_never_hold_the_exporter_back(compose, tmp_path) -> None:
+    from exporter.simulator.texts_service import TextsService
+
+    printers = tmp_path / "printers.yaml"
+    printers.write_text('printers: [{name: a, ip: 192.0.2.1, serial: "00M09A350100001", '
+                        'access_code: "12345678"}]\n')
+    target = tmp_path / "hms-texts.json"
+    env = {"BAMBU_PRINTERS_FILE": str(printers), "BAMBU_HMS_TEXT_FILE": str(target)}
+    services = compose["services"]
+    with TextsService() as stand_in:
+        demo = services["hms-texts-demo"]
+        command = [stand_in.url if arg == "http://127.0.0.1:9852" else arg
+                   for arg in demo["command"]]
+        result = _run_entrypoint(demo, command, env)
+        assert result.returncode == 0 and target.exists(), result.stderr
+        fetch = services["hms-texts"]
+        url = fetch["command"].index("--hms.service-url") + 1
+        command = [arg.split(":-", 1)[-1].rstrip("}") if arg.startswith("${") else arg
+                   for arg in fetch["command"]]
+        command[url] = stand_in.url
+        stand_in.misbehave = "html"        # Bambu's service down: the exporter still starts
+        before = target.read_bytes()
+        result = _run_entrypoint(fetch, command, env)
+        assert result.returncode == 0 and "kept the last texts" in result.stderr
+        assert target.read_bytes() == before

@@ -101,9 +101,20 @@ def test_a_malformed_file_is_refused_naming_the_flag(tmp_path: Path, content: st
     assert "--hms.text-file" in str(caught.value) and reason in str(caught.value)
 
 
-def test_a_missing_file_is_refused_naming_the_flag(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"--hms\.text-file .*cannot read"):
-        ErrorTexts(str(tmp_path / "nope.json"))
+def test_a_file_not_fetched_yet_means_no_words_until_it_appears(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "texts.json"
+    texts = ErrorTexts(str(path))
+    assert len(texts) == 0 and texts.describe("0300_8012") == ""
+    assert "hms-texts fetch" in caplog.text
+    shutil.copy(SHARED, path)
+    texts.refresh()
+    wait_until(lambda: texts.describe("0300_8012") != "", 5, what="the fetched file read")
+
+
+def test_a_directory_in_its_place_is_refused_naming_the_flag(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"--hms\.text-file .*"):
+        ErrorTexts(str(tmp_path))
 
 
 def test_re_read_when_the_file_changes(tmp_path: Path) -> None:

@@ -160,3 +160,33 @@ def test_malformed_newer_fields_are_left_out_not_fatal(field: str, value: object
 def test_stage_ids_the_library_lacks_are_named_not_dropped() -> None:
     assert snapshot({"print": {"stg_cur": 36}}, "H2D").stage == "STAGE_36"
     assert snapshot({"print": {"stg_cur": 0}}, "H2D").stage == "PRINTING"
+
+
+@pytest.mark.parametrize("state", ["FINISH", "IDLE", "FAILED"])
+def test_stage_zero_while_resting_after_boot_is_idle(state: str) -> None:
+    snap = snapshot(payloads.p1p_after_boot(state), "P1P")
+    assert snap.state == state and snap.stage == "IDLE"
+
+
+def test_stage_zero_with_print_type_idle_is_idle_whatever_the_state_says() -> None:
+    report = payloads.p1p_after_boot("UNKNOWN")
+    assert snapshot(report, "P1P").stage == "IDLE"
+    report["print"]["print_type"] = "local"   # a job's stage 0 is printing
+    assert snapshot(report, "P1P").stage == "PRINTING"
+
+
+def test_stage_zero_while_running_is_printing() -> None:
+    report = payloads.p1p_after_boot("RUNNING")
+    report["print"]["print_type"] = "cloud"
+    assert snapshot(report, "P1P").stage == "PRINTING"
+
+
+def test_h2c_rack_hotends_are_apart_from_the_mounted_nozzles() -> None:
+    snap = snapshot(payloads.h2c_with_rack(), "H2C")
+    assert [n.nozzle for n in snap.nozzles] == ["right", "left"]
+    assert [(n.nozzle, n.type, n.diameter, n.material, n.flow) for n in snap.rack_hotends] == [
+        ("16", "HS01", "0.4", "hardened_steel", "standard"),
+        ("17", "HH01", "0.6", "hardened_steel", "high_flow"),
+        ("19", "HS00", "0.2", "stainless_steel", "standard")]
+    # the hotend ids in extruder info are not temperatures either
+    assert dict(snap.temperatures)["nozzle_left"] == payloads.LEFT_NOZZLE[0]

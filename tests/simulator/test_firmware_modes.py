@@ -79,3 +79,22 @@ def test_a_refusing_printer_answers_suback_0x80(fleet: SimulatedFleet) -> None:
     with session(printer.record.ip, printer.record.access_code) as tls:
         tls.sendall(mqtt.subscribe(7, f"device/{printer.serial}/report"))
         assert tls.recv(5) == broker.suback(7, [0x80])
+
+
+def test_boot_stage_zero_rests_with_stage_zero_and_print_type_idle() -> None:
+    with SimulatedFleet(count=2, first_address="127.0.141.21", seed=3, life=False,
+                        models=["P1P"], faults={"boot_stage_zero": 1}) as fleet:
+        [booted] = fleet.with_fault(Fault.BOOT_STAGE_ZERO)
+        [other] = [h for h in fleet.printers() if not h.faults]
+        p = booted.report()["print"]
+        assert p["gcode_state"] in ("IDLE", "FINISH", "FAILED")
+        assert (p["stg_cur"], p["print_type"]) == (0, "idle")
+        assert other.report()["print"]["stg_cur"] == 255
+
+
+def test_an_h2c_lists_its_rack_hotends_beside_the_mounted_two() -> None:
+    with SimulatedFleet(count=1, first_address="127.0.141.31", seed=3, life=False,
+                        models=["H2C"]) as fleet:
+        [h2c] = fleet.printers()
+        ids = [n["id"] for n in h2c.report()["print"]["device"]["nozzle"]["info"]]
+        assert ids[:2] == [0, 1] and ids[2:] and all(i >= 16 for i in ids[2:])

@@ -64,7 +64,9 @@ def test_full_report_shape(code: str) -> None:
     if model.device:
         assert isinstance(doc["device"]["ctc"]["info"]["temp"], int)
         assert "chamber_temper" not in doc
-        assert len(doc["device"]["nozzle"]["info"]) == model.nozzles
+        mounted = [n for n in doc["device"]["nozzle"]["info"] if n["id"] < 16]
+        assert len(mounted) == model.nozzles
+        assert len(doc["device"]["nozzle"]["info"]) - len(mounted) == model.rack_hotends
         assert len(doc["device"]["extruder"]["info"]) == model.nozzles
         assert doc["device"]["extruder"]["state"] & 0xF == model.nozzles
     else:

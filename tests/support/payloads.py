@@ -179,3 +179,31 @@ def get_version(product: str, sw_ver: str, serial: str = "X") -> dict[str, Any]:
         {"name": "ota", "sw_ver": sw_ver, "product_name": product, "sn": serial},
         {"name": "mc", "sw_ver": "00.00.32.89", "product_name": ""},
     ]}}
+
+
+def p1p_after_boot(gcode_state: str = "FINISH") -> dict[str, Any]:
+    """A P1P's pushall answer right after boot, in the shape of a published capture: the
+    last job's FINISH (or IDLE) kept, print_type "idle", and stg_cur 0, the number the
+    library calls PRINTING."""
+    report = p1s_idle()
+    report["print"].update({"gcode_state": gcode_state, "stg_cur": 0, "print_type": "idle",
+                            "mc_print_sub_stage": 0, "stg": [], "mc_percent": 100,
+                            "lifecycle": "product"})
+    return report
+
+
+# The H2C's rack: device.nozzle.info lists the parked hotends (ids 16 and up: second hex
+# digit 1) after the mounted right (0) and left (1) ones; extruder info's hnow/hpre/htar
+# name hotends by the same ids.
+H2C_RACK = ({"id": 16, "type": "HS01", "diameter": 0.4, "wear": 2, "tm": 0},
+            {"id": 17, "type": "HH01", "diameter": 0.6, "wear": 0, "tm": 0},
+            {"id": 19, "type": "HS00", "diameter": 0.2, "wear": 11, "tm": 0})
+
+
+def h2c_with_rack() -> dict[str, Any]:
+    report = newer_report("H2C")
+    device = report["print"]["device"]
+    device["nozzle"]["info"] += [dict(entry) for entry in H2C_RACK]
+    for entry in device["extruder"]["info"]:
+        entry.update({"hnow": entry["id"], "hpre": 16, "htar": entry["id"]})
+    return report

@@ -22,6 +22,7 @@ from prometheus_client.openmetrics.parser import (
 
 from exporter.cli import Exporter
 from exporter.config import Settings
+from exporter.printer.words import state_words
 from exporter.simulator import Fault, SimulatedFleet
 from exporter.simulator.inventory_out import write_yaml
 from exporter.simulator.printer import SimulatedRecord
@@ -165,7 +166,7 @@ def test_landing_page_lists_every_printer(running: Running) -> None:
     for record in running.records:
         row = rows[record.serial]
         assert row["Name"] == record.name
-        assert row["State"] == running.expected_state[record.serial]
+        assert row["State"] == state_words(running.expected_state[record.serial])
         if record.serial in running.offline:
             assert row["Up"] == "no"
             assert row["Last report"] == "never"

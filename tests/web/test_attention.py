@@ -74,7 +74,7 @@ def test_failed_job_with_its_print_error_and_a_runout_pause_with_its_stage() -> 
     assert failed[0].text == "print error 0300_800A: Nozzle clogged; stopped."
     assert failed[1].text == "the job failed"
     (paused,) = troubles(status("r", with_print(gcode_state="PAUSE", stg_cur=6)), describe)
-    assert (paused.rank, paused.text) == (RANK_PAUSED, "paused (PAUSED_FILAMENT_RUNOUT)")
+    assert (paused.rank, paused.text) == (RANK_PAUSED, "paused: filament ran out")
     assert paused.fix == "load filament and resume"
 
 

@@ -9,7 +9,7 @@ import pytest
 from exporter.printer.jobs import EndedJob, Job
 from exporter.printer.snapshot import snapshot
 from exporter.printer.status import PrinterStatus
-from exporter.web.job_words import duration_words, jobs_summary, state_words
+from exporter.web.job_words import duration_words, how_long, jobs_summary
 from tests.support import payloads
 
 NOW = 1_765_000_000.0
@@ -38,22 +38,22 @@ def test_durations_in_words(seconds: float, words: str) -> None:
 
 
 def test_the_state_in_words_with_how_long() -> None:
-    assert state_words(status("FINISH", last_job=ended("finished", 47 * 60),
+    assert how_long(status("FINISH", last_job=ended("finished", 47 * 60),
                               state_since=NOW - 47 * 60), NOW) == \
         "finished 47 min ago, plate waiting"
-    assert state_words(status("FAILED", last_job=ended("cancelled", 120)), NOW) == \
+    assert how_long(status("FAILED", last_job=ended("cancelled", 120)), NOW) == \
         "cancelled 2 min ago, plate waiting"
     # the job that ended is not this FAILED's (a FINISH before, the exporter restarted...)
-    assert state_words(status("FAILED", last_job=ended("finished", 120),
+    assert how_long(status("FAILED", last_job=ended("finished", 120),
                               state_since=NOW - 600), NOW) == "plate waiting for 10 min"
-    assert state_words(status("FINISH"), NOW) == "plate waiting"
-    assert state_words(status("RUNNING", state_since=NOW - 3 * 3600), NOW) == \
+    assert how_long(status("FINISH"), NOW) == "plate waiting"
+    assert how_long(status("RUNNING", state_since=NOW - 3 * 3600), NOW) == \
         "printing for 3 h 00 min"
-    assert state_words(status("IDLE", state_since=NOW - 5), NOW) == "idle for 5 s"
-    assert state_words(status("RUNNING", up=False, state_since=NOW - 90), NOW) == \
+    assert how_long(status("IDLE", state_since=NOW - 5), NOW) == "idle for 5 s"
+    assert how_long(status("RUNNING", up=False, state_since=NOW - 90), NOW) == \
         "offline for 1 min"
-    assert state_words(status("RUNNING"), NOW) == ""     # since when: not known
-    assert state_words(status("SLICING", state_since=NOW), NOW) == ""
+    assert how_long(status("RUNNING"), NOW) == ""     # since when: not known
+    assert how_long(status("SLICING", state_since=NOW), NOW) == ""
 
 
 def test_jobs_since_start_and_the_share_that_succeeded() -> None:

@@ -51,7 +51,7 @@ def test_summary_and_attention_first() -> None:
     assert rows[1]["Needs attention"].startswith("offline: the address refuses the connection")
     assert rows[2]["Needs attention"] == ""
     summary = re.sub(r"<[^>]+>", "", re.search(r'<p class="summary".*?</p>', text).group(0))
-    assert summary == ("3 printers, 2 up: 1 RUNNING 1 FAILED 1 OFFLINE · 2 need attention · "
+    assert summary == ("3 printers, 2 up: 1 printing 1 failed 1 offline · 2 need attention · "
                        "jobs since start: 3 finished, 1 failed, 1 cancelled (60 % succeeded)")
     assert [row["How long"] for row in rows] == ["failed 20 min ago, plate waiting", "",
                                                  "printing for 1 h 00 min"]
@@ -69,7 +69,9 @@ def test_per_printer_details() -> None:
                         row["Progress"]), row["Progress"]
     assert row["Temperatures"] == "nozzle 220/220 °Cbed 55/55 °Cchamber 33 °C"
     assert row["AMS humidity"] == "AMS 0: 23 %AMS 1: 61 %"
-    assert (row["State"], row["Stage"], row["Last report"]) == ("RUNNING", "PRINTING", "2 s ago")
+    assert (row["State"], row["Stage"], row["Last report"]) == ("printing", "printing",
+                                                                 "2 s ago")
+    assert row["Model"] == "X1C" and row["Name"] == "x1c-1"
 
 
 def test_filters_by_state_attention_and_text() -> None:

@@ -26,6 +26,7 @@ from PIL import Image
 
 from exporter.cli import Exporter
 from exporter.config import Settings
+from exporter.printer.words import state_words
 from exporter.simulator import Fault, SimulatedFleet
 from exporter.simulator.models import MODELS
 from tests.support.e2e import fleet_table, http_get, wait_until
@@ -145,8 +146,8 @@ def check_fleet(page: Page, dom: str) -> list[dict[str, str]]:
     names = {r.serial: r.name for r in page.fleet.records}
     for row in rows:
         assert row["Name"] == names[row["Serial"]]
-        assert row["State"] == page.expected[row["Serial"]]
-        assert row["Up"] == ("no" if row["State"] == "OFFLINE" else "yes")
+        assert row["State"] == state_words(page.expected[row["Serial"]])
+        assert row["Up"] == ("no" if row["State"] == "offline" else "yes")
     attention = [bool(row["Needs attention"]) for row in rows]
     assert attention == sorted(attention, reverse=True), "attention rows come first"
     assert {row["Serial"] for row in rows if row["Needs attention"]} == page.troubled
@@ -166,13 +167,13 @@ def test_the_demos_trouble_in_words_first(page: Page, tmp_path: Path) -> None:
     assert said[Fault.WRONG_CODE].startswith("offline: the printer refuses the access code")
     assert said[Fault.OFFLINE].startswith("offline: the address refuses the connection")
     assert "the job failed" in said[Fault.FAIL_PRINT]
-    assert "paused (PAUSED_FILAMENT_RUNOUT)" in said[Fault.RUNOUT]
+    assert "paused: filament ran out" in said[Fault.RUNOUT]
     assert "(serious, ams): AMS A: the filament is stuck" in said[Fault.HMS_SERIOUS]
     assert re.search(r"HMS \w{4}_\w{4}_\w{4}_\w{4} \((common|serious|info), \w+\): \w",
                      said[Fault.HMS])
     # the worst first: the failed job, then the two offline printers
     assert [fault_of.get(row["Serial"]) for row in rows[:3]][0] is Fault.FAIL_PRINT
-    running = [row for row in rows if row["State"] == "RUNNING"]
+    running = [row for row in rows if row["State"] == "printing"]
     assert running and all(re.fullmatch(r"\d+ % · layer \d+/240ends \d\d:\d\d "
                                         r"\(\d+ h \d\d min left\)", r["Progress"])
                            for r in running), [r["Progress"] for r in running]
@@ -182,7 +183,7 @@ def test_filters_by_state_and_search_as_links(page: Page, tmp_path: Path) -> Non
     only = fleet_table(page.dom(tmp_path, "?state=attention"))
     assert {row["Serial"] for row in only} == page.troubled
     offline = fleet_table(page.dom(tmp_path, "?state=OFFLINE"))
-    assert {row["State"] for row in offline} == {"OFFLINE"} and len(offline) == 2
+    assert {row["State"] for row in offline} == {"offline"} and len(offline) == 2
     one = page.fleet.records[3]
     found = fleet_table(page.dom(tmp_path, f"?q={one.serial[-6:].lower()}"))
     assert [row["Serial"] for row in found] == [one.serial]
@@ -253,16 +254,80 @@ def test_a_thousand_printers_attention_first(farm: Page, tmp_path: Path) -> None
     screenshot(farm, tmp_path, "landing-1000.png")
 
 
+# A phone and a common laptop screen. Chromium will not open a window narrower than
+# 500 px, so the page is laid out in an iframe of the wanted width inside a wrapper of
+# the test's (the page itself carries no script); the wrapper reads the frame's layout.
+PHONE, LAPTOP = 390, 1366
+DOCS_IMG = ROOT / "docs" / "img"
+
+
+def laid_out(base: str, tmp_path: Path, width: int, height: int,
+             png: Path | None = None, path: str = "/") -> dict[str, object]:
+    """Load `path` at `width` CSS pixels: the frame's scrollWidth and clientWidth and how
+    its fleet rows are displayed; with `png`, a screenshot of it at that width."""
+    (tmp_path / "page.html").write_bytes(http_get(base + path).body)
+    (tmp_path / "wrapper.html").write_text(f"""<!DOCTYPE html>
+<html><head><style>body{{margin:0}} iframe{{border:0;display:block}}</style></head><body>
+<iframe id="f" src="page.html" style="width:{width}px;height:{height}px"></iframe>
+<script>
+document.getElementById("f").addEventListener("load", function () {{
+  var d = this.contentDocument, root = d.documentElement;
+  var row = d.querySelector("#fleet tbody tr");
+  var cells = d.querySelectorAll("#fleet td, section.card");
+  document.body.setAttribute("data-layout", JSON.stringify({{
+    scroll: root.scrollWidth, client: root.clientWidth,
+    row: row ? this.contentWindow.getComputedStyle(row).display : "",
+    widest: Math.max.apply(null, Array.prototype.map.call(
+      cells, function (td) {{
+        return td.getBoundingClientRect().right; }}))}}));
+}});
+</script></body></html>""")
+    extra = ["--allow-file-access-from-files", f"--window-size={max(width, 500)},{height}",
+             "--hide-scrollbars"]
+    url = (tmp_path / "wrapper.html").as_uri()
+    result = chromium(url, tmp_path / "profile", *extra, "--dump-dom")
+    assert result.returncode == 0, result.stderr[-2000:]
+    found = re.search(r'data-layout="([^"]+)"', result.stdout)
+    assert found, "the wrapper did not measure the page"
+    if png is not None:
+        shot = tmp_path / "shot.png"
+        result = chromium(url, tmp_path / "profile", *extra, f"--screenshot={shot}")
+        assert result.returncode == 0, result.stderr[-2000:]
+        with Image.open(shot) as image:
+            image.crop((0, 0, width, height)).save(png)
+    import json
+    return dict(json.loads(found.group(1).replace("&quot;", '"')))
+
+
+@pytest.mark.parametrize("width", [LAPTOP, PHONE])
+def test_the_overview_fits_the_screen_without_sideways_scrolling(
+        page: Page, tmp_path: Path, width: int) -> None:
+    name = f"landing-{width}.png"
+    layout = laid_out(page.base, tmp_path, width, 1100 if width == LAPTOP else 1600,
+                      tmp_path / name)
+    assert layout["client"] == width
+    assert layout["scroll"] <= width, layout     # nothing to scroll sideways
+    assert float(layout["widest"]) <= width, layout   # no cell cut off at the right
+    # a phone shows each printer as a card (rows become blocks); a laptop a table
+    assert layout["row"] == ("block" if width == PHONE else "table-row")
+    if os.environ.get("UPDATE_SCREENSHOT"):
+        shutil.copy(tmp_path / name, DOCS_IMG / name)
+    assert Image.open(DOCS_IMG / name).size[0] == width, \
+        f"docs/img/{name}: UPDATE_SCREENSHOT=1 makes it"
+
+
 def test_how_long_in_each_state_and_printing_ones_by_end(page: Page, tmp_path: Path) -> None:
     rows = fleet_table(page.dom(tmp_path))
     words = {"RUNNING": r"printing for \d+ (s|min)", "IDLE": r"idle for \d+ (s|min)",
              "PREPARE": r"preparing for \d+ (s|min)", "PAUSE": r"paused for \d+ (s|min)",
              "FINISH": r"plate waiting for \d+ (s|min)",
              "FAILED": r"plate waiting for \d+ (s|min)"}
+    words = {state_words(state): pattern for state, pattern in words.items()}
     for row in rows:
         if row["State"] in words:
             assert re.fullmatch(words[row["State"]], row["How long"]), row
-    calm = [row for row in rows if not row["Needs attention"] and row["State"] == "RUNNING"]
+    calm = [row for row in rows
+            if not row["Needs attention"] and row["State"] == state_words("RUNNING")]
     left = [int(m.group(1)) * 60 + int(m.group(2))
             for row in calm if (m := re.search(r"\((\d+) h (\d\d) min left\)", row["Progress"]))]
     assert len(left) == len(calm) >= 2 and left == sorted(left), "the next to end first"
