@@ -53,7 +53,7 @@ ROLES = {0: "running", 1: "running", 2: "hms", 3: "offline", 4: "fail", 5: "idle
 
 def _start_fleet(addresses: AddressPool) -> SimulatedFleet:
     return SimulatedFleet(count=len(MODELS), first_address=addresses.take(len(MODELS)).first,
-                          seed=4, life=False, models=MODELS).start()
+                          seed=4, life=False, models=MODELS, ftps=True).start()
 
 
 def _prometheus_config(tmp, exporter: str, alertmanager: str) -> str:
@@ -100,6 +100,9 @@ def test_stack_end_to_end(printers_db, tmp_path, addresses: AddressPool) -> None
             **reports.door_fields(MODELS_BY_CODE["H2C"], True)}})
         printers[0].inject(Fault.FIRMWARE_UPDATE)   # the health table's "update on offer"
         fleet.write_postgres(cluster.dsn(dbname))
+        prices = tmp_path / "prices.yaml"
+        prices.write_text("currency: EUR\nprices: {PLA: 20, PETG: 25, ABS: 22, TPU: 40, ASA: 30, "
+                          "PA: 60, PC: 45, PVA: 80}\n")
 
         # -- exporter, watching the table ---------------------------------------------------
         exporter_port = free_port()
@@ -107,7 +110,8 @@ def test_stack_end_to_end(printers_db, tmp_path, addresses: AddressPool) -> None
         exporter = Child("exporter", [PYTHON, "-m", "exporter",
                                       "--web.listen-address", f"127.0.0.1:{exporter_port}",
                                       "--printer.staleness", "3s", "--log.level", "debug",
-                                      "--hms.text-file", str(HMS_TEXTS)],
+                                      "--hms.text-file", str(HMS_TEXTS),
+                                      "--filament.prices", str(prices)],
                          tmp_path, env=env, cwd=ROOT)
         children.append(exporter)
         wait_http(f"http://127.0.0.1:{exporter_port}/healthz", exporter)
@@ -146,6 +150,20 @@ def test_stack_end_to_end(printers_db, tmp_path, addresses: AddressPool) -> None
         assert {r["name"] for g in rules for r in g["rules"]} >= {
             "BambuPrinterOffline", "BambuPrintFailed"}
 
+        # -- a running job's plan (its 3MF over FTPS); then its spools run low ----------------
+        runner = printers[0]
+        plate = runner.job_plate
+        assert plate is not None
+        plan_query = f'bambu_printer_job_filament_planned_grams{{serial="{runner.serial}"}}'
+        wait_until(lambda: len(query(plan_query)) == len(plate.filaments), 60, interval=0.5,
+                   what=f"the running job's plan in Prometheus\n{logs()}")
+        low = runner.report()["print"]["ams"]
+        for unit in low["ams"]:
+            for spool in unit["tray"]:
+                if spool.get("tray_type"):
+                    spool.update(remain=0, tray_weight="1000")
+        runner.update({"print": {"ams": low}})
+
         # -- faults: one printer goes offline, one fails its print -------------------------
         printers[3].inject(Fault.OFFLINE)
         printers[4].inject(Fault.FAIL_PRINT)
@@ -155,12 +173,17 @@ def test_stack_end_to_end(printers_db, tmp_path, addresses: AddressPool) -> None
                     for a in webhook.alerts()}
 
         wait_until(lambda: {("BambuPrinterOffline", names["offline"]),
-                            ("BambuPrintFailed", names["fail"])} <= set(delivered()),
+                            ("BambuPrintFailed", names["fail"]),
+                            ("BambuSpoolRunsOutBeforeJobEnds", runner.record.name)}
+                   <= set(delivered()),
                    90, interval=1.0,
                    what=f"offline and failed alerts at the webhook; got {sorted(delivered())}\n"
                            f"firing in Prometheus: {query('ALERTS')}\n{logs()}")
 
         alerts = delivered()
+        runway = alerts[("BambuSpoolRunsOutBeforeJobEnds", runner.record.name)]
+        assert runway["labels"]["serial"] == runner.serial and runway["labels"]["ams"].isdigit()
+        assert "more from AMS" in runway["annotations"]["description"]
         offline = alerts[("BambuPrinterOffline", names["offline"])]
         record = printers[3].record
         assert offline["labels"]["serial"] == record.serial

@@ -316,3 +316,21 @@ def test_the_overview_fits_the_screen_without_sideways_scrolling(
         shutil.copy(tmp_path / name, DOCS_IMG / name)
     assert Image.open(DOCS_IMG / name).size[0] == width, \
         f"docs/img/{name}: UPDATE_SCREENSHOT=1 makes it"
+
+
+def test_how_long_in_each_state_and_printing_ones_by_end(page: Page, tmp_path: Path) -> None:
+    rows = fleet_table(page.dom(tmp_path))
+    words = {state_words(state): pattern for state, pattern in {
+             "RUNNING": r"printing for \d+ (s|min)", "IDLE": r"idle for \d+ (s|min)",
+             "PREPARE": r"preparing for \d+ (s|min)", "PAUSE": r"paused for \d+ (s|min)",
+             "FINISH": r"plate waiting for \d+ (s|min)",
+             "FAILED": r"plate waiting for \d+ (s|min)"}.items()}
+    for row in rows:
+        if row["State"] in words:
+            assert re.fullmatch(words[row["State"]], row["How long"]), row
+    calm = [row for row in rows
+            if not row["Needs attention"] and row["State"] == state_words("RUNNING")]
+    left = [int(m.group(1)) * 60 + int(m.group(2))
+            for row in calm if (m := re.search(r"\((\d+) h (\d\d) min left\)", row["Progress"]))]
+    assert len(left) == len(calm) >= 2 and left == sorted(left), "the next to end first"
+    assert "no job ended since the exporter started" in page.dom(tmp_path)
