@@ -71,8 +71,6 @@ TARGETS = (
 def targets_for(printers: int) -> Targets:
     """The smallest target tier at least this big (the largest past 5000)."""
     return next((t for t in TARGETS if printers <= t.fleet), TARGETS[-1])
-# Delta-sending printers (P1/A1 class): a change reaches the exporter only as a delta.
-DELTA_MODELS = ("P1P", "P1S", "A1", "A1MINI")
 
 
 class BenchError(Exception):

@@ -43,6 +43,7 @@ from exporter.inventory.last_good import Inventory, describe_source
 from exporter.inventory.record import InventorySource
 from exporter.inventory.shard import describe_slice
 from exporter.logs import configure as configure_logs
+from exporter.metrics.catalogue import no_text
 from exporter.metrics.collector import FleetCollector, RenderedFleet
 from exporter.metrics.memory import Allocator
 from exporter.printer.error_texts import ErrorTexts
@@ -52,7 +53,6 @@ from exporter.version import version_text
 from exporter.web.app import make_app
 from exporter.web.healthcheck import HEALTHCHECK_ENVIRONMENT, PROBES
 from exporter.web.healthcheck import run as run_healthcheck
-from exporter.web.landing_page import no_text
 from exporter.web.listeners import bind_listeners
 from exporter.web.server import WebServer
 from exporter.web.server_core import ServerLimits
@@ -122,12 +122,20 @@ def build_parser(command: str) -> argparse.ArgumentParser:
     flag("printer.ca-file", "PEM bundle of the printers' CA (Bambu's, from Bambu Studio's "
          "resources): each printer's certificate must chain to it and name its serial, or "
          "the access code is not sent (default: not verified)", metavar="PATH")
+    flag("printer.ftps", "read each job's 3MF over the printer's FTPS (port 990) for its "
+         "filament plan; --no-printer.ftps for farms that do not want it (default on)",
+         action=argparse.BooleanOptionalAction, default=None)
+    flag("filament.prices", "filament prices per kg by material or profile, YAML "
+         "(docs/job-files.md); re-read when it changes", metavar="PATH")
     flag("workers", "processes sharing the printers' sessions, by a hash of the serial; 1 "
          "keeps one process (default: one per CPU this process may use, at most "
          f"{DEFAULT_WORKERS_CAP})", metavar="N")
     flag("workers.timeout", "longest a scrape or the landing page waits for the worker "
          "processes' answers, all of them together; a worker that misses it is restarted "
          "and its printers shown not up meanwhile (default 3s)", metavar="DURATION")
+    flag("attention.plate-waiting", "on the landing page, a plate waiting to be cleared "
+         "(FINISH or FAILED) longer than this needs attention (default 15m)",
+         metavar="DURATION")
     if command == "status":
         parser.add_argument("--timeout", default="10s", metavar="DURATION",
                             help="how long to wait for first reports (default 10s)")
@@ -203,7 +211,7 @@ class Demo:
     simulator's stand-in of Bambu's HMS texts service, and the words fetched from it as
     `hms-texts fetch` does, so that the demo shows words."""
 
-    def __init__(self, printers: int, first_address: str) -> None:
+    def __init__(self, printers: int, first_address: str, ftps: bool = False) -> None:
         from exporter.simulator import SimulatedFleet
         from exporter.simulator.texts_service import TextsService
         self._dir = tempfile.TemporaryDirectory(prefix="bambu-demo-")
@@ -214,7 +222,7 @@ class Demo:
         if printers >= 6:  # show what trouble looks like on the page, dashboards, alerts
             faults = dict.fromkeys(DEMO_TROUBLE, 1)
         self.fleet = SimulatedFleet(count=printers, first_address=first_address, seed=7,
-                                    speed=1.0, faults=faults)
+                                    speed=1.0, faults=faults, ftps=ftps)
 
     def start(self) -> Path:
         from exporter.printer import hms_fetch
@@ -245,7 +253,9 @@ def start_demo(settings: Settings) -> tuple[Demo | None, str | None]:
     ConfigError naming --demo.first-address when its addresses are taken (a second demo)."""
     if not settings.demo:
         return None, None
-    demo = Demo(settings.demo_printers, settings.demo_first_address)
+    # job files on port 990 need root (or CAP_NET_BIND_SERVICE) to serve
+    demo = Demo(settings.demo_printers, settings.demo_first_address,
+                ftps=settings.ftps and os.geteuid() == 0)
     try:
         return demo, str(demo.start())
     except OSError as exc:
@@ -282,7 +292,8 @@ def make_source(settings: Settings, printers_file: str | None) -> InventorySourc
 def make_fleet(settings: Settings, network: NetworkLoop) -> Fleet:
     """Sessions on `network`, all sharing one TLS context."""
     return session_fleet(settings.staleness, settings.pushall_interval,
-                         settings.connect_timeout, network, settings.ca_file)
+                         settings.connect_timeout, network, settings.ca_file, settings.ftps,
+                         settings.filament_prices)
 
 
 def make_worker_pool(settings: Settings, texts: ErrorTexts | None) -> WorkerPool:
@@ -291,7 +302,8 @@ def make_worker_pool(settings: Settings, texts: ErrorTexts | None) -> WorkerPool
     return WorkerPool(settings.workers, WorkerSetup(
         index=0, staleness=settings.staleness, pushall_interval=settings.pushall_interval,
         connect_timeout=settings.connect_timeout, log_level=settings.log_level,
-        log_format=settings.log_format, ca_file=settings.ca_file),
+        log_format=settings.log_format, ca_file=settings.ca_file, ftps=settings.ftps,
+        filament_prices=settings.filament_prices),
         reply_timeout=settings.workers_timeout, texts=texts)
 
 
@@ -350,6 +362,7 @@ class Exporter:
                        telemetry_path=settings.telemetry_path, ready=self.not_ready,
                        describe=(self.error_texts.describe if self.error_texts is not None
                                  else no_text),
+                       plate_waiting=settings.plate_waiting,
                        dashboard_template=settings.dashboard_url)
         self.web = WebServer(app, web_config_file=settings.web_config_file,
                              listeners=listening_sockets(settings),

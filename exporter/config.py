@@ -16,6 +16,7 @@ from exporter.fleet.cpu_quota import cpu_limit
 from exporter.inventory.postgres import postgres_params
 from exporter.inventory.shard import Shard, shard_from
 from exporter.logs import LOG_FORMATS
+from exporter.printer.job_file.prices import load_prices
 from exporter.printer.mqtt.bambu import make_tls_context
 from exporter.text import ascii_digits
 from exporter.web.app import RESERVED_PATHS
@@ -56,8 +57,11 @@ ENVIRONMENT: dict[str, str] = {
     "workers": "BAMBU_WORKERS",
     "workers.timeout": "BAMBU_WORKERS_TIMEOUT",
     "printer.ca-file": "BAMBU_PRINTER_CA_FILE",
+    "printer.ftps": "BAMBU_PRINTER_FTPS",
+    "filament.prices": "BAMBU_FILAMENT_PRICES",
     "web.telemetry-path": "BAMBU_WEB_TELEMETRY_PATH",
     "log.format": "BAMBU_LOG_FORMAT",
+    "attention.plate-waiting": "BAMBU_ATTENTION_PLATE_WAITING",
     "web.dashboard-url": "BAMBU_WEB_DASHBOARD_URL",
 }
 
@@ -122,12 +126,16 @@ class Settings:
     workers: int = 1
     workers_timeout: float = 3.0   # all a scrape waits on the worker processes
     ca_file: str | None = None   # printers' certificates must chain to it, CN = serial
+    ftps: bool = True            # each job's 3MF read over the printer's FTPS (its filament plan)
+    filament_prices: str | None = None   # price per kg by material or profile (YAML)
     # Exporter conventions: every --web.listen-address (the first is listen_host/port;
     # empty: just that one), sockets from systemd instead, the scrape path, the log format.
     listen_addresses: tuple[tuple[str, int], ...] = ()
     systemd_socket: bool = False
     telemetry_path: str = "/metrics"
     log_format: str = "text"
+    # The landing page: a plate waiting (FINISH or FAILED) longer than this needs a hand.
+    plate_waiting: float = 900.0
 
     @property
     def addresses(self) -> tuple[tuple[str, int], ...]:
@@ -188,7 +196,8 @@ def settings_from(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Setti
                                    ("printer.pushall-interval", 300.0, 10.0),
                                    ("printer.connect-timeout", 5.0, 0.1),
                                    ("inventory.timeout", 2.0, 0.05),
-                                   ("workers.timeout", 3.0, 0.1)):
+                                   ("workers.timeout", 3.0, 0.1),
+                                   ("attention.plate-waiting", 900.0, 1.0)):
         where, text = _value(flags, environ, flag)
         durations[flag] = parse_positive_duration(where, text, minimum) if text else default
 
@@ -243,6 +252,13 @@ def settings_from(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Setti
         check_ca_file(where, ca_file)
     where, text = _value(flags, environ, "workers")
     workers = parse_workers(where, text) if text is not None else default_workers()
+    ftps = parse_switch(*_value(flags, environ, "printer.ftps"), default=True)
+    where, prices = _value(flags, environ, "filament.prices")
+    if prices:
+        try:
+            load_prices(str(prices))   # a bad file stops start-up; later, the last good stays
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
 
     return Settings(listen_host=host, listen_port=port, printers_file=printers_file,
                     database=database, demo=demo, demo_printers=demo_printers,
@@ -255,11 +271,26 @@ def settings_from(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Setti
                     hms_text_file=hms_text_file or None, dashboard_url=dashboard_url,
                     web_config_file=web_config_file or None, workers=workers,
                     workers_timeout=durations["workers.timeout"],
-                    ca_file=ca_file or None,
+                    ca_file=ca_file or None, ftps=ftps, filament_prices=prices or None,
                     listen_addresses=addresses,
                     systemd_socket=bool(flags.get("web.systemd-socket")),
                     telemetry_path=telemetry_path(flags, environ),
-                    log_format=log_format(flags, environ))
+                    log_format=log_format(flags, environ),
+                    plate_waiting=durations["attention.plate-waiting"])
+
+
+def parse_switch(where: str, value: Any, default: bool) -> bool:
+    """A flag given as --x / --no-x (a bool), or its variable as true/false, 1/0, yes/no."""
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{where}: {str(value)[:40]!r} is not true or false")
 
 
 def check_ca_file(name: str, path: str) -> None:

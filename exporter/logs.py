@@ -17,7 +17,6 @@ import json
 import logging
 import sys
 import time
-from typing import TextIO
 
 from exporter.text import escape_controls, valid_text
 
@@ -32,13 +31,6 @@ class EscapingFormatter(logging.Formatter):
             return super().format(record)
         finally:
             record.msg, record.args = msg, args
-
-
-def escaping_handler(stream: TextIO, fmt: str) -> logging.Handler:
-    """A stream handler writing `fmt` lines through EscapingFormatter."""
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(EscapingFormatter(fmt))
-    return handler
 
 
 LOG_FORMATS = ("text", "logfmt", "json")
@@ -97,8 +89,8 @@ def formatter(log_format: str, worker: int | None = None) -> logging.Formatter:
 
 def configure(level: str, worker: int | None = None, log_format: str = "text") -> None:
     """The process's logging: one line per record on stderr at `level`, in `log_format`;
-    `worker` names a worker process in every line. The library and paho log every
-    connect and retry; our sessions log each change once, so theirs show only at debug."""
+    `worker` names a worker process in every line. Our sessions log each change once;
+    bambulabs_api (imported for its enums) shows only at debug."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter(log_format, worker))
     logging.basicConfig(level=level.upper(), handlers=[handler])

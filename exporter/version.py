@@ -16,7 +16,6 @@ from pathlib import Path
 from exporter import __version__
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-REVISION_FILE = PACKAGE_DIR / "REVISION"
 # The distributions whose versions decide behaviour, as pip names them.
 DEPENDENCIES = ("bambulabs_api", "prometheus_client", "paho-mqtt", "psycopg2-binary",
                 "PyYAML", "bcrypt", "orjson")

@@ -2,8 +2,8 @@
 list in a real PostgreSQL server (the seed's DB_* variables), simulated printers on real
 TLS MQTT reached through the exporter's own sessions.
 
-Simulated printers use 127.0.41.x - 127.0.47.x (this file's ranges); web ports are free
-ports on 127.0.0.1. Every process started here is stopped here.
+Simulated printers take their addresses from the `addresses` fixture; web ports are
+free ports on 127.0.0.1. Every process started here is stopped here.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import psycopg2
 import pytest
 
 from exporter.simulator import Fault, SimulatedFleet
+from tests.support.addresses import AddressPool
 from tests.support.e2e import (
     ExporterProcess,
     assert_no_secret,
@@ -32,12 +33,14 @@ from tests.support.e2e import (
 )
 from tests.support.postgres import PostgresCluster
 
+pytestmark = pytest.mark.tier("e2e")
+
 GCODE_STATES = {"IDLE", "PREPARE", "RUNNING", "PAUSE", "FINISH", "FAILED", "UNKNOWN"}
 STATUS_LINE = re.compile(r"^(?P<name>.+): (?P<state>[A-Z]+)$")
 
 
-def start_fleet(first_address: str, count: int, seed: int, **kwargs: object) -> SimulatedFleet:
-    return SimulatedFleet(count=count, first_address=first_address, seed=seed,
+def start_fleet(addresses: AddressPool, count: int, seed: int, **kwargs: object) -> SimulatedFleet:
+    return SimulatedFleet(count=count, first_address=addresses.take(count).first, seed=seed,
                           **kwargs).start()  # type: ignore[arg-type]
 
 
@@ -148,9 +151,9 @@ class Healthy:
 
 
 @pytest.fixture(scope="module")
-def healthy(postgres_cluster: PostgresCluster) -> Iterator[Healthy]:
+def healthy(postgres_cluster: PostgresCluster, addresses: AddressPool) -> Iterator[Healthy]:
     """Five printers, all reachable, states fixed (no simulated life), in the table."""
-    fleet = start_fleet("127.0.41.1", len(HEALTHY_STATES), seed=41, life=False)
+    fleet = start_fleet(addresses, len(HEALTHY_STATES), seed=41, life=False)
     try:
         for record, state in zip(fleet.records, HEALTHY_STATES, strict=False):
             fleet.printer(record.serial).set_state(state)
@@ -218,10 +221,10 @@ def test_example_monitor_printers_script(healthy: Healthy) -> None:
 
 
 def test_sigint_with_troubled_printers_exits_0_and_disconnects_the_connected(
-        postgres_cluster: PostgresCluster) -> None:
+        postgres_cluster: PostgresCluster, addresses: AddressPool) -> None:
     # hung (TLS never completes), silent, offline and dropping printers must not hold
     # up shutdown; every session that is connected still says goodbye.
-    fleet = start_fleet("127.0.44.21", 6, seed=48,
+    fleet = start_fleet(addresses, 6, seed=48,
                         faults={"hung": 1, "silent": 1, "offline": 1, "drop": 1})
     proc = None
     try:
@@ -251,8 +254,9 @@ def test_sigint_with_troubled_printers_exits_0_and_disconnects_the_connected(
 
 # ------------------------------------------------------------- status with trouble
 
-def test_status_fails_when_a_printer_is_offline(postgres_cluster: PostgresCluster) -> None:
-    fleet = start_fleet("127.0.42.1", 3, seed=42, faults={"offline": 1})
+def test_status_fails_when_a_printer_is_offline(postgres_cluster: PostgresCluster,
+                                                addresses: AddressPool) -> None:
+    fleet = start_fleet(addresses, 3, seed=42, faults={"offline": 1})
     try:
         fleet.write_postgres(fresh_db(postgres_cluster, "familyRewardDbCliOffline"))
         env = clean_env(postgres_cluster.env("familyRewardDbCliOffline"))
@@ -269,8 +273,9 @@ def test_status_fails_when_a_printer_is_offline(postgres_cluster: PostgresCluste
         fleet.stop()
 
 
-def test_status_fails_on_a_wrong_access_code(postgres_cluster: PostgresCluster) -> None:
-    fleet = start_fleet("127.0.42.11", 3, seed=43, faults={"wrong_code": 1})
+def test_status_fails_on_a_wrong_access_code(postgres_cluster: PostgresCluster,
+                                              addresses: AddressPool) -> None:
+    fleet = start_fleet(addresses, 3, seed=43, faults={"wrong_code": 1})
     try:
         fleet.write_postgres(fresh_db(postgres_cluster, "familyRewardDbCliWrongCode"))
         env = clean_env(postgres_cluster.env("familyRewardDbCliWrongCode"))
@@ -289,8 +294,8 @@ def test_status_fails_on_a_wrong_access_code(postgres_cluster: PostgresCluster) 
 
 
 def test_status_ends_within_its_timeout_despite_hung_and_silent_printers(
-        postgres_cluster: PostgresCluster) -> None:
-    fleet = start_fleet("127.0.42.21", 4, seed=44, faults={"hung": 1, "silent": 1})
+        postgres_cluster: PostgresCluster, addresses: AddressPool) -> None:
+    fleet = start_fleet(addresses, 4, seed=44, faults={"hung": 1, "silent": 1})
     try:
         fleet.write_postgres(fresh_db(postgres_cluster, "familyRewardDbCliHung"))
         env = clean_env(postgres_cluster.env("familyRewardDbCliHung"))
@@ -319,10 +324,10 @@ def test_status_on_an_empty_printer_list_says_so(postgres_cluster: PostgresClust
 
 
 def test_serve_starts_while_the_database_is_down_and_recovers(
-        postgres_cluster: PostgresCluster) -> None:
+        postgres_cluster: PostgresCluster, addresses: AddressPool) -> None:
     cluster = postgres_cluster
     dbname = "familyRewardDbCliLateDb"
-    fleet = start_fleet("127.0.44.1", 3, seed=47)
+    fleet = start_fleet(addresses, 3, seed=47)
     proc = None
     try:
         fleet.write_postgres(fresh_db(cluster, dbname))
@@ -353,12 +358,13 @@ def test_serve_starts_while_the_database_is_down_and_recovers(
 
 # ------------------------------------------------------------------------ demo
 
-def test_demo_serves_a_fleet_where_things_go_wrong() -> None:
+def test_demo_serves_a_fleet_where_things_go_wrong(addresses: AddressPool) -> None:
     """--demo shows trouble at once: an HMS warning, a serious HMS message, a failed
     print, a run-out pause, a wrong access code and an unreachable printer."""
     port = free_port()
+    demo = addresses.take(12)
     base = f"http://127.0.0.1:{port}"
-    proc = ExporterProcess(["--demo", "--demo.first-address", "127.0.47.1",
+    proc = ExporterProcess(["--demo", "--demo.first-address", demo.first,
                             "--web.listen-address", f"127.0.0.1:{port}"], clean_env({}))
 
     def of(samples: dict, name: str) -> dict[str, dict[str, float]]:
@@ -385,7 +391,7 @@ def test_demo_serves_a_fleet_where_things_go_wrong() -> None:
             return samples if ready else None
         samples = wait_until(troubled, 60, what="the demo fleet and its trouble")
         ips = [dict(ls)["ip"] for (n, ls) in samples if n == "bambu_printer_info"]
-        assert len(ips) == 12 and all(ip.startswith("127.0.47.") for ip in ips)
+        assert len(ips) == 12 and set(ips) == set(demo.all)
 
         errors = of(samples, "bambu_printer_connection_errors_total")
         up = {p: v[""] for p, v in of(samples, "bambu_printer_up").items()}
@@ -450,10 +456,10 @@ def password_role(cluster: PostgresCluster, dbname: str) -> None:
     psycopg2.connect(dsn, password=SECRET_PASSWORD, connect_timeout=5).close()
 
 
-def test_no_secret_leaks(postgres_cluster: PostgresCluster) -> None:
+def test_no_secret_leaks(postgres_cluster: PostgresCluster, addresses: AddressPool) -> None:
     cluster = postgres_cluster
     dbname = "familyRewardDbCliSecrets"
-    fleet = start_fleet("127.0.43.1", 4, seed=45, faults={"wrong_code": 1})
+    fleet = start_fleet(addresses, 4, seed=45, faults={"wrong_code": 1})
     proc = None
     try:
         fleet.write_postgres(fresh_db(cluster, dbname))

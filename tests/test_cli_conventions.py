@@ -1,10 +1,7 @@
 """The exporter's conventions end to end (`python -m exporter` as a subprocess): several
 --web.listen-address, --web.telemetry-path, /-/healthy, /-/ready (the printer list read,
 every worker answering), --log.format json without secrets, --version, truthful --help,
-and start-up mistakes that stop with the flag named.
-
-Addresses: 127.0.164.x (this file's range); no printer answers on them.
-"""
+and start-up mistakes that stop with the flag named."""
 
 from __future__ import annotations
 
@@ -22,6 +19,7 @@ import pytest
 from exporter import __version__
 from exporter.config import ENVIRONMENT
 from exporter.version import revision
+from tests.support.addresses import AddressPool, Block
 from tests.support.e2e import (
     REPO,
     ExporterProcess,
@@ -35,15 +33,24 @@ from tests.support.e2e import (
     wait_until,
 )
 
+pytestmark = pytest.mark.tier("e2e")
+
 ACCESS_CODE = "31415926"
 
 
 @pytest.fixture
-def printers_file(tmp_path: Path) -> str:
+def hosts(addresses: AddressPool) -> Block:
+    """Web addresses first; then the address of a printer that never answers and a
+    database that is not there."""
+    return addresses.take(4)
+
+
+@pytest.fixture
+def printers_file(tmp_path: Path, hosts: Block) -> str:
     path = tmp_path / "printers.yaml"
     # Nothing listens at this address: the session fails and logs, which the log test reads.
     path.write_text("printers:\n"
-                    f'  - {{name: "evil\\nERROR forged", ip: 127.0.164.9, serial: 00M000000000001,'
+                    f'  - {{name: "evil\\nERROR forged", ip: {hosts[2]}, serial: 00M000000000001,'
                     f' access_code: "{ACCESS_CODE}"}}\n')
     return str(path)
 
@@ -64,13 +71,13 @@ def _start(started: list[ExporterProcess], args: list[str],
 
 
 def test_several_listen_addresses_and_a_telemetry_path(
-        printers_file: str, exporter_process: list[ExporterProcess]) -> None:
-    port1, port2 = free_port("127.0.164.1"), free_port("127.0.164.2")
+        printers_file: str, exporter_process: list[ExporterProcess], hosts: Block) -> None:
+    port1, port2 = free_port(hosts[0]), free_port(hosts[1])
     proc = _start(exporter_process, [
         "--printers.file", printers_file, "--workers", "1",
-        "--web.listen-address", f"127.0.164.1:{port1}",
-        "--web.listen-address", f"127.0.164.2:{port2}", "--web.telemetry-path", "/farm/metrics"])
-    for base in (f"http://127.0.164.1:{port1}", f"http://127.0.164.2:{port2}"):
+        "--web.listen-address", f"{hosts[0]}:{port1}",
+        "--web.listen-address", f"{hosts[1]}:{port2}", "--web.telemetry-path", "/farm/metrics"])
+    for base in (f"http://{hosts[0]}:{port1}", f"http://{hosts[1]}:{port2}"):
         proc.wait_serving(base)
         assert http_get(base + "/-/healthy").text == "Healthy\n"
         assert http_get(base + "/healthz").status == 200
@@ -87,14 +94,14 @@ def test_several_listen_addresses_and_a_telemetry_path(
     assert "CPUs: " in proc.stderr and "CPUs in the affinity mask" in proc.stderr
 
 
-def test_ready_waits_for_the_printer_list(exporter_process: list[ExporterProcess]) -> None:
+def test_ready_waits_for_the_printer_list(exporter_process: list[ExporterProcess], hosts: Block) -> None:
     # A database nobody answers at: healthy (it serves) but never ready.
-    port = free_port("127.0.164.1")
-    proc = _start(exporter_process, ["--web.listen-address", f"127.0.164.1:{port}",
+    port = free_port(hosts[0])
+    proc = _start(exporter_process, ["--web.listen-address", f"{hosts[0]}:{port}",
                                      "--workers", "1", "--inventory.timeout", "200ms"],
-                  clean_env({"DB_HOST": "127.0.164.8", "DB_PORT": "9", "DB_NAME": "farm",
+                  clean_env({"DB_HOST": hosts[3], "DB_PORT": "9", "DB_NAME": "farm",
                              "DB_USER": "exporter", "DB_PASSWORD": "hunter2-secret"}))
-    base = f"http://127.0.164.1:{port}"
+    base = f"http://{hosts[0]}:{port}"
     proc.wait_serving(base)
     answer = http_get(base + "/-/ready")
     assert answer.status == 503
@@ -104,11 +111,11 @@ def test_ready_waits_for_the_printer_list(exporter_process: list[ExporterProcess
 
 
 def test_ready_says_which_worker_does_not_answer(
-        printers_file: str, exporter_process: list[ExporterProcess]) -> None:
-    port = free_port("127.0.164.1")
+        printers_file: str, exporter_process: list[ExporterProcess], hosts: Block) -> None:
+    port = free_port(hosts[0])
     proc = _start(exporter_process, ["--printers.file", printers_file, "--workers", "2",
-                                     "--web.listen-address", f"127.0.164.1:{port}"])
-    base = f"http://127.0.164.1:{port}"
+                                     "--web.listen-address", f"{hosts[0]}:{port}"])
+    base = f"http://{hosts[0]}:{port}"
     proc.wait_serving(base)
     wait_until(lambda: http_get(base + "/-/ready").status == 200, 30, what="ready")
     children = Path(f"/proc/{proc.proc.pid}/task/{proc.proc.pid}/children").read_text().split()
@@ -134,14 +141,14 @@ def test_ready_says_which_worker_does_not_answer(
 
 
 def test_json_log_lines_hold_no_secret_and_no_forged_line(
-        printers_file: str, exporter_process: list[ExporterProcess]) -> None:
-    port = free_port("127.0.164.1")
+        printers_file: str, exporter_process: list[ExporterProcess], hosts: Block) -> None:
+    port = free_port(hosts[0])
     proc = _start(exporter_process, ["--printers.file", printers_file, "--workers", "2",
                                      "--log.format", "json", "--log.level", "debug",
                                      "--printer.connect-timeout", "200ms",
-                                     "--web.listen-address", f"127.0.164.1:{port}"])
-    proc.wait_serving(f"http://127.0.164.1:{port}")
-    wait_until(lambda: "127.0.164.9" in proc.stderr, 30, what="the session's failure logged")
+                                     "--web.listen-address", f"{hosts[0]}:{port}"])
+    proc.wait_serving(f"http://{hosts[0]}:{port}")
+    wait_until(lambda: hosts[2] in proc.stderr, 30, what="the session's failure logged")
     assert proc.stop() == 0
     lines = proc.stderr.splitlines()
     objects = [json.loads(line) for line in lines]   # every line is one object
@@ -191,26 +198,26 @@ def test_a_fifo_as_printers_file_is_refused_saying_what_it_is(tmp_path: Path) ->
     assert "Traceback" not in result.stderr
 
 
-def test_demo_addresses_taken_names_the_flag() -> None:
+def test_demo_addresses_taken_names_the_flag(hosts: Block) -> None:
     with socket.socket() as taken:
-        taken.bind(("127.0.164.20", 8883))
+        taken.bind((hosts[2], 8883))
         taken.listen()
         result = run_exporter(["--demo", "--demo.printers", "1", "--demo.first-address",
-                               "127.0.164.20", "--web.listen-address",
-                               f"127.0.164.1:{free_port('127.0.164.1')}"],
+                               hosts[2], "--web.listen-address",
+                               f"{hosts[0]}:{free_port(hosts[0])}"],
                               clean_env(), timeout=60)
     assert result.returncode == 1
-    assert "--demo.first-address 127.0.164.20" in result.stderr
+    assert f"--demo.first-address {hosts[2]}" in result.stderr
     assert "Traceback" not in result.stderr
 
 
-def test_simulate_addresses_taken_names_the_flag() -> None:
+def test_simulate_addresses_taken_names_the_flag(hosts: Block) -> None:
     with socket.socket() as taken:
-        taken.bind(("127.0.164.21", 8883))
+        taken.bind((hosts[2], 8883))
         taken.listen()
         result = subprocess.run([sys.executable, "-m", "exporter", "simulate", "--printers", "1",
-                                 "--first-address", "127.0.164.21"], cwd=REPO,
+                                 "--first-address", hosts[2]], cwd=REPO,
                                 env=clean_env(), capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
-    assert "--first-address 127.0.164.21" in result.stderr
+    assert f"--first-address {hosts[2]}" in result.stderr
     assert "Traceback" not in result.stderr

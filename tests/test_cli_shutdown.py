@@ -1,7 +1,7 @@
 """SIGTERM ends `serve` within 5 s whatever the printers do (Docker's grace is 10 s), and
 every connected session still sends an MQTT DISCONNECT.
 
-Simulated printers use 127.0.68.101 and up; the web port is a free port on 127.0.0.1.
+The web port is a free port on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -9,8 +9,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from exporter.simulator import Fault, SimulatedFleet, inventory_out
+from tests.support.addresses import AddressPool
 from tests.support.e2e import ExporterProcess, clean_env, free_port, http_get, wait_until
+
+pytestmark = pytest.mark.tier("e2e")
 
 HUNG, HEALTHY = 20, 3
 
@@ -20,8 +25,10 @@ def _hung_handshakes(fleet: SimulatedFleet) -> int:
                                   if listener.hung))
 
 
-def test_sigterm_with_hung_handshakes_and_a_long_connect_timeout(tmp_path: Path) -> None:
-    fleet = SimulatedFleet(count=HUNG + HEALTHY, first_address="127.0.68.101", seed=681,
+def test_sigterm_with_hung_handshakes_and_a_long_connect_timeout(addresses: AddressPool,
+                                                                 tmp_path: Path) -> None:
+    fleet = SimulatedFleet(count=HUNG + HEALTHY, first_address=addresses.take(HUNG + HEALTHY).first,
+                           seed=681,
                            life=False, faults={"hung": HUNG}, models=["P1S", "X1C"])
     proc = None
     try:

@@ -11,6 +11,8 @@ import pytest
 from exporter.config import parse_duration, parse_listen_address, settings_from
 from exporter.errors import ConfigError
 
+pytestmark = pytest.mark.tier("unit")
+
 
 def test_durations() -> None:
     assert parse_duration("--x", "500ms") == 0.5
@@ -124,6 +126,7 @@ def test_a_missing_hms_text_file_is_named(flags: dict, env: dict, named: str) ->
     ('{"data": {"device_hms": ', "not valid JSON"),
     ("[" * 200_000 + "]" * 200_000, "nested too deeply"),
 ])
+@pytest.mark.tier("e2e")
 def test_a_malformed_hms_text_file_stops_start_up(tmp_path: Path, content: str,
                                                   reason: str) -> None:
     bad = tmp_path / "hms.json"
@@ -178,6 +181,7 @@ def test_numeric_variables_take_ascii_digits_only(digits: str) -> None:
         settings_from({}, {"DB_HOST": "db", "DB_PORT": digits})
 
 
+@pytest.mark.tier("e2e")
 def test_workers_flag_with_a_superscript_is_the_flag_error(tmp_path: Path) -> None:
     printers = tmp_path / "printers.yaml"
     printers.write_text("printers: []\n")
@@ -242,6 +246,37 @@ def test_telemetry_path_and_log_format_from_flags_and_variables() -> None:
     with pytest.raises(ConfigError, match="BAMBU_LOG_FORMAT: 'yaml' is not one of text, "
                                           "logfmt, json"):
         settings_from({"printers.file": "p.yaml"}, {"BAMBU_LOG_FORMAT": "yaml"})
+
+
+def test_printer_ftps_is_on_unless_turned_off() -> None:
+    assert settings_from({"printers.file": "p.yaml"}, {}).ftps is True
+    assert settings_from({"printers.file": "p.yaml", "printer.ftps": False}, {}).ftps is False
+    assert settings_from({"printers.file": "p.yaml"}, {"BAMBU_PRINTER_FTPS": "false"}).ftps is False
+    with pytest.raises(ConfigError, match="BAMBU_PRINTER_FTPS"):
+        settings_from({"printers.file": "p.yaml"}, {"BAMBU_PRINTER_FTPS": "maybe"})
+
+
+def test_filament_prices_are_checked_at_start(tmp_path) -> None:  # noqa: ANN001
+    good = tmp_path / "prices.yaml"
+    good.write_text("currency: EUR\nprices: {PLA: 20}\n")
+    assert settings_from({"printers.file": "p.yaml", "filament.prices": str(good)},
+                         {}).filament_prices == str(good)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("currency: EUR\nprices: {PLA: -1}\n")
+    with pytest.raises(ConfigError, match="--filament.prices: .*not a price"):
+        settings_from({"printers.file": "p.yaml", "filament.prices": str(bad)}, {})
+
+
+def test_plate_waiting_threshold_from_flag_or_environment() -> None:
+    assert settings_from({"printers.file": "p.yaml"}, {}).plate_waiting == 900.0
+    assert settings_from({"printers.file": "p.yaml", "attention.plate-waiting": "1h"},
+                         {}).plate_waiting == 3600.0
+    assert settings_from({"printers.file": "p.yaml"},
+                         {"BAMBU_ATTENTION_PLATE_WAITING": "30m"}).plate_waiting == 1800.0
+    with pytest.raises(ConfigError, match=r"BAMBU_ATTENTION_PLATE_WAITING: 'soon' is not a "):
+        settings_from({"printers.file": "p.yaml"}, {"BAMBU_ATTENTION_PLATE_WAITING": "soon"})
+    with pytest.raises(ConfigError, match=r"--attention\.plate-waiting: '10ms' is too short"):
+        settings_from({"printers.file": "p.yaml", "attention.plate-waiting": "10ms"}, {})
 
 
 # ------------------------------------------------------------- --web.dashboard-url

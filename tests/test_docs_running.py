@@ -8,8 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from exporter.config import ENVIRONMENT
 from exporter.web.healthcheck import HEALTHCHECK_ENVIRONMENT
+
+pytestmark = pytest.mark.tier("e2e")
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNNING = ROOT / "docs" / "running.md"

@@ -1,9 +1,6 @@
 """Every model end to end: a report in that model's own shape, from a simulated printer of
 that model, over TLS MQTT to the real exporter process
-(`--printers.file`, `--hms.text-file`), to /metrics, checked against the values put in.
-
-Printers here live on 127.0.76.x.
-"""
+(`--printers.file`, `--hms.text-file`), to /metrics, checked against the values put in."""
 
 from __future__ import annotations
 
@@ -15,8 +12,11 @@ import pytest
 
 from exporter.simulator import SimulatedFleet, reports
 from exporter.simulator.models import MODELS, Model
+from tests.support.addresses import AddressPool
 from tests.support.e2e import ExporterProcess, clean_env, free_port, http_get, parse_samples, value
 from tests.support.waiting import wait_until
+
+pytestmark = pytest.mark.tier("e2e")
 
 HMS_TEXTS = Path(__file__).resolve().parent / "support" / "hms_texts.json"
 # The simulator's model codes against the exporter's `model` labels (DESIGN.md's table).
@@ -40,8 +40,9 @@ def put_in(model: Model, index: int) -> dict[str, object]:
 
 
 @pytest.fixture(scope="module")
-def fleet() -> Iterator[SimulatedFleet]:
-    with SimulatedFleet(count=len(MODELS), first_address="127.0.76.1", seed=11, life=False,
+def fleet(addresses: AddressPool) -> Iterator[SimulatedFleet]:
+    with SimulatedFleet(count=len(MODELS), first_address=addresses.take(len(MODELS)).first, seed=11,
+                        life=False,
                         models=list(MODELS)) as simulated:
         yield simulated
 

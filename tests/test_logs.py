@@ -13,6 +13,8 @@ import pytest
 
 from exporter.logs import LOG_FORMATS, formatter
 
+pytestmark = pytest.mark.tier("unit")
+
 EVIL = 'evil\nERROR forged line "quoted" a=b \x00\u2028\x85 back\\slash'
 
 

@@ -3,7 +3,7 @@ certificates come from the simulator's CA (CN = serial), one for another serial 
 self-signed, in one process and in worker processes: only the first is up, the others are
 `certificate` errors saying why, and never receive a CONNECT (so never the access code).
 
-Printers here live on 127.0.142.x; the web port is a free port on 127.0.0.1.
+The web port is a free port on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from exporter.simulator import Fault, PrinterHandle, SimulatedFleet
+from tests.support.addresses import AddressPool
 from tests.support.e2e import (
     ExporterProcess,
     clean_env,
@@ -25,6 +26,8 @@ from tests.support.e2e import (
     value,
     wait_until,
 )
+
+pytestmark = pytest.mark.tier("e2e")
 
 
 @dataclass
@@ -38,10 +41,10 @@ class Setup:
 
 
 @pytest.fixture(scope="module", params=["1", "2"], ids=["one-process", "two-workers"])
-def setup(request: pytest.FixtureRequest,
+def setup(addresses: AddressPool, request: pytest.FixtureRequest,
           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     tmp = tmp_path_factory.mktemp("certificates")
-    fleet = SimulatedFleet(count=3, first_address="127.0.142.1", seed=142, life=False,
+    fleet = SimulatedFleet(count=3, first_address=addresses.take(3).first, seed=142, life=False,
                            models=["P1S"], faults={"wrong_cn": 1, "self_signed": 1},
                            ca_dir=tmp / "ca").start()
     exporter = None

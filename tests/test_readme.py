@@ -7,8 +7,12 @@ import os
 import re
 from pathlib import Path
 
+import pytest
+
 from exporter.metrics.catalogue import CATALOGUE
 from tests.support.docs import page_with
+
+pytestmark = pytest.mark.tier("unit")
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()

@@ -3,7 +3,7 @@ broken) firmware does: refused subscriptions, broken MQTT, a CONNACK flood, sess
 before or right after CONNACK, garbage after one good report, a silent printer that serves
 one client at a time, a lower-case serial in the list.
 
-Printers here live on 127.0.140.x; the web port is a free port on 127.0.0.1.
+The web port is a free port on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from exporter.simulator import Fault, PrinterHandle, SimulatedFleet
+from tests.support.addresses import AddressPool
 from tests.support.e2e import (
     ExporterProcess,
     Samples,
@@ -27,6 +28,8 @@ from tests.support.e2e import (
     value,
     wait_until,
 )
+
+pytestmark = pytest.mark.tier("e2e")
 
 STALENESS = 4   # seconds: the silent printer is named within the test's time
 QUIRKS = ("refuse_subscribe", "no_suback", "bad_mqtt", "connack_flood", "close_before_connack",
@@ -53,8 +56,9 @@ class Setup:
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
-    fleet = SimulatedFleet(count=len(QUIRKS) + 2, first_address="127.0.140.1", seed=140,
+def setup(addresses: AddressPool, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
+    fleet = SimulatedFleet(count=len(QUIRKS) + 2, first_address=addresses.take(len(QUIRKS) + 2).first,
+                           seed=140,
                            life=False, models=["X1C"], faults={q: 1 for q in QUIRKS}).start()
     exporter = None
     try:

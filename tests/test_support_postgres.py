@@ -1,4 +1,8 @@
+import pytest
+
 from tests.support.postgres import PostgresCluster
+
+pytestmark = pytest.mark.tier("e2e")
 
 
 def test_throwaway_cluster_holds_the_printers_table(printers_db: tuple[PostgresCluster, str]) -> None:

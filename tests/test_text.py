@@ -12,6 +12,8 @@ import pytest
 from exporter.text import FileRefused, HungReads, ReadHung, read_regular_file
 from tests.support.waiting import wait_until
 
+pytestmark = pytest.mark.tier("e2e")
+
 
 def test_a_refused_file_says_what_it_is(tmp_path: Path) -> None:
     fifo = tmp_path / "fifo"

@@ -8,8 +8,12 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from exporter import __version__
 from exporter.version import DEPENDENCIES, dependency_version, revision, version_text
+
+pytestmark = pytest.mark.tier("unit")
 
 
 def test_a_revision_file_wins(tmp_path: Path) -> None:
@@ -26,6 +30,7 @@ def test_a_revision_file_that_is_not_hex_is_not_believed(tmp_path: Path) -> None
     assert revision(package) == "unknown"
 
 
+@pytest.mark.tier("e2e")
 def test_the_git_checkout_gives_the_revision(tmp_path: Path) -> None:
     git = shutil.which("git")
     assert git, "git missing"

@@ -1,7 +1,8 @@
 """The fleet: reconciles the printer list with live sessions, one per serial.
 
-Called on every scrape, so nothing here waits on a printer: new sessions start in
-paho's threads, replaced and removed ones close in background threads.
+Called on every scrape, so nothing here waits on a printer: new sessions are started by
+one starter thread and live on the network loop, replaced and removed ones close in
+background threads.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from exporter.fleet.open_files import OpenFilesCheck
 from exporter.inventory.record import PrinterRecord
+from exporter.printer.job_file.book import FilamentServices
+from exporter.printer.job_file.pool import JobFileFetcher
+from exporter.printer.job_file.prices import PriceFile
 from exporter.printer.mqtt.bambu import make_tls_context
 from exporter.printer.network_loop import NetworkLoop
 from exporter.printer.session import PrinterSession, SessionSettings
@@ -23,13 +27,20 @@ SessionFactory = Callable[[PrinterRecord], PrinterSession]
 
 
 def session_fleet(staleness: float, pushall_interval: float, connect_timeout: float,
-                  network: NetworkLoop, ca_file: str | None = None) -> Fleet:
+                  network: NetworkLoop, ca_file: str | None = None, ftps: bool = False,
+                  prices_file: str | None = None) -> Fleet:
     """Sessions on `network`, all sharing one TLS context (verifying against `ca_file`
-    when given): the exporter's own fleet with --workers 1, and each worker process's."""
+    when given) and, with `ftps`, one bounded pool fetching job files: the exporter's own
+    fleet with --workers 1, and each worker process's."""
     settings = SessionSettings(staleness=staleness, pushall_interval=pushall_interval,
                                connect_timeout=connect_timeout,
                                tls_context=make_tls_context(ca_file))
-    return Fleet(lambda record: PrinterSession(record, settings, network=network))
+    filament = None
+    if ftps:
+        prices = PriceFile(prices_file) if prices_file is not None else None
+        filament = FilamentServices(JobFileFetcher(), prices)
+    return Fleet(lambda record: PrinterSession(record, settings, network=network,
+                                               filament=filament))
 
 
 class Fleet:

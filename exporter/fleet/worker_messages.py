@@ -29,3 +29,5 @@ class WorkerSetup:
     log_level: str = "info"
     ca_file: str | None = None         # --printer.ca-file: printers' certificates verified
     log_format: str = "text"   # --log.format: the workers' lines look like the main one's
+    ftps: bool = True          # --printer.ftps: each job's plan read over FTPS
+    filament_prices: str | None = None   # --filament.prices: each worker re-reads it

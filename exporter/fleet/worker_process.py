@@ -65,7 +65,7 @@ def serve(conn: Connection) -> int:
     network = NetworkLoop()
     network.start()
     fleet = session_fleet(setup.staleness, setup.pushall_interval, setup.connect_timeout,
-                          network, setup.ca_file)
+                          network, setup.ca_file, setup.ftps, setup.filament_prices)
     texts = TextLookup()   # filled by the main process (TEXTS), which parses the file
     local = LocalFleet(fleet, log, texts)
     upkeep = FleetUpkeep(fleet)

@@ -11,8 +11,18 @@ from dataclasses import dataclass, field
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from exporter.printer.job_file.book import FilamentStatus
+from exporter.printer.job_file.plan import FETCH_REASONS
+from exporter.printer.job_file.runway import runway
 from exporter.printer.sanitize import MESSAGE_ERROR_REASONS
-from exporter.printer.status import CONNECTION_ERROR_REASONS, JOB_RESULTS, OFFLINE, PrinterStatus
+from exporter.printer.snapshot import PrinterSnapshot
+from exporter.printer.status import (
+    CONNECTION_ERROR_REASONS,
+    JOB_RESULTS,
+    OFFLINE,
+    STATE_LABELS,
+    PrinterStatus,
+)
 from exporter.printer.vocabulary import GCODE_STATES, NETWORK_LINKS, SDCARD_STATES
 from exporter.printer.words import stage_words
 
@@ -109,9 +119,50 @@ CATALOGUE: tuple[Spec, ...] = (
          "Values cut from the printer's reports to keep within the exporter's bounds, by "
          "bound: text, hms, ams, tray, list, report (only bounds that cut something).",
          ("bound",)),
-    Spec("bambu_printer_prints_total", "counter", "Jobs seen ending, by result.", ("result",)),
+    Spec("bambu_printer_prints_total", "counter",
+         "Jobs seen ending, by result: finished, failed, cancelled.", ("result",)),
     Spec("bambu_printer_printing_seconds_total", "counter",
          "Time this exporter saw the printer RUNNING (utilisation: its rate)."),
+    Spec("bambu_printer_print_seconds_total", "counter",
+         "Seconds from start to end of the jobs seen ending, by result.", ("result",)),
+    Spec("bambu_printer_state_seconds_total", "counter",
+         "Time this exporter saw the printer in each state: printing, paused, preparing, "
+         "plate_waiting (FINISH or FAILED, not yet cleared), idle, offline.", ("state",)),
+    Spec("bambu_printer_state_since_timestamp_seconds", "gauge",
+         "Unix time the printer entered its current state (as bambu_printer_state_seconds_total "
+         "names them), as first seen."),
+    # Filament: the current job's plan from its 3MF (over FTPS), and what jobs used.
+    Spec("bambu_printer_job_filament_planned_grams", "gauge",
+         "Grams of each slicer filament the current job's plate uses (its 3MF), with the "
+         "tray that feeds it (ams and tray empty when not known).",
+         ("slot", "ams", "tray", "material", "color")),
+    Spec("bambu_printer_job_filament_planned_meters", "gauge",
+         "Metres of each slicer filament the current job's plate uses.",
+         ("slot", "ams", "tray", "material", "color")),
+    Spec("bambu_printer_job_planned_weight_grams", "gauge",
+         "The current job's plate weight as sliced."),
+    Spec("bambu_printer_job_predicted_seconds", "gauge",
+         "The current job's printing time as the slicer predicted it."),
+    Spec("bambu_printer_job_filament_needed_grams", "gauge",
+         "Grams the current job still needs from each tray (its plan less the progress made).",
+         ("ams", "tray")),
+    Spec("bambu_printer_job_filament_runway_grams", "gauge",
+         "Grams left on each tray the current job uses less the grams it still needs; below "
+         "0 the spool runs out before the job ends (only where the printer knows what is left).",
+         ("ams", "tray")),
+    Spec("bambu_filament_used_grams_total", "counter",
+         "Grams of filament used by jobs that ended, by material (failed and cancelled jobs "
+         "scaled by how far they got).", ("material",)),
+    Spec("bambu_filament_used_meters_total", "counter",
+         "Metres of filament used by jobs that ended, by material.", ("material",)),
+    Spec("bambu_filament_cost_total", "counter",
+         "Cost of the filament used by jobs that ended, by material, at the --filament.prices "
+         "price in force when each job ended.", ("material", "currency")),
+    Spec("bambu_printer_job_fetch_errors_total", "counter",
+         "Jobs whose plan could not be read from the printer's FTPS, by reason: no_file, "
+         "no_storage, refused, tls, timeout, too_large, bad_file.", ("reason",)),
+    Spec("bambu_printer_job_filament_mapping_errors_total", "counter",
+         "Filament-to-tray mapping entries naming a tray the printer does not have (ignored)."),
     Spec("bambu_inventory_up", "gauge", "1 if the last read of the printer list succeeded.",
          per_printer=False),
     Spec("bambu_inventory_printers", "gauge", "Printers in the list in use.", per_printer=False),
@@ -140,7 +191,6 @@ CATALOGUE: tuple[Spec, ...] = (
     Spec("bambu_exporter_worker_restarts_total", "counter",
          "Worker processes restarted after dying or hanging (--workers).", per_printer=False),
 )
-SPECS: dict[str, Spec] = {spec.name: spec for spec in CATALOGUE}
 
 
 @dataclass(frozen=True)
@@ -199,6 +249,14 @@ def printer_samples(status: PrinterStatus, describe: Describe = no_text) -> list
     for result in JOB_RESULTS:
         add("bambu_printer_prints_total", status.prints.get(result, 0), result)
     add("bambu_printer_printing_seconds_total", status.printing_seconds)
+    for result in JOB_RESULTS:
+        add("bambu_printer_print_seconds_total", status.print_seconds.get(result, 0.0), result)
+    for state in STATE_LABELS:
+        add("bambu_printer_state_seconds_total", status.state_seconds.get(state, 0.0), state)
+    if status.state_since is not None:
+        add("bambu_printer_state_since_timestamp_seconds", status.state_since)
+    if status.filament is not None:
+        _filament_samples(status.filament, snap, add)
     if snap is None:
         return out
 
@@ -271,6 +329,37 @@ def printer_samples(status: PrinterStatus, describe: Describe = no_text) -> list
         if tray.remaining is not None:
             add("bambu_ams_tray_remaining_ratio", tray.remaining, tray.ams, tray.tray)
     return out
+
+
+def _filament_samples(filament: FilamentStatus, snap: PrinterSnapshot | None,
+                      add: Callable[..., None]) -> None:
+    for reason in FETCH_REASONS:
+        add("bambu_printer_job_fetch_errors_total", filament.fetch_errors.get(reason, 0), reason)
+    add("bambu_printer_job_filament_mapping_errors_total", filament.mapping_errors)
+    for material, grams in sorted(filament.used_grams.items()):
+        add("bambu_filament_used_grams_total", grams, material)
+    for material, meters in sorted(filament.used_meters.items()):
+        add("bambu_filament_used_meters_total", meters, material)
+    for (material, currency), cost in sorted(filament.cost.items()):
+        add("bambu_filament_cost_total", cost, material, currency)
+    plan = filament.plan
+    if snap is None or plan is None or not filament.job_active:
+        return   # a plan is news only while its job runs and the printer is up
+    if plan.weight_grams is not None:
+        add("bambu_printer_job_planned_weight_grams", plan.weight_grams)
+    if plan.prediction_seconds is not None:
+        add("bambu_printer_job_predicted_seconds", plan.prediction_seconds)
+    for f, tray in filament.trays:
+        where = (tray.ams, tray.tray) if tray is not None else ("", "")
+        add("bambu_printer_job_filament_planned_grams", f.grams, str(f.slot), *where,
+            f.material, f.color)
+        add("bambu_printer_job_filament_planned_meters", f.meters, str(f.slot), *where,
+            f.material, f.color)
+    for item in runway(filament, snap):
+        add("bambu_printer_job_filament_needed_grams", item.needed, item.ams, item.tray)
+        if item.left is not None:
+            add("bambu_printer_job_filament_runway_grams", item.left - item.needed,
+                item.ams, item.tray)
 
 
 def _flag(value: bool | None) -> int | None:

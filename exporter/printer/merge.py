@@ -29,7 +29,6 @@ _LIST_BOUNDS: dict[str, tuple[str, int]] = {
 _OTHER_LIST = ("list", MAX_LIST_ITEMS)
 # Cut by the report's own bound: new keys or ids refused while the report is full.
 REPORT_BOUND = "report"
-TRUNCATION_BOUNDS: tuple[str, ...] = ("text", "hms", "ams", "tray", "list", REPORT_BOUND)
 
 
 class MergedReport:
@@ -177,6 +176,8 @@ KEPT_PRINT_KEYS = frozenset({
     "mc_remaining_time", "layer_num", "total_layer_num", "spd_mag", "spd_lvl", "gcode_file",
     "subtask_name", "print_error", "hms", "wifi_signal", "nozzle_type", "nozzle_diameter",
     "ams", "vt_tray", "device",
+    # a job's identity (printer/jobs.py); which tray feeds each of its filaments (job_file/)
+    "subtask_id", "task_id", "mapping",
     # newer firmware's data: door, lights, job start, H2 external spools
     "home_flag", "stat", "lights_report", "gcode_start_time", "vir_slot",
     # health: firmware update, camera recording

@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 
 from exporter.printer.merge import KEPT_PRINT_KEYS
+from exporter.printer.project_file import ProjectFile, read_project_file
 from exporter.text import ELLIPSIS, LABEL_VALUE_LIMIT, valid_text
 
 # A full report of the largest printers with four AMS units is ~40 kB: this leaves room
@@ -49,6 +50,7 @@ class Decoded:
     report: dict[str, Any]           # {"print": {kept keys that changed}} or {}
     version: dict[str, Any] | None   # a get_version answer's `info`
     truncated: int                   # text values cut to LABEL_VALUE_LIMIT
+    project_file: ProjectFile | None = None   # the echo of a job's project_file command
 
 
 def decode_message(payload: bytes, known: Mapping[str, Any] | None = None) -> Decoded:
@@ -70,15 +72,18 @@ def decode_message(payload: bytes, known: Mapping[str, Any] | None = None) -> De
     cuts = [0]
     printed = doc.get("print")
     report = {}
+    project_file = None
     if type(printed) is dict:
         kept = _changed_print(printed, known or {}, cuts)
         if kept:
             report["print"] = kept
+        if "command" in printed:
+            project_file = read_project_file(printed)
     info = doc.get("info")
     version = None
     if isinstance(info, dict) and info.get("command") == "get_version":
         version = normalised(info, cuts)
-    return Decoded(report, version, cuts[0])
+    return Decoded(report, version, cuts[0], project_file)
 
 
 def parse_json(payload: bytes) -> Any:

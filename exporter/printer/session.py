@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from exporter.inventory.record import PrinterRecord
+from exporter.printer.job_file.book import FilamentBook, FilamentServices
+from exporter.printer.jobs import JOB_FIELDS, JobTracker, job_report
 from exporter.printer.merge import MergedReport
 from exporter.printer.mqtt.bambu import (
     PORT,
@@ -43,10 +45,10 @@ from exporter.printer.sanitize import MessageRejected, decode_message
 from exporter.printer.snapshot import (
     PrinterSnapshot,
     firmware_from_version,
-    job_result,
     model_from_version,
     snapshot,
 )
+from exporter.printer.state_time import StateTime, state_label
 from exporter.printer.status import RECENT_ERRORS, PrinterStatus, serial_model
 
 PUSHALL = {"pushing": {"command": "pushall"}}
@@ -65,6 +67,9 @@ class SessionSettings:
 # Longest close() waits for the network loop to send the DISCONNECT; the loop never waits
 # on a printer, so this is only reached when the loop itself is stuck or stopped.
 CLOSE_WAIT = 2.0
+# State time is observed at most this often (and by the upkeep tick each second): a
+# status then stays the same object between scrapes closer together than this.
+STATE_TIME_RESOLUTION = 1.0
 
 
 def classify_connect_error(exc: BaseException | None) -> str:
@@ -128,10 +133,13 @@ class PrinterSession:
     def __init__(self, record: PrinterRecord, settings: SessionSettings,
                  clock: Callable[[], float] = time.time,
                  logger: logging.Logger | None = None,
-                 network: NetworkLoop | None = None) -> None:
+                 network: NetworkLoop | None = None,
+                 monotonic: Callable[[], float] = time.monotonic,
+                 filament: FilamentServices | None = None) -> None:
         self.record = record
         self._settings = settings
         self._clock = clock
+        self._monotonic = monotonic
         self._log = logger or logging.getLogger(__name__)
         self._network = network           # shared by the fleet; None: a loop of our own
         self._own_network: NetworkLoop | None = None
@@ -149,7 +157,6 @@ class PrinterSession:
         self._last_message: float | None = None
         self._last_pushall: float | None = None
         self._last_probe: float | None = None
-        self._last_state: str | None = None
         self._connected = False
         self._connected_at: float | None = None   # this session's CONNACK, for "silent"
         self._heard = False          # anything on the report topic since that CONNACK
@@ -159,7 +166,11 @@ class PrinterSession:
         self._connects = 0
         self._connection_errors: dict[str, int] = {}
         self._message_errors: dict[str, int] = {}   # by reason
-        self._prints: dict[str, int] = {}
+        self._jobs = JobTracker()
+        # each job's filament plan, read from its 3MF over FTPS (None: --no-printer.ftps)
+        self._filament = FilamentBook(record.serial, filament.fetcher, filament.prices) \
+            if filament is not None else None
+        self._state_time = StateTime(clock(), monotonic())   # offline until a report
         self._last_error = ""
         self._last_reason = ""
         # the last few connection errors, for the printer's page: (unix time, reason, text)
@@ -173,7 +184,7 @@ class PrinterSession:
 
     def start(self) -> None:
         """Begin connecting on the network loop; returns at once (no I/O here, and about
-        0.1 ms of CPU: no CA store is loaded, see client.py)."""
+        0.1 ms of CPU: no CA store is loaded, see mqtt/bambu.py)."""
         tls_context = self._settings.tls_context or make_tls_context()
         network = self._network
         if network is None:  # a session on its own (tests)
@@ -208,6 +219,8 @@ class PrinterSession:
         handshake in progress is just dropped): bounded by CLOSE_WAIT whatever the printer
         does. The fleet still runs it off the scrape path.
         """
+        if self._filament is not None:
+            self._filament.close()
         with self._lock:
             if self._closing or not self._started:
                 self._closing = True
@@ -244,6 +257,8 @@ class PrinterSession:
             self._heard = self._silent_counted = False
             self._connects += 1
             self._changes += 1
+            self._jobs.reconnected()
+            self._observe_state(now, self._monotonic())
             pushall_due = (self._last_pushall is None
                            or now - self._last_pushall >= self._settings.pushall_interval)
             if pushall_due:
@@ -259,10 +274,12 @@ class PrinterSession:
 
     def lost(self, reason: str, detail: str) -> None:
         """The MQTT session ended (network loop thread), before or after CONNACK."""
+        now = self._clock()
         with self._lock:
             was_connected, self._connected = self._connected, False
             closing = self._closing
             self._changes += 1
+            self._observe_state(now, self._monotonic())
         if closing:
             return
         label, message = describe_loss(reason, detail, was_connected)
@@ -313,12 +330,15 @@ class PrinterSession:
             if decoded.report:
                 self._report.merge(decoded.report)
                 self._dirty = True
-                state = self._report.report.get("print", {}).get("gcode_state")
-                if isinstance(state, str) and state != self._last_state:
-                    result = job_result(self._last_state, state)
-                    if result:
-                        self._prints[result] = self._prints.get(result, 0) + 1
-                    self._last_state = state
+            changed = decoded.report.get("print", ())
+            if decoded.project_file is not None or not JOB_FIELDS.isdisjoint(changed):
+                printed = self._report.report.get("print", {})
+                mono = self._monotonic()
+                if self._jobs.observe(job_report(printed), now, mono, decoded.project_file) \
+                        and self._filament is not None:
+                    self._filament.follow(self._jobs.jobs, printed, self.record, self._model)
+                if "gcode_state" in changed:   # stamp a new state when it arrives
+                    self._observe_state(now, mono)
         if recovered:
             self._log.info("printer %s (%s): reports arriving", self.record.name,
                            self.record.serial)
@@ -386,14 +406,27 @@ class PrinterSession:
 
     def _observe_printing(self, now: float) -> float:
         """Feed PrintingTime: RUNNING as long as the session is up and the report says so;
-        the upkeep tick (every second) and each status() observe."""
+        the upkeep tick (every second) and each status() observe. StateTime too, at most
+        every STATE_TIME_RESOLUTION."""
+        mono = self._monotonic()
         with self._lock:
             fresh = (self._last_message is not None
                      and now - self._last_message <= self._settings.staleness)
             state = self._report.report.get("print", {}).get("gcode_state")
             running = (self._connected and fresh and isinstance(state, str)
                        and state.strip().upper() == "RUNNING")
+            if mono - self._state_time.observed >= STATE_TIME_RESOLUTION:
+                self._observe_state(now, mono)
         return self._printing.observe(running)
+
+    def _observe_state(self, now: float, mono: float) -> None:
+        """Feed StateTime with what the session shows now (under the lock)."""
+        fresh = (self._last_message is not None
+                 and now - self._last_message <= self._settings.staleness)
+        up = self._connected and fresh and bool(self._report.report)
+        state = self._report.report.get("print", {}).get("gcode_state")
+        gcode = state.strip().upper() if isinstance(state, str) else None
+        self._state_time.observe(state_label(gcode, up), now, mono)
 
     def status(self, now: float) -> PrinterStatus:
         """A consistent copy of what the session holds; never touches the network. The
@@ -403,10 +436,12 @@ class PrinterSession:
         with self._lock:
             fresh = (self._last_message is not None
                      and now - self._last_message <= self._settings.staleness)
-            key = (self._changes, fresh, printing_seconds)
+            filament = self._filament.status() if self._filament is not None else None
+            key = (self._changes, fresh, printing_seconds, self._state_time.observed, filament)
             if not self._dirty and self._status is not None and key == self._status_key:
                 return self._status
             model = self.model
+            jobs = self._jobs.jobs
             if self._dirty:
                 # May raise on data nothing foresaw: the fleet's per-printer guard
                 # catches it, and the next read tries again.
@@ -428,10 +463,16 @@ class PrinterSession:
                 connection_errors=dict(self._connection_errors),
                 message_errors=dict(self._message_errors),
                 truncations=dict(self._report.cuts),
-                prints=dict(self._prints),
+                prints=jobs.prints,
                 last_error=self._last_error,
                 last_error_reason=self._last_reason,
                 recent_errors=self._recent_errors,
                 printing_seconds=printing_seconds,
+                job=jobs.current,
+                last_job=jobs.last_ended,
+                print_seconds=jobs.print_seconds,
+                state_seconds=self._state_time.totals(),
+                state_since=self._state_time.since,
+                filament=filament,
             )
             return self._status

@@ -64,6 +64,7 @@ class Tray:
     material: str
     color: str
     remaining: float | None   # 0..1; None when the printer does not know (-1)
+    weight: float | None = None   # the spool's nominal grams (tray_weight); None: not said
 
 
 @dataclass(frozen=True)
@@ -194,16 +195,6 @@ def decode_nozzle_type(kind: str) -> tuple[str, str]:
     if len(code) == 4 and code[:2].isalpha() and code[2:].isdigit():
         return NOZZLE_MATERIALS.get(code[2:], "unknown"), NOZZLE_FLOWS.get(code[1], "unknown")
     return "unknown", "unknown"
-
-
-def job_result(previous: str | None, current: str) -> str | None:
-    """'finished' or 'failed' when a job was seen ending between two states."""
-    active = {"PREPARE", "RUNNING", "PAUSE"}
-    if previous in active and current == "FINISH":
-        return "finished"
-    if previous in active and current == "FAILED":
-        return "failed"
-    return None
 
 
 def snapshot(report: Mapping[str, Any], model: str | None,
@@ -581,7 +572,13 @@ def _add_tray(trays: list[Tray], ams: str, tray: Mapping[str, Any], use_remain: 
         material=material,
         color=_as_str(tray.get("tray_color")).upper(),
         remaining=remain / 100.0 if remain is not None and 0 <= remain <= 100 else None,
+        weight=_spool_weight(tray.get("tray_weight")),
     ))
+
+
+def _spool_weight(value: Any) -> float | None:
+    grams = _as_float(value)
+    return grams if grams is not None and 0 < grams <= 100_000 else None
 
 
 # ---------------------------------------------------------------------- coercion

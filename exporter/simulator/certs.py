@@ -93,3 +93,18 @@ def server_context() -> ssl.SSLContext:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(str(cert), str(key))
     return context
+
+
+def self_signed_files(directory: Path) -> tuple[Path, Path]:
+    """A fresh self-signed certificate and its key in `directory` (for servers, such as
+    the FTPS one, that load files rather than an SSLContext)."""
+    key, cert = directory / "key.pem", directory / "cert.pem"
+    proc = subprocess.run(
+        [_openssl(), "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "3650",
+         "-subj", "/CN=bambu-exporter simulated printer"],
+        capture_output=True, text=True, timeout=30)
+    if proc.returncode != 0:
+        raise RuntimeError(f"openssl could not make the simulator certificate: "
+                           f"{proc.stderr.strip()[:300]}")
+    return cert, key

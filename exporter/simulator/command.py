@@ -45,6 +45,19 @@ FAULT_FLAGS = {  # flag -> name in SimulatedFleet(faults=...)
     "sdcard": "report an abnormal SD card",
     "tangle": "report a filament tangle",
     "firmware-update": "offer a firmware update",
+    "ftps-a1-data": "(--ftps) never answer TLS on a protected data channel (as A1 firmware)",
+    "ftps-drip": "(--ftps) send job files a byte a second",
+    "files-in-cache": "(--ftps) keep job files in /cache, as cloud prints",
+    "no-storage": "(--ftps) have no SD card or USB drive: no job files",
+    "file-late": "(--ftps) write a job's file seconds after the job starts",
+    "big-3mf": "(--ftps) have 100 MB job files",
+    "zip-bomb": "(--ftps) have job files whose slice_info.config inflates to 256 MiB",
+    "xml-bomb": "(--ftps) have job files whose slice_info.config is an XML entity bomb",
+    "subtask-lag": "(--ftps) name the previous job's file in subtask_name",
+    "cancel-to-idle": "go from RUNNING or PAUSE straight back to IDLE when a job is cancelled "
+                      "(as some firmware does)",
+    "flapping": "flap from FINISH back to RUNNING twice at the end of each job",
+    "plate-waiting": "keep finished plates waiting (FINISH or FAILED) until cleared",
     "boot-stage-zero": "rest after boot with stg_cur 0 and print_type idle (real firmware)",
 }
 
@@ -143,6 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ca-dir", metavar="DIR",
                         help="printers present certificates of a simulator CA, CN = serial; "
                              "its bundle is DIR/ca.pem (for the exporter's --printer.ca-file)")
+    parser.add_argument("--ftps", action="store_true",
+                        help="printers keep each job's 3MF and serve it over implicit FTPS "
+                             "on port 990 (user bblp, the access code), as real ones do")
     parser.add_argument("--database-url", metavar="URL",
                         help="write the fleet into this PostgreSQL database's printers table "
                              "(replacing its rows)")
@@ -232,7 +248,7 @@ def main(argv: list[str]) -> int:
         fleet = SimulatedFleet(count=args.printers, first_address=args.first_address,
                                seed=args.seed, speed=args.speed, models=args.models,
                                life=not args.no_life, faults=faults, port=args.port,
-                               ca_dir=args.ca_dir)
+                               ca_dir=args.ca_dir, ftps=args.ftps)
     except ValueError as exc:
         print(f"simulate: {exc}", file=sys.stderr)
         return 2

@@ -22,7 +22,6 @@ class Fault(str, enum.Enum):
     SDCARD = "sdcard"                          # the SD card reads as abnormal
     TANGLE = "tangle"                          # a filament tangle is detected
     FIRMWARE_UPDATE = "firmware_update"        # a firmware update is on offer
-    GARBAGE = "garbage_text"                   # alias: the plain "garbage" fault
     # Firmware modes: what real firmware is reported to do, and what a broken one might.
     TLS13_DEAF = "tls13_deaf"                  # never answers a ClientHello offering TLS 1.3
     REFUSE_SUBSCRIBE = "refuse_subscribe"      # SUBACK 0x80 to every subscription
@@ -35,6 +34,19 @@ class Fault(str, enum.Enum):
     GARBAGE_AFTER_FIRST = "garbage_after_first"  # one good report, then only garbage
     WRONG_CN = "wrong_cn"                      # a CA-issued certificate for another serial
     SELF_SIGNED = "self_signed"                # a self-signed certificate, CN = serial
+    # Job files over FTPS (port 990): where the 3MF is, what it holds, how the server acts.
+    FTPS_A1_DATA = "ftps_a1_data"              # a protected data channel never handshakes (A1)
+    FTPS_DRIP = "ftps_drip"                    # the data channel drips a byte a second
+    FILES_IN_CACHE = "files_in_cache"          # job files land in /cache (cloud prints)
+    NO_STORAGE = "no_storage"                  # no SD card or USB drive: nothing to serve
+    FILE_LATE = "file_late"                    # the job's file appears seconds after it starts
+    BIG_3MF = "big_3mf"                        # the job's 3MF is 100 MB
+    ZIP_BOMB = "zip_bomb"                      # slice_info.config inflates to 256 MiB
+    XML_BOMB = "xml_bomb"                      # slice_info.config is a billion-laughs document
+    SUBTASK_LAG = "subtask_lag"                # subtask_name names the previous job's file
+    CANCEL_TO_IDLE = "cancel_to_idle"          # a cancel goes RUNNING/PAUSE -> IDLE, not FAILED
+    FLAPPING = "flapping"                      # a job's FINISH flaps back to RUNNING twice
+    PLATE_WAITING = "plate_waiting"            # finished plates wait until the fault is cleared
     BOOT_STAGE_ZERO = "boot_stage_zero"        # after boot, resting with stg_cur 0 ("printing")
 
 
@@ -57,8 +69,10 @@ FAULT_NAMES: dict[str, tuple[Fault, ...]] = {
     **{fault.value: (fault,) for fault in (
         Fault.TLS13_DEAF, Fault.REFUSE_SUBSCRIBE, Fault.NO_SUBACK, Fault.ONE_CLIENT, Fault.CONNACK_FLOOD,
         Fault.BAD_MQTT, Fault.CLOSE_BEFORE_CONNACK, Fault.DROP_AT_CONNACK,
-        Fault.GARBAGE_AFTER_FIRST, Fault.WRONG_CN, Fault.SELF_SIGNED,
-        Fault.BOOT_STAGE_ZERO)},
+        Fault.GARBAGE_AFTER_FIRST, Fault.WRONG_CN, Fault.SELF_SIGNED, Fault.FTPS_A1_DATA,
+        Fault.FTPS_DRIP, Fault.FILES_IN_CACHE, Fault.NO_STORAGE, Fault.FILE_LATE, Fault.BIG_3MF,
+        Fault.ZIP_BOMB, Fault.XML_BOMB, Fault.SUBTASK_LAG, Fault.CANCEL_TO_IDLE,
+        Fault.FLAPPING, Fault.PLATE_WAITING, Fault.BOOT_STAGE_ZERO)},
     "sdcard": (Fault.SDCARD,),
     "tangle": (Fault.TANGLE,),
     "firmware_update": (Fault.FIRMWARE_UPDATE,),

@@ -14,7 +14,9 @@ import errno
 import ipaddress
 import random
 import resource
+import shutil
 import ssl
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -23,6 +25,9 @@ from typing import Any, TypeVar
 
 from exporter.simulator import certs, inventory_out
 from exporter.simulator.faults import Fault, assign_faults
+from exporter.simulator.ftps_server import JobFileServer
+from exporter.simulator.job_3mf import Plate
+from exporter.simulator.job_files import JobFiles
 from exporter.simulator.models import MODELS, Model, model_by_name
 from exporter.simulator.printer import SimulatedPrinter, SimulatedRecord, wrong_access_code
 from exporter.simulator.server import PrinterListener
@@ -33,6 +38,10 @@ T = TypeVar("T")
 # second and the work is spread evenly instead of arriving in one burst.
 TICK = 0.1
 BUCKETS = 10
+# From this speed on, every printer is visited every tick: a printer's life takes one
+# step per visit (one change of state at most, so each state goes out in a report), and
+# ten steps a second let tests see dozens of jobs in seconds.
+FAST_SPEED = 1000.0
 
 
 def allow_descriptors(printers: int) -> int:
@@ -111,6 +120,15 @@ class PrinterHandle:
         printer might send (not JSON, too large, too deep, not UTF-8)."""
         self._fleet.call(lambda: self._printer._publish(payload))
 
+    def cancel(self) -> None:
+        """A user cancels the printer's job (as from its screen)."""
+        self._fleet.call(self._printer.cancel)
+
+    @property
+    def jobs_ended(self) -> dict[str, int]:
+        """Jobs the printer's life ended so far, by result, each once."""
+        return self._fleet.call(lambda: self._printer.jobs_ended)
+
     def inject(self, fault: Fault) -> None:
         self._fleet.call_async(lambda: self._fleet._inject(self._printer, fault))
 
@@ -142,9 +160,35 @@ class PrinterHandle:
         return self._fleet.call(lambda: self._printer.disconnects)
 
     @property
+    def pings(self) -> int:
+        """Keep-alive pings (PINGREQ) answered so far."""
+        return self._fleet.call(lambda: self._printer.pings)
+
+    @property
     def requests(self) -> list[dict[str, Any]]:
         """Request payloads received so far (pushall, get_version, commands)."""
         return self._fleet.call(lambda: copy.deepcopy(self._printer.requests))
+
+    @property
+    def job_plate(self) -> Plate | None:
+        """The plate of the job now or last started, as its 3MF describes it (FTPS on)."""
+        return self._fleet.call(lambda: self._fleet._job_files[self.serial].plate)
+
+    @property
+    def job_mapping(self) -> list[int]:
+        """The `mapping` array of the job now or last started."""
+        return self._fleet.call(lambda: list(self._fleet._job_files[self.serial].mapping))
+
+    def plan_filaments(self, count: int | None) -> None:
+        """How many filaments the next jobs use (None: chosen at random)."""
+        def set_count() -> None:
+            self._fleet._job_files[self.serial].filament_count = count
+        self._fleet.call(set_count)
+
+    @property
+    def ftp_connections(self) -> int:
+        """FTPS control connections accepted so far."""
+        return self._fleet.call(lambda: self._printer.ftp_connections)
 
     def __repr__(self) -> str:
         return f"PrinterHandle({self._printer.record!r})"
@@ -154,7 +198,9 @@ class SimulatedFleet:
     def __init__(self, count: int = 20, first_address: str = "127.0.10.1", seed: int = 1,
                  speed: float = 1.0, models: Sequence[str] | None = None, life: bool = True,
                  faults: Mapping[str, int | float] | None = None, port: int = 8883,
-                 drop_after: float = 2.0, ca_dir: str | Path | None = None) -> None:
+                 drop_after: float = 2.0, ca_dir: str | Path | None = None,
+                 ftps: bool = False, ftps_port: int = 990, file_delay: float = 8.0,
+                 big_3mf_size: int = 100 * 1000 * 1000) -> None:
         if speed <= 0:
             raise ValueError("speed must be positive")
         chosen = [model_by_name(m) for m in models] if models else list(MODELS.values())
@@ -179,6 +225,14 @@ class SimulatedFleet:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._clock: asyncio.Task[None] | None = None
+        # ftps: each printer keeps its jobs' 3MF files and serves them on port 990
+        self._ftps_port = ftps_port if ftps else None
+        self._file_delay = file_delay
+        self._big_size = big_3mf_size
+        self._storage: Path | None = None
+        self._ftps: JobFileServer | None = None
+        self._job_files: dict[str, JobFiles] = {}
+        self._paused = False   # lives stand still; reports still go out
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -198,7 +252,26 @@ class SimulatedFleet:
             hint = " (raise the open-files limit, ulimit -n)" if exc.errno == errno.EMFILE else ""
             raise OSError(exc.errno, f"cannot listen on the fleet's addresses: "
                                      f"{exc.strerror or exc}{hint}") from exc
+        if self._ftps_port is not None:
+            await self._start_ftps(self._ftps_port)
         self._clock = asyncio.create_task(self._run_clock())
+
+    async def _start_ftps(self, port: int) -> None:
+        self._storage = Path(tempfile.mkdtemp(prefix="bambu-sim-storage-"))
+        self._ftps = JobFileServer(self._printers, self._storage, port)
+        for printer in self._printers:
+            files = JobFiles(printer, self._ftps.storage(printer), self._file_delay,
+                             self._big_size)
+            self._job_files[printer.record.serial] = files
+        assert self._loop is not None
+        try:
+            await self._loop.run_in_executor(None, self._ftps.start)
+        except OSError as exc:
+            await self.astop()
+            raise OSError(exc.errno, f"cannot serve FTPS on the fleet's addresses: "
+                                     f"{exc.strerror or exc}") from exc
+        for files in self._job_files.values():   # the storage exists now
+            files.first_job()
 
     def _server_contexts(self) -> list[ssl.SSLContext]:
         """Each printer's TLS context: one self-signed certificate for all, or with a CA
@@ -222,6 +295,12 @@ class SimulatedFleet:
             self._clock.cancel()
             self._clock = None
         await asyncio.gather(*(listener.stop() for listener in self._listeners), return_exceptions=True)
+        ftps, self._ftps = self._ftps, None
+        if ftps is not None:
+            ftps.stop()
+        storage, self._storage = self._storage, None
+        if storage is not None:
+            shutil.rmtree(storage, ignore_errors=True)
 
     def start(self) -> SimulatedFleet:
         """Serve from a background thread; returns once every listener is bound."""
@@ -275,20 +354,30 @@ class SimulatedFleet:
     # -- the clock --------------------------------------------------------------------------
 
     async def _run_clock(self) -> None:
-        last = [time.monotonic()] * BUCKETS
+        buckets = 1 if self.speed >= FAST_SPEED else BUCKETS
+        last = [time.monotonic()] * buckets
         bucket = 0
         while True:
             await asyncio.sleep(TICK)
             now = time.monotonic()
             dt = (now - last[bucket]) * self.speed
             last[bucket] = now
-            for printer in self._printers[bucket::BUCKETS]:
+            for printer in self._printers[bucket::buckets]:
                 try:
-                    printer.tick(dt)
+                    if not self._paused:
+                        printer.tick(dt)
                     printer.flush()
                 except Exception as exc:  # one printer's bug must not stop the fleet
                     print(f"simulator: {printer.record.name}: {exc!r}", flush=True)
-            bucket = (bucket + 1) % BUCKETS
+            bucket = (bucket + 1) % buckets
+
+    def pause(self) -> None:
+        """Stop every printer's life where it is (X1-class printers keep reporting): a
+        test reads what the printers did while nothing moves."""
+        self.call(lambda: setattr(self, "_paused", True))
+
+    def resume(self) -> None:
+        self.call(lambda: setattr(self, "_paused", False))
 
     # -- faults -----------------------------------------------------------------------------
 
@@ -353,6 +442,11 @@ class SimulatedFleet:
 
     def printers(self) -> list[PrinterHandle]:
         return [PrinterHandle(self, p) for p in self._printers]
+
+    def ftps_sessions(self) -> tuple[int, int]:
+        """(FTPS sessions so far, the most open at once) across the fleet; (0, 0) without FTPS."""
+        ftps = self._ftps
+        return (ftps.sessions, ftps.peak_sessions) if ftps is not None else (0, 0)
 
     def with_fault(self, fault: Fault) -> list[PrinterHandle]:
         return [h for h in self.printers() if fault in h.faults]

@@ -1,6 +1,15 @@
 """A printer's life: jobs from PREPARE through RUNNING (and PAUSE on a runout) to FINISH
 or FAILED, idle gaps between them, temperatures heading to their targets.
 
+Jobs as real printers run them: each has an identity (cloud jobs ids and a file name, LAN
+jobs ids "0" and the plate's gcode path, which repeats from job to job) and announces
+itself with the project_file echo (`Life.echo`, sent by the printer) as it starts; it ends
+finished, failed with an error, or cancelled by a user: FAILED with print_error
+0x0300400C and progress and layer reset to 0, or (CANCEL_TO_IDLE firmware) straight back
+to IDLE. With FLAPPING firmware a job's FINISH flaps back to RUNNING twice before it
+stays. `ended` counts every job's end by result, each job once: what an observer should
+count.
+
 Pure logic: `Life.step(report, dt)` reads the current report and returns the fields to
 change; the printer merges them and decides how to send them (full or delta).
 """
@@ -17,6 +26,8 @@ from exporter.simulator import reports
 from exporter.simulator.models import AMS_2_PRO, AMS_HT, Model
 
 STATES = ("IDLE", "PREPARE", "RUNNING", "PAUSE", "FINISH", "FAILED")
+ACTIVE = ("PREPARE", "RUNNING", "PAUSE")
+CANCELLED = 0x0300400C   # print_error of a job the user cancelled
 
 AMBIENT = 24.0
 
@@ -34,6 +45,43 @@ class Job:
     runout_at: float | None  # progress at which the filament runs out, if it will
     elapsed: float = 0.0
     started: float = field(default_factory=time.time)  # gcode_start_time, epoch seconds
+    # Drawn from the task id (not the life's generator, so seeded fleets stay as they were).
+    lan: bool = False          # sent on the LAN: ids "0", gcode_file the plate's path
+    plate: int = 1
+    cancel_at: float | None = None   # progress at which a user cancels it, if one will
+    ended: bool = False        # its end was counted (a flap back to RUNNING is not a new job)
+    # slicer filament -> tray (ams_id * 4 + slot) when its file says (job_files.py), else
+    # the echo's stand-in
+    ams_mapping: list[int] | None = None
+
+    def __post_init__(self) -> None:
+        own = random.Random(self.task_id)
+        self.lan = own.random() < 0.5
+        self.plate = own.randint(1, 4)
+        if self.fail_at is None and own.random() < 0.08:
+            self.cancel_at = own.uniform(0.05, 0.9)
+
+    def identity(self) -> dict[str, Any]:
+        """subtask_id, task_id, gcode_file as the printer reports them."""
+        if self.lan:
+            return {"task_id": "0", "subtask_id": "0",
+                    "gcode_file": f"/data/Metadata/plate_{self.plate}.gcode"}
+        return {"task_id": self.task_id, "subtask_id": str(int(self.task_id) + 2),
+                "gcode_file": self.file}
+
+    def project_file(self, sequence: str) -> dict[str, Any]:
+        """The project_file command as the printer echoes it when the job starts."""
+        url = (f"ftp://{self.file}" if self.lan
+               else f"https://files.example.invalid/{self.task_id}/{self.file}"
+                    f"?token=sim-{self.task_id}")
+        return {"print": {
+            "command": "project_file", "sequence_id": sequence,
+            "param": f"Metadata/plate_{self.plate}.gcode", "url": url,
+            "subtask_name": self.name, "subtask_id": self.identity()["subtask_id"],
+            "task_id": self.identity()["task_id"], "project_id": "0", "profile_id": "0",
+            "use_ams": True, "timelapse": False,
+            "ams_mapping": self.ams_mapping if self.ams_mapping is not None else [self.plate - 1],
+            "bed_leveling": True, "result": "success", "reason": ""}}
 
     @property
     def extruder(self) -> int:
@@ -67,8 +115,10 @@ def idle_stage(model: Model) -> int:
 
 
 def state_fields(model: Model, state: str, job: Job | None, rng: random.Random,
-                 progress: float = 0.0, health: reports.Health | None = None) -> dict[str, Any]:
-    """The fields that go with a gcode_state, consistent with each other."""
+                 progress: float = 0.0, health: reports.Health | None = None,
+                 cancelled: bool = False) -> dict[str, Any]:
+    """The fields that go with a gcode_state, consistent with each other (FAILED with
+    `cancelled`: a user's cancel, which resets progress and layer to 0)."""
     if state not in STATES:
         raise ValueError(f"unknown gcode_state {state!r} (choose from {', '.join(STATES)})")
     p: dict[str, Any] = {"gcode_state": state}
@@ -76,9 +126,9 @@ def state_fields(model: Model, state: str, job: Job | None, rng: random.Random,
     p["mc_print_stage"] = "2" if in_job else "1"
     if job is not None:
         p["gcode_start_time"] = str(int(job.started))
-        p.update({"gcode_file": job.file, "subtask_name": job.name, "task_id": job.task_id,
-                  "subtask_id": str(int(job.task_id) + 2), "total_layer_num": job.layers,
-                  "print_type": "cloud", "gcode_file_prepare_percent": "100"})
+        p.update({**job.identity(), "subtask_name": job.name, "total_layer_num": job.layers,
+                  "print_type": "local" if job.lan else "cloud",
+                  "gcode_file_prepare_percent": "100"})
     if state == "IDLE":
         p.update({"stg": [], "stg_cur": idle_stage(model), "mc_percent": 0,
                   "mc_remaining_time": 0, "layer_num": 0, "total_layer_num": 0,
@@ -111,6 +161,8 @@ def state_fields(model: Model, state: str, job: Job | None, rng: random.Random,
             p.update({"mc_percent": 100, "print_error": 0})
             if job is not None:
                 p["layer_num"] = job.layers
+        elif cancelled:
+            p.update({"print_error": CANCELLED, "mc_percent": 0, "layer_num": 0})
         else:
             error, attr, code = rng.choice(reports.FAILURES)
             p["print_error"] = error
@@ -163,15 +215,26 @@ class Life:
         self.health = reports.Health()  # the printer's; the door bits go beside it
         # States left only by someone's hand: a run-out pause, a failed job's plate.
         self.hold: frozenset[str] = frozenset()
+        self.cancel_to_idle = False   # firmware whose cancel goes back to IDLE
+        self.flapping = False         # firmware whose FINISH flaps back to RUNNING
+        self.flaps_left = 0
+        self.ended: dict[str, int] = {}   # jobs ended, by result, each once
+        self.echo: Job | None = None      # a job just started: the printer echoes it
+
+    def take_echo(self, sequence: str) -> dict[str, Any] | None:
+        """The project_file echo of the job that just started, once."""
+        job, self.echo = self.echo, None
+        return job.project_file(sequence) if job is not None else None
 
     # -- transitions -------------------------------------------------------------------
 
     def enter(self, state: str, fail_next: bool = False,
-              progress: float | None = None) -> dict[str, Any]:
+              progress: float | None = None, cancelled: bool = False) -> dict[str, Any]:
         """Go to `state` now; returns the fields to merge."""
         rng = self.rng
+        self._count_end(state, cancelled)
         if state in ("PREPARE", "RUNNING", "PAUSE") and self.job is None or state == "PREPARE":
-            self.job = new_job(rng, self.model, fail_next)
+            self.job = self.echo = new_job(rng, self.model, fail_next)
         job = self.job
         if progress is None:
             progress = job.elapsed / job.duration if job else 0.0
@@ -187,10 +250,31 @@ class Life:
             self.pause_left = rng.uniform(60, 400)
         elif state in ("FINISH", "FAILED"):
             self.phase_left = rng.uniform(60, 900)
-        fields = state_fields(self.model, state, job, rng, progress, self.health)
+        fields = state_fields(self.model, state, job, rng, progress, self.health, cancelled)
         if state == "PAUSE" and job is not None and job.runout_at is not None:
             fields["stg_cur"] = reports.STAGE_FILAMENT_RUNOUT
         return fields
+
+    def _count_end(self, state: str, cancelled: bool) -> None:
+        job = self.job
+        if self.state not in ACTIVE or job is None or job.ended:
+            return
+        result = {"FINISH": "finished", "IDLE": "cancelled",
+                  "FAILED": "cancelled" if cancelled else "failed"}.get(state)
+        if result is None:
+            return
+        job.ended = True
+        self.ended[result] = self.ended.get(result, 0) + 1
+        if state == "FINISH" and self.flapping:
+            self.flaps_left = 2
+
+    def cancel(self, progress: float | None = None) -> dict[str, Any]:
+        """A user cancels the active job (none: nothing happens)."""
+        if self.state not in ACTIVE:
+            return {}
+        if self.cancel_to_idle:
+            return self.enter("IDLE", progress=progress)
+        return self.enter("FAILED", progress=progress, cancelled=True)
 
     def run_out(self) -> dict[str, Any]:
         """Pause the job (one is started if none runs) on a filament run-out."""
@@ -219,6 +303,7 @@ class Life:
         if self.job is not None:  # it started as long ago as it has been printing
             self.job.started -= progress * self.job.duration + 180
         fields = self.enter(state, fail, progress)
+        self.echo = None   # it started before anyone watched
         hot = state in ("PREPARE", "RUNNING", "PAUSE")
         if hot and self.job is not None:
             heat = 0.3 if state == "PREPARE" else 1.0
@@ -237,6 +322,9 @@ class Life:
         out: dict[str, Any] = {}
         if self.state in self.hold:
             pass
+        elif self.state == "FINISH" and self.flaps_left > 0:
+            self.flaps_left -= 1
+            out.update(self.enter("RUNNING", progress=1.0))
         elif self.state == "IDLE" or self.state in ("FINISH", "FAILED"):
             self.phase_left -= dt
             if self.phase_left <= 0:
@@ -257,6 +345,8 @@ class Life:
             progress = min(1.0, job.elapsed / job.duration)
             if job.fail_at is not None and progress >= job.fail_at:
                 out.update(self.enter("FAILED", progress=job.fail_at))
+            elif job.cancel_at is not None and progress >= job.cancel_at and not job.ended:
+                out.update(self.cancel(progress=job.cancel_at))
             elif job.runout_at is not None and progress >= job.runout_at:
                 out.update(self.enter("PAUSE", progress=job.runout_at))
                 job.runout_at = None

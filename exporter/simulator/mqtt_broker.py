@@ -46,7 +46,6 @@ class Publish:
     payload: bytes
     qos: int = 0
     packet_id: int | None = None
-    retain: bool = False
 
 
 @dataclass
@@ -133,7 +132,7 @@ def parse_publish(flags: int, body: bytes) -> Publish:
         name = topic.decode()
     except UnicodeDecodeError as exc:
         raise ProtocolError("string field is not UTF-8") from exc
-    return Publish(name, payload, (flags >> 1) & 0x03, packet_id, bool(flags & 0x01))
+    return Publish(name, payload, (flags >> 1) & 0x03, packet_id)
 
 
 def parse_subscribe(body: bytes) -> Subscribe:

@@ -10,13 +10,14 @@ from __future__ import annotations
 import copy
 import json
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from exporter.printer.mqtt import codec as mqtt
 from exporter.simulator import reports
 from exporter.simulator.faults import Fault
-from exporter.simulator.life import Life
+from exporter.simulator.life import ACTIVE, Job, Life
 from exporter.simulator.models import Model
 
 
@@ -76,6 +77,7 @@ class SimulatedPrinter:
         self.rng = rng
         self.report: dict[str, Any] = reports.full_report(model, rng)
         self.life: Life | None = Life(model, rng) if life else None
+        self._manual_life: Life | None = None
         self.faults: set[Fault] = set(faults)
         self.base_health = reports.usual_health(record.serial)
         if self.life is not None:
@@ -83,9 +85,13 @@ class SimulatedPrinter:
         self._hold()
         self.sessions: set[Session] = set()
         self.disconnects = 0
+        self.pings = 0           # PINGREQs answered
         self.connects_received = 0
         self.good_sent = False   # GARBAGE_AFTER_FIRST: its one good report went out
         self.requests: list[dict[str, Any]] = []
+        # job files (FTPS on): called with each job as it starts, returns fields to merge
+        self.on_job_start: Callable[[Job], dict[str, Any]] | None = None
+        self.ftp_connections = 0
         self.sequence = rng.randint(1000, 90000)
         self.pending: dict[str, Any] = {}
         self.topic_report = f"device/{record.serial}/report"
@@ -134,11 +140,19 @@ class SimulatedPrinter:
                                      reports.door_is_open(self.model, self.report["print"]))
 
     def _hold(self) -> None:
-        """A run-out pause and a failed job wait for a hand while their fault lasts."""
+        """A run-out pause and a failed job wait for a hand while their fault lasts, as
+        does every finished plate with PLATE_WAITING; firmware modes of its jobs."""
         if self.life is not None:
             self.life.hold = frozenset(
-                state for fault, state in ((Fault.RUNOUT, "PAUSE"), (Fault.FAIL_PRINT, "FAILED"))
+                state for fault, state in ((Fault.RUNOUT, "PAUSE"), (Fault.FAIL_PRINT, "FAILED"),
+                                           (Fault.PLATE_WAITING, "FINISH"),
+                                           (Fault.PLATE_WAITING, "FAILED"))
                 if fault in self.faults)
+            self._modes(self.life)
+
+    def _modes(self, life: Life) -> None:
+        life.cancel_to_idle = Fault.CANCEL_TO_IDLE in self.faults
+        life.flapping = Fault.FLAPPING in self.faults
 
     def _show_health(self) -> None:
         if self.life is not None:
@@ -147,15 +161,34 @@ class SimulatedPrinter:
 
     def _any_life(self) -> Life:
         """The printer's life, or one for a single transition when it has none."""
-        life = self.life or Life(self.model, self.rng)
+        if self.life is not None:
+            life = self.life
+        else:   # kept, so that a job set by hand keeps its name from PREPARE to FINISH
+            if self._manual_life is None:
+                self._manual_life = Life(self.model, self.rng)
+            life = self._manual_life
         life.health = self.health
+        self._modes(life)
         return life
+
+    @property
+    def job_life(self) -> Life | None:
+        """The life whose job the printer runs now (its own, or the one set by hand)."""
+        return self.life if self.life is not None else self._manual_life
 
     def _merge(self, partial: dict[str, Any]) -> None:
         diff = changes(self.report, partial)
         if diff:
             reports.merge(self.report, diff)
             reports.merge(self.pending, diff)
+
+    def _file_job(self, life: Life) -> None:
+        """A job that just started gets its file on the printer's storage (FTPS on), before
+        its echo goes out: the echo carries the tray mapping the file's plan needs."""
+        if self.on_job_start is not None and life.echo is not None:
+            extra = self.on_job_start(life.echo)
+            if extra:
+                self._merge({"print": extra})
 
     def update(self, partial: dict[str, Any], emit: bool = True) -> None:
         """Merge fields into the report; with emit, send them now (full or delta)."""
@@ -170,14 +203,44 @@ class SimulatedPrinter:
 
     def set_state(self, state: str) -> None:
         """gcode_state with the fields that go with it (stg_cur, mc_print_stage, ...)."""
-        fields = self._any_life().enter(state.upper(), Fault.FAIL_PRINT in self.faults)
+        life = self._any_life()
+        fields = life.enter(state.upper(), Fault.FAIL_PRINT in self.faults)
+        self._file_job(life)
+        self._send_echo(life)
         self.update({"print": fields})
+
+    def cancel(self) -> None:
+        """A user cancels the job: FAILED with 0x0300400C, or IDLE (CANCEL_TO_IDLE)."""
+        life = self._any_life()
+        if self.life is None:   # a one-off life: it learns the state from the report
+            if self.report["print"].get("gcode_state") not in ACTIVE:
+                return
+            life.state = "RUNNING"
+        fields = life.cancel()
+        if fields:
+            self.update({"print": fields})
+
+    @property
+    def jobs_ended(self) -> dict[str, int]:
+        """Jobs its life ended, by result, each once (none without a life)."""
+        return dict(self.life.ended) if self.life is not None else {}
+
+    def _send_echo(self, life: Life) -> None:
+        """A job that just started echoes its project_file command first."""
+        echo = life.take_echo(self._next_sequence())
+        if echo is not None and Fault.SILENT not in self.faults:
+            self._publish(echo)
 
     def tick(self, dt: float) -> None:
         """Advance the printer's life by `dt` simulated seconds (changes wait for flush)."""
         if self.life is None:
             return
         fields = self.life.step(self.report, dt, Fault.FAIL_PRINT in self.faults)
+        self._file_job(self.life)
+        if self._listening():
+            self._send_echo(self.life)
+        else:
+            self.life.echo = None
         if fields:
             if "hms" in fields and self.faults & HMS_FAULTS:
                 fields["hms"] = self._with_fault_hms(fields["hms"])
@@ -210,6 +273,9 @@ class SimulatedPrinter:
             self.set_state("RUNNING")
         elif fault is Fault.FAIL_PRINT and self.report["print"]["gcode_state"] == "FAILED":
             self.set_state("IDLE")
+        elif fault is Fault.PLATE_WAITING and self.report["print"]["gcode_state"] in (
+                "FINISH", "FAILED"):
+            self.set_state("IDLE")   # the plate is cleared
         elif fault in HEALTH_FAULTS:
             self._show_health()
 
@@ -289,8 +355,11 @@ class SimulatedPrinter:
                                                      units, self._next_sequence()))
             elif key == "upgrade" and command == "get_history":
                 self._publish(reports.history_report(self._next_sequence()))
-            elif key == "print" and command in ("pause", "resume", "stop"):
-                target = {"pause": "PAUSE", "resume": "RUNNING", "stop": "IDLE"}[command]
+            elif key == "print" and command == "stop":
+                self._echo(key, body)
+                self.cancel()
+            elif key == "print" and command in ("pause", "resume"):
+                target = {"pause": "PAUSE", "resume": "RUNNING"}[command]
                 self._echo(key, body)
                 self.set_state(target)
             elif key == "system" and "led_mode" in body:

@@ -27,8 +27,8 @@ STAGE_PAUSED_USER = 16
 PREPARE_STAGES = (STAGE_HEATBED_PREHEATING, STAGE_BED_LEVELING, STAGE_HEATING_HOTEND,
                   STAGE_CLEANING_NOZZLE, STAGE_CALIBRATING_EXTRUSION)
 
-# HMS severities live in the top 16 bits of `code`.
-SEVERITY_FATAL, SEVERITY_SERIOUS, SEVERITY_COMMON, SEVERITY_INFO = 1, 2, 3, 4
+# HMS severities live in the top 16 bits of `code` (1 fatal, 2 serious, 3 common, 4 info).
+SEVERITY_SERIOUS = 2
 
 # Failures a job can end with: print_error and the HMS message shown with it
 # (module in attr's top 16 bits: 0x03 motion controller, 0x07 AMS, 0x0C camera/xcam).

@@ -278,6 +278,7 @@ class PrinterListener:
             if any(topic_matches(t, printer.topic_report) for t in topics):
                 session.subscribed = False
         elif kind == mqtt.PINGREQ:
+            printer.pings += 1
             session.send(broker.pingresp())
         elif kind == mqtt.DISCONNECT:
             printer.disconnects += 1

@@ -63,9 +63,9 @@ ERROR_TEXTS: dict[str, dict[str, str]] = {
 }
 VERSION = 20261201
 
-# How the stand-in can answer like a broken service (tests of the fetch command).
-MISBEHAVIOURS = ("html", "error_500", "endless", "not_json", "not_hex", "markup",
-                 "redirect_elsewhere", "redirect_here", "other_language", "empty", "silent")
+# How the stand-in can answer like a broken service (tests of the fetch command): html,
+# error_500, endless, not_json, not_hex, markup, redirect_elsewhere, redirect_here,
+# other_language, empty, silent.
 
 
 def answer(lang: str, prefix: str) -> dict[str, Any]:

@@ -22,11 +22,12 @@ from urllib.parse import parse_qs
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder, gzip_accepted
 
+from exporter.metrics.catalogue import Describe, no_text
 from exporter.metrics.exposition import encoder_for
 from exporter.printer.status import PrinterStatus
-from exporter.web.attention import Describe
+from exporter.web.attention import DEFAULT_PLATE_WAITING
 from exporter.web.html_parts import valid_serial
-from exporter.web.landing_page import Filter, landing_page, no_text
+from exporter.web.landing_page import Filter, landing_page
 from exporter.web.printer_page import not_found_page, printer_page
 
 StartResponse = Callable[..., Any]
@@ -41,6 +42,7 @@ def make_app(registry: CollectorRegistry, statuses: Callable[[], list[PrinterSta
              telemetry_path: str = "/metrics",
              ready: Callable[[], str | None] = lambda: None,
              describe: Describe = no_text,
+             plate_waiting: float = DEFAULT_PLATE_WAITING,
              dashboard_template: str = "") -> Callable[..., Iterable[bytes]]:
     """`ready()` answers None when ready, else why not (shown in the 503's body);
     `dashboard_template` is --web.dashboard-url ("" for none)."""
@@ -61,7 +63,7 @@ def make_app(registry: CollectorRegistry, statuses: Callable[[], list[PrinterSta
             wanted = Filter.of(parse_qs(environ.get("QUERY_STRING", "")))
             page = landing_page(statuses(), source, clock(), inventory_up(),
                                 shard_line(), describe, wanted,
-                                telemetry_path, dashboard_template)
+                                telemetry_path, dashboard_template, plate_waiting)
             return _html(environ, start_response, "200 OK", page)
         if path.startswith(PRINTER_PREFIX):
             serial = path[len(PRINTER_PREFIX):]

@@ -65,10 +65,6 @@ class AuthGate:
         failed = self._suspects.get(network_key(client))
         return failed is not None and self._clock() - failed < self._suspect_for
 
-    @property
-    def suspects(self) -> int:
-        return len(self._suspects)
-
     def failed(self, client: str) -> None:
         """`client` gave wrong credentials (checked here or known from a cache)."""
         key = network_key(client)

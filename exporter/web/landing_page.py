@@ -15,21 +15,19 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from exporter import __version__
-from exporter.metrics.catalogue import STATES
+from exporter.metrics.catalogue import STATES, Describe, no_text
+from exporter.printer.job_file.book import FilamentStatus
 from exporter.printer.snapshot import PrinterSnapshot
 from exporter.printer.status import PrinterStatus
 from exporter.printer.words import model_words, stage_words, state_words
-from exporter.web.attention import Describe, Entry, Trouble, ordered
+from exporter.web.attention import DEFAULT_PLATE_WAITING, Entry, Trouble, ordered, tray_words
 from exporter.web.html_parts import STYLE as BASE_STYLE
 from exporter.web.html_parts import bar, dashboard_url, e, printer_path
+from exporter.web.job_words import jobs_summary, state_age_words
 
 REFRESH_SECONDS = 15
 ATTENTION = "attention"   # the state filter's value for "needs attention"
 MAX_QUERY = 100           # characters of the search kept
-
-
-def no_text(_code: str) -> str:
-    return ""
 
 
 @dataclass(frozen=True)
@@ -62,12 +60,14 @@ class Filter:
 def landing_page(statuses: Iterable[PrinterStatus], source: str, now: float,
                  inventory_up: bool = True, shard_line: str = "",
                  describe: Describe = no_text, wanted: Filter | None = None,
-                 telemetry_path: str = "/metrics", dashboard_template: str = "") -> str:
+                 telemetry_path: str = "/metrics", dashboard_template: str = "",
+                 plate_waiting: float = DEFAULT_PLATE_WAITING) -> str:
     """The page at /. `shard_line` says which slice of the list a sharded exporter
     serves (empty: not sharded); `describe` gives HMS and print error texts;
-    `dashboard_template` (--web.dashboard-url) links each printer to its dashboard."""
+    `dashboard_template` (--web.dashboard-url) links each printer to its dashboard; a
+    plate waiting longer than `plate_waiting` seconds needs attention."""
     wanted = wanted or Filter()
-    entries = ordered(statuses, describe)
+    entries = ordered(statuses, describe, now, plate_waiting)
     shown = [entry for entry in entries if wanted.keeps(entry)]
     rows = "\n".join(_row(entry, now, dashboard_template) for entry in shown)
     if not rows:
@@ -105,7 +105,7 @@ def landing_page(statuses: Iterable[PrinterStatus], source: str, now: float,
 """
 
 
-COLUMNS = ("Name", "Serial", "Model", "State", "Stage", "Up", "Needs attention", "Job",
+COLUMNS = ("Name", "Serial", "Model", "State", "How long", "Stage", "Up", "Needs attention", "Job",
            "Progress", "Temperatures", "AMS humidity", "Last report", "Last error")
 
 # The overview fits a 1366 px screen: the table takes the page's width and its cells
@@ -114,17 +114,18 @@ STYLE = BASE_STYLE + """
 table#fleet { width: 100%; }
 #fleet th { white-space: normal; }
 #fleet td { max-width: 22em; }
-/* by column: 1 name, 2 serial, 6 up, 7 attention, 8 job, 9 progress, 10 temperatures,
-   11 AMS, 12 last report, 13 last error */
-#fleet td:nth-child(2), #fleet td:nth-child(n+9):nth-child(-n+12) { white-space: nowrap; }
-#fleet td:nth-child(7), #fleet td:nth-child(8), #fleet td:nth-child(13) {
+/* by column: 1 name, 2 serial, 5 how long, 7 up, 8 attention, 9 job, 10 progress,
+   11 temperatures, 12 AMS, 13 last report, 14 last error */
+#fleet td:nth-child(2), #fleet td:nth-child(n+10):nth-child(-n+13) { white-space: nowrap; }
+#fleet td:nth-child(8), #fleet td:nth-child(9), #fleet td:nth-child(14) {
   overflow-wrap: anywhere; }
 tr.attention td:first-child { border-left: 5px solid #bf8700; }
 tr.urgent td:first-child { border-left: 5px solid #cf222e; }
+.filaments { list-style: none; margin: .2em 0 0; padding: 0; font-size: .85em; }
 @media (max-width: 1500px) {
   #fleet td:nth-child(n):nth-child(n) { white-space: normal; }
-  #fleet th:nth-child(2), #fleet td:nth-child(2), #fleet th:nth-child(6),
-  #fleet td:nth-child(6) { display: none; }
+  #fleet th:nth-child(2), #fleet td:nth-child(2), #fleet th:nth-child(7),
+  #fleet td:nth-child(7) { display: none; }
 }
 @media (max-width: 760px) {
   body { margin: .6em; }
@@ -160,7 +161,17 @@ def _summary(entries: list[Entry], up: int) -> str:
             '<span id="attention-count">nobody needs a hand</span>')
     return (f'<p class="summary" id="summary"><strong><span id="printer-count">'
             f'{len(entries)}</span> printers, <span id="up-count">{up}</span> up</strong>: '
-            f'{" ".join(parts)} · {need}</p>')
+            f'{" ".join(parts)} · {need} · {_jobs(entries)}</p>')
+
+
+def _jobs(entries: list[Entry]) -> str:
+    summary = jobs_summary(entry.status for entry in entries)
+    if not summary.total:
+        return '<span id="jobs">no job ended since the exporter started</span>'
+    counts = ", ".join(f"{count} {result}" for result, count in summary.counts)
+    ratio = summary.success_ratio or 0.0
+    return (f'<span id="jobs">jobs since start: {counts}'
+            f' (<span id="success-ratio">{ratio * 100:.0f} %</span> succeeded)</span>')
 
 
 def _form(wanted: Filter, shown: int, total: int) -> str:
@@ -198,10 +209,11 @@ def _row(entry: Entry, now: float, dashboard_template: str = "") -> str:
         ("", _e(status.serial)),
         ("", _e(model_words(status.model))),
         (f"state state-{_e(state.lower())}", _e(state_words(state))),
+        ("", _e(state_age_words(status, now))),
         ("", _stage(snap)),
         (f"up-{up}" if not status.up else "", up),
         ("", _troubles(entry.troubles)),
-        *_job_cells(snap, now),
+        *_job_cells(snap, now, status.filament),
         ("", _temperatures(snap)),
         ("", _ams(snap)),
         ("", _e(seen)),
@@ -237,10 +249,11 @@ def _troubles(troubles: tuple[Trouble, ...]) -> str:
     return f'<ul class="trouble">{"".join(items)}</ul>'
 
 
-def _job_cells(snap: PrinterSnapshot | None, now: float) -> tuple[tuple[str, str], ...]:
+def _job_cells(snap: PrinterSnapshot | None, now: float,
+               filament: FilamentStatus | None = None) -> tuple[tuple[str, str], ...]:
     if snap is None or snap.state == "IDLE":
         return ("", ""), ("", "")
-    job = _e(snap.job_task or snap.job_file)
+    job = _e(snap.job_task or snap.job_file) + _filaments(filament)
     progress = ""
     if snap.progress is not None:
         progress = bar(snap.progress)
@@ -252,6 +265,19 @@ def _job_cells(snap: PrinterSnapshot | None, now: float) -> tuple[tuple[str, str
         end = time.strftime("%H:%M", time.localtime(now + snap.remaining_seconds))
         left = f"<br>ends {end} ({minutes // 60} h {minutes % 60:02d} min left)"
     return ("", job), ("", f"{progress}{left}")
+
+
+def _filaments(filament: FilamentStatus | None) -> str:
+    """The running job's filaments from its plan: swatch, material, grams, tray."""
+    if filament is None or filament.plan is None or not filament.job_active:
+        return ""
+    items = []
+    for f, tray in filament.trays:
+        # the colour is #RRGGBB or empty (checked where the plan is read)
+        swatch = f'<span class="swatch" style="background:{f.color}"></span>' if f.color else ""
+        where = f" · {_e(tray_words(tray.ams, tray.tray))}" if tray is not None else ""
+        items.append(f"<li>{swatch}{_e(f.material or 'filament')} {f.grams:.0f} g{where}</li>")
+    return f'<ul class="filaments">{"".join(items)}</ul>'
 
 
 def _temperatures(snap: PrinterSnapshot | None) -> str:

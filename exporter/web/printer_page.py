@@ -11,6 +11,7 @@ offline, its connection errors) and no telemetry: stale values are not news.
 from __future__ import annotations
 
 from exporter import __version__
+from exporter.metrics.catalogue import Describe
 from exporter.printer.snapshot import AmsUnit, Nozzle, PrinterSnapshot, Tray
 from exporter.printer.status import PrinterStatus
 from exporter.printer.vocabulary import hms_wiki_url
@@ -25,7 +26,7 @@ from exporter.printer.words import (
     stage_words,
     state_words,
 )
-from exporter.web.attention import REASONS, Describe, troubles
+from exporter.web.attention import REASONS, troubles
 from exporter.web.html_parts import (
     STYLE,
     ago,

@@ -13,9 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.addresses import AddressPool
+
+pytestmark = pytest.mark.tier("e2e")
+
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "bench" / "bench_exporter.py"
-FIRST = "127.0.71.1"
 
 
 def run_bench(*args: str, timeout: float = 55) -> subprocess.CompletedProcess[str]:
@@ -33,8 +36,9 @@ def address_free(ip: str, port: int = 8883) -> bool:
     return True
 
 
-def test_prints_every_figure_and_exits_zero() -> None:
-    result = run_bench("--printers", "5", "--scrapes", "3", "--first-address", FIRST,
+def test_prints_every_figure_and_exits_zero(addresses: AddressPool) -> None:
+    fleet = addresses.take(5)
+    result = run_bench("--printers", "5", "--scrapes", "3", "--first-address", fleet.first,
                        "--freshness-printers", "2", "--spaced-scrapes", "1", "--workers", "1,2")
     out = result.stdout
     assert result.returncode == 0, out + result.stderr
@@ -45,7 +49,7 @@ def test_prints_every_figure_and_exits_zero() -> None:
         assert found, f"no line starting {prefix!r} in:\n{out}\n{result.stderr}"
         return found[0]
 
-    assert "5 printers on 127.0.71.1..127.0.71.5" in line("bench_exporter: ")
+    assert f"5 printers on {fleet.first}..{fleet.last}" in line("bench_exporter: ")
     line("simulator: 5 printers listening")
     assert "5/5" in line("all printers up: ")
     for kind in ("text", "openmetrics"):
@@ -70,12 +74,13 @@ def test_prints_every_figure_and_exits_zero() -> None:
     assert "for all 5 printers" in line("seed loop: ")
     assert line("seed loop / exporter scrape p50: ").split(": ")[1].split("x")[0].isdigit()
     line("bench_exporter: done")
-    assert address_free(FIRST), "the simulated printers are still listening"
+    assert address_free(fleet.first), "the simulated printers are still listening"
 
 
-def test_interrupt_stops_everything() -> None:
+def test_interrupt_stops_everything(addresses: AddressPool) -> None:
+    first = addresses.take(3).first
     proc = subprocess.Popen([sys.executable, str(BENCH), "--printers", "3", "--scrapes", "200",
-                             "--first-address", "127.0.71.20"],
+                             "--first-address", first],
                             cwd=ROOT, text=True, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     try:
@@ -91,7 +96,7 @@ def test_interrupt_stops_everything() -> None:
             proc.kill()
             proc.wait()
     assert code == 130
-    assert address_free("127.0.71.20"), "the simulated printers are still listening"
+    assert address_free(first), "the simulated printers are still listening"
 
 
 def test_rejects_a_fleet_off_loopback() -> None:

@@ -18,6 +18,8 @@ import yaml
 
 from exporter.inventory.shard import ordinal_from_hostname, shard_from
 
+pytestmark = pytest.mark.tier("unit")
+
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy" / "kubernetes"
 JOB = "bambu"  # prometheus/prometheus.yml's job; the alert rules select it
@@ -83,6 +85,7 @@ def test_every_resource_is_listed_and_parses() -> None:
     assert set(kustomization["resources"]) == shipped - {"secret.example.yaml"}
 
 
+@pytest.mark.tier("e2e")
 def test_flags_and_variables_are_the_exporters_own(manifests: dict[str, Any],
                                                    help_text: str) -> None:
     real_flags = set(re.findall(r"(--[a-z][a-z.-]*)", help_text))
@@ -135,6 +138,7 @@ def test_the_listen_port_is_the_named_container_port(manifests: dict[str, Any]) 
         assert "httpGet" not in spec[probe]
 
 
+@pytest.mark.tier("e2e")
 def test_the_probe_flags_are_the_healthchecks_own(manifests: dict[str, Any]) -> None:
     result = subprocess.run([sys.executable, "-m", "exporter", "healthcheck", "--help"],
                             cwd=ROOT, capture_output=True, text=True, timeout=60,
@@ -278,6 +282,7 @@ def promtool_check(path: Path) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=60)
 
 
+@pytest.mark.tier("e2e")
 def test_the_scrape_job_passes_promtool(tmp_path: Path) -> None:
     """Debian's promtool is built without Kubernetes discovery ("field
     kubernetes_sd_configs not found"). There the job is checked by promtool with its
@@ -361,6 +366,7 @@ def test_the_scrape_job_keeps_each_exporter_pod_and_nothing_else(
     assert relabel(rules, other) is None
 
 
+@pytest.mark.tier("e2e")
 def test_an_init_container_fetches_the_texts_the_exporter_reads(
         manifests: dict[str, Any]) -> None:
     pod = manifests["StatefulSet"]["spec"]["template"]["spec"]

@@ -16,6 +16,8 @@ import pytest
 
 from exporter.config import ENVIRONMENT
 
+pytestmark = pytest.mark.tier("e2e")
+
 ROOT = Path(__file__).resolve().parents[2]
 UNITS = ROOT / "deploy" / "systemd"
 EXEC = "/usr/local/bin/bambu-exporter"   # where `pipx install` puts it with PIPX_BIN_DIR

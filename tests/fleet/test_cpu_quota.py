@@ -10,6 +10,8 @@ import pytest
 from exporter.config import DEFAULT_WORKERS_CAP, default_workers
 from exporter.fleet.cpu_quota import CpuLimit, cpu_limit
 
+pytestmark = pytest.mark.tier("unit")
+
 V2_MOUNT = "30 23 0:26 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw\n"
 V1_MOUNTS = ("31 23 0:28 / /sys/fs/cgroup rw - tmpfs tmpfs rw\n"
              "32 31 0:29 {root} /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n"

@@ -18,6 +18,8 @@ from exporter.simulator.models import MODELS
 from tests.support.e2e import ExporterProcess, clean_env, free_port
 from tests.support.waiting import wait_until
 
+pytestmark = pytest.mark.tier("e2e")
+
 
 def test_shortfall_says_how_many_and_what_to_do() -> None:
     assert shortfall(1000, 1000 + RESERVE) is None

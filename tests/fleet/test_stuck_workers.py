@@ -2,8 +2,8 @@
 swapped-out process) never stalls a scrape or the landing page past --workers.timeout:
 it is killed and restarted, its printers OFFLINE meanwhile.
 
-Printers here live on 127.0.117.x. Their names are long, so that one worker's answer is
-bigger than a socket buffer and a worker can be caught in the middle of writing it.
+Printers' names are long, so that one worker's answer is bigger than a socket buffer
+and a worker can be caught in the middle of writing it.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from exporter.fleet.assignment import worker_of
 from exporter.fleet.workers import WORKER_STUCK
 from exporter.simulator import SimulatedFleet
 from tests.fleet.test_workers import Running, gone
+from tests.support.addresses import AddressPool
 from tests.support.e2e import (
     ExporterProcess,
     Response,
@@ -36,6 +37,8 @@ from tests.support.e2e import (
 from tests.support.postgres import free_port
 from tests.support.waiting import wait_until
 
+pytestmark = pytest.mark.tier("e2e")
+
 WORKERS = 2
 PRINTERS = 40
 BOUND = 3.0   # --workers.timeout's default
@@ -45,8 +48,8 @@ CLIENT_TIMEOUT = 8.0
 
 
 @pytest.fixture(scope="module")
-def fleet() -> Iterator[SimulatedFleet]:
-    sim = SimulatedFleet(count=PRINTERS, first_address="127.0.117.1", seed=117, life=False,
+def fleet(addresses: AddressPool) -> Iterator[SimulatedFleet]:
+    sim = SimulatedFleet(count=PRINTERS, first_address=addresses.take(PRINTERS).first, seed=117, life=False,
                          models=["H2D", "X1C"]).start()
     try:
         yield sim

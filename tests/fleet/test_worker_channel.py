@@ -15,6 +15,8 @@ import pytest
 
 from exporter.fleet.worker_channel import ChannelClosed, WorkerChannel
 
+pytestmark = pytest.mark.tier("unit")
+
 BIG = "x" * (4 << 20)   # far more than a socket buffer
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from exporter.fleet.worker_metrics import (
@@ -13,6 +14,8 @@ from exporter.fleet.worker_metrics import (
     parse_resident_bytes,
 )
 from tests.support.waiting import wait_until
+
+pytestmark = pytest.mark.tier("unit")
 
 
 def test_cpu_seconds_count_fields_after_the_last_parenthesis() -> None:
@@ -26,6 +29,7 @@ def test_resident_bytes_are_pages_times_the_page_size() -> None:
     assert parse_resident_bytes("5000 1200 300 1 0 900 0\n", 4096) == 1200 * 4096
 
 
+@pytest.mark.tier("e2e")
 def test_the_collector_reads_live_processes_and_skips_gone_ones() -> None:
     child = subprocess.Popen([sys.executable, "-c", "import time; b = bytearray(20_000_000);"
                               " sum(range(3_000_000)); time.sleep(30)"])

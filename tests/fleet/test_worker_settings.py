@@ -13,6 +13,8 @@ from exporter.config import DEFAULT_WORKERS_CAP, default_workers, settings_from
 from exporter.errors import ConfigError
 from exporter.fleet.workers import worker_environment
 
+pytestmark = pytest.mark.tier("unit")
+
 FILE = {"printers.file": "printers.yaml"}
 
 

@@ -1,8 +1,5 @@
 """--workers N end to end: the exporter as a user runs it, worker processes owning the
-printers by a hash of the serial, simulated printers over TLS MQTT.
-
-Printers here live on 127.0.70.x.
-"""
+printers by a hash of the serial, simulated printers over TLS MQTT."""
 
 from __future__ import annotations
 
@@ -24,6 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families as parse_tex
 from exporter.fleet.assignment import split, worker_of
 from exporter.metrics.catalogue import CATALOGUE
 from exporter.simulator import SimulatedFleet
+from tests.support.addresses import AddressPool
 from tests.support.e2e import (
     ExporterProcess,
     clean_env,
@@ -36,6 +34,8 @@ from tests.support.e2e import (
 from tests.support.postgres import free_port
 from tests.support.waiting import wait_until
 
+pytestmark = pytest.mark.tier("e2e")
+
 WORKERS = 3
 OPENMETRICS = {"Accept": "application/openmetrics-text; version=1.0.0"}
 # Anything in the main process's environment that is not for Python must not reach a worker.
@@ -43,8 +43,8 @@ MARKER = ("E_WORKERS_SECRET_MARKER", "do-not-pass-me-on")
 
 
 @pytest.fixture(scope="module")
-def fleet() -> Iterator[SimulatedFleet]:
-    sim = SimulatedFleet(count=9, first_address="127.0.70.1", seed=70, life=False,
+def fleet(addresses: AddressPool) -> Iterator[SimulatedFleet]:
+    sim = SimulatedFleet(count=9, first_address=addresses.take(9).first, seed=70, life=False,
                          models=["X1C", "P1S", "A1", "H2D"]).start()
     try:
         yield sim

@@ -25,6 +25,8 @@ from tests.inventory.helpers import (
 )
 from tests.support.postgres import PostgresCluster
 
+pytestmark = pytest.mark.tier("e2e")
+
 Db = tuple[PostgresCluster, str]
 LOGGER = "exporter.inventory"
 

@@ -9,6 +9,8 @@ from exporter.errors import ConfigError
 from exporter.inventory.last_good import describe_source
 from exporter.inventory.postgres import postgres_params
 
+pytestmark = pytest.mark.tier("unit")
+
 SEED = {"DB_HOST": "db.lan", "DB_PORT": "5432", "DB_NAME": "familyRewardDb",
         "DB_USER": "exporter", "DB_PASSWORD": "s3cret pass"}
 

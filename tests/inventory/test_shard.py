@@ -25,6 +25,8 @@ from exporter.inventory.shard import (
 )
 from tests.support.e2e import REPO
 
+pytestmark = pytest.mark.tier("unit")
+
 PREFIXES = ("00M", "00W", "03W", "01S", "01P", "22E", "039", "030", "094", "093")
 
 
@@ -97,6 +99,7 @@ def test_modulo_hashing_would_move_two_thirds() -> None:
     assert moved > 1.6 * consistent
 
 
+@pytest.mark.tier("e2e")
 def test_the_hash_is_the_same_in_every_process() -> None:
     """Exporters on different machines must agree: Python's hash() would not (salted
     per process). Children with different hash seeds give the same owners."""

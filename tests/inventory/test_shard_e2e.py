@@ -1,8 +1,7 @@
 """Shards end to end: three `python -m exporter` processes on one real PostgreSQL table
 (the seed's DB_* variables), simulated printers over real TLS MQTT, scraped over HTTP.
 
-Simulated printers use 127.0.74.x (this helper's range); web ports are free ports on
-127.0.0.1. Every process started here is stopped here."""
+Web ports are free ports on 127.0.0.1. Every process started here is stopped here."""
 
 from __future__ import annotations
 
@@ -15,6 +14,7 @@ import pytest
 from exporter.inventory.shard import shard_of
 from exporter.simulator import SimulatedFleet
 from tests.inventory.helpers import insert_printers
+from tests.support.addresses import AddressPool
 from tests.support.e2e import (
     ExporterProcess,
     Samples,
@@ -26,6 +26,8 @@ from tests.support.e2e import (
     wait_until,
 )
 from tests.support.postgres import PostgresCluster
+
+pytestmark = pytest.mark.tier("e2e")
 
 COUNT = 3
 
@@ -53,8 +55,8 @@ def up_serials(samples: Samples) -> set[str]:
 
 
 @pytest.fixture
-def fleet() -> Iterator[SimulatedFleet]:
-    fleet = SimulatedFleet(count=10, first_address="127.0.74.1", seed=21, life=False,
+def fleet(addresses: AddressPool) -> Iterator[SimulatedFleet]:
+    fleet = SimulatedFleet(count=10, first_address=addresses.take(10).first, seed=21, life=False,
                            models=["X1C", "P1S", "A1"])
     fleet.start()
     yield fleet

@@ -19,6 +19,8 @@ from tests.inventory.helpers import execute, insert_printers
 from tests.inventory.test_shard import serials
 from tests.support.postgres import PostgresCluster
 
+pytestmark = pytest.mark.tier("e2e")
+
 Db = tuple[PostgresCluster, str]
 
 

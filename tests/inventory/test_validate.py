@@ -5,6 +5,8 @@ import pytest
 from exporter.inventory.record import PrinterRecord
 from exporter.inventory.validate import is_valid_address, validate_rows
 
+pytestmark = pytest.mark.tier("unit")
+
 
 def row(name: object = "x1c-001", ip: object = "192.168.1.10",
         serial: object = "00M09A350100001", code: object = "12345678") -> dict[str, object]:

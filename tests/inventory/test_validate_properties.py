@@ -3,12 +3,15 @@ with a known reason; nothing raises, nothing is lost."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exporter.inventory.record import COLUMNS, REJECTION_REASONS
 from exporter.inventory.validate import is_valid_address, validate_rows
 from exporter.text import LABEL_VALUE_LIMIT
+
+pytestmark = pytest.mark.tier("unit")
 
 # Values a database driver or a YAML file could hand over, weighted towards text that
 # looks almost right.

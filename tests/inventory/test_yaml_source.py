@@ -10,6 +10,8 @@ from exporter.inventory.record import MAX_PRINTERS, InventoryError, PrinterRecor
 from exporter.inventory.validate import validate_rows
 from exporter.inventory.yaml_file import MAX_FILE_BYTES, YamlSource
 
+pytestmark = pytest.mark.tier("unit")
+
 GOOD = """\
 printers:
   - name: x1c-001

@@ -1,7 +1,8 @@
-"""metrics.py: statuses -> families; a golden exposition, linted by the real promtool."""
+"""catalogue.py: statuses -> families; a golden exposition, linted by the real promtool."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -22,17 +23,38 @@ from exporter.metrics.catalogue import (
     printer_samples,
 )
 from exporter.printer.error_texts import ErrorTexts
+from exporter.printer.job_file.book import FilamentStatus
+from exporter.printer.job_file.plan import JobPlan, PlannedFilament
+from exporter.printer.job_file.trays import TrayRef
 from exporter.printer.snapshot import snapshot
 from exporter.printer.status import PrinterStatus
 from tests.support import payloads
 from tests.support.reference import fleet_samples
 
+pytestmark = pytest.mark.tier("unit")
+
 GOLDEN = Path(__file__).parent / "golden" / "metrics.prom"
 HMS_TEXTS = Path(__file__).parents[1] / "support" / "hms_texts.json"
 
 
+def _x1c_filament() -> FilamentStatus:
+    """A two-filament job on AMS 0 slot 0 (runs short) and AMS 1 slot 0, an unmapped third."""
+    pla = PlannedFilament(1, "GFA00", "PLA", "#FF0000", 1500.0, 502.5)
+    petg = PlannedFilament(2, "GFG00", "PETG", "#00FF00", 12.5, 4.2)
+    odd = PlannedFilament(4, "", "", "", 0.5, 0.17)
+    plan = JobPlan(2, 7261.0, 913.0, (pla, petg, odd))
+    return FilamentStatus(plan=plan, trays=((pla, TrayRef("0", "0")), (petg, TrayRef("1", "0")),
+                                            (odd, None)),
+                          job_active=True, fetch_errors={"no_file": 2, "tls": 1},
+                          mapping_errors=1, used_grams={"PLA": 1234.5, "PETG": 10.25},
+                          used_meters={"PLA": 413.9, "PETG": 3.4},
+                          cost={("PLA", "EUR"): 30.86, ("PETG", "EUR"): 0.25})
+
+
 def _x1c() -> PrinterStatus:
     report = payloads.x1c_running()
+    for tray in report["print"]["ams"]["ams"][0]["tray"][:1] + report["print"]["ams"]["ams"][1]["tray"][:1]:
+        tray["tray_weight"] = "1000"
     report["print"]["hms"] = [{"attr": 0x07008200, "code": 0x00020004},
                               {"attr": 0x0C004000, "code": 0x00010001}]
     # health: SD card in, Wi-Fi, a tangle; recording; an update on offer
@@ -45,7 +67,13 @@ def _x1c() -> PrinterStatus:
                          last_report=1764000000.5, snapshot=snapshot(report, "X1C"),
                          connects=2, connection_errors={"dropped": 1},
                          message_errors={"json": 2, "too_large": 1}, truncations={"text": 1},
-                         prints={"finished": 4, "failed": 1}, printing_seconds=3600.5)
+                         prints={"finished": 4, "failed": 1, "cancelled": 2},
+                         printing_seconds=3600.5,
+                         print_seconds={"finished": 14400.0, "failed": 1800.25,
+                                        "cancelled": 600.0},
+                         state_seconds={"printing": 3600.5, "paused": 60.0, "preparing": 120.0,
+                                        "plate_waiting": 900.0, "idle": 300.0, "offline": 5.5},
+                         state_since=1763999000.0, filament=_x1c_filament())
 
 
 def _p1s() -> PrinterStatus:
@@ -97,7 +125,11 @@ def _offline() -> PrinterStatus:
     return PrinterStatus(name="a1-down", serial="039000000000004", ip="192.0.2.13", model="A1",
                          firmware="", up=False, connected=False, last_report=1763990000.0,
                          snapshot=snapshot(payloads.p1s_idle(), "A1"), connects=1,
-                         connection_errors={"refused": 7, "timeout": 2})
+                         connection_errors={"refused": 7, "timeout": 2},
+                         state_seconds={"idle": 7200.0, "offline": 10000.0},
+                         state_since=1763990060.0,
+                         # a plan kept from before it went down: no plan series while down
+                         filament=dataclasses.replace(_x1c_filament(), fetch_errors={}))
 
 
 def golden_samples() -> list:  # noqa: ANN201 - list of samples
@@ -131,6 +163,7 @@ def test_golden_exposition() -> None:
     assert text == GOLDEN.read_text(), "exposition changed; UPDATE_GOLDEN=1 after review"
 
 
+@pytest.mark.tier("e2e")
 def test_golden_exposition_passes_promtool(tmp_path: Path) -> None:
     promtool = shutil.which("promtool")
     assert promtool, "promtool missing: ./scripts/system-deps installs it"
@@ -144,7 +177,14 @@ def test_state_is_one_hot_and_offline_printer_shows_no_telemetry() -> None:
     allowed = {"bambu_printer_up", "bambu_printer_info", "bambu_printer_state",
                "bambu_printer_last_report_timestamp_seconds", "bambu_printer_connects_total",
                "bambu_printer_connection_errors_total", "bambu_printer_message_errors_total",
-               "bambu_printer_prints_total", "bambu_printer_printing_seconds_total"}
+               "bambu_printer_prints_total", "bambu_printer_printing_seconds_total",
+               "bambu_printer_print_seconds_total", "bambu_printer_state_seconds_total",
+               "bambu_printer_state_since_timestamp_seconds",
+               # its counters: filament used, fetch and mapping errors (no plan while down)
+               "bambu_filament_used_grams_total", "bambu_filament_used_meters_total",
+               "bambu_filament_cost_total",
+               "bambu_printer_job_fetch_errors_total",
+               "bambu_printer_job_filament_mapping_errors_total"}
     offline = printer_samples(_offline())
     assert {name for name, _, _ in offline} == allowed
     states = {labels[2]: value for name, labels, value in offline if name == "bambu_printer_state"}

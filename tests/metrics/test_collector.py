@@ -1,8 +1,5 @@
 """The collector end to end in-process: a real PostgreSQL `printers` table, simulated
-printers over TLS MQTT, the real prometheus_client exposition.
-
-Printers here live on 127.0.36.x-127.0.37.x.
-"""
+printers over TLS MQTT, the real prometheus_client exposition."""
 
 from __future__ import annotations
 
@@ -23,8 +20,11 @@ from exporter.printer.error_texts import ErrorTexts
 from exporter.printer.session import PrinterSession, SessionSettings
 from exporter.printer.snapshot import model_from_serial, snapshot
 from exporter.simulator import Fault, SimulatedFleet
+from tests.support.addresses import AddressPool
 from tests.support.postgres import PostgresCluster
 from tests.support.waiting import wait_until
+
+pytestmark = pytest.mark.tier("e2e")
 
 HMS_TEXTS = Path(__file__).parents[1] / "support" / "hms_texts.json"
 # A long connect timeout: a scrape that waited on the hung printer would show it.
@@ -65,10 +65,10 @@ def printer_names(samples: dict) -> set[str]:
 
 
 @pytest.fixture
-def farm(printers_db: tuple[PostgresCluster, str]
+def farm(addresses: AddressPool, printers_db: tuple[PostgresCluster, str]
          ) -> Iterator[tuple[SimulatedFleet, Scraper, PostgresCluster, str]]:
     cluster, dbname = printers_db
-    fleet = SimulatedFleet(count=8, first_address="127.0.36.1", seed=11, life=False,
+    fleet = SimulatedFleet(count=8, first_address=addresses.take(8).first, seed=11, life=False,
                            models=["X1C", "P1S", "A1", "H2D"])
     fleet.start()
     p = fleet.printers()

@@ -46,6 +46,8 @@ from exporter.web.app import make_app
 from exporter.web.server import WebServer
 from tests.metrics.test_catalogue import golden_samples
 
+pytestmark = pytest.mark.tier("unit")
+
 ESCAPINGS = ("underscores", "allow-utf-8", "dots", "values")
 
 
@@ -491,6 +493,7 @@ ACCEPTS = [
 
 
 @pytest.mark.parametrize("accept", ACCEPTS)
+@pytest.mark.tier("e2e")
 def test_negotiation_matches_make_wsgi_app(served: tuple[WebServer, CollectorRegistry],
                                            accept: str | None) -> None:
     server, registry = served
@@ -504,6 +507,7 @@ def test_negotiation_matches_make_wsgi_app(served: tuple[WebServer, CollectorReg
     assert int(got_headers["content-length"]) == len(body)
 
 
+@pytest.mark.tier("e2e")
 def test_text_by_default_openmetrics_when_asked(
         served: tuple[WebServer, CollectorRegistry]) -> None:
     server, _ = served
@@ -519,6 +523,7 @@ def test_text_by_default_openmetrics_when_asked(
 
 @pytest.mark.parametrize("accept", [None, "application/openmetrics-text; version=1.0.0"])
 @pytest.mark.parametrize("encoding", ["gzip", "deflate, gzip;q=0.8", "GZIP", "br, deflate"])
+@pytest.mark.tier("e2e")
 def test_gzip_round_trip(served: tuple[WebServer, CollectorRegistry], accept: str | None,
                          encoding: str) -> None:
     server, registry = served
@@ -545,6 +550,7 @@ def test_gzip_round_trip(served: tuple[WebServer, CollectorRegistry], accept: st
     "other=1",
 ])
 @pytest.mark.parametrize("accept", [None, "application/openmetrics-text; version=1.0.0"])
+@pytest.mark.tier("e2e")
 def test_name_filter_matches_make_wsgi_app(served: tuple[WebServer, CollectorRegistry],
                                            query: str, accept: str | None) -> None:
     server, registry = served
@@ -558,6 +564,7 @@ def test_name_filter_matches_make_wsgi_app(served: tuple[WebServer, CollectorReg
 
 
 @pytest.mark.parametrize("method", ["OPTIONS", "POST", "HEAD", "DELETE"])
+@pytest.mark.tier("e2e")
 def test_other_methods_match_make_wsgi_app(served: tuple[WebServer, CollectorRegistry],
                                            method: str) -> None:
     server, registry = served

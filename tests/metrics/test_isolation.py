@@ -1,9 +1,6 @@
 """Whatever one printer or one row of the list holds, the scrape goes on for the rest: the
 collector end to end with a YAML list, simulated printers over TLS MQTT,
-the exposition /metrics serves, and the real promtool. (Issue 10, "Why" 1, 2 and 6.)
-
-Printers here live on 127.0.67.x.
-"""
+the exposition /metrics serves, and the real promtool. (Issue 10, "Why" 1, 2 and 6.)"""
 
 from __future__ import annotations
 
@@ -24,13 +21,16 @@ from exporter.fleet.rendered import LocalFleet
 from exporter.inventory.last_good import Inventory
 from exporter.inventory.record import PrinterRecord
 from exporter.inventory.yaml_file import YamlSource
-from exporter.logs import escaping_handler
+from exporter.logs import EscapingFormatter
 from exporter.metrics.collector import FleetCollector
 from exporter.metrics.exposition import render
 from exporter.printer.session import PrinterSession, SessionSettings
 from exporter.printer.status import PrinterStatus
 from exporter.simulator import SimulatedFleet
+from tests.support.addresses import AddressPool
 from tests.support.waiting import wait_until
+
+pytestmark = pytest.mark.tier("e2e")
 
 SETTINGS = SessionSettings(staleness=10.0, pushall_interval=300.0, connect_timeout=2.0,
                            reconnect_max_delay=1)
@@ -41,8 +41,8 @@ LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
 
 
 @pytest.fixture(scope="module")
-def fleet() -> Iterator[SimulatedFleet]:
-    fleet = SimulatedFleet(count=4, first_address="127.0.67.1", seed=23, life=False,
+def fleet(addresses: AddressPool) -> Iterator[SimulatedFleet]:
+    fleet = SimulatedFleet(count=4, first_address=addresses.take(4).first, seed=23, life=False,
                            models=["P1S", "X1C"])
     fleet.start()
     yield fleet
@@ -69,7 +69,8 @@ class Farm:
 def log() -> Iterator[io.StringIO]:
     """The exporter's log as the CLI writes it."""
     stream = io.StringIO()
-    handler = escaping_handler(stream, LOG_FORMAT)
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(EscapingFormatter(LOG_FORMAT))
     logger = logging.getLogger("exporter")
     logger.addHandler(handler)
     level = logger.level

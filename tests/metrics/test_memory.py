@@ -7,7 +7,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from tests.support.e2e import REPO
+
+pytestmark = pytest.mark.tier("e2e")
 
 # Build and free multi-megabyte strings as a scrape does, with long-lived allocations in
 # between (the sessions' data); print the RSS growth and what was kept on purpose, in KiB.

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import Metric
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
@@ -25,6 +26,8 @@ from exporter.printer.status import PrinterStatus
 from tests.metrics.test_catalogue import _h2d, _offline, _p1s, _x1c
 from tests.metrics.test_exposition import AWKWARD_VALUES, ESCAPINGS, Fixed, _first_diff
 from tests.support.reference import fleet_samples
+
+pytestmark = pytest.mark.tier("unit")
 
 INVENTORY = InventoryStatus(up=True, printers=4, errors=1, rejected={"bad_address": 2})
 EXPORTER = ExporterStatus("0.1.0", "2.6.6", 3, 0.012)

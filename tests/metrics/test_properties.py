@@ -14,6 +14,7 @@ import shutil
 import subprocess
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -26,6 +27,8 @@ from exporter.printer.status import PrinterStatus
 from exporter.printer.vocabulary import SERIAL_PREFIX_MODELS
 from tests.support.reference import fleet_samples
 from tests.support.report_strategies import MESSAGE
+
+pytestmark = pytest.mark.tier("e2e")
 
 # The model is derived (serial prefix, or a product name that came through decoding).
 MODEL = st.sampled_from([*SERIAL_PREFIX_MODELS.values(), "unknown"]) | st.text(max_size=12)

@@ -23,6 +23,8 @@ from tests.monitoring.stack import (
 )
 from tests.support.waiting import wait_until
 
+pytestmark = pytest.mark.tier("e2e")
+
 
 def test_amtool_check_config_passes() -> None:
     result = run(binary("amtool"), "check-config", str(ALERTMANAGER_YML))

@@ -13,6 +13,8 @@ import tomllib
 from tests.monitoring.stack import COMPOSE, PYTHON, ROOT, binary, load_yaml, run
 from tests.support.postgres import _pg_bin
 
+pytestmark = pytest.mark.tier("e2e")
+
 SERVICES = {"postgres", "hms-texts", "exporter", "simulator", "hms-texts-demo", "prometheus",
             "alertmanager", "grafana"}
 DEMO = {"simulator", "hms-texts-demo"}

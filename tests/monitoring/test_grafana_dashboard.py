@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import yaml
 
 from tests.monitoring.stack import (
@@ -20,6 +21,8 @@ from tests.monitoring.stack import (
     panel_targets,
     run,
 )
+
+pytestmark = pytest.mark.tier("unit")
 
 # What Grafana substitutes, with plausible values: the checks only need valid PromQL.
 SAMPLE_VARIABLES = {
@@ -153,6 +156,7 @@ def test_every_query_filters_on_job_and_printer_variables() -> None:
             assert 'job=~"$job"' in expr, panel["title"]
 
 
+@pytest.mark.tier("e2e")
 def test_promtool_parses_every_query_with_variables_filled_in(tmp_path) -> None:
     """promtool check rules parses each expression (as a recording rule)."""
     rules = [{"record": f"dashboard:panel{panel['id']}:{target['refId']}",
@@ -186,6 +190,7 @@ def test_dashboard_json_is_formatted_consistently() -> None:
     assert text == json.dumps(json.loads(text), indent=2) + "\n"
 
 
+@pytest.mark.tier("e2e")
 def test_fleet_panels_count_each_printer_once_across_exporters(tmp_path) -> None:
     """Shards are N Prometheus targets: fleet panels sum across them, and a printer that
     two exporters show at once (while it moves between shards) still counts once. The
@@ -291,3 +296,52 @@ def test_no_link_to_a_repository_that_does_not_exist() -> None:
     # what to do for each alert is in docs/runbook.md of this project; where it is
     # served is the user's to say
     assert "github.com" not in DASHBOARD.read_text()
+
+
+def test_the_jobs_and_utilisation_row() -> None:
+    """Its own row, after the fleet's panels and before the per-printer rows, with what
+    a farm asks of its jobs; every query is also run live by test_stack_e2e.py."""
+    panels = list(all_panels(dashboard()))
+    rows = [p for p in panels if p["type"] == "row"]
+    titles = [r["title"] for r in rows]
+    assert titles.index("Jobs and utilisation") < titles.index("Printer $printer")
+    row = next(r for r in rows if r["title"] == "Jobs and utilisation")
+    below = [p for p in panels if p["type"] != "row"
+             and row["gridPos"]["y"] < p["gridPos"]["y"] < min(
+                 r["gridPos"]["y"] for r in rows if r["gridPos"]["y"] > row["gridPos"]["y"])]
+    by_title = {p["title"]: p for p in below}
+    assert set(by_title) == {
+        "Jobs per hour by result", "Success ratio by printer (worst first)",
+        "Success ratio by model (worst first)", "Hours lost in failed and cancelled jobs",
+        "Utilisation by printer", "Fleet time by state", "Plates waiting"}
+    expr = {title: " ".join(t["expr"] for t in p["targets"]) for title, p in by_title.items()}
+    assert "bambu_printer_prints_total" in expr["Jobs per hour by result"]
+    for title in ("Success ratio by printer (worst first)", "Success ratio by model (worst first)"):
+        assert expr[title].startswith("sort(") and 'result="finished"' in expr[title]
+    assert "group_left (model)" in expr["Success ratio by model (worst first)"]
+    assert 'result=~"failed|cancelled"' in expr["Hours lost in failed and cancelled jobs"]
+    assert "bambu_printer_print_seconds_total" in expr["Hours lost in failed and cancelled jobs"]
+    assert 'state="printing"' in expr["Utilisation by printer"]
+    assert "sum by (state)" in expr["Fleet time by state"]
+    assert "bambu_printer_state_since_timestamp_seconds" in expr["Plates waiting"]
+    assert 'state=~"FINISH|FAILED"' in expr["Plates waiting"]
+
+
+def test_the_filament_row_follows_the_jobs_row() -> None:
+    """Filament: grams per day by material and printer, cost per day, planned against actual
+    time, the runway table, fetch failures; every query also runs live in test_stack_e2e."""
+    panels = list(all_panels(dashboard()))
+    rows = sorted((p for p in panels if p["type"] == "row"), key=lambda r: r["gridPos"]["y"])
+    titles = [r["title"] for r in rows]
+    assert titles.index("Jobs and utilisation") + 1 == titles.index("Filament")
+    assert titles.index("Filament") + 1 == titles.index("Printer $printer")
+    top, bottom = (rows[titles.index(t)]["gridPos"]["y"] for t in ("Filament", "Printer $printer"))
+    below = {p["title"]: p for p in panels if p["type"] != "row" and top < p["gridPos"]["y"] < bottom}
+    assert set(below) == {"Filament per day by material", "Filament per day by printer",
+                          "Filament cost per day", "Planned against actual time", "Spool runway",
+                          "Job file fetches failed"}
+    queries = " ".join(t["expr"] for p in below.values() for t in p["targets"])
+    for metric in ("bambu_filament_used_grams_total", "bambu_filament_cost_total",
+                   "bambu_printer_job_predicted_seconds", "bambu_printer_job_filament_runway_grams",
+                   "bambu_printer_job_filament_needed_grams", "bambu_printer_job_fetch_errors_total"):
+        assert metric in queries, metric

@@ -24,12 +24,15 @@ from tests.monitoring.stack import (
 )
 from tests.monitoring.stack import RUNBOOK as RUNBOOK_MD
 
+pytestmark = pytest.mark.tier("unit")
+
 ALERTS_MD = RUNBOOK_MD.parent / "alerts.md"
 
 RUNBOOK = "docs/runbook.md#"
 PRINTER_GROUP = "bambu-printers"
 
 
+@pytest.mark.tier("e2e")
 def test_promtool_check_config_accepts_prometheus_yml_and_its_rule_files() -> None:
     result = run(binary("promtool"), "check", "config", str(PROMETHEUS_YML))
     assert result.returncode == 0, result.stdout + result.stderr
@@ -45,17 +48,20 @@ def test_prometheus_yml_scrapes_the_exporter_and_sends_to_alertmanager() -> None
     assert targets == ["alertmanager:9093"]
 
 
+@pytest.mark.tier("e2e")
 def test_promtool_check_rules_accepts_alerts_yml() -> None:
     result = run(binary("promtool"), "check", "rules", str(ALERTS))
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.tier("e2e")
 def test_promtool_rule_unit_tests_pass() -> None:
     result = run(binary("promtool"), "test", "rules", ALERTS_TEST.name, cwd=PROMETHEUS_DIR)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout
 
 
+@pytest.mark.tier("e2e")
 def test_rule_unit_tests_can_fail(tmp_path) -> None:
     """The unit tests compare annotations exactly: a changed description fails them."""
     shutil.copy(ALERTS, tmp_path / "alerts.yml")
@@ -77,6 +83,10 @@ EXPECTED_ALERTS = {
     "BambuShardsMissing", "BambuFleetOffline", "BambuPrinterFilamentRunout",
     "BambuPrinterDoorOpenWhilePrinting", "BambuPrinterTemperatureOffTarget",
     "BambuPrinterSDCardAbnormal", "BambuPrinterMessageErrors", "BambuPrinterFirmwareUpdate",
+    # filament: the job's plan from its 3MF against what is left on the spool
+    "BambuSpoolRunsOutBeforeJobEnds",
+    # jobs: a plate waiting for a hand, a printer failing most of its jobs
+    "BambuPlateWaiting", "BambuPrinterFailingJobs",
 }
 
 
@@ -148,7 +158,7 @@ def test_unit_tests_cover_every_alert_firing_and_the_lookalikes_staying_silent()
     tests = load_yaml(ALERTS_TEST)["tests"]
     fired, silent = set(), set()
     for case in tests:
-        for check in case["alert_rule_test"]:
+        for check in case.get("alert_rule_test", []):
             (fired if check["exp_alerts"] else silent).add(check["alertname"])
     assert fired == EXPECTED_ALERTS
     assert silent == EXPECTED_ALERTS
@@ -193,3 +203,15 @@ def test_wiki_families_name_models_the_exporter_knows() -> None:
 
 def test_the_rule_test_file_is_valid_yaml_naming_alerts_yml() -> None:
     assert yaml.safe_load(ALERTS_TEST.read_text())["rule_files"] == ["alerts.yml"]
+
+
+def test_every_jobs_recording_rule_is_evaluated_by_a_unit_test() -> None:
+    groups = {g["name"]: g["rules"] for g in load_yaml(ALERTS)["groups"]}
+    recorded = {rule["record"] for rule in groups["bambu-jobs"]}
+    assert {"bambu:printer_job_success:ratio1d", "bambu:model_job_success:ratio1d",
+            "bambu:fleet_job_success:ratio1d", "bambu:printer_utilisation:ratio1h",
+            "bambu:model_utilisation:ratio1h", "bambu:fleet_utilisation:ratio1h"} <= recorded
+    tested = {check["expr"] for case in load_yaml(ALERTS_TEST)["tests"]
+              for check in case.get("promql_expr_test", [])}
+    # the day's increase is tested through the ratios built on it
+    assert recorded - {"bambu:printer_jobs:increase1d"} <= tested

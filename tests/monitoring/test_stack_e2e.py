@@ -11,9 +11,9 @@ queries, rules, grouping and inhibitions are the shipped ones.
 from __future__ import annotations
 
 import json
-import random
 import urllib.parse
 
+import pytest
 import yaml
 
 from exporter.simulator import Fault, SimulatedFleet, reports
@@ -36,8 +36,11 @@ from tests.monitoring.stack import (
     start_alertmanager,
     wait_http,
 )
+from tests.support.addresses import AddressPool
 from tests.support.postgres import free_port
 from tests.support.waiting import wait_until
+
+pytestmark = pytest.mark.tier("stack")
 
 HMS_TEXTS = ROOT / "tests" / "support" / "hms_texts.json"
 
@@ -48,18 +51,9 @@ ROLES = {0: "running", 1: "running", 2: "hms", 3: "offline", 4: "fail", 5: "idle
          6: "running", 7: "idle"}
 
 
-def _start_fleet() -> SimulatedFleet:
-    """Six printers on 127.0.5X.Y (this area's address range), retried on a busy range."""
-    last: Exception | None = None
-    for _ in range(5):
-        first = f"127.0.{random.randint(50, 59)}.{random.randint(1, 200)}"
-        fleet = SimulatedFleet(count=len(MODELS), first_address=first, seed=4, life=False,
-                               models=MODELS)
-        try:
-            return fleet.start()
-        except OSError as exc:
-            last = exc
-    raise AssertionError(f"no free printer addresses in 127.0.50.0/20.. range: {last}")
+def _start_fleet(addresses: AddressPool) -> SimulatedFleet:
+    return SimulatedFleet(count=len(MODELS), first_address=addresses.take(len(MODELS)).first,
+                          seed=4, life=False, models=MODELS, ftps=True).start()
 
 
 def _prometheus_config(tmp, exporter: str, alertmanager: str) -> str:
@@ -76,11 +70,11 @@ def _prometheus_config(tmp, exporter: str, alertmanager: str) -> str:
     return str(path)
 
 
-def test_stack_end_to_end(printers_db, tmp_path) -> None:
+def test_stack_end_to_end(printers_db, tmp_path, addresses: AddressPool) -> None:
     cluster, dbname = printers_db
     children: list[Child] = []
     webhook = WebhookReceiver()
-    fleet = _start_fleet()
+    fleet = _start_fleet(addresses)
     try:
         printers = fleet.printers()
         names = {role: printers[i].record.name for i, role in ROLES.items()}
@@ -106,6 +100,9 @@ def test_stack_end_to_end(printers_db, tmp_path) -> None:
             **reports.door_fields(MODELS_BY_CODE["H2C"], True)}})
         printers[0].inject(Fault.FIRMWARE_UPDATE)   # the health table's "update on offer"
         fleet.write_postgres(cluster.dsn(dbname))
+        prices = tmp_path / "prices.yaml"
+        prices.write_text("currency: EUR\nprices: {PLA: 20, PETG: 25, ABS: 22, TPU: 40, ASA: 30, "
+                          "PA: 60, PC: 45, PVA: 80}\n")
 
         # -- exporter, watching the table ---------------------------------------------------
         exporter_port = free_port()
@@ -113,7 +110,8 @@ def test_stack_end_to_end(printers_db, tmp_path) -> None:
         exporter = Child("exporter", [PYTHON, "-m", "exporter",
                                       "--web.listen-address", f"127.0.0.1:{exporter_port}",
                                       "--printer.staleness", "3s", "--log.level", "debug",
-                                      "--hms.text-file", str(HMS_TEXTS)],
+                                      "--hms.text-file", str(HMS_TEXTS),
+                                      "--filament.prices", str(prices)],
                          tmp_path, env=env, cwd=ROOT)
         children.append(exporter)
         wait_http(f"http://127.0.0.1:{exporter_port}/healthz", exporter)
@@ -152,6 +150,20 @@ def test_stack_end_to_end(printers_db, tmp_path) -> None:
         assert {r["name"] for g in rules for r in g["rules"]} >= {
             "BambuPrinterOffline", "BambuPrintFailed"}
 
+        # -- a running job's plan (its 3MF over FTPS); then its spools run low ----------------
+        runner = printers[0]
+        plate = runner.job_plate
+        assert plate is not None
+        plan_query = f'bambu_printer_job_filament_planned_grams{{serial="{runner.serial}"}}'
+        wait_until(lambda: len(query(plan_query)) == len(plate.filaments), 60, interval=0.5,
+                   what=f"the running job's plan in Prometheus\n{logs()}")
+        low = runner.report()["print"]["ams"]
+        for unit in low["ams"]:
+            for spool in unit["tray"]:
+                if spool.get("tray_type"):
+                    spool.update(remain=0, tray_weight="1000")
+        runner.update({"print": {"ams": low}})
+
         # -- faults: one printer goes offline, one fails its print -------------------------
         printers[3].inject(Fault.OFFLINE)
         printers[4].inject(Fault.FAIL_PRINT)
@@ -161,12 +173,17 @@ def test_stack_end_to_end(printers_db, tmp_path) -> None:
                     for a in webhook.alerts()}
 
         wait_until(lambda: {("BambuPrinterOffline", names["offline"]),
-                            ("BambuPrintFailed", names["fail"])} <= set(delivered()),
+                            ("BambuPrintFailed", names["fail"]),
+                            ("BambuSpoolRunsOutBeforeJobEnds", runner.record.name)}
+                   <= set(delivered()),
                    90, interval=1.0,
                    what=f"offline and failed alerts at the webhook; got {sorted(delivered())}\n"
                            f"firing in Prometheus: {query('ALERTS')}\n{logs()}")
 
         alerts = delivered()
+        runway = alerts[("BambuSpoolRunsOutBeforeJobEnds", runner.record.name)]
+        assert runway["labels"]["serial"] == runner.serial and runway["labels"]["ams"].isdigit()
+        assert "more from AMS" in runway["annotations"]["description"]
         offline = alerts[("BambuPrinterOffline", names["offline"])]
         record = printers[3].record
         assert offline["labels"]["serial"] == record.serial

@@ -8,6 +8,8 @@ import pytest
 
 from exporter.printer.backoff import Backoff
 
+pytestmark = pytest.mark.tier("unit")
+
 
 def test_waits_double_within_half_to_whole_step_up_to_the_ceiling() -> None:
     backoff = Backoff(1.0, 8.0, random.Random(1))

@@ -19,6 +19,8 @@ from exporter.simulator.reports import FAILURES, SERIOUS, WARNINGS
 from exporter.text import LABEL_VALUE_LIMIT
 from tests.support.waiting import wait_until
 
+pytestmark = pytest.mark.tier("unit")
+
 SHARED = Path(__file__).parents[1] / "support" / "hms_texts.json"
 
 

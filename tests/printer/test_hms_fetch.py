@@ -17,6 +17,8 @@ from exporter.cli import main
 from exporter.printer.error_texts import ErrorTexts
 from exporter.simulator.texts_service import ERROR_TEXTS, HMS_TEXTS, TextsService
 
+pytestmark = pytest.mark.tier("e2e")
+
 
 @pytest.fixture()
 def service() -> Iterator[TextsService]:

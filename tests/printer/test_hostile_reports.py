@@ -2,7 +2,6 @@
 case hurts that printer's own values at worst, is counted, and renders as a valid
 exposition. (Issue 10, "Why" 1, 2, 4 and 6.)
 
-Printers here live on 127.0.66.x.
 """
 
 from __future__ import annotations
@@ -24,7 +23,10 @@ from exporter.printer.status import PrinterStatus
 from exporter.simulator import SimulatedFleet
 from exporter.simulator.fleet import PrinterHandle
 from exporter.text import LABEL_VALUE_LIMIT
+from tests.support.addresses import AddressPool
 from tests.support.waiting import wait_until
+
+pytestmark = pytest.mark.tier("e2e")
 
 FAST = SessionSettings(staleness=10.0, pushall_interval=300.0, connect_timeout=2.0,
                        reconnect_max_delay=1)
@@ -32,10 +34,10 @@ HUGE = 10 ** 400   # an integer no float can hold
 
 
 @pytest.fixture(scope="module")
-def fleet() -> Iterator[SimulatedFleet]:
+def fleet(addresses: AddressPool) -> Iterator[SimulatedFleet]:
     # P1S: deltas only, so what a test sends stays in the picture (an X1 would overwrite
     # it with its next full report); life off: values change only when told.
-    fleet = SimulatedFleet(count=8, first_address="127.0.66.1", seed=21, life=False,
+    fleet = SimulatedFleet(count=8, first_address=addresses.take(8).first, seed=21, life=False,
                            models=["P1S"])
     fleet.start()
     yield fleet

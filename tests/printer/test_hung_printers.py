@@ -1,8 +1,5 @@
 """Hung printers (TCP accepted, TLS never completes) hold up neither healthy printers'
-connects nor shutdown.
-
-Printers here live on 127.0.68.x.
-"""
+connects nor shutdown."""
 
 from __future__ import annotations
 
@@ -16,7 +13,10 @@ from exporter.inventory.record import PrinterRecord
 from exporter.printer.network_loop import NetworkLoop
 from exporter.printer.session import PrinterSession, SessionSettings, make_tls_context
 from exporter.simulator import Fault, SimulatedFleet
+from tests.support.addresses import AddressPool
 from tests.support.waiting import wait_until
+
+pytestmark = pytest.mark.tier("e2e")
 
 HUNG, HEALTHY = 20, 5
 # Long enough that one hung printer per connect worker would hold every healthy one up.
@@ -24,8 +24,8 @@ CONNECT_TIMEOUT = 30.0
 
 
 @pytest.fixture(scope="module")
-def fleet() -> Iterator[SimulatedFleet]:
-    fleet = SimulatedFleet(count=HUNG + HEALTHY, first_address="127.0.68.1", seed=68,
+def fleet(addresses: AddressPool) -> Iterator[SimulatedFleet]:
+    fleet = SimulatedFleet(count=HUNG + HEALTHY, first_address=addresses.take(HUNG + HEALTHY).first, seed=68,
                            life=False, faults={"hung": HUNG}, models=["P1S", "X1C"])
     fleet.start()
     yield fleet

@@ -1,6 +1,7 @@
 """A connect that fails on the exporter's own side (out of descriptors: EMFILE) is a
 failed attempt like any other: counted as `local`, logged once, retried with the back-off,
-and the printer comes up once descriptors are free again. Printers on 127.137.20.x."""
+and the printer comes up once descriptors are free again.
+The printer takes its address from the `addresses` fixture."""
 
 from __future__ import annotations
 
@@ -17,7 +18,10 @@ from exporter.printer.mqtt.bambu import make_tls_context
 from exporter.printer.network_loop import NetworkLoop
 from exporter.printer.session import PrinterSession, SessionSettings
 from exporter.simulator import SimulatedFleet
+from tests.support.addresses import AddressPool
 from tests.support.waiting import wait_until
+
+pytestmark = pytest.mark.tier("e2e")
 
 
 def hog_descriptors() -> tuple[list[int], tuple[int, int]]:
@@ -35,8 +39,8 @@ def hog_descriptors() -> tuple[list[int], tuple[int, int]]:
 
 
 def test_out_of_descriptors_is_a_counted_retried_local_failure(
-        caplog: pytest.LogCaptureFixture) -> None:
-    fleet = SimulatedFleet(count=1, first_address="127.137.20.1", seed=5, life=False)
+        caplog: pytest.LogCaptureFixture, addresses: AddressPool) -> None:
+    fleet = SimulatedFleet(count=1, first_address=addresses.take().first, seed=5, life=False)
     record = fleet.records[0]
     network = NetworkLoop()
     settings = SessionSettings(staleness=30, connect_timeout=2.0, reconnect_max_delay=1,

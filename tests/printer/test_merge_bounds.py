@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -17,6 +18,8 @@ from exporter.printer.merge import (
 )
 from tests.support.reference import deep_merge
 from tests.support.report_strategies import REPORT
+
+pytestmark = pytest.mark.tier("unit")
 
 
 def size(value: Any) -> int:

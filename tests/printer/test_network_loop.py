@@ -1,6 +1,6 @@
 """network_loop.py: the epoll loop's own bounds, against peers the simulator does not play.
 
-Peers here live on 127.0.34.x; the host-name test uses a free port on 127.0.0.1.
+The host-name test uses a free port on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -21,14 +21,18 @@ from exporter.printer.network_loop import NetworkLoop, Phase
 from exporter.printer.session import PrinterSession, SessionSettings
 from exporter.simulator import SimulatedFleet
 from exporter.simulator.certs import server_context
+from tests.support.addresses import AddressPool
 from tests.support.e2e import free_port
 from tests.support.waiting import wait_until
+
+pytestmark = pytest.mark.tier("e2e")
 
 
 class MuteTlsServer:
     """Completes TLS, then reads and never answers: no CONNACK ever comes."""
 
     def __init__(self, host: str) -> None:
+        self.host = host
         self._context = server_context()
         self._listener = socket.create_server((host, 8883))
         self._listener.settimeout(0.2)
@@ -62,8 +66,8 @@ class MuteTlsServer:
 
 
 @pytest.fixture
-def mute_server() -> Iterator[MuteTlsServer]:
-    server = MuteTlsServer("127.0.34.1")
+def mute_server(addresses: AddressPool) -> Iterator[MuteTlsServer]:
+    server = MuteTlsServer(addresses.take().first)
     yield server
     server.close()
 
@@ -71,7 +75,7 @@ def mute_server() -> Iterator[MuteTlsServer]:
 def test_a_session_without_connack_is_bounded_and_counted(mute_server: MuteTlsServer) -> None:
     settings = SessionSettings(staleness=3, connect_timeout=1.0, reconnect_max_delay=1,
                                tls_context=make_tls_context())
-    session = PrinterSession(PrinterRecord("mute", "127.0.34.1", "01P00A000000001", "12345678"),
+    session = PrinterSession(PrinterRecord("mute", mute_server.host, "01P00A000000001", "12345678"),
                              settings)
     session.start()
     try:
@@ -111,16 +115,16 @@ def _fleet_up_then_closed(first_address: str, seed: int, network: NetworkLoop | 
         fleet.stop()
 
 
-def test_shared_tls_context_is_used_and_close_disconnects() -> None:
+def test_shared_tls_context_is_used_and_close_disconnects(addresses: AddressPool) -> None:
     def uses_the_shared_context(session: PrinterSession) -> None:
         assert session._connection is not None
         assert session._connection._tls_context is session._settings.tls_context
         sock = session._connection.socket
         assert sock is not None and sock.context is session._settings.tls_context
-    _fleet_up_then_closed("127.0.34.10", 9, None, uses_the_shared_context)
+    _fleet_up_then_closed(addresses.take(3).first, 9, None, uses_the_shared_context)
 
 
-def test_one_loop_serves_sessions_on_descriptors_past_1024() -> None:
+def test_one_loop_serves_sessions_on_descriptors_past_1024(addresses: AddressPool) -> None:
     """paho's own threaded loop uses select(), which fails for descriptors >= 1024 (the
     exporter stalled at ~340 printers). Hold 1100 descriptors first, then connect."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -135,7 +139,7 @@ def test_one_loop_serves_sessions_on_descriptors_past_1024() -> None:
         assert session._connection.socket.fileno() >= 1024
 
     try:
-        _fleet_up_then_closed("127.0.34.20", 10, network, past_1024)
+        _fleet_up_then_closed(addresses.take(3).first, 10, network, past_1024)
     finally:
         network.stop()
         for fd in filler:

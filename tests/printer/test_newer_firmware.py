@@ -10,6 +10,8 @@ from exporter.printer.vocabulary import MODELS
 from tests.support import payloads
 from tests.support.payloads import BED, CHAMBER, LEFT_NOZZLE, NOZZLE, START
 
+pytestmark = pytest.mark.tier("unit")
+
 
 @pytest.mark.parametrize("model", list(MODELS))
 def test_each_models_newer_shape(model: str) -> None:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from exporter.printer.printing_time import PrintingTime
+
+pytestmark = pytest.mark.tier("unit")
 
 
 class Clock:

@@ -1,9 +1,6 @@
 """`python -m exporter probe` against simulated printers: a good one, a wrong access code,
 a hung one (TLS never answers), one whose certificate names another serial; exit codes,
-the failed step named, the fix given, --json, and the access code never shown.
-
-Printers here live on 127.0.143.x.
-"""
+the failed step named, the fix given, --json, and the access code never shown."""
 
 from __future__ import annotations
 
@@ -15,12 +12,15 @@ import pytest
 
 from exporter.simulator import Fault, PrinterHandle, SimulatedFleet
 from exporter.simulator.printer import wrong_access_code
+from tests.support.addresses import AddressPool
 from tests.support.e2e import assert_no_secret, clean_env, run_exporter
+
+pytestmark = pytest.mark.tier("e2e")
 
 
 @pytest.fixture(scope="module")
-def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatedFleet]:
-    with SimulatedFleet(count=3, first_address="127.0.143.1", seed=143, life=False,
+def fleet(addresses: AddressPool, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatedFleet]:
+    with SimulatedFleet(count=3, first_address=addresses.take(3).first, seed=143, life=False,
                         models=["X1C"], faults={"hung": 1, "wrong_cn": 1},
                         ca_dir=tmp_path_factory.mktemp("probe-ca")) as fleet:
         yield fleet

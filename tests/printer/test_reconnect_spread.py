@@ -1,25 +1,27 @@
 """Fifty printers that go away together (a power cut) do not all reconnect in the same
-second when they come back: reconnects back off exponentially, bounded, with jitter.
-
-Printers here live on 127.0.69.x.
-"""
+second when they come back: reconnects back off exponentially, bounded, with jitter."""
 
 from __future__ import annotations
 
 import time
 
+import pytest
+
 from exporter.inventory.record import PrinterRecord
 from exporter.printer.network_loop import NetworkLoop
 from exporter.printer.session import PrinterSession, SessionSettings, make_tls_context
 from exporter.simulator import Fault, SimulatedFleet
+from tests.support.addresses import AddressPool
 from tests.support.waiting import wait_until
+
+pytestmark = pytest.mark.tier("e2e")
 
 COUNT = 50
 MAX_DELAY = 8  # the back-off ceiling for this test (the exporter's is 60 s)
 
 
-def test_fifty_printers_back_after_an_outage_reconnect_spread_out() -> None:
-    fleet = SimulatedFleet(count=COUNT, first_address="127.0.69.1", seed=69, life=False,
+def test_fifty_printers_back_after_an_outage_reconnect_spread_out(addresses: AddressPool) -> None:
+    fleet = SimulatedFleet(count=COUNT, first_address=addresses.take(COUNT).first, seed=69, life=False,
                            models=["P1S", "A1"])
     settings = SessionSettings(staleness=30, connect_timeout=2.0,
                                reconnect_max_delay=MAX_DELAY, tls_context=make_tls_context())
@@ -72,10 +74,10 @@ def test_fifty_printers_back_after_an_outage_reconnect_spread_out() -> None:
         fleet.stop()
 
 
-def test_a_session_that_worked_starts_the_back_off_again() -> None:
+def test_a_session_that_worked_starts_the_back_off_again(addresses: AddressPool) -> None:
     """After an outage has grown the back-off, a printer that came back and then drops
     is retried after the first step (about a second), not after the grown one."""
-    fleet = SimulatedFleet(count=1, first_address="127.0.69.60", seed=70, life=False,
+    fleet = SimulatedFleet(count=1, first_address=addresses.take(1).first, seed=70, life=False,
                            models=["P1S"])
     settings = SessionSettings(staleness=30, connect_timeout=2.0,
                                reconnect_max_delay=MAX_DELAY, tls_context=make_tls_context())

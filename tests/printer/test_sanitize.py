@@ -19,6 +19,8 @@ from exporter.printer.sanitize import MAX_DEPTH, MessageRejected, decode_message
 from exporter.text import LABEL_VALUE_LIMIT
 from tests.support.report_strategies import ANY_JSON, REPORT
 
+pytestmark = pytest.mark.tier("unit")
+
 
 def payload(doc: Any) -> bytes:
     return json.dumps(doc).encode()

@@ -1,11 +1,9 @@
 """session.py against simulated printers, over TLS MQTT (the client is set up
-as bambulabs_api sets up its own; tests/printer/test_client.py holds that to the library).
-
-Printers here live on 127.0.30.x-127.0.33.x.
-"""
+as bambulabs_api sets up its own; tests/printer/mqtt/test_bambu.py holds that to the library)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Iterator
@@ -15,18 +13,22 @@ import pytest
 from exporter.inventory.record import PrinterRecord
 from exporter.printer.session import PrinterSession, SessionSettings
 from exporter.printer.snapshot import model_from_serial, snapshot
+from exporter.printer.status import PrinterStatus
 from exporter.printer.vocabulary import MODELS
 from exporter.simulator import Fault, SimulatedFleet
+from tests.support.addresses import AddressPool
 from tests.support.waiting import wait_until
+
+pytestmark = pytest.mark.tier("e2e")
 
 FAST = SessionSettings(staleness=3.0, pushall_interval=300.0, connect_timeout=1.0,
                        reconnect_max_delay=1)
 
 
 @pytest.fixture(scope="module")
-def models_fleet() -> Iterator[SimulatedFleet]:
+def models_fleet(addresses: AddressPool) -> Iterator[SimulatedFleet]:
     """One static printer of every model (life off: values change only when told)."""
-    fleet = SimulatedFleet(count=7, first_address="127.0.30.1", seed=3, life=False,
+    fleet = SimulatedFleet(count=7, first_address=addresses.take(7).first, seed=3, life=False,
                            models=["X1C", "X1E", "H2D", "P1P", "P1S", "A1MINI", "A1"])
     fleet.start()
     yield fleet
@@ -94,7 +96,7 @@ def test_p1_deltas_merge_deeply(models_fleet: SimulatedFleet,
     # Partial nested objects, as P1/A1 firmware sends them.
     printer.update({"print": {"ams": {"tray_now": "2"}}})
     # The simulator replaces lists whole (its deltas carry the full AMS list when a tray
-    # changes); partial lists merged by id are covered in test_report.py.
+    # changes); partial lists merged by id are covered in test_snapshot.py.
     units = printer.report()["print"]["ams"]["ams"]
     units[0]["tray"][1]["remain"] = 7
     printer.update({"print": {"ams": {"ams": units}}})
@@ -203,8 +205,8 @@ def test_reconnect_within_the_interval_sends_no_second_pushall(
 # ------------------------------------------------------------------------ faults
 
 @pytest.fixture(scope="module")
-def faulty_fleet() -> Iterator[SimulatedFleet]:
-    fleet = SimulatedFleet(count=6, first_address="127.0.32.1", seed=5, life=False,
+def faulty_fleet(addresses: AddressPool) -> Iterator[SimulatedFleet]:
+    fleet = SimulatedFleet(count=6, first_address=addresses.take(6).first, seed=5, life=False,
                            models=["P1S", "X1C"])
     fleet.start()
     yield fleet
@@ -309,7 +311,8 @@ def test_status_is_the_same_object_until_something_it_shows_changes() -> None:
     network loop's callbacks are called as it would call them."""
     clock = [1000.0]
     session = PrinterSession(PrinterRecord("p", "127.0.0.1", "01P00A000000001", "12345678"),
-                             SessionSettings(staleness=60), clock=lambda: clock[0])
+                             SessionSettings(staleness=60), clock=lambda: clock[0],
+                             monotonic=lambda: clock[0])
     report = b'{"print": {"gcode_state": "IDLE", "nozzle_temper": 20.0}}'
     session._on_report(report)
     first = session.status(1000.0)
@@ -327,3 +330,57 @@ def test_status_is_the_same_object_until_something_it_shows_changes() -> None:
     assert session.status(1002.0).name == "q"
     fifth = session.status(1002.0)
     assert session.status(1000.0 + 61) is not fifth  # stale now
+    stale = session.status(1000.0 + 61)
+    clock[0] += 1.0                                  # a second on: time in its state
+    later = session.status(1000.0 + 61)
+    assert later is not stale and sum(later.state_seconds.values()) == 1.0
+
+
+def _report(**fields: object) -> bytes:
+    return json.dumps({"print": fields}).encode()
+
+
+def test_jobs_and_state_time_from_the_sessions_reports() -> None:
+    """The session feeds its job tracker and state clock from what it merges; driven
+    through the network loop's callbacks, with clocks the test moves."""
+    clock = [5000.0]
+    session = PrinterSession(PrinterRecord("p", "127.0.0.1", "00M00A000000001", "12345678"),
+                             SessionSettings(staleness=60), clock=lambda: clock[0],
+                             monotonic=lambda: clock[0])
+
+    def at(advance: float, payload: bytes | None = None) -> PrinterStatus:
+        clock[0] += advance
+        if payload is not None:
+            session._on_report(payload)
+        return session.status(clock[0])
+
+    session._on_connack(0)
+    status = at(3.0, _report(gcode_state="FINISH", mc_percent=100, gcode_file="a.gcode"))
+    assert status.state_seconds["offline"] == 3.0 and status.state_since == 5003.0
+    assert status.prints == {} and status.job is None          # a FINISH found, not seen
+    # the project_file echo, then the job: the echo is the job's
+    echo = {"print": {"command": "project_file", "param": "Metadata/plate_3.gcode",
+                      "subtask_name": "bracket", "url": "ftp://bracket.gcode.3mf",
+                      "ams_mapping": [2], "use_ams": True, "result": "success"}}
+    at(60.0, json.dumps(echo).encode())
+    status = at(2.0, _report(gcode_state="PREPARE", mc_percent=0, layer_num=0))
+    assert status.job is not None and status.job.project is not None
+    assert status.job.project.plate == 3 and status.job.subtask_name == "bracket"
+    assert status.state_since == 5065.0
+    status = at(100.0, _report(gcode_state="RUNNING", mc_percent=30, layer_num=6))
+    session.lost("eof", "connection closed")        # a reconnect in the middle of the job
+    status = at(30.0)
+    assert status.state_seconds["offline"] == 3.0 + 30.0 and not status.up
+    session._on_connack(0)
+    status = at(1.0, _report(gcode_state="RUNNING", mc_percent=31, layer_num=7))
+    assert status.job is not None and status.job.number == 1   # the same job
+    status = at(600.0, _report(gcode_state="FAILED", print_error=0x0300400C, mc_percent=0,
+                               layer_num=0))
+    assert status.prints == {"cancelled": 1}
+    assert status.last_job is not None and status.last_job.job.layer == 7
+    assert status.print_seconds == {"cancelled": 100.0 + 30.0 + 1.0 + 600.0}
+    status = at(10.0)
+    assert status.state_seconds == {"offline": 33.0, "plate_waiting": 60.0 + 2.0 + 10.0,
+                                    "preparing": 100.0, "printing": 601.0, "paused": 0.0,
+                                    "idle": 0.0}
+    assert sum(status.state_seconds.values()) == clock[0] - 5000.0   # each second once

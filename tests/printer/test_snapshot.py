@@ -1,4 +1,4 @@
-"""report.py: deep merge, snapshot mapping from full and delta reports, HMS decoding."""
+"""merge.py and snapshot.py: deep merge, snapshot mapping from full and delta reports, HMS decoding."""
 
 from __future__ import annotations
 
@@ -10,13 +10,14 @@ from exporter.printer.merge import prune_report
 from exporter.printer.snapshot import (
     decode_hms,
     firmware_from_version,
-    job_result,
     model_from_serial,
     model_from_version,
     snapshot,
 )
 from tests.support import payloads
 from tests.support.reference import deep_merge
+
+pytestmark = pytest.mark.tier("unit")
 
 # ---------------------------------------------------------------------- deep merge
 
@@ -213,14 +214,6 @@ def test_models_from_serial_prefix_and_version() -> None:
     assert firmware_from_version(info) == "01.09.00.01"
     assert model_from_version({"module": "junk"}) is None
     assert firmware_from_version(None) is None
-
-
-def test_job_results() -> None:
-    assert job_result("RUNNING", "FINISH") == "finished"
-    assert job_result("PAUSE", "FAILED") == "failed"
-    assert job_result(None, "FINISH") is None       # ended before we watched
-    assert job_result("FINISH", "FINISH") is None
-    assert job_result("IDLE", "FAILED") is None
 
 
 def test_snapshot_of_a_json_round_trip_is_stable() -> None:

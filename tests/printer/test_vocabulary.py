@@ -13,6 +13,8 @@ from exporter.printer.snapshot import (
 from exporter.printer.vocabulary import MODELS, model_label
 from tests.support import payloads
 
+pytestmark = pytest.mark.tier("unit")
+
 # DESIGN.md's table: label, serial prefix, product_name (None: the table gives none).
 DESIGN_TABLE = [
     ("X1C", "00M", "Bambu Lab X1-Carbon"),

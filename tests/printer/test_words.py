@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from bambulabs_api.states_info import PrintStatus
 
 from exporter.printer.status import OFFLINE
@@ -13,6 +14,8 @@ from exporter.printer.words import (
     stage_words,
     state_words,
 )
+
+pytestmark = pytest.mark.tier("unit")
 
 
 def test_every_library_stage_has_words() -> None:

@@ -110,7 +110,14 @@ class Listener:
         return out
 
     def prints(self) -> list[dict[str, Any]]:
-        return [d for d in self.docs() if "print" in d]
+        """The printer's reports (push_status), full and delta; not its command echoes."""
+        return [d for d in self.docs() if isinstance(d.get("print"), dict)
+                and d["print"].get("command", "push_status") == "push_status"]
+
+    def echoes(self, command: str) -> list[dict[str, Any]]:
+        """The printer's echoes of a print command (project_file at a job's start)."""
+        return [d["print"] for d in self.docs() if isinstance(d.get("print"), dict)
+                and d["print"].get("command") == command]
 
     def __enter__(self) -> Listener:
         return self.start()

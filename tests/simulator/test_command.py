@@ -15,17 +15,21 @@ from exporter.errors import ConfigError
 from exporter.simulator import SimulatorProcess
 from exporter.simulator.command import database_target, main
 from tests.simulator.helpers import api_printer, wait_until
+from tests.support.addresses import AddressPool
+
+pytestmark = pytest.mark.tier("e2e")
 
 
-def test_subprocess_serves_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+def test_subprocess_serves_and_stops_cleanly_on_sigterm(tmp_path: Path, addresses: AddressPool) -> None:
+    block = addresses.take(4)
     inventory = tmp_path / "fleet.yaml"
-    sim = SimulatorProcess.start(["--printers", "4", "--first-address", "127.0.14.1",
+    sim = SimulatorProcess.start(["--printers", "4", "--first-address", block.first,
                                   "--models", "x1c,p1s", "--seed", "5", "--hms", "1",
                                   "--inventory", str(inventory)])
     try:
-        assert sim.ready_line == "simulator: 4 printers ready on 127.0.14.1..127.0.14.4"
+        assert sim.ready_line == f"simulator: 4 printers ready on {block.first}..{block.last}"
         rows = yaml.safe_load(inventory.read_text())["printers"]  # written before ready
-        assert [r["ip"] for r in rows] == [f"127.0.14.{i}" for i in range(1, 5)]
+        assert [r["ip"] for r in rows] == block.all
         assert {r["model"] for r in rows} == {"X1C", "P1S"}
         from exporter.simulator.printer import SimulatedRecord
         record = SimulatedRecord(**rows[0])
@@ -39,26 +43,27 @@ def test_subprocess_serves_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     assert not any("Traceback" in line for line in sim.output)
 
 
-def test_sigint_also_exits_zero() -> None:
-    sim = SimulatorProcess.start(["--printers", "1", "--first-address", "127.0.14.20"])
+def test_sigint_also_exits_zero(addresses: AddressPool) -> None:
+    sim = SimulatorProcess.start(["--printers", "1", "--first-address", addresses.take().first])
     sim.proc.send_signal(signal.SIGINT)
     assert sim.proc.wait(20) == 0
 
 
-def test_postgres_from_db_variables(printers_db, tmp_path: Path) -> None:
+def test_postgres_from_db_variables(printers_db, tmp_path: Path, addresses: AddressPool) -> None:
+    block = addresses.take(3)
     cluster, dbname = printers_db
     secret = tmp_path / "pw"
     secret.write_text("unused-with-trust-auth\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "PG"))}
     env.update(DB_HOST=cluster.host, DB_PORT=str(cluster.port), DB_NAME=dbname,
                DB_USER=cluster.user, DB_PASSWORD_FILE=str(secret))
-    sim = SimulatorProcess.start(["--printers", "3", "--first-address", "127.0.14.30",
+    sim = SimulatorProcess.start(["--printers", "3", "--first-address", block.first,
                                   "--database"], env=env)
     try:
         conn = cluster.connect(dbname)
         with conn.cursor() as cur:
             cur.execute("SELECT printer_ip FROM printers ORDER BY id")
-            assert [r[0] for r in cur.fetchall()] == ["127.0.14.30", "127.0.14.31", "127.0.14.32"]
+            assert [r[0] for r in cur.fetchall()] == block.all
         conn.close()
     finally:
         assert sim.stop() == 0
@@ -90,10 +95,12 @@ def test_bad_flags_name_the_flag(argv: list[str], flag: str) -> None:
     assert "Traceback" not in proc.stderr
 
 
-def test_address_in_use_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
-    sim = SimulatorProcess.start(["--printers", "1", "--first-address", "127.0.14.40"])
+def test_address_in_use_is_a_clear_error(capsys: pytest.CaptureFixture[str],
+                                        addresses: AddressPool) -> None:
+    block = addresses.take(2)   # the second is taken by the first simulator
+    sim = SimulatorProcess.start(["--printers", "1", "--first-address", block[1]])
     try:
-        code = main(["--printers", "2", "--first-address", "127.0.14.39"])
+        code = main(["--printers", "2", "--first-address", block.first])
     finally:
         sim.stop()
     assert code == 1
@@ -116,12 +123,12 @@ def test_database_target_from_environment(tmp_path: Path) -> None:
         database_target(None, True, {})
 
 
-def test_db_variables_without_the_flag_leave_the_table_alone(printers_db) -> None:
+def test_db_variables_without_the_flag_leave_the_table_alone(printers_db, addresses: AddressPool) -> None:
     cluster, dbname = printers_db
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "PG"))}
     env.update(DB_HOST=cluster.host, DB_PORT=str(cluster.port), DB_NAME=dbname,
                DB_USER=cluster.user)
-    sim = SimulatorProcess.start(["--printers", "2", "--first-address", "127.0.14.50"], env=env)
+    sim = SimulatorProcess.start(["--printers", "2", "--first-address", addresses.take(2).first], env=env)
     try:
         conn = cluster.connect(dbname)
         with conn.cursor() as cur:

@@ -12,11 +12,14 @@ import pytest
 from exporter.simulator import Fault, SimulatedFleet, reports
 from exporter.simulator.faults import assign_faults, fault_count, parse_amount
 from tests.simulator.helpers import Listener, api_printer, tls_handshake, wait_until
+from tests.support.addresses import AddressPool
+
+pytestmark = pytest.mark.tier("e2e")
 
 
 @pytest.fixture(scope="module")
-def fleet() -> Iterator[SimulatedFleet]:
-    with SimulatedFleet(count=12, first_address="127.0.12.1", seed=3, life=False,
+def fleet(addresses: AddressPool) -> Iterator[SimulatedFleet]:
+    with SimulatedFleet(count=12, first_address=addresses.take(12).first, seed=3, life=False,
                         models=["P1S", "X1C"], drop_after=1.0,
                         faults={"offline": 1, "hung": 1, "silent": 1, "drop": 1,
                                 "garbage": 2, "hms": 1, "fail": 1, "wrong_code": 1}) as f:
@@ -51,10 +54,12 @@ def test_hung_printer_accepts_tcp_but_never_completes_tls(fleet: SimulatedFleet)
 
 def test_silent_printer_keeps_session_answers_pings_sends_nothing(fleet: SimulatedFleet) -> None:
     handle = only(fleet, Fault.SILENT)
+    pings = handle.pings
     with Listener(handle.record, keepalive=1) as client:
         wait_until(lambda: client.connack, what="CONNACK")
         wait_until(lambda: handle.requests, what="pushall received")
-        time.sleep(3.0)
+        # two keep-alive rounds (a second each) answered, and nothing else sent meanwhile
+        wait_until(lambda: handle.pings >= pings + 2, 10, what="two pings answered")
         assert client.connack == ["Success"]
         assert client.messages == []
         assert not client.disconnected.is_set()  # PINGRESPs kept paho happy

@@ -1,8 +1,5 @@
 """Firmware modes of the simulator, seen from a plain TLS client: the behaviours of real
-printers the exporter is tested against must be there first.
-
-Printers here live on 127.0.141.x.
-"""
+printers the exporter is tested against must be there first."""
 
 from __future__ import annotations
 
@@ -16,11 +13,14 @@ from exporter.printer.mqtt import codec as mqtt
 from exporter.simulator import Fault, SimulatedFleet
 from exporter.simulator import mqtt_broker as broker
 from tests.simulator.helpers import raw_connect
+from tests.support.addresses import AddressPool
+
+pytestmark = pytest.mark.tier("e2e")
 
 
 @pytest.fixture(scope="module")
-def fleet() -> Iterator[SimulatedFleet]:
-    with SimulatedFleet(count=4, first_address="127.0.141.1", seed=141, life=False,
+def fleet(addresses: AddressPool) -> Iterator[SimulatedFleet]:
+    with SimulatedFleet(count=4, first_address=addresses.take(4).first, seed=141, life=False,
                         models=["P1S"], faults={"tls13_deaf": 1, "one_client": 1,
                                                 "refuse_subscribe": 1}) as fleet:
         yield fleet

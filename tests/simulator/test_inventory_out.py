@@ -5,13 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import psycopg2
+import pytest
 import yaml
 
 from exporter.simulator import SimulatedFleet
+from tests.support.addresses import AddressPool
+
+pytestmark = pytest.mark.tier("e2e")
 
 
-def test_yaml_inventory_format(tmp_path: Path) -> None:
-    fleet = SimulatedFleet(count=6, first_address="127.0.13.1", seed=4,
+def test_yaml_inventory_format(addresses: AddressPool, tmp_path: Path) -> None:
+    fleet = SimulatedFleet(count=6, first_address=addresses.take(6).first, seed=4,
                            faults={"wrong_code": 1})
     path = tmp_path / "sub" / "fleet.yaml"
     fleet.write_inventory_yaml(path)
@@ -29,9 +33,9 @@ def test_yaml_inventory_format(tmp_path: Path) -> None:
     assert not list(path.parent.glob(".inventory-*"))  # the temp file was renamed away
 
 
-def test_postgres_rows_replace_the_table(printers_db) -> None:
+def test_postgres_rows_replace_the_table(addresses: AddressPool, printers_db) -> None:
     cluster, dbname = printers_db
-    fleet = SimulatedFleet(count=5, first_address="127.0.13.20", seed=8)
+    fleet = SimulatedFleet(count=5, first_address=addresses.take(5).first, seed=8)
     conn = cluster.connect(dbname)
     with conn.cursor() as cur:
         cur.execute("INSERT INTO printers (printer_name, printer_ip, printer_bambu_id, access_code)"
@@ -45,12 +49,12 @@ def test_postgres_rows_replace_the_table(printers_db) -> None:
     assert rows == [(r.name, r.ip, r.serial, r.access_code) for r in fleet.records]
 
 
-def test_postgres_table_created_when_missing(printers_db) -> None:
+def test_postgres_table_created_when_missing(addresses: AddressPool, printers_db) -> None:
     cluster, dbname = printers_db
     conn = cluster.connect(dbname)
     with conn.cursor() as cur:
         cur.execute("DROP TABLE printers")
-    fleet = SimulatedFleet(count=3, first_address="127.0.13.40", seed=8)
+    fleet = SimulatedFleet(count=3, first_address=addresses.take(3).first, seed=8)
     fleet.write_postgres({"host": cluster.host, "port": cluster.port, "user": cluster.user,
                           "dbname": dbname})
     with conn.cursor() as cur:
@@ -59,8 +63,8 @@ def test_postgres_table_created_when_missing(printers_db) -> None:
     conn.close()
 
 
-def test_postgres_unreachable_is_a_clear_error_without_secrets() -> None:
-    fleet = SimulatedFleet(count=1, first_address="127.0.13.60", seed=8)
+def test_postgres_unreachable_is_a_clear_error_without_secrets(addresses: AddressPool) -> None:
+    fleet = SimulatedFleet(count=1, first_address=addresses.take(1).first, seed=8)
     try:
         fleet.write_postgres("host=127.0.13.61 port=1 user=u password=sekrit-pw dbname=x "
                              "connect_timeout=2")

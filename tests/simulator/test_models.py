@@ -1,8 +1,5 @@
 """The newer models (P2S, H2S, H2D Pro, H2C, X2D, A2L and the H2D) in their own report
-shapes, read by the unmodified bambulabs_api over TLS.
-
-Printers here live on 127.0.62.x.
-"""
+shapes, read by the unmodified bambulabs_api over TLS."""
 
 from __future__ import annotations
 
@@ -23,6 +20,9 @@ from exporter.simulator.life import Life
 from exporter.simulator.models import AMS_2_PRO, AMS_HT, MODELS
 from tests.simulator.helpers import Listener, api_printer, wait_until, without_volatile
 from tests.simulator.test_printer import merge_from_first_full
+from tests.support.addresses import AddressPool
+
+pytestmark = pytest.mark.tier("e2e")
 
 NEW = ["P2S", "H2S", "H2D", "H2D_PRO", "H2C", "X2D", "A2L"]
 PRODUCT_NAMES = {"P2S": "Bambu Lab P2S", "H2S": "Bambu Lab H2S", "H2D": "Bambu Lab H2D",
@@ -32,8 +32,8 @@ HMS_TEXTS = Path(__file__).resolve().parents[1] / "support" / "hms_texts.json"
 
 
 @pytest.fixture(scope="module")
-def fleet() -> Iterator[SimulatedFleet]:
-    with SimulatedFleet(count=len(NEW), first_address="127.0.62.1", seed=8, models=NEW,
+def fleet(addresses: AddressPool) -> Iterator[SimulatedFleet]:
+    with SimulatedFleet(count=len(NEW), first_address=addresses.take(len(NEW)).first, seed=8, models=NEW,
                         life=False) as f:
         yield f
 
@@ -151,10 +151,10 @@ def test_commands_switch_either_light(fleet: SimulatedFleet) -> None:
                    {("chamber_light", "on"), ("work_light", "off")}, what="lights switched")
 
 
-def test_newer_delta_models_merge_to_the_full_report() -> None:
+def test_newer_delta_models_merge_to_the_full_report(addresses: AddressPool) -> None:
     # P2S and A2L send deltas in the newer shapes (device.*, packed values, vir_slot); at
     # speed 300 jobs, temperatures, the door and drying all move within seconds.
-    with SimulatedFleet(count=4, first_address="127.0.62.21", seed=12, speed=300.0,
+    with SimulatedFleet(count=4, first_address=addresses.take(4).first, seed=12, speed=300.0,
                         models=["P2S", "A2L"]) as fleet:
         clients = [Listener(r).start() for r in fleet.records]
         try:

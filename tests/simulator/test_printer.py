@@ -5,10 +5,15 @@ from __future__ import annotations
 import random
 import time
 
+import pytest
+
 from exporter.simulator import SimulatedFleet
 from exporter.simulator.models import MODELS
 from exporter.simulator.printer import SimulatedPrinter, SimulatedRecord, changes
 from tests.simulator.helpers import Listener, deep_merge, wait_until, without_volatile
+from tests.support.addresses import AddressPool
+
+pytestmark = pytest.mark.tier("e2e")
 
 
 def picture(client: Listener) -> dict:
@@ -34,8 +39,8 @@ def test_changes_keeps_only_what_differs() -> None:
     assert changes(current, {"print": {"a": 1}}) is None
 
 
-def test_delta_stream_merged_equals_full_report_scripted() -> None:
-    with SimulatedFleet(count=2, first_address="127.0.15.1", seed=5, life=False,
+def test_delta_stream_merged_equals_full_report_scripted(addresses: AddressPool) -> None:
+    with SimulatedFleet(count=2, first_address=addresses.take(2).first, seed=5, life=False,
                         models=["P1S", "A1"]) as fleet:
         for record in fleet.records:
             handle = fleet.printer(record.serial)
@@ -62,9 +67,9 @@ def test_delta_stream_merged_equals_full_report_scripted() -> None:
                 assert without_volatile(fresh) == without_volatile(handle.report())
 
 
-def test_delta_stream_merged_equals_full_report_living() -> None:
+def test_delta_stream_merged_equals_full_report_living(addresses: AddressPool) -> None:
     # speed 200: jobs start, temperatures move, AMS trays get used within seconds
-    with SimulatedFleet(count=4, first_address="127.0.15.11", seed=9, speed=200.0,
+    with SimulatedFleet(count=4, first_address=addresses.take(4).first, seed=9, speed=200.0,
                         models=["P1P", "P1S", "A1MINI", "A1"]) as fleet:
         clients = [Listener(r).start() for r in fleet.records]
         try:

@@ -10,6 +10,8 @@ import pytest
 from exporter.simulator import SimulatedFleet, model_by_name, model_of_serial, reports
 from exporter.simulator.models import MODELS
 
+pytestmark = pytest.mark.tier("unit")
+
 # DESIGN.md's table of models, serial prefixes and product names
 PREFIXES = {"X1C": "00M", "X1E": "03W", "P1P": "01S", "P1S": "01P", "A1MINI": "030",
             "A1": "039", "H2D": "094", "P2S": "22E", "H2S": "093", "H2D_PRO": "239",

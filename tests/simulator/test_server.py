@@ -10,14 +10,17 @@ from bambulabs_api import GcodeState, PrintStatus
 
 from exporter.simulator import SimulatedFleet
 from tests.simulator.helpers import Listener, api_printer, raw_connect, wait_until
+from tests.support.addresses import AddressPool
+
+pytestmark = pytest.mark.tier("e2e")
 
 MODELS = ["X1C", "X1E", "H2D", "P1P", "P1S", "A1MINI", "A1"]
 
 
 @pytest.fixture(scope="module")
-def fleet() -> Iterator[SimulatedFleet]:
+def fleet(addresses: AddressPool) -> Iterator[SimulatedFleet]:
     # One printer of every model, still (life=False), so values are exact.
-    with SimulatedFleet(count=len(MODELS), first_address="127.0.11.1", seed=7,
+    with SimulatedFleet(count=len(MODELS), first_address=addresses.take(len(MODELS)).first, seed=7,
                         models=MODELS, life=False) as f:
         yield f
 
@@ -126,8 +129,10 @@ def test_x1_sends_full_reports_every_second_p1_sends_deltas(fleet: SimulatedFlee
 def test_keepalive_pings_are_answered(fleet: SimulatedFleet) -> None:
     record, handle = by_model(fleet, "P1S")
     # paho closes the session if a PINGRESP does not come within the keepalive
+    pings = handle.pings
     with Listener(record, keepalive=1) as client:
         wait_until(lambda: client.connack, what="CONNACK")
-        time.sleep(3.5)
+        # three keep-alive rounds: a missing PINGRESP would have closed the session
+        wait_until(lambda: handle.pings >= pings + 3, 10, what="three pings answered")
         assert not client.disconnected.is_set()
         assert handle.connections == 1

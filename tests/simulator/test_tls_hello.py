@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import ssl
 
+import pytest
+
 from exporter.printer.mqtt.bambu import make_tls_context
 from exporter.simulator.tls_hello import offers_tls13, record_complete
+
+pytestmark = pytest.mark.tier("unit")
 
 
 def client_hello(context: ssl.SSLContext) -> bytes:

@@ -11,9 +11,13 @@ import tracemalloc
 from collections.abc import Iterable
 from typing import Any
 
+import pytest
+
 from exporter.web.answer_budget import SMALL, AnswerBudget
 from exporter.web.server import ServerLimits, WebServer
 from tests.support.e2e import wait_until
+
+pytestmark = pytest.mark.tier("e2e")
 
 HOST = "127.137.50.250"
 MB = 1 << 20

@@ -1,7 +1,7 @@
 """End-to-end tests of the HTTP surface: real HTTP against a running exporter.cli.Exporter
 whose sessions talk TLS MQTT, through the unmodified bambulabs_api, to simulated printers.
 
-Printers live on 127.0.40.x (this file's range); the web server on a free port.
+The web server listens on a free port.
 """
 
 from __future__ import annotations
@@ -26,7 +26,10 @@ from exporter.printer.words import state_words
 from exporter.simulator import Fault, SimulatedFleet
 from exporter.simulator.inventory_out import write_yaml
 from exporter.simulator.printer import SimulatedRecord
+from tests.support.addresses import AddressPool
 from tests.support.e2e import current_state, fleet_table, http_get, parse_samples, value, wait_until
+
+pytestmark = pytest.mark.tier("e2e")
 
 # A printer name from a database nobody here controls: it must come out as text.
 EVIL_NAME = '<script>alert("bambu")</script><b>x1c'
@@ -50,8 +53,8 @@ class Running:
 
 
 @pytest.fixture(scope="module")
-def running() -> Iterator[Running]:
-    fleet = SimulatedFleet(count=6, first_address="127.0.40.1", seed=40, life=False,
+def running(addresses: AddressPool) -> Iterator[Running]:
+    fleet = SimulatedFleet(count=6, first_address=addresses.take(6).first, seed=40, life=False,
                            faults={"offline": 1})
     fleet.start()
     exporter = None
@@ -245,11 +248,12 @@ def test_concurrent_scrapes_all_succeed(running: Running) -> None:
             assert value(samples, "bambu_printer_connects_total", serial=record.serial) == 1.0
 
 
-def test_landing_page_follows_the_printer_list_without_a_scrape(tmp_path: Path) -> None:
+def test_landing_page_follows_the_printer_list_without_a_scrape(addresses: AddressPool,
+                                                                tmp_path: Path) -> None:
     # Someone setting up the exporter adds a printer to the list and reloads `/`
     # (Prometheus may not scrape yet): the page says "Fleet: N of M up", so it must
     # show the list as it is, not as the last /metrics scrape left it.
-    fleet = SimulatedFleet(count=3, first_address="127.0.40.101", seed=41, life=False).start()
+    fleet = SimulatedFleet(count=3, first_address=addresses.take(3).first, seed=41, life=False).start()
     exporter = None
     try:
         printers_file = tmp_path / "printers.yaml"

@@ -1,7 +1,7 @@
 """The auth gate: wrong passwords cannot lock valid users out. Pure tests of its queueing,
 then the flood itself: 100 clients from 100 addresses sending wrong passwords as fast as
 they are answered, and a valid user's first login (curl) from another address, against a
-real server with a cost-10 bcrypt hash. Addresses 127.0.91.x and 127.137.x.x (this file's ranges)."""
+real server with a cost-10 bcrypt hash, each from its own address of the `addresses` fixture."""
 
 from __future__ import annotations
 
@@ -21,10 +21,12 @@ import pytest
 
 from exporter.web.auth_gate import AuthGate, Verdict
 from exporter.web.server import WebServer
+from tests.support.addresses import AddressPool
 from tests.support.e2e import wait_until
 
+pytestmark = pytest.mark.tier("unit")
+
 REPO = Path(__file__).resolve().parents[2]
-HOST = "127.0.91.250"
 USER, PASSWORD = "prometheus", "the-right-password"
 
 
@@ -164,12 +166,13 @@ def hello(environ: dict[str, Any], start_response: Any) -> list[bytes]:
     return [b"hello\n"]
 
 
-@pytest.mark.parametrize("flood_from, fresh", [
-    ("127.0.91.1", False),     # 100 addresses, each on kept-alive connections
-    ("127.137.5.1", True),     # every request from a new address of one /24
+@pytest.mark.tier("e2e")
+@pytest.mark.parametrize("fresh", [
+    False,    # 100 addresses, each on kept-alive connections
+    True,     # every request from a new address of one /24
 ])
 def test_a_valid_user_gets_in_during_a_wrong_password_flood(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str], flood_from: str,
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], addresses: AddressPool,
         fresh: bool) -> None:
     # 100 clients sending wrong passwords filled the one bcrypt queue: a valid user whose
     # password was not yet cached got 503; from fresh addresses none was ever a suspect
@@ -178,11 +181,15 @@ def test_a_valid_user_gets_in_during_a_wrong_password_flood(
     hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(10)).decode()
     config = tmp_path / "web.yml"
     config.write_text(f"basic_auth_users:\n  {USER}: '{hashed}'\n")
-    server = WebServer(hello, HOST, 0, web_config_file=str(config))
+    # The server, then a whole /24 of the flood's own, then the valid user in the next /24.
+    block = addresses.take(3 * 256)
+    start = next(i for i in range(1, 257) if block[i].endswith(".1"))
+    host, flooding, user_address = block[0], block[start], block[start + 256]
+    server = WebServer(hello, host, 0, web_config_file=str(config))
     server.start()
     flood = subprocess.Popen(
-        [sys.executable, "-m", "tests.web.password_flood", HOST, str(server.port),
-         flood_from, "100", USER, *(["fresh"] if fresh else [])],
+        [sys.executable, "-m", "tests.web.password_flood", host, str(server.port),
+         flooding, "100", USER, *(["fresh"] if fresh else [])],
         cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     counts: dict[str, int] = {}
     try:
@@ -194,8 +201,8 @@ def test_a_valid_user_gets_in_during_a_wrong_password_flood(
         started = time.monotonic()
         login = subprocess.run(
             ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "30",
-             "--interface", "127.137.9.200", "-u", f"{USER}:{PASSWORD}",
-             f"http://{HOST}:{server.port}/metrics"],
+             "--interface", user_address, "-u", f"{USER}:{PASSWORD}",
+             f"http://{host}:{server.port}/metrics"],
             capture_output=True, text=True, timeout=60)
         elapsed = time.monotonic() - started
         during = refused["unauthorized"] - before

@@ -16,6 +16,8 @@ from exporter.web.basic_auth import FAILED_FOR, BasicAuth, credentials
 from exporter.web.server import WebServer
 from tests.web.pki import bcrypt_hash
 
+pytestmark = pytest.mark.tier("unit")
+
 PASSWORD = "correct horse battery"
 
 
@@ -65,6 +67,7 @@ def hello(environ: dict[str, Any], start_response: Any) -> list[bytes]:
     return [b"hello\n"]
 
 
+@pytest.mark.tier("e2e")
 def test_passwords_over_72_bytes_are_refused_with_a_log_line(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     # bcrypt reads 72 bytes: bcrypt 4 let in a longer password sharing them, bcrypt 5

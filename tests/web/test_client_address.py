@@ -7,6 +7,8 @@ import pytest
 
 from exporter.web.client_address import client_key, network_key
 
+pytestmark = pytest.mark.tier("unit")
+
 
 @pytest.mark.parametrize("address, key, network", [
     ("192.0.2.7", "192.0.2.7", "192.0.2.0/24"),

@@ -20,6 +20,8 @@ from exporter.web.server_metrics import WebServerCollector
 from exporter.web.web_config import MAX_FILE_BYTES
 from tests.web.pki import KeyPair, bcrypt_hash
 
+pytestmark = pytest.mark.tier("e2e")   # certificates made with openssl
+
 PASSWORD = "correct horse battery"
 
 

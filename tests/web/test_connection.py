@@ -17,6 +17,8 @@ from hypothesis import strategies as st
 
 from exporter.web.server import ServerLimits, WebServer
 
+pytestmark = pytest.mark.tier("e2e")
+
 HOST = "127.0.90.1"
 
 

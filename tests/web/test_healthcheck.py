@@ -26,6 +26,8 @@ from exporter.web.server import WebServer
 from tests.support.e2e import REPO, clean_env
 from tests.web.pki import KeyPair, bcrypt_hash, make_ca, make_signed
 
+pytestmark = pytest.mark.tier("e2e")
+
 HOST = "127.0.165.1"
 USER, PASSWORD = "probe", "pr0be-pass-word"
 

@@ -6,11 +6,16 @@ import re
 from dataclasses import replace
 from urllib.parse import parse_qs
 
+import pytest
+
+from exporter.printer.jobs import EndedJob, Job
 from exporter.printer.snapshot import snapshot
 from exporter.printer.status import PrinterStatus
 from exporter.web.landing_page import Filter, landing_page
 from tests.support import payloads
 from tests.support.e2e import fleet_table
+
+pytestmark = pytest.mark.tier("unit")
 
 NOW = 1764000000.0
 
@@ -21,13 +26,18 @@ def fleet() -> list[PrinterStatus]:
     failed["print"].update(gcode_state="FAILED", print_error=0x0300800A)
     base = PrinterStatus(name="x1c-1", serial="00M09A0000001", ip="192.0.2.1", model="X1C",
                          firmware="", up=True, connected=True, last_report=NOW - 2,
-                         snapshot=snapshot(running, "X1C"))
+                         snapshot=snapshot(running, "X1C"), prints={"finished": 3},
+                         state_since=NOW - 3600)
+    job = Job(number=4, started=NOW - 7200, seen_start=True, subtask_name="bracket",
+              gcode_file="", subtask_id="", task_id="", project=None, progress=0.3, layer=9)
     return [
         base,
-        replace(base, name="x1c-2", serial="00M09A0000002", snapshot=snapshot(failed, "X1C")),
+        replace(base, name="x1c-2", serial="00M09A0000002", snapshot=snapshot(failed, "X1C"),
+                prints={"failed": 1, "cancelled": 1}, state_since=NOW - 20 * 60,
+                last_job=EndedJob(job, "failed", NOW - 20 * 60, 5400.0, 0x0300800A)),
         replace(base, name="<b>evil</b>", serial="00M09A0000003", up=False, connected=False,
                 snapshot=None, last_report=None, last_error="refused",
-                last_error_reason="refused"),
+                last_error_reason="refused", prints={}, state_since=None),
     ]
 
 
@@ -45,7 +55,15 @@ def test_summary_and_attention_first() -> None:
     assert rows[1]["Needs attention"].startswith("offline: the address refuses the connection")
     assert rows[2]["Needs attention"] == ""
     summary = re.sub(r"<[^>]+>", "", re.search(r'<p class="summary".*?</p>', text).group(0))
-    assert summary == "3 printers, 2 up: 1 printing 1 failed 1 offline · 2 need attention"
+    assert summary == ("3 printers, 2 up: 1 printing 1 failed 1 offline · 2 need attention · "
+                       "jobs since start: 3 finished, 1 failed, 1 cancelled (60 % succeeded)")
+    assert [row["How long"] for row in rows] == ["failed 20 min ago, plate waiting", "",
+                                                 "printing for 1 h 00 min"]
+    # a plate waiting longer than the threshold needs a hand too, after the errors
+    assert rows[0]["Needs attention"].endswith(
+        "plate waiting for 20 min (clear the plate so the next job can start)")
+    assert "plate waiting" not in fleet_table(landing_page(
+        fleet(), "printers.yaml", NOW, plate_waiting=3600))[0]["Needs attention"]
 
 
 def test_per_printer_details() -> None:

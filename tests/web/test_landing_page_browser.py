@@ -1,8 +1,7 @@
 """The landing page in a real browser: headless Chromium loads `/` of a running exporter
 (sessions on real TLS MQTT to simulated printers), dumps the rendered DOM and takes a
-screenshot, at 12 printers (the demo's trouble: 127.0.46.x) and at 1000 (127.0.200.1 ..
-127.0.203.232). The DOM must answer "who needs a hand, and why" first; the PNG must be a
-real rendering.
+screenshot, at 12 printers (the demo's trouble) and at 1000. The DOM must answer "who needs
+a hand, and why" first; the PNG must be a real rendering.
 
 `UPDATE_SCREENSHOT=1` also writes the 12-printer screenshot to docs/img/landing.png, the
 README's picture. Chromium is Debian's /usr/bin/chromium (`./scripts/system-deps`).
@@ -29,7 +28,10 @@ from exporter.config import Settings
 from exporter.printer.words import state_words
 from exporter.simulator import Fault, SimulatedFleet
 from exporter.simulator.models import MODELS
+from tests.support.addresses import AddressPool
 from tests.support.e2e import fleet_table, http_get, wait_until
+
+pytestmark = pytest.mark.tier("stack")
 
 CHROMIUM = "/usr/bin/chromium"
 WIDTH, HEIGHT = 1600, 1000
@@ -126,13 +128,13 @@ def serve(count: int, first: str, trouble: dict[str, int]) -> Iterator[Page]:
 
 
 @pytest.fixture(scope="module")
-def page() -> Iterator[Page]:
-    yield from serve(12, "127.0.46.1", TROUBLE)
+def page(addresses: AddressPool) -> Iterator[Page]:
+    yield from serve(12, addresses.take(12).first, TROUBLE)
 
 
 @pytest.fixture(scope="module")
-def farm() -> Iterator[Page]:
-    yield from serve(1000, "127.0.200.1", {"offline": 10, "wrong_code": 5, "hms": 40,
+def farm(addresses: AddressPool) -> Iterator[Page]:
+    yield from serve(1000, addresses.take(1000).first, {"offline": 10, "wrong_code": 5, "hms": 40,
                                            "hms_serious": 10, "fail": 15, "runout": 10,
                                            "sdcard": 5})
 
@@ -314,3 +316,21 @@ def test_the_overview_fits_the_screen_without_sideways_scrolling(
         shutil.copy(tmp_path / name, DOCS_IMG / name)
     assert Image.open(DOCS_IMG / name).size[0] == width, \
         f"docs/img/{name}: UPDATE_SCREENSHOT=1 makes it"
+
+
+def test_how_long_in_each_state_and_printing_ones_by_end(page: Page, tmp_path: Path) -> None:
+    rows = fleet_table(page.dom(tmp_path))
+    words = {state_words(state): pattern for state, pattern in {
+             "RUNNING": r"printing for \d+ (s|min)", "IDLE": r"idle for \d+ (s|min)",
+             "PREPARE": r"preparing for \d+ (s|min)", "PAUSE": r"paused for \d+ (s|min)",
+             "FINISH": r"plate waiting for \d+ (s|min)",
+             "FAILED": r"plate waiting for \d+ (s|min)"}.items()}
+    for row in rows:
+        if row["State"] in words:
+            assert re.fullmatch(words[row["State"]], row["How long"]), row
+    calm = [row for row in rows
+            if not row["Needs attention"] and row["State"] == state_words("RUNNING")]
+    left = [int(m.group(1)) * 60 + int(m.group(2))
+            for row in calm if (m := re.search(r"\((\d+) h (\d\d) min left\)", row["Progress"]))]
+    assert len(left) == len(calm) >= 2 and left == sorted(left), "the next to end first"
+    assert "no job ended since the exporter started" in page.dom(tmp_path)

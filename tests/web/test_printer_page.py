@@ -6,11 +6,15 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
+import pytest
+
 from exporter.printer.snapshot import snapshot
 from exporter.printer.status import PrinterStatus
 from exporter.web.html_parts import check_dashboard_url
 from exporter.web.printer_page import not_found_page, printer_page
 from tests.support import payloads
+
+pytestmark = pytest.mark.tier("unit")
 
 NOW = 1764000000.0
 TEXTS = {"0300_0400_0001_0002": "Nozzle clogged, <b>check</b> it.",

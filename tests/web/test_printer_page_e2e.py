@@ -4,7 +4,7 @@ stand-in of Bambu's texts service writes it, and then Chromium finds words for e
 message and print error on the overview and on each printer's page. Printer pages of
 another shard, unknown, encoded-slash and 10 000-character serials are refused.
 
-Printers here live on 127.0.167.x; the web port is a free port on 127.0.0.1.
+The web port is a free port on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import pytest
 from exporter.inventory.shard import shard_of
 from exporter.simulator import Fault, SimulatedFleet
 from exporter.simulator.texts_service import ERROR_TEXTS, HMS_TEXTS, TextsService
+from tests.support.addresses import AddressPool
 from tests.support.e2e import (
     ExporterProcess,
     clean_env,
@@ -33,6 +34,8 @@ from tests.support.e2e import (
     wait_until,
 )
 from tests.web.test_landing_page_browser import DOCS_IMG, LAPTOP, PHONE, chromium, laid_out
+
+pytestmark = pytest.mark.tier("stack")
 
 MODELS = ["H2D", "X1C", "A1MINI", "H2C", "P1S", "P2S"]
 FAULTS = {"hms": 3, "hms_serious": 2, "fail": 3, "runout": 2, "offline": 2,
@@ -49,10 +52,10 @@ class Setup:
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
+def setup(addresses: AddressPool, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     tmp = tmp_path_factory.mktemp("printer-pages")
     texts_file = tmp / "hms-texts.json"
-    fleet = SimulatedFleet(count=16, first_address="127.0.167.1", seed=167, life=False,
+    fleet = SimulatedFleet(count=16, first_address=addresses.take(16).first, seed=167, life=False,
                            models=MODELS, faults=FAULTS).start()
     service = TextsService().start()
     exporter = None

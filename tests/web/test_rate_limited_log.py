@@ -8,6 +8,8 @@ import pytest
 
 from exporter.web.rate_limited_log import RateLimitedLog
 
+pytestmark = pytest.mark.tier("unit")
+
 
 def test_lines_beyond_the_burst_are_counted_then_summed_up(
         caplog: pytest.LogCaptureFixture) -> None:

@@ -6,12 +6,15 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 
 from exporter.web.connection import MAX_REQUEST_LINE, WRITE_CHUNK
 from exporter.web.server import ServerLimits
 from exporter.web.web_config import load_web_config
 from tests.support.docs import page_with
+
+pytestmark = pytest.mark.tier("unit")
 
 SECURITY_PAGE = page_with("## Web server limits")
 

@@ -13,6 +13,8 @@ import pytest
 
 from exporter.web.render_gate import RenderGate
 
+pytestmark = pytest.mark.tier("unit")
+
 
 @pytest.fixture
 def pool() -> Iterator[ThreadPoolExecutor]:

@@ -16,6 +16,8 @@ import pytest
 from exporter.web.server import ServerLimits, WebServer
 from tests.support.e2e import wait_until
 
+pytestmark = pytest.mark.tier("e2e")
+
 HOST = "127.137.40.250"
 FLOODER, PROMETHEUS, OTHER = "127.137.40.1", "127.137.40.2", "127.137.40.3"
 

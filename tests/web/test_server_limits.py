@@ -23,6 +23,8 @@ from exporter.web.server import ServerLimits, WebServer
 from exporter.web.server_metrics import WebServerCollector
 from tests.support.e2e import http_get, wait_until
 
+pytestmark = pytest.mark.tier("e2e")
+
 HOST = "127.0.64.1"
 BIG = 2_000_000   # bytes of /big: more than the kernel's socket buffers take
 

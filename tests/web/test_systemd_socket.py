@@ -1,9 +1,6 @@
 """--web.systemd-socket: the exporter serves on a socket handed over the way systemd
 does it (descriptor 3, LISTEN_FDS, LISTEN_PID of the exec'd process), and refuses
-clearly when there is none or it is for another process.
-
-Addresses: 127.0.163.x (this file's range).
-"""
+clearly when there is none or it is for another process."""
 
 from __future__ import annotations
 
@@ -17,7 +14,10 @@ import pytest
 
 from exporter.errors import ConfigError
 from exporter.web.systemd_socket import systemd_sockets
+from tests.support.addresses import AddressPool
 from tests.support.e2e import REPO, clean_env, http_get, wait_until
+
+pytestmark = pytest.mark.tier("e2e")
 
 # What systemd does between fork and exec: the socket to descriptor 3, LISTEN_FDS and
 # LISTEN_PID (the pid that exec keeps) in the environment.
@@ -30,11 +30,13 @@ os.execv(sys.executable, [sys.executable, "-m", "exporter", *sys.argv[2:]])
 """
 
 
-def test_the_exporter_serves_on_the_socket_systemd_hands_over(tmp_path: Path) -> None:
+def test_the_exporter_serves_on_the_socket_systemd_hands_over(tmp_path: Path,
+                                                          addresses: AddressPool) -> None:
+    host, ignored = addresses.take(2).all
     printers = tmp_path / "printers.yaml"
     printers.write_text("printers:\n")
     listener = socket.socket()
-    listener.bind(("127.0.163.1", 0))
+    listener.bind((host, 0))
     listener.listen()
     port = listener.getsockname()[1]
     err = open(tmp_path / "stderr", "wb")  # noqa: SIM115 - closed below
@@ -42,7 +44,7 @@ def test_the_exporter_serves_on_the_socket_systemd_hands_over(tmp_path: Path) ->
         [sys.executable, "-c", LAUNCHER, str(listener.fileno()), "--printers.file",
          str(printers), "--web.systemd-socket",
          # ignored with --web.systemd-socket (as exporter-toolkit does): must not be bound
-         "--web.listen-address", "127.0.163.2:1"],
+         "--web.listen-address", f"{ignored}:1"],
         cwd=REPO, env=clean_env(), pass_fds=(listener.fileno(),), stdout=subprocess.DEVNULL,
         stderr=err, stdin=subprocess.DEVNULL)
     listener.close()   # only the exporter holds it now
@@ -50,18 +52,18 @@ def test_the_exporter_serves_on_the_socket_systemd_hands_over(tmp_path: Path) ->
         def served() -> bool:
             assert proc.poll() is None, (tmp_path / "stderr").read_text()
             try:
-                return http_get(f"http://127.0.163.1:{port}/-/ready", timeout=2).status == 200
+                return http_get(f"http://{host}:{port}/-/ready", timeout=2).status == 200
             except OSError:
                 return False
         wait_until(served, 30, what="the exporter on the handed-over socket")
         assert "bambu_exporter_build_info" in http_get(
-            f"http://127.0.163.1:{port}/metrics").text
+            f"http://{host}:{port}/metrics").text
     finally:
         proc.terminate()
         assert proc.wait(30) == 0
         err.close()
     log = (tmp_path / "stderr").read_text()
-    assert f"listening on 127.0.163.1:{port}" in log
+    assert f"listening on {host}:{port}" in log
 
 
 def test_without_sockets_start_up_stops_naming_the_flag(tmp_path: Path) -> None:

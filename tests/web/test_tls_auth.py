@@ -15,7 +15,6 @@ import shutil
 import socket
 import ssl
 import subprocess
-import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -28,8 +27,11 @@ from exporter.cli import Exporter
 from exporter.config import Settings
 from exporter.simulator import SimulatedFleet
 from exporter.web.server import ServerLimits, WebServer
+from tests.support.addresses import AddressPool
 from tests.support.e2e import free_port, wait_until
 from tests.web.pki import KeyPair, bcrypt_hash, cert_der, fingerprint, make_ca, make_signed
+
+pytestmark = pytest.mark.tier("e2e")
 
 HOST = "127.0.64.10"
 USER, PASSWORD = "prometheus", "s3cret-scrape-pass"
@@ -194,7 +196,10 @@ def test_a_reload_never_switches_tls_or_auth_off(
     else:
         config.write_text(f"tls_server_config:\n  cert_file: {pki['server'].cert}\n"
                           f"  key_file: {pki['server'].key}\n")
-    time.sleep(3.5)   # three looks of the watcher: long enough to apply a settled change
+    watcher = server.core.watcher
+    assert watcher is not None
+    # the watcher refuses the settled change (two looks); its counter says when
+    wait_until(lambda: watcher.failures >= 1, 15, what="the rewrite refused")
     https = f"https://{HOST}:{server.port}/metrics"
     assert curl_code(https, pki) == "401"
     assert curl_code(https, pki, "-u", f"{USER}:{PASSWORD}") == "200"
@@ -209,7 +214,9 @@ def test_a_fifo_in_place_of_the_web_config_stalls_no_request(
     config.unlink()
     os.mkfifo(config)
     try:
-        time.sleep(2.5)   # the watcher has looked at it
+        watcher = server.core.watcher
+        assert watcher is not None
+        wait_until(lambda: watcher.failures >= 1, 15, what="the watcher refusing the FIFO")
         https = f"https://{HOST}:{server.port}/metrics"
         assert [curl_code(https, pki, "-u", f"{USER}:{PASSWORD}") for _ in range(3)] == ["200"] * 3
     finally:
@@ -284,10 +291,10 @@ def prometheus_targets(base: str) -> dict[str, dict[str, Any]]:
     return {t["labels"]["job"]: t for t in data}
 
 
-def test_prometheus_scrapes_over_mutual_tls_with_basic_auth(
+def test_prometheus_scrapes_over_mutual_tls_with_basic_auth(addresses: AddressPool,
         tmp_path: Path, pki: dict[str, KeyPair], caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    fleet = SimulatedFleet(count=1, first_address="127.0.65.1", seed=64, life=False)
+    fleet = SimulatedFleet(count=1, first_address=addresses.take(1).first, seed=64, life=False)
     fleet.start()
     web = tmp_path / "web.yml"
     web.write_text(web_yaml(pki, pki["server"], client_auth=True))

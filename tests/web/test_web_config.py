@@ -13,6 +13,8 @@ from exporter.errors import ConfigError
 from exporter.web.web_config import load_web_config
 from tests.web.pki import KeyPair, bcrypt_hash
 
+pytestmark = pytest.mark.tier("e2e")   # certificates made with openssl
+
 PASSWORD = "correct horse battery"
 
 

@@ -28,7 +28,6 @@ PUBREC, PUBREL, PUBCOMP = 5, 6, 7   # QoS 2, which printers do not send; answere
 # CONNACK return codes (MQTT 3.1.1, 3.2.2.3).
 ACCEPTED = 0
 UNACCEPTABLE_PROTOCOL = 1
-BAD_CREDENTIALS = 4
 NOT_AUTHORIZED = 5
 
 # A report with four AMS units is ~20 kB; anything far beyond that is not a client of ours.

@@ -1,5 +1,5 @@
-"""client.py: the library's conventions, and the CONNECT it sends, without its client
-or a CA store. The listener here is on 127.0.35.1."""
+"""bambu.py: the library's conventions, and the CONNECT it sends, without its client
+or a CA store."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable
 
 import paho.mqtt.client as paho
+import pytest
 from bambulabs_api.mqtt_client import PrinterMQTTClient
 
 from exporter.printer.mqtt import codec as mqtt
@@ -23,6 +24,9 @@ from exporter.printer.mqtt.bambu import (
 )
 from exporter.simulator import mqtt_broker as broker
 from exporter.simulator.certs import server_context
+from tests.support.addresses import AddressPool
+
+pytestmark = pytest.mark.tier("unit")
 
 
 def test_conventions_are_the_librarys() -> None:
@@ -56,18 +60,20 @@ def _connect_sent_by(connect: Callable[[], None], host: str) -> broker.Connect:
     return broker.parse_connect(body)
 
 
-def test_the_connect_on_the_wire_is_the_librarys() -> None:
+@pytest.mark.tier("e2e")
+def test_the_connect_on_the_wire_is_the_librarys(addresses: AddressPool) -> None:
     """The unmodified library's paho client and our session send the same CONNECT:
     MQTT 3.1.1, user bblp, the access code, keep-alive 60 s, clean session."""
-    library = PrinterMQTTClient("127.0.35.1", "87654321", "01P00A000000001")
+    host = addresses.take().first
+    library = PrinterMQTTClient(host, "87654321", "01P00A000000001")
 
     def library_connects() -> None:
         try:
-            library._client.connect("127.0.35.1", PORT, KEEPALIVE)
+            library._client.connect(host, PORT, KEEPALIVE)
         except OSError:
             pass   # the listener goes away once it has the CONNECT
 
-    theirs = _connect_sent_by(library_connects, "127.0.35.1")
+    theirs = _connect_sent_by(library_connects, host)
     ours_bytes = printer_session("01P00A000000001", "87654321", lambda _c: None,
                                  lambda _p: None, lambda _s: None, 0.0).outbox
     kind_byte, body = ours_bytes[0], mqtt.PacketReader().feed(bytes(ours_bytes))[0][2]

@@ -18,6 +18,8 @@ from exporter.printer.mqtt.certificate import (
 )
 from exporter.simulator.certs import PrinterPki
 
+pytestmark = pytest.mark.tier("e2e")
+
 SERIAL = "01P00A000000001"
 
 

@@ -12,6 +12,8 @@ from exporter.printer.mqtt import codec as mqtt
 from exporter.printer.mqtt.client_session import MAX_BODY, MAX_OUTBOX, ClientSession, SessionLost
 from exporter.simulator import mqtt_broker as broker
 
+pytestmark = pytest.mark.tier("unit")
+
 TOPIC = "device/01P00A000000001/report"
 
 

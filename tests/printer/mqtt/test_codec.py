@@ -9,6 +9,8 @@ import pytest
 from exporter.printer.mqtt import codec as mqtt
 from exporter.simulator import mqtt_broker as broker
 
+pytestmark = pytest.mark.tier("unit")
+
 
 def read(data: bytes) -> broker.Packet:
     async def go() -> broker.Packet:
