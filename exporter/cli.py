@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import socket
+import stat
 import sys
 import tempfile
 import threading
@@ -32,6 +33,7 @@ from exporter.config import (
 )
 from exporter.errors import ConfigError
 from exporter.fleet.cpu_quota import cpu_limit
+from exporter.fleet.open_files import raise_to_hard_limit
 from exporter.fleet.reconcile import Fleet, FleetUpkeep, session_fleet
 from exporter.fleet.rendered import LocalFleet
 from exporter.fleet.worker_messages import WorkerSetup
@@ -46,6 +48,7 @@ from exporter.metrics.collector import FleetCollector, RenderedFleet
 from exporter.metrics.memory import Allocator
 from exporter.printer.error_texts import ErrorTexts
 from exporter.printer.network_loop import GIL_SWITCH_INTERVAL, NetworkLoop
+from exporter.text import file_kind
 from exporter.version import version_text
 from exporter.web.app import make_app
 from exporter.web.healthcheck import HEALTHCHECK_ENVIRONMENT, PROBES
@@ -189,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"bambu-exporter: error: {exc}", file=sys.stderr)
         return 2
     configure_logs(settings.log_level, log_format=settings.log_format)
-    raise_open_files_limit()
+    raise_to_hard_limit()   # one socket per printer: 1024 is too few for a large fleet
     if command == "status":
         assert status_timeout is not None
         return run_status(settings, status_timeout)
@@ -269,9 +272,17 @@ def make_source(settings: Settings, printers_file: str | None) -> InventorySourc
     (ConfigError): serving 0 printers, green, would hide the typo."""
     if printers_file:
         from exporter.inventory.yaml_file import YamlSource
-        if not os.path.isfile(printers_file):
-            raise ConfigError(f"--printers.file (or BAMBU_PRINTERS_FILE) {printers_file!r}: "
-                              "no such file")
+        where = f"--printers.file (or BAMBU_PRINTERS_FILE) {printers_file!r}"
+        try:
+            mode = os.stat(printers_file).st_mode
+        except FileNotFoundError:
+            raise ConfigError(f"{where}: no such file") from None
+        except OSError as exc:
+            raise ConfigError(f"{where}: {exc.strerror or 'cannot be read'}") from None
+        if not stat.S_ISREG(mode):
+            raise ConfigError(f"{where}: {file_kind(mode)}, not a regular file: the "
+                              "printer list must be a regular file (it is re-read on every "
+                              "scrape)")
         return YamlSource(printers_file)
     from exporter.inventory.postgres import PostgresSource
     assert settings.database is not None
@@ -302,21 +313,6 @@ def listening_sockets(settings: Settings) -> list[socket.socket]:
     if settings.systemd_socket:
         return systemd_sockets()
     return bind_listeners(settings.addresses, ServerLimits().backlog)
-
-
-def raise_open_files_limit() -> None:
-    """One socket per printer: a thousand printers need more than the usual soft limit
-    of 1024 descriptors. Raise the soft limit to the hard one, as Go programs do."""
-    try:
-        import resource
-        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        if hard == resource.RLIM_INFINITY or hard > 65536:
-            hard = 65536
-        if soft != resource.RLIM_INFINITY and soft < hard:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    except (ImportError, ValueError, OSError) as exc:
-        log.warning("could not raise the open files limit: %s", exc)
-
 
 
 # Docker sends SIGKILL 10 s after SIGTERM. Closing waits on no printer (a handshake in
@@ -369,7 +365,8 @@ class Exporter:
                        plate_waiting=settings.plate_waiting,
                        dashboard_template=settings.dashboard_url)
         self.web = WebServer(app, web_config_file=settings.web_config_file,
-                             listeners=listening_sockets(settings))
+                             listeners=listening_sockets(settings),
+                             telemetry_path=settings.telemetry_path)
         self.registry.register(WebServerCollector(self.web.core))
         if isinstance(self.fleet, WorkerPool):
             self.registry.register(WorkerProcessCollector(self.fleet.pids))

@@ -11,6 +11,11 @@ from __future__ import annotations
 import os
 import re
 import stat
+import threading
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
 
 # Longest label value the exporter emits, in characters; longer text is cut. Real values
 # (file names, job names, materials) are far shorter; this bounds what one printer can
@@ -72,10 +77,21 @@ class FileRefused(OSError):
         return str(self.args[0])
 
 
+_KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISDIR, "a directory"),
+          (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"))
+
+
+def file_kind(mode: int) -> str:
+    """What a file of this mode is, in words: "a regular file", "a FIFO (named pipe)"..."""
+    return next((name for test, name in _KINDS if test(mode)),
+                "a regular file" if stat.S_ISREG(mode) else "not a regular file")
+
+
 def check_regular(info: os.stat_result, cap: int) -> None:
     """FileRefused unless `info` is a regular file of at most `cap` bytes."""
     if not stat.S_ISREG(info.st_mode):
-        raise FileRefused("type", "not a regular file")
+        raise FileRefused("type", f"{file_kind(info.st_mode)}, not a regular file")
     if info.st_size > cap:
         raise FileRefused("size", f"more than {cap} bytes", info.st_size)
 
@@ -101,3 +117,55 @@ def read_regular_file(path: str | os.PathLike[str], cap: int) -> bytes:
         return b"".join(chunks)
     finally:
         os.close(fd)
+
+
+class ReadHung(OSError):
+    """A read did not return within its deadline (a stuck network file system): given up."""
+
+
+class HungReads:
+    """Runs reads that might hang (a file on a stuck NFS or FUSE mount blocks in the
+    kernel, where no timeout reaches) in a daemon thread each, waited for `timeout`
+    seconds; past it the read is abandoned (its thread left to finish, its result dropped)
+    and the next read starts afresh. At most `limit` abandoned reads at once: beyond,
+    reads are refused until one of them returns, so a dead mount costs a few threads."""
+
+    def __init__(self, timeout: float, limit: int = 4) -> None:
+        self.timeout = timeout
+        self.limit = limit
+        self._lock = threading.Lock()
+        self._stuck = 0
+        self.abandoned = 0   # reads given up, ever
+
+    def run(self, read: Callable[[], T]) -> T:
+        with self._lock:
+            if self._stuck >= self.limit:
+                raise ReadHung(f"{self._stuck} earlier reads still hang: not read")
+            self._stuck += 1
+        done = threading.Event()
+        box: list[T] = []
+        error: list[BaseException] = []
+
+        def target() -> None:
+            try:
+                box.append(read())
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                error.append(exc)
+            finally:
+                with self._lock:
+                    self._stuck -= 1
+                done.set()
+
+        try:
+            threading.Thread(target=target, daemon=True, name="bounded-read").start()
+        except BaseException:   # no thread to be had: this read never ran
+            with self._lock:
+                self._stuck -= 1
+            raise
+        if not done.wait(self.timeout):
+            with self._lock:
+                self.abandoned += 1
+            raise ReadHung(f"no answer within {self.timeout:g}s (a hung file system?)")
+        if error:
+            raise error[0]
+        return box[0]

@@ -189,6 +189,15 @@ def test_a_missing_printers_file_stops_start_up(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_a_fifo_as_printers_file_is_refused_saying_what_it_is(tmp_path: Path) -> None:
+    fifo = tmp_path / "printers.yaml"
+    os.mkfifo(fifo)
+    result = run_exporter(["--printers.file", str(fifo)], clean_env(), timeout=30)
+    assert result.returncode == 2
+    assert "a FIFO (named pipe), not a regular file" in result.stderr   # was "no such file"
+    assert "Traceback" not in result.stderr
+
+
 def test_demo_addresses_taken_names_the_flag(hosts: Block) -> None:
     with socket.socket() as taken:
         taken.bind((hosts[2], 8883))

@@ -44,9 +44,11 @@ def test_sigterm_with_hung_handshakes_and_a_long_connect_timeout(addresses: Addr
         wait_until(lambda: all(h.connections == 1 for h in healthy), 20,
                    what="the healthy printers connected")
         fleet.write_inventory_yaml(printers)  # now the hung ones too, read on a scrape
-        assert http_get(f"http://127.0.0.1:{port}/metrics").status == 200
+        # (scrapes look at the file; a change is taken once it has settled)
         # At least as many as the old connect pool had workers (8) are mid-handshake.
-        wait_until(lambda: _hung_handshakes(fleet) >= 8, 20, what="hung handshakes waiting")
+        wait_until(lambda: (http_get(f"http://127.0.0.1:{port}/metrics").status == 200
+                            and _hung_handshakes(fleet) >= 8), 20,
+                   what="hung handshakes waiting")
         before = {h.serial: h.disconnects for h in healthy}
         started = time.monotonic()
         assert proc.stop(timeout=30) == 0

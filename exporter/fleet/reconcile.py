@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 
+from exporter.fleet.open_files import OpenFilesCheck
 from exporter.inventory.record import PrinterRecord
 from exporter.printer.job_file.book import FilamentServices
 from exporter.printer.job_file.pool import JobFileFetcher
@@ -49,6 +50,7 @@ class Fleet:
         self._log = logger or logging.getLogger(__name__)
         self._lock = threading.Lock()
         self._sessions: dict[str, PrinterSession] = {}   # by serial, in list order
+        self._open_files = OpenFilesCheck(self._log)
         self._closers: list[threading.Thread] = []
         # Sessions start off the scrape path: a start is cheap now (~0.1 ms, no CA store
         # per printer), but a reconcile of thousands of new rows should not hold a scrape.
@@ -60,6 +62,7 @@ class Fleet:
         to_start: list[PrinterSession] = []
         with self._lock:
             wanted = {record.serial: record for record in records}
+            self._open_files.check(len(wanted))
             kept: dict[str, PrinterSession] = {}
             for serial, record in wanted.items():
                 session = self._sessions.get(serial)

@@ -18,6 +18,7 @@ from multiprocessing.connection import Connection
 from types import FrameType
 from typing import Any
 
+from exporter.fleet.open_files import raise_to_hard_limit
 from exporter.fleet.reconcile import FleetUpkeep, session_fleet
 from exporter.fleet.rendered import LocalFleet
 from exporter.fleet.worker_messages import (
@@ -60,6 +61,7 @@ def serve(conn: Connection) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _raise_stop)
 
+    raise_to_hard_limit()   # the main process raised it already; a worker run alone has not
     network = NetworkLoop()
     network.start()
     fleet = session_fleet(setup.staleness, setup.pushall_interval, setup.connect_timeout,

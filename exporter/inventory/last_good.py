@@ -1,5 +1,12 @@
 """The Inventory: the printer list in use, read from a source on every scrape within a
-timeout, keeping the last good list when the source fails or hangs."""
+timeout, keeping the last good list when the source fails or hangs.
+
+A read that hangs past its timeout costs later scrapes nothing; once it has hung for
+`abandon_after` seconds it is abandoned and the next scrape starts a new one (a source
+stuck for good must not freeze the list until restart), up to MAX_ABANDONED reads
+hanging at once. A source that knows when its list is unchanged says so with `version`
+(the YAML file: a digest of its bytes); other lists are compared row by row, flat
+scalars only, never walked deeply."""
 
 from __future__ import annotations
 
@@ -11,6 +18,7 @@ from typing import Any
 
 from exporter.inventory.postgres import describe_params
 from exporter.inventory.record import (
+    MAX_PRINTERS,
     InventoryError,
     InventorySource,
     PrinterRecord,
@@ -21,6 +29,11 @@ from exporter.inventory.shard import Shard
 from exporter.inventory.validate import validate_rows
 
 log = logging.getLogger(__name__)
+
+# Reads past their deadline still running at once; beyond, no new read starts until one
+# of them returns (a dead mount or database costs a few threads, not one per scrape).
+MAX_ABANDONED = 4
+ABANDON_AFTER = 30.0   # seconds a read may hang before the next scrape starts another
 
 
 def describe_source(source: object) -> str:
@@ -57,9 +70,11 @@ class Inventory:
     """
 
     def __init__(self, source: InventorySource, timeout: float = 2.0,
-                 logger: logging.Logger | None = None, shard: Shard | None = None) -> None:
+                 logger: logging.Logger | None = None, shard: Shard | None = None,
+                 abandon_after: float = ABANDON_AFTER) -> None:
         self.source = source
         self.timeout = timeout
+        self.abandon_after = abandon_after
         self.log = logger or log
         self.shard = shard or Shard()
         self.up = False
@@ -82,7 +97,9 @@ class Inventory:
         # The last rows read and what they gave; only the reading thread touches these
         # (one read at a time).
         self._last_rows: list[dict[str, Any]] | None = None
+        self._last_version: object = None
         self._last_result: tuple[list[PrinterRecord], list[RejectedRow], int] = ([], [], 0)
+        self._abandoned: list[_Read] = []   # reads past their deadline, maybe still running
 
     def __repr__(self) -> str:
         return f"Inventory({self._where}, up={self.up}, printers={len(self.records)})"
@@ -93,13 +110,19 @@ class Inventory:
             if self._closed:
                 return list(self.records)
             read = self._read
+            if read is not None and read.timed_out:
+                # Stuck since an earlier scrape (counted then): cost this one nothing, or,
+                # stuck for long, abandon it and start afresh.
+                self._abandoned = [r for r in self._abandoned if not r.done.is_set()]
+                if (time.monotonic() - read.deadline < self.abandon_after
+                        or len(self._abandoned) >= MAX_ABANDONED):
+                    return list(self.records)
+                self._abandoned.append(read)
+                read = self._read = None
             if read is None:
                 read = self._read = _Read(time.monotonic() + self.timeout)
                 threading.Thread(target=self._run, args=(read,), daemon=True,
                                  name="inventory-read").start()
-            elif read.timed_out:
-                # Still stuck from an earlier scrape, already counted: cost this one nothing.
-                return list(self.records)
         read.done.wait(max(0.0, read.deadline - time.monotonic()))
         with self._lock:
             if not read.done.is_set() and not read.timed_out:
@@ -110,21 +133,39 @@ class Inventory:
     def _run(self, read: _Read) -> None:
         try:
             rows = self.source.read()
-            if rows == self._last_rows:
-                # The list is read on every scrape and seldom changes: comparing the rows
-                # costs ~0.05 ms at 1000 printers, validating them again ~7 ms.
-                records, rejected, listed = self._last_result
+            version = getattr(self.source, "version", None)
+            if len(rows) > MAX_PRINTERS:
+                raise InventoryError(f"{self._where}: {len(rows)} printers, more than the "
+                                     f"{MAX_PRINTERS} one exporter takes: split the list "
+                                     "over shards (--shard.count)")
+            with self._lock:
+                last_rows, last_version, last = (self._last_rows, self._last_version,
+                                                 self._last_result)
+            if (version is not None and version == last_version) or (
+                    version is None and _same_rows(rows, last_rows)):
+                # The list is read on every scrape and seldom changes: knowing it is the
+                # same costs a digest or a flat comparison, validating it again ~7 ms.
+                records, rejected, listed = last
             else:
                 records, rejected = validate_rows(rows, self._field_names)
                 listed = len(records)
                 records, rejected = self._slice(rows, records, rejected)
-                self._last_rows, self._last_result = rows, (records, rejected, listed)
+                with self._lock:
+                    if self._read is read:   # an abandoned read's result is not kept
+                        self._last_rows, self._last_version = rows, version
+                        self._last_result = (records, rejected, listed)
         except InventoryError as exc:
             self._finish(read, None, None, str(exc))
         except Exception as exc:  # a bug in a source must not kill scrapes
             self._finish(read, None, None, f"{self._where}: unexpected {type(exc).__name__}")
         else:
             self._finish(read, records, rejected, None, listed)
+
+    @property
+    def abandoned_reads(self) -> int:
+        """Reads given up past their deadline that have not returned yet."""
+        with self._lock:
+            return sum(1 for r in self._abandoned if not r.done.is_set())
 
     def _slice(self, rows: list[dict[str, Any]], records: list[PrinterRecord],
                rejected: list[RejectedRow]) -> tuple[list[PrinterRecord], list[RejectedRow]]:
@@ -213,3 +254,19 @@ class Inventory:
         close = getattr(self.source, "close", None)
         if callable(close):
             close()
+
+
+def _same_rows(rows: list[dict[str, Any]], last: list[dict[str, Any]] | None) -> bool:
+    """Whether two reads gave the same rows, comparing scalar values only: a row whose
+    value is a container (a source that passed nested data through) counts as changed
+    rather than being walked, however deep or shared it is."""
+    if last is None or len(rows) != len(last):
+        return False
+    scalar = (str, int, float, bool, type(None))
+    for row, old in zip(rows, last, strict=True):
+        if row.keys() != old.keys():
+            return False
+        for key, value in row.items():
+            if not isinstance(value, scalar) or value != old[key]:
+                return False
+    return True

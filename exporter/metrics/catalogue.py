@@ -110,7 +110,7 @@ CATALOGUE: tuple[Spec, ...] = (
     Spec("bambu_printer_connects_total", "counter", "MQTT sessions established."),
     Spec("bambu_printer_connection_errors_total", "counter",
          "Failed or lost MQTT sessions by reason: refused, auth, timeout, dropped, "
-         "unreachable, protocol, silent, certificate.",
+         "unreachable, protocol, silent, certificate, local.",
          ("reason",)),
     Spec("bambu_printer_message_errors_total", "counter",
          "Messages from the printer not used, by reason: json, not_object, too_large, "

@@ -9,8 +9,12 @@ language, `{"data": {"device_hms": {"en": [{"ecode": "0300010000010001", "intro"
 An oversized (MAX_FILE_BYTES) or malformed file (nesting too deep for the JSON parser
 included) stops start-up (ConfigError naming the flag); a file not there yet means no
 words until `bambu-exporter hms-texts fetch` writes it. A bad entry is skipped and
-counted. The file is re-read when its modification time or size changes, in a background
-thread, so a scrape never waits on parsing a large file; a rewrite that cannot be used
+counted. The file is re-read when its modification time or size changes and has then
+settled: stayed the same for SETTLE seconds over two looks, or was last modified that
+long ago (a file being written is not read half-way), in a background thread, so a
+scrape never waits on parsing a large file; a read that hangs (a stuck mount) is given
+up after READ_TIMEOUT and tried again at the next change or look, a few at most hanging
+at once; a rewrite that cannot be used
 keeps the last good table and is logged once per distinct content, however often it is
 rewritten. Only the process that owns the file parses it: worker processes get the
 parsed table (TextLookup) over their pipe, so a large file costs its parsing peak once.
@@ -23,18 +27,21 @@ import json
 import logging
 import os
 import threading
+import time
 from collections import OrderedDict
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from exporter.errors import ConfigError
-from exporter.text import FileRefused, bounded_text, read_regular_file
+from exporter.text import FileRefused, HungReads, ReadHung, bounded_text, read_regular_file
 
 FLAG = "--hms.text-file"
 # Bambu's answer for one language is a few MiB; parsing JSON costs several times its size.
 MAX_FILE_BYTES = 32 << 20
 _REFUSALS_REMEMBERED = 64   # distinct unusable contents not logged again
+SETTLE = 1.0          # seconds a changed file must stay the same before it is read
+READ_TIMEOUT = 10.0   # longest a re-read of the file may hang before it is given up
 HMS_DIGITS, ERROR_DIGITS = 16, 8
 _SEPARATORS = str.maketrans("", "", "_- ")
 
@@ -179,10 +186,18 @@ class TextLookup:
 class ErrorTexts(TextLookup):
     """The table loaded from the file, re-read when the file changes. Thread-safe."""
 
-    def __init__(self, path: str, logger: logging.Logger | None = None) -> None:
+    def __init__(self, path: str, logger: logging.Logger | None = None,
+                 settle: float = SETTLE, clock: Callable[[], float] = time.monotonic,
+                 read_timeout: float = READ_TIMEOUT,
+                 wall: Callable[[], float] = time.time) -> None:
         super().__init__()
         self.path = path
         self._log = logger or logging.getLogger(__name__)
+        self._settle = settle
+        self._clock = clock
+        self._wall = wall   # against the file's mtime
+        self._reads = HungReads(read_timeout)
+        self._pending: tuple[tuple[int, int] | None, float] | None = None
         self._signature = _signature(path)
         self._refused: OrderedDict[Hashable, None] = OrderedDict()
         self._reloading = False
@@ -219,13 +234,25 @@ class ErrorTexts(TextLookup):
             return self._rejected_total
 
     def refresh(self, wait: bool = False) -> None:
-        """Cheap when nothing changed (one stat). A changed file is re-read in the
-        background, or before returning when `wait` is true (tests, start-up)."""
+        """Cheap when nothing changed (one stat). A changed file is re-read once it has
+        settled, in the background, or before returning when `wait` is true (tests,
+        start-up: read at once)."""
         signature = _signature(self.path)
+        now = self._clock()
         with self._lock:
             if signature == self._signature or self._reloading:
+                self._pending = None
                 return
-            self._signature = signature
+            # unwritten for `settle` s (an mtime decades old is a set stamp: look twice)
+            old_enough = (signature is not None
+                          and self._settle <= self._wall() - signature[0] / 1e9 < 1e9)
+            if not wait and self._settle > 0 and not old_enough:
+                if self._pending is None or self._pending[0] != signature:
+                    self._pending = (signature, now)   # just changed: look again later
+                    return
+                if now - self._pending[1] < self._settle:
+                    return
+            self._signature, self._pending = signature, None
             self._reloading = True
         if wait:
             self._reload()
@@ -244,7 +271,12 @@ class ErrorTexts(TextLookup):
 
     def _reload_once(self) -> None:
         try:
-            raw = read_regular_file(self.path, MAX_FILE_BYTES)
+            raw = self._reads.run(lambda: read_regular_file(self.path, MAX_FILE_BYTES))
+        except ReadHung as exc:
+            with self._lock:
+                self._signature = None   # not read: look again at the next refresh
+            self._refuse(("hung",), f"reading it hangs: {exc}")
+            return
         except FileRefused as exc:
             self._refuse(("refused", exc.kind), _refusal(exc))   # a growing file: once
             return

@@ -186,6 +186,17 @@ class NetworkLoop:
             connection.close_now()
 
 
+class LocalFailure(Exception):
+    """An attempt ended by the exporter's own side, not the printer: out of descriptors
+    (EMFILE), memory or threads, or a bug. Counted and retried like any failed attempt;
+    it must never escape the loop and strand the printer."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(getattr(cause, "strerror", None) or str(cause)
+                         or type(cause).__name__)
+        self.cause = cause
+
+
 class SessionEvents(Protocol):
     """What a connection tells its printer's session, in the loop thread."""
 
@@ -294,7 +305,21 @@ class Connection:
         self._loop._connections.add(self)
         self._connect()
 
+    def _step(self, step: Callable[[], None]) -> None:
+        """Run a step of an attempt: whatever it raises ends the attempt as a failure of
+        our own (the printer's failures are caught, and classified, inside the steps)."""
+        try:
+            step()
+        except Exception as exc:  # noqa: BLE001 - e.g. EMFILE from socket(): retry later
+            if self._phase in (Phase.RESOLVING, Phase.TCP, Phase.TLS, Phase.WAITING):
+                self._failed(LocalFailure(exc))
+            elif self._phase is Phase.MQTT:
+                self._lost("local", str(LocalFailure(exc)))
+
     def _connect(self) -> None:
+        self._step(self._connect_step)
+
+    def _connect_step(self) -> None:
         if self._phase is not Phase.WAITING:
             return
         self._attempt += 1
@@ -308,7 +333,7 @@ class Connection:
         self._phase = Phase.RESOLVING
         future = self._loop.resolve(self.host, self.port)
         future.add_done_callback(
-            lambda f: self._loop.call(lambda: self._resolved(attempt, f)))
+            lambda f: self._loop.call(lambda: self._step(lambda: self._resolved(attempt, f))))
 
     def _resolved(self, attempt: int, future: Future[list[Address]]) -> None:
         if attempt != self._attempt or self._phase is not Phase.RESOLVING:
@@ -420,9 +445,9 @@ class Connection:
             if self._phase is Phase.MQTT and (events & select.EPOLLOUT or self._commands):
                 self._flush()
         elif self._phase is Phase.TCP:
-            self._tcp_ready()
+            self._step(self._tcp_ready)
         elif self._phase is Phase.TLS:
-            self._handshake()
+            self._step(self._handshake)
 
     def _read(self) -> None:
         sock, session = self._sock, self._session

@@ -11,6 +11,7 @@ for the printer), and which the fleet runs off the scrape path.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import socket
@@ -38,7 +39,7 @@ from exporter.printer.mqtt.certificate import (
     describe_verify_error,
 )
 from exporter.printer.mqtt.client_session import ClientSession
-from exporter.printer.network_loop import Connection, NetworkLoop
+from exporter.printer.network_loop import Connection, LocalFailure, NetworkLoop
 from exporter.printer.printing_time import PrintingTime
 from exporter.printer.sanitize import MessageRejected, decode_message
 from exporter.printer.snapshot import (
@@ -74,6 +75,8 @@ STATE_TIME_RESOLUTION = 1.0
 def classify_connect_error(exc: BaseException | None) -> str:
     """An exception from connecting (look-up, TCP, TLS, CONNACK wait) -> a
     connection_errors reason label."""
+    if isinstance(exc, LocalFailure):
+        return "local"
     if isinstance(exc, (CertificateRejected, ssl.SSLCertVerificationError)):
         return "certificate"
     if isinstance(exc, ConnectionRefusedError):
@@ -95,8 +98,18 @@ def _describe_connect_error(reason: str, exc: BaseException | None, timeout: flo
         return "connection refused on port 8883: is the printer on, in LAN mode?"
     if reason == "timeout":
         return f"no answer within {timeout:g}s (connect or TLS handshake)"
+    if isinstance(exc, LocalFailure):
+        return describe_local(exc)
     detail = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
     return f"{'TLS session refused' if reason == 'refused' else 'unreachable'}: {detail}"
+
+
+def describe_local(exc: LocalFailure) -> str:
+    """The exporter's own resources ran short: say which, and what to do."""
+    if isinstance(exc.cause, OSError) and exc.cause.errno in (errno.EMFILE, errno.ENFILE):
+        return (f"the exporter is out of file descriptors ({exc}): retrying; raise its "
+                "limit (LimitNOFILE, ulimit -n) or split the printers (--workers, shards)")
+    return f"the exporter could not connect on its side ({exc}): retrying"
 
 
 def describe_loss(reason: str, detail: str, was_connected: bool) -> tuple[str, str]:
@@ -106,6 +119,8 @@ def describe_loss(reason: str, detail: str, was_connected: bool) -> tuple[str, s
         return "refused", f"{detail}: check the serial"
     if reason == "protocol":
         return "protocol", f"the printer broke MQTT 3.1.1: {detail}"
+    if reason == "local":
+        return "local", f"session ended on the exporter's side: {detail}"
     label = "timeout" if reason in ("keepalive", "stalled") else "dropped"
     if not was_connected:
         return label, f"session lost before CONNACK ({detail})"

@@ -19,7 +19,7 @@ from exporter.printer.state_time import STATE_LABELS
 OFFLINE = "OFFLINE"
 CONNECTION_ERROR_REASONS: tuple[str, ...] = ("refused", "auth", "timeout", "dropped",
                                              "unreachable", "protocol", "silent",
-                                             "certificate")
+                                             "certificate", "local")
 RECENT_ERRORS = 5   # connection errors a status keeps, newest last
 __all__ = ["CONNECTION_ERROR_REASONS", "JOB_RESULTS", "OFFLINE", "RECENT_ERRORS", "STATE_LABELS",
            "PrinterStatus", "offline_status", "serial_model"]

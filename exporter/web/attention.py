@@ -52,6 +52,8 @@ REASONS: dict[str, tuple[str, str]] = {
                "check the serial in the printer list (upper case, as on the printer)"),
     "certificate": ("its certificate does not verify",
                     "check --printer.ca-file and that the serial is right"),
+    "local": ("the exporter ran short of its own resources (file descriptors) connecting",
+              "raise the exporter's descriptor limit or split the printers over workers"),
     "protocol": ("it does not answer as a printer does",
                  "check that the address is this printer's"),
     "worker": ("the exporter's worker process for it is restarting",

@@ -11,19 +11,22 @@ would wait behind it or get 503. So:
   guessing passwords goes next, whatever the flood. The address stays a suspect until it
   gets in, or sends nothing needing a check for `suspect_for` seconds.
 
-IPv6 addresses count by /64, the block one host can pick addresses from. Addresses behind
-one NAT share their fate: a valid user there waits with the guesser.
+Shares count by client_address.client_key (an IPv4 address, an IPv6 /48); suspicion
+sticks to the wider network_key (an IPv4 /24, an IPv6 /48), so a flood that uses each
+address once still waits last after its first failure. A valid user inside the
+guesser's network (or behind its NAT) waits with it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import time
 from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
 from concurrent.futures import Executor
 from enum import Enum
+
+from exporter.web.client_address import client_key, network_key
 
 
 class Verdict(Enum):
@@ -34,19 +37,6 @@ class Verdict(Enum):
 
 
 MAX_SUSPECTS = 4096   # addresses remembered as having failed; the oldest go first
-
-
-def client_key(address: str) -> str:
-    """The address a client is counted by: itself, or its /64 for IPv6."""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return address
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        return str(ipaddress.IPv6Network((int(ip) >> 64 << 64, 64)))
-    return str(ip)
 
 
 class AuthGate:
@@ -72,12 +62,12 @@ class AuthGate:
         self.checks = 0      # checks run
 
     def suspect(self, client: str) -> bool:
-        failed = self._suspects.get(client_key(client))
+        failed = self._suspects.get(network_key(client))
         return failed is not None and self._clock() - failed < self._suspect_for
 
     def failed(self, client: str) -> None:
         """`client` gave wrong credentials (checked here or known from a cache)."""
-        key = client_key(client)
+        key = network_key(client)
         self._suspects[key] = self._clock()
         self._suspects.move_to_end(key)
         while len(self._suspects) > MAX_SUSPECTS:
@@ -106,7 +96,7 @@ class AuthGate:
             if not self._pending[key]:
                 del self._pending[key]
         if ok:
-            self._suspects.pop(key, None)
+            self._suspects.pop(network_key(client), None)
             return Verdict.OK
         self.failed(client)
         return Verdict.WRONG

@@ -5,8 +5,9 @@ would spend that on every scrape. A password once verified is remembered as a ke
 (never the password itself) together with the hash it matched, so a changed hash drops it.
 A wrong password is remembered the same way for a short while, so a client repeating it
 costs no bcrypt. Timing: an unknown user costs a bcrypt check against a configured hash,
-like a wrong password; cache lookups compare HMACs of a per-process key, which tell an
-attacker nothing.
+like a wrong password, against a dummy hash at the highest cost any user has (checked
+against a real user's cheaper hash it would answer faster, and tell the names apart);
+cache lookups compare HMACs of a per-process key, which tell an attacker nothing.
 
 Passwords over 72 bytes are refused before bcrypt, as exporter-toolkit (Go's bcrypt) does:
 bcrypt reads only 72 bytes (bcrypt 4 ignores the rest, bcrypt 5 raises), and a password
@@ -54,6 +55,19 @@ def too_long(password: bytes) -> bool:
     return len(password) > MAX_PASSWORD_BYTES
 
 
+def bcrypt_cost(hashed: bytes) -> int:
+    """The cost of a `$2b$12$...` hash (0 when it is not one)."""
+    parts = hashed.split(b"$")
+    return int(parts[2]) if len(parts) > 3 and parts[2].isdigit() else 0
+
+
+def dummy_hash(users: dict[str, bytes]) -> bytes:
+    """A hash no password matches, at the highest cost among `users`: a fresh salt and a
+    digest of filler (checkpw computes the digest and compares, so filler never matches)."""
+    cost = max((bcrypt_cost(hashed) for hashed in users.values()), default=4)
+    return bcrypt.gensalt(min(max(cost, 4), 31)) + b"." * 31
+
+
 class BasicAuth:
     """check(user, password) against users -> bcrypt hash. Thread-safe."""
 
@@ -62,6 +76,7 @@ class BasicAuth:
         self.users = dict(users)
         self._clock = clock
         self._key = os.urandom(32)
+        self._dummy = dummy_hash(self.users)   # what unknown users are checked against
         self._verified: set[bytes] = set()
         self._failed: OrderedDict[bytes, float] = OrderedDict()   # token -> when
         self._lock = threading.Lock()
@@ -69,7 +84,7 @@ class BasicAuth:
 
     def _token(self, user: str, password: bytes) -> bytes:
         # An unknown user is keyed with the hash it is checked against.
-        hashed = self.users.get(user) or next(iter(self.users.values()))
+        hashed = self.users.get(user) or self._dummy
         message = user.encode() + b"\0" + hashed + b"\0" + password
         return hmac.new(self._key, message, hashlib.sha256).digest()
 
@@ -95,9 +110,9 @@ class BasicAuth:
         if too_long(password):
             return False
         hashed = self.users.get(user)
-        # An unknown user still pays for one bcrypt check, so timing does not tell
-        # which user names exist.
-        reference = hashed if hashed is not None else next(iter(self.users.values()))
+        # An unknown user still pays for one bcrypt check at the highest cost, so timing
+        # does not tell which user names exist.
+        reference = hashed if hashed is not None else self._dummy
         try:
             ok = bcrypt.checkpw(password, reference)
         except ValueError:

@@ -6,7 +6,8 @@ stayed the same (size, mtime, inode) over two looks: an editor that truncates an
 writes is read after it has finished. A new config that does not load, or that would
 lower security (turn off TLS or basic auth, loosen client certificates), is refused: the
 last good config stays, the error is logged once per distinct file state, and the
-counters say so. Lowering security takes a restart.
+counters say so. Lowering security takes a restart. A load that hangs (a stuck mount) is
+given up after READ_TIMEOUT, so the next look still comes.
 """
 
 from __future__ import annotations
@@ -14,13 +15,16 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from exporter.errors import ConfigError
+from exporter.text import HungReads, ReadHung
 from exporter.web.web_config import WebConfig, load_web_config, lowered_security
 
 log = logging.getLogger(__name__)
 CHECK_INTERVAL = 1.0
+READ_TIMEOUT = 10.0   # longest a reload may hang in reading its files before it is given up
 
 Stamp = tuple[tuple[int, int, int], ...]
 
@@ -40,18 +44,22 @@ class WebConfigWatcher:
     """current() -> the config in force (no I/O); look() re-reads a changed, settled file
     (blocking: call it off the event loop; start() runs it in a thread)."""
 
-    def __init__(self, path: str, interval: float = CHECK_INTERVAL) -> None:
+    def __init__(self, path: str, interval: float = CHECK_INTERVAL,
+                 read_timeout: float = READ_TIMEOUT) -> None:
         self.path = path
         self.interval = interval
+        self._reads = HungReads(read_timeout)
         self._config = load_web_config(path)   # a bad file at start-up is a ConfigError
         self._stamp = _stamp(self._config.files)
         self._pending: Stamp | None = None     # a change seen at the last look
         self._last_failure: tuple[Stamp | None, str] | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.reloads = 0
+        self.reloads = 0                       # applied changes: the config's generation
         self.failures = 0                      # reloads refused (counted once per file state)
         self.last_ok = True
+        # told (old, new) after a change is applied, in this watcher's thread
+        self.on_applied: Callable[[WebConfig, WebConfig], None] | None = None
 
     def current(self) -> WebConfig:
         return self._config
@@ -82,7 +90,12 @@ class WebConfigWatcher:
             self._pending = stamp   # still changing, or just changed: look again first
             return
         try:
-            config = load_web_config(self.path)
+            config = self._reads.run(lambda: load_web_config(self.path))
+        except ReadHung as exc:
+            self._pending = None   # not read: look again
+            self._fail(stamp, f"web config changed but reading it hangs, keeping the last "
+                              f"good one: {exc}")
+            return
         except ConfigError as exc:
             self._fail(stamp, f"web config changed but does not load, keeping the last good "
                               f"one: {exc}")
@@ -95,10 +108,13 @@ class WebConfigWatcher:
             self._fail(stamp, f"web config {self.path} would {lowered}: refused, keeping "
                               "the last good one (lowering security takes a restart)")
             return
+        old = self._config
         self._config, self._stamp = config, _stamp(config.files)
         self._pending, self._last_failure, self.last_ok = None, None, True
-        self.reloads += 1
+        self.reloads += 1   # after the config: a generation read first is never newer
         log.info("web config reloaded from %s", self.path)
+        if self.on_applied is not None:
+            self.on_applied(old, config)
 
     def _fail(self, stamp: Stamp | None, message: str) -> None:
         # Retried at every look (a certificate it names may be written next); counted and

@@ -32,6 +32,7 @@ import h11
 
 from exporter.web.auth_gate import Verdict
 from exporter.web.basic_auth import MAX_PASSWORD_BYTES, credentials, too_long
+from exporter.web.client_address import client_key
 from exporter.web.server_core import ServerCore
 from exporter.web.wsgi_call import Reply, call_wsgi, make_environ
 
@@ -139,13 +140,17 @@ class HttpConnection(asyncio.Protocol):
         self._client = "?"
         self._scheme = "http"
         self._ready = True   # False while the TLS handshake runs
+        self.generation = 0   # of the web config this connection was set up under
+        self.client_key = "?"   # whose share it counts in (client_address.client_key)
 
     # ------------------------------------------------------------------ lifecycle
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport
+        self.generation = self.core.generation()   # before tls_context(): see config_watch
         peer = transport.get_extra_info("peername")
         self._client = str(peer[0]) if peer else "?"
+        self.client_key = client_key(self._client)
         if not self.core.admit(self):
             return
         sock = transport.get_extra_info("socket")
@@ -196,6 +201,7 @@ class HttpConnection(asyncio.Protocol):
 
     def abort(self) -> None:
         self._closed = True
+        self._can_write.set()   # a write waiting for room ends now
         if self.transport is not None:
             sock = self.transport.get_extra_info("socket")
             if sock is not None:
@@ -330,6 +336,10 @@ class HttpConnection(asyncio.Protocol):
     # ------------------------------------------------------------------ answering
 
     def _dispatch(self, request: Request | None, reply: Reply | None = None) -> None:
+        if self.core.outdated(self):   # a reload raised security since it was set up
+            self.core.dropped["security_reload"] += 1
+            self.abort()
+            return
         self._busy = True
         if self._timer is not None:
             self._timer.cancel()
@@ -342,7 +352,17 @@ class HttpConnection(asyncio.Protocol):
                 reply = await self._reply(request)
             assert reply is not None
             head_only = request is not None and request.method == "HEAD"
-            keep_alive = await self._write(reply, request is not None, head_only)
+            if not head_only and not self.core.answers.hold(self, reply.body):
+                # No room for another answer held for a client that may not read it
+                self.core.bad_clients.warning(
+                    "refused an answer of %d bytes to %s: answers being written hold "
+                    "%d bytes, the budget", len(reply.body), self._client,
+                    self.core.answers.held)
+                reply = self._busy_reply()
+            try:
+                keep_alive = await self._write(reply, request is not None, head_only)
+            finally:
+                self.core.answers.release(self)
         except Exception:
             log.exception("answering %s failed", self._client)
             self.abort()
@@ -379,7 +399,8 @@ class HttpConnection(asyncio.Protocol):
         key = (request.method, request.target, request.headers.get("accept", ""),
                request.headers.get("accept-encoding", "")) if not request.body else None
         app = self.core.app
-        result = await self.core.render_gate.run(key, lambda: call_wsgi(app, environ))
+        gate = self.core.gate_for(environ["PATH_INFO"])
+        result = await gate.run(key, lambda: call_wsgi(app, environ), self.client_key)
         if result is None:
             return self._busy_reply()
         return result
@@ -462,6 +483,7 @@ class HttpConnection(asyncio.Protocol):
         for start in range(WRITE_CHUNK, len(view), WRITE_CHUNK):
             if not await self._room(deadline):
                 return False
+            self.core.answers.progress(self)
             transport.write(view[start:start + WRITE_CHUNK])
         return await self._room(deadline, drained=True) and kept
 

@@ -16,10 +16,12 @@ Exit 0 when the answer is 200, else 1 (Docker reserves 2), with one line saying 
 from __future__ import annotations
 
 import base64
-import http.client
 import os
+import re
+import socket
 import ssl
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,29 +136,97 @@ def _authorization(flags: Mapping[str, Any], environ: Mapping[str, str],
     return f"Basic {token}"
 
 
+MAX_HEAD = 16384   # an answer head longer than this is not our exporter's
+BODY_SHOWN = 512   # bytes of the body read for the line the probe prints
+
+
+class ProbeFailed(Exception):
+    """Why the probe got no complete answer."""
+
+
 def check(probe: Probe) -> tuple[bool, str]:
-    """(healthy, one line saying what was asked and what came back)."""
-    connection: http.client.HTTPConnection
-    if probe.tls is not None:
-        connection = http.client.HTTPSConnection(probe.host, probe.port, context=probe.tls,
-                                                 timeout=probe.timeout)
-    else:
-        connection = http.client.HTTPConnection(probe.host, probe.port, timeout=probe.timeout)
-    headers = {"Connection": "close"}
-    if probe.authorization:
-        headers["Authorization"] = probe.authorization
+    """(healthy, one line saying what was asked and what came back). `probe.timeout`
+    bounds the whole exchange (connect, handshake, request, answer), not each read: a
+    server that drips its answer fails the probe at the deadline."""
+    deadline = time.monotonic() + probe.timeout
     try:
-        connection.request("GET", probe.path, headers=headers)
-        response = connection.getresponse()
-        body = response.read(512).decode("utf-8", "replace").strip().splitlines()
-    except (OSError, http.client.HTTPException) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or \
-            type(exc).__name__
+        status, body = _exchange(probe, deadline)
+    except ProbeFailed as exc:
+        return False, f"{probe.url}: {exc}"
+    except (OSError, ValueError) as exc:
+        if isinstance(exc, TimeoutError):
+            reason = f"no complete answer within {probe.timeout:g}s"
+        else:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else \
+                str(exc) or type(exc).__name__
         return False, f"{probe.url}: {reason}"
+    lines = body.decode("utf-8", "replace").strip().splitlines()
+    said = lines[0][:200] if lines else ""
+    return status == 200, f"{probe.url}: {status} {said}".rstrip()
+
+
+def _remaining(deadline: float) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError
+    return left
+
+
+def _exchange(probe: Probe, deadline: float) -> tuple[int, bytes]:
+    sock: socket.socket = socket.create_connection((probe.host, probe.port),
+                                                   timeout=_remaining(deadline))
+    try:
+        if probe.tls is not None:
+            sock.settimeout(_remaining(deadline))
+            sock = probe.tls.wrap_socket(sock, server_hostname=probe.host)
+        host = f"[{probe.host}]" if ":" in probe.host else probe.host
+        request = (f"GET {probe.path} HTTP/1.1\r\nHost: {host}:{probe.port}\r\n"
+                   "Connection: close\r\n")
+        if probe.authorization:
+            request += f"Authorization: {probe.authorization}\r\n"
+        sock.settimeout(_remaining(deadline))
+        sock.sendall((request + "\r\n").encode("latin-1"))
+        data = bytearray()
+        while (end := data.find(b"\r\n\r\n")) < 0:
+            if len(data) > MAX_HEAD:
+                raise ProbeFailed(f"answer head over {MAX_HEAD} bytes")
+            if not _receive(sock, data, deadline):
+                raise ProbeFailed("the answer ended inside its head" if data
+                                  else "the server closed the connection without answering")
+        status, length = _parse_head(bytes(data[:end]))
+        wanted = min(BODY_SHOWN, length if length is not None else BODY_SHOWN)
+        body_at = end + 4
+        while len(data) - body_at < wanted:
+            if not _receive(sock, data, deadline):
+                if length is not None:
+                    raise ProbeFailed(f"{status}: the answer ended before its body")
+                break
+        return status, bytes(data[body_at:body_at + wanted])
     finally:
-        connection.close()
-    said = body[0][:200] if body else ""
-    return response.status == 200, f"{probe.url}: {response.status} {said}".rstrip()
+        sock.close()
+
+
+def _receive(sock: socket.socket, data: bytearray, deadline: float) -> bool:
+    """Append what the server sends next; False at its end."""
+    sock.settimeout(_remaining(deadline))
+    chunk = sock.recv(4096)
+    data += chunk
+    return bool(chunk)
+
+
+_STATUS_LINE = re.compile(rb"HTTP/1\.[01] ([1-5][0-9][0-9])(?: [^\r\n]*)?")
+_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*([0-9]{1,12})[ \t]*(?=\r\n|$)",
+                             re.IGNORECASE)
+
+
+def _parse_head(head: bytes) -> tuple[int, int | None]:
+    """(status, Content-Length or None) of a complete answer head."""
+    first = head.split(b"\r\n", 1)[0]
+    match = _STATUS_LINE.fullmatch(first)
+    if match is None:
+        raise ProbeFailed("not an HTTP answer")
+    length = _CONTENT_LENGTH.search(head)
+    return int(match[1]), int(length[1]) if length else None
 
 
 def run(flags: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> int:

@@ -18,7 +18,8 @@ from collections.abc import Callable, Iterable, Sequence
 from exporter.web.config_watch import WebConfigWatcher
 from exporter.web.connection import HttpConnection
 from exporter.web.listeners import bind_listeners, describe_address
-from exporter.web.server_core import ServerCore, ServerLimits
+from exporter.web.server_core import HEALTH_PATHS, ServerCore, ServerLimits
+from exporter.web.web_config import WebConfig
 
 log = logging.getLogger(__name__)
 
@@ -31,14 +32,16 @@ class WebServer:
     def __init__(self, app: Callable[..., Iterable[bytes]], host: str = "0.0.0.0",
                  port: int = 0, web_config_file: str | None = None,
                  limits: ServerLimits | None = None,
-                 listeners: Sequence[socket.socket] = ()) -> None:
+                 listeners: Sequence[socket.socket] = (),
+                 telemetry_path: str = "/metrics") -> None:
         self.limits = limits or ServerLimits()
         watcher = WebConfigWatcher(web_config_file) if web_config_file else None
         self._sockets = list(listeners) or bind_listeners([(host, port)], self.limits.backlog)
         for sock in self._sockets:
             sock.setblocking(False)
         first = self._sockets[0].getsockname()
-        self.core = ServerCore(app, first[0], self.port, self.limits, watcher)
+        self.core = ServerCore(app, first[0], self.port, self.limits, watcher,
+                               (telemetry_path, *HEALTH_PATHS))
         self._loop = asyncio.new_event_loop()
         self._servers: list[asyncio.AbstractServer] = []
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="web")
@@ -60,8 +63,13 @@ class WebServer:
         self._thread.start()
         future = asyncio.run_coroutine_threadsafe(self._serve(), self._loop)
         future.result(timeout=10)
-        if self.core.watcher is not None:
-            self.core.watcher.start()
+        watcher = self.core.watcher
+        if watcher is not None:
+            def applied(old: WebConfig, new: WebConfig) -> None:
+                # in the watcher's thread: the connections are the event loop's
+                self._loop.call_soon_threadsafe(self.core.applied, old, new, watcher.reloads)
+            watcher.on_applied = applied
+            watcher.start()
         log.info("web: %s, listening on %s", self.describe(), ", ".join(self.addresses))
 
     def describe(self) -> str:
@@ -102,6 +110,7 @@ class WebServer:
             for sock in self._sockets:
                 sock.close()
         self.core.executor.shutdown(wait=False, cancel_futures=True)
+        self.core.telemetry_executor.shutdown(wait=False, cancel_futures=True)
         self.core.auth_executor.shutdown(wait=False, cancel_futures=True)
 
     async def _close(self) -> None:

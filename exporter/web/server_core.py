@@ -1,5 +1,11 @@
 """What every connection of the web server shares: the app, the limits, the render and
-auth gates, the web config in force, the set of open connections and a few counters."""
+auth gates, the web config in force, the set of open connections and a few counters.
+
+Scrapes first: the telemetry path and the health endpoints render in a lane of their
+own (their own slots, queue and threads), so page requests, however many, cannot make
+Prometheus or a liveness probe wait or get 503. Each client (client_address.client_key:
+an IPv4 address, an IPv6 /48) has a bounded share of each lane and of the connection
+table, so one client cannot hold all 2048 connections or the whole render queue."""
 
 from __future__ import annotations
 
@@ -12,16 +18,20 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
+from exporter.web.answer_budget import AnswerBudget
 from exporter.web.auth_gate import AuthGate
 from exporter.web.basic_auth import BasicAuth
 from exporter.web.config_watch import WebConfigWatcher
 from exporter.web.rate_limited_log import RateLimitedLog
 from exporter.web.render_gate import RenderGate
+from exporter.web.web_config import WebConfig, raised_transport
 from exporter.web.wsgi_call import Reply
 
 
 class Connection(Protocol):
     transport: asyncio.BaseTransport | None
+    generation: int   # of the web config it was set up under
+    client_key: str   # whose share it counts in
 
     @property
     def idle(self) -> bool: ...
@@ -43,6 +53,11 @@ class ServerLimits:
     render_slots: int = 2             # renders (and, apart, bcrypt checks) running at once
     render_wait: float = 5.0          # longest a request waits for a render slot, then 503
     render_queue: int = 64            # requests waiting for a slot; beyond, 503 at once
+                                      # (each of the two lanes: telemetry, pages)
+    renders_per_client: int = 8       # renders one client may have running or waiting
+                                      # in a lane; beyond, 503 at once
+    connections_per_client: int = 256  # open connections of one client; beyond, its idle
+                                       # keep-alives are closed first, then new ones refused
     auth_per_client: int = 2          # bcrypt checks one client address may have running or
                                       # waiting; beyond, 429
     auth_suspect_for: float = 60.0    # an address whose last check failed waits behind
@@ -51,14 +66,23 @@ class ServerLimits:
     max_body_bytes: int = 65536       # request body; beyond, 413
     send_buffer_bytes: int = 131072   # kernel send buffer per connection (SO_SNDBUF): what
                                       # a client that stops reading can pin there
+    answer_budget_bytes: int = 64 << 20   # answers held for clients being written, all
+                                          # together; beyond, stalled ones are dropped
+    answer_stall: float = 1.0         # a client that took nothing for this long is stalled
+
+
+# Probes render in the telemetry lane too: a liveness probe that times out restarts the pod.
+HEALTH_PATHS = ("/-/healthy", "/-/ready", "/healthz")
 
 
 class ServerCore:
     """What every connection shares: the app, the limits, the gates, the web config."""
 
     def __init__(self, app: Callable[..., Iterable[bytes]], host: str, port: int,
-                 limits: ServerLimits, watcher: WebConfigWatcher | None) -> None:
+                 limits: ServerLimits, watcher: WebConfigWatcher | None,
+                 priority_paths: Iterable[str] = ("/metrics", *HEALTH_PATHS)) -> None:
         self.app = app
+        self.priority_paths = frozenset(priority_paths)
         self.host = host
         self.port = port
         self.limits = limits
@@ -68,8 +92,16 @@ class ServerCore:
                                            thread_name_prefix="web-render")
         self.auth_executor = ThreadPoolExecutor(max_workers=limits.render_slots,
                                                 thread_name_prefix="web-auth")
-        self.render_gate: RenderGate[Reply] = RenderGate(
-            self.executor, limits.render_slots, limits.render_wait, limits.render_queue)
+        self.telemetry_executor = ThreadPoolExecutor(max_workers=limits.render_slots,
+                                                     thread_name_prefix="web-telemetry")
+        self.render_gate: RenderGate[Reply] = RenderGate(   # pages: /, everything else
+            self.executor, limits.render_slots, limits.render_wait, limits.render_queue,
+            limits.renders_per_client)
+        self.telemetry_gate: RenderGate[Reply] = RenderGate(
+            self.telemetry_executor, limits.render_slots, limits.render_wait,
+            limits.render_queue, limits.renders_per_client)
+        self.connections_by_client: Counter[str] = Counter()
+        self.answers = AnswerBudget(limits.answer_budget_bytes, limits.answer_stall)
         self.auth_gate = AuthGate(self.auth_executor, limits.render_slots, limits.render_wait,
                                   limits.render_queue, limits.auth_per_client,
                                   limits.auth_suspect_for)
@@ -84,6 +116,32 @@ class ServerCore:
         # gate's and the auth gate's `refused`, throttled (429) the auth gate's
         self.refused: Counter[str] = Counter()
         self.bad_clients = RateLimitedLog(logging.getLogger("exporter.web.connection"))
+        # Connections set up under a config older than this one are below what is asked now
+        self._secure_from = 0
+
+    def generation(self) -> int:
+        """The web config's generation; read before its TLS context (see config_watch)."""
+        return self.watcher.reloads if self.watcher else 0
+
+    def outdated(self, connection: Connection) -> bool:
+        """Set up under settings a reload has since raised (plain HTTP before TLS, no client
+        certificate before one was required): it must not be served any more."""
+        return connection.generation < self._secure_from
+
+    def applied(self, old: WebConfig, new: WebConfig, generation: int) -> None:
+        """A reload was applied (event loop thread). One that raised what a connection's
+        set-up must meet closes the connections set up before it."""
+        raised = raised_transport(old, new)
+        if raised is None:
+            return
+        self._secure_from = max(self._secure_from, generation)
+        outdated = [c for c in self.connections if self.outdated(c)]
+        for connection in outdated:
+            self.dropped["security_reload"] += 1
+            connection.abort()
+        logging.getLogger(__name__).info(
+            "web config %s: closed %d connection(s) set up under the old settings", raised,
+            len(outdated))
 
     @property
     def timeouts(self) -> int:
@@ -103,13 +161,24 @@ class ServerCore:
             self._auth, self._auth_users = BasicAuth(users), users
         return self._auth
 
+    def gate_for(self, path: str) -> RenderGate[Reply]:
+        """The lane a request renders in: the telemetry path and health endpoints first."""
+        return self.telemetry_gate if path in self.priority_paths else self.render_gate
+
     def admit(self, connection: Connection) -> bool:
+        mine = connection.client_key
+        if self.connections_by_client[mine] >= self.limits.connections_per_client:
+            idle = next((c for c in self.connections if c.idle and c.client_key == mine),
+                        None)
+            if idle is not None:
+                idle.abort()
         if len(self.connections) >= self.limits.max_connections:
             idle = next((c for c in self.connections if c.idle), None)
             if idle is not None:
                 idle.abort()
-        if len(self.connections) >= self.limits.max_connections:
-            self.dropped["connection_limit"] += 1
+        over_share = self.connections_by_client[mine] >= self.limits.connections_per_client
+        if over_share or len(self.connections) >= self.limits.max_connections:
+            self.dropped["client_limit" if over_share else "connection_limit"] += 1
             transport = connection.transport
             assert isinstance(transport, asyncio.WriteTransport)
             if self.watcher is None or self.watcher.current().tls is None:
@@ -120,12 +189,18 @@ class ServerCore:
                 transport.abort()   # no handshake spent on a connection we cannot serve
             return False
         self.connections.add(connection)
+        self.connections_by_client[mine] += 1
         return True
 
     def is_open(self, connection: Connection) -> bool:
         return connection in self.connections
 
     def forget(self, connection: Connection) -> None:
-        self.connections.discard(connection)
+        if connection in self.connections:
+            self.connections.discard(connection)
+            key = connection.client_key
+            self.connections_by_client[key] -= 1
+            if self.connections_by_client[key] <= 0:
+                del self.connections_by_client[key]
 
 

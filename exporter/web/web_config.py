@@ -121,6 +121,21 @@ def lowered_security(old: WebConfig, new: WebConfig) -> str | None:
 _CLIENT_CERT_RANK = {ssl.CERT_NONE: 0, ssl.CERT_OPTIONAL: 1, ssl.CERT_REQUIRED: 2}
 
 
+def raised_transport(old: WebConfig, new: WebConfig) -> str | None:
+    """What `new` asks of a connection's set-up that `old` did not (TLS on, stricter client
+    certificates, a higher minimum version), or None. Connections set up under `old` did
+    not meet it, so they have to go; basic auth is checked per request and needs nothing."""
+    raised = []
+    if old.tls is None and new.tls is not None:
+        raised.append("turned TLS on")
+    if old.tls is not None and new.tls is not None:
+        if _CLIENT_CERT_RANK[new.tls.verify_mode] > _CLIENT_CERT_RANK[old.tls.verify_mode]:
+            raised.append("tightened client certificate checks")
+        if new.tls.minimum_version > old.tls.minimum_version:
+            raised.append("raised the minimum TLS version")
+    return ", ".join(raised) or None
+
+
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, FileRefused):
         return str(exc)

@@ -372,8 +372,9 @@ def test_workers_get_the_parsed_hms_texts_and_survive_a_broken_file(
         for stamp in (1, 2, 3):
             texts.write_text('{"data": ' + "[" * 200_000 + "]" * 200_000 + "}")
             os.utime(texts, ns=(stamp, stamp))
-            run.metrics()
-            wait_until(lambda: "cannot be used" in run.proc.stderr, 10, what="the warning")
+            # scrapes look at the file; a change is read once it has settled
+            wait_until(lambda: (run.metrics(), "cannot be used" in run.proc.stderr)[1], 10,
+                       what="the warning")
         # A loaded machine may be restarting a worker right now: kill the victim once it runs.
         wait_until(lambda: victim in run.workers(), 30,
                    what=f"worker {victim} running\n{run.proc.stderr[-3000:]}")

@@ -4,6 +4,7 @@ outage, rejected rows counted. Real sources: PostgreSQL on a throwaway cluster, 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -11,9 +12,9 @@ from typing import Any
 import psycopg2
 import pytest
 
-from exporter.inventory.last_good import Inventory
+from exporter.inventory.last_good import MAX_ABANDONED, Inventory
 from exporter.inventory.postgres import PostgresSource, postgres_params
-from exporter.inventory.record import PrinterRecord
+from exporter.inventory.record import MAX_PRINTERS, PrinterRecord
 from exporter.inventory.yaml_file import YamlSource
 from tests.inventory.helpers import (
     FreezableProxy,
@@ -60,7 +61,7 @@ def write(path: Path, text: str) -> None:
 def test_file_changes_add_and_remove_printers(tmp_path: Path) -> None:
     path = tmp_path / "printers.yml"
     write(path, yaml_text(("a", "10.0.0.1", "S1", "11111111")))
-    inventory = Inventory(YamlSource(path))
+    inventory = Inventory(YamlSource(path, settle=0))
     assert inventory.refresh() == [PrinterRecord("a", "10.0.0.1", "S1", "11111111")]
     assert inventory.up and inventory.errors_total == 0
     write(path, yaml_text(("a", "10.0.0.1", "S1", "11111111"),
@@ -77,7 +78,7 @@ def test_broken_file_keeps_the_last_good_list_with_one_warning(
     caplog.set_level(logging.DEBUG, logger=LOGGER)
     path = tmp_path / "printers.yml"
     write(path, yaml_text(("a", "10.0.0.1", "S1", "11111111")))
-    inventory = Inventory(YamlSource(path))
+    inventory = Inventory(YamlSource(path, settle=0))
     good = inventory.refresh()
     write(path, "printers: [\n")
     for _ in range(5):
@@ -366,3 +367,109 @@ def test_the_password_is_scrubbed_where_a_library_echoes_it(
     assert password not in (inventory.last_error or "") and password not in caplog.text
     assert "***" in caplog.text
     inventory.close()
+
+
+# --- sources that freeze, hang or flood ----------------------------------------------
+
+class Counted:
+    """A value that counts how often it is compared (all are equal, as YAML's are)."""
+
+    compared = 0
+
+    def __eq__(self, other: object) -> bool:
+        Counted.compared += 1
+        return isinstance(other, Counted)
+
+    __hash__ = object.__hash__
+
+
+def test_an_unchanged_list_is_known_without_walking_nested_values() -> None:
+    """A YAML file with nested aliases gave rows sharing 10^10 values, built afresh on
+    each parse; comparing them with the last read's held the GIL for 98 s. Rows are
+    compared flat: a nested value counts as a change, never walked."""
+    def nested() -> Any:
+        value: Any = [Counted()] * 10
+        for _ in range(4):
+            value = [value] * 10   # 10^5 leaves in a few dozen objects
+        return value
+
+    class Nested:
+        def read(self) -> list[dict[str, Any]]:
+            return [{"printer_name": nested(), "printer_ip": "10.0.0.1",
+                     "printer_bambu_id": "S1", "access_code": "11111111"}]
+
+    inventory = Inventory(Nested())
+    Counted.compared = 0
+    for _ in range(3):
+        assert inventory.refresh() == []   # rejected: a name is text
+    assert Counted.compared == 0
+    assert inventory.rejected_total == {"not_text": 1}
+
+
+def test_a_read_that_hangs_is_abandoned_and_the_next_one_starts() -> None:
+    class Stuck:
+        """The first read hangs (a dead mount) until released; later ones answer."""
+
+        def __init__(self) -> None:
+            self.release = threading.Event()
+            self.reads = 0
+
+        def read(self) -> list[dict[str, Any]]:
+            self.reads += 1
+            if self.reads == 1:
+                self.release.wait(30)
+                return []
+            return [{"printer_name": "a", "printer_ip": "10.0.0.1",
+                     "printer_bambu_id": "S1", "access_code": "11111111"}]
+
+    source = Stuck()
+    inventory = Inventory(source, timeout=0.3, abandon_after=0)
+    try:
+        assert inventory.refresh() == [] and inventory.errors_total == 1
+        assert [r.name for r in inventory.refresh()] == ["a"]   # a new read, not the stuck one
+        assert source.reads == 2 and inventory.up
+        assert inventory.abandoned_reads == 1
+    finally:
+        source.release.set()
+    wait_until(lambda: inventory.abandoned_reads == 0, 10, what="the stuck read to return")
+    # the stuck read's late, empty answer changed nothing
+    assert [r.name for r in inventory.refresh()] == ["a"]
+
+
+def test_stuck_reads_are_bounded() -> None:
+    release = threading.Event()
+
+    class Dead:
+        reads = 0
+
+        def read(self) -> list[dict[str, Any]]:
+            Dead.reads += 1
+            release.wait(30)
+            return []
+
+    inventory = Inventory(Dead(), timeout=0.05, abandon_after=0)
+    try:
+        for _ in range(MAX_ABANDONED + 5):
+            inventory.refresh()
+            inventory.refresh()
+        assert Dead.reads == MAX_ABANDONED + 1   # the abandoned ones and the one waited on
+    finally:
+        release.set()
+
+
+def test_a_list_past_the_entry_cap_fails_and_the_last_good_list_stays() -> None:
+    row = {"printer_name": "a", "printer_ip": "10.0.0.1", "printer_bambu_id": "S1",
+           "access_code": "11111111"}
+
+    class Growing:
+        rows = 1
+
+        def read(self) -> list[dict[str, Any]]:
+            return [dict(row, printer_bambu_id=f"S{i}") for i in range(self.rows)]
+
+    source = Growing()
+    inventory = Inventory(source)
+    assert len(inventory.refresh()) == 1
+    source.rows = MAX_PRINTERS + 1
+    assert len(inventory.refresh()) == 1 and not inventory.up
+    assert f"more than the {MAX_PRINTERS}" in (inventory.last_error or "")

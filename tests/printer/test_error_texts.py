@@ -110,8 +110,9 @@ def test_a_file_not_fetched_yet_means_no_words_until_it_appears(
     assert len(texts) == 0 and texts.describe("0300_8012") == ""
     assert "hms-texts fetch" in caplog.text
     shutil.copy(SHARED, path)
-    texts.refresh()
-    wait_until(lambda: texts.describe("0300_8012") != "", 5, what="the fetched file read")
+    # scrapes look at it; it is read once settled (a second unwritten, or over two looks)
+    wait_until(lambda: (texts.refresh(), texts.describe("0300_8012") != "")[1], 5,
+               what="the fetched file read")
 
 
 def test_a_directory_in_its_place_is_refused_naming_the_flag(tmp_path: Path) -> None:
@@ -129,8 +130,9 @@ def test_re_read_when_the_file_changes(tmp_path: Path) -> None:
     assert texts.describe("0300_8012") == before
     path.write_text(json.dumps({"0300_8012": "Bed too hot, said differently", "bad": 1}))
     os.utime(path, ns=(1, 1))            # a different mtime even on coarse clocks
-    texts.refresh()                      # background re-read; the scrape does not wait
-    wait_until(lambda: texts.describe("0300_8012") == "Bed too hot, said differently",
+    # re-read in the background once settled, as scrapes look; a scrape does not wait
+    wait_until(lambda: (texts.refresh(),
+                        texts.describe("0300_8012") == "Bed too hot, said differently")[1],
                what="re-read")
     assert texts.describe("0C00_8005") == ""                 # the new table only
     assert texts.rejected_total == 1
@@ -209,8 +211,9 @@ def test_a_bad_rewrite_keeps_the_last_good_table_and_later_good_ones_load(
     assert caplog.text.count("cannot be used") == 1, caplog.text
     path.unlink()
     rewrite(path, json.dumps({"0300_8012": "fixed"}), 20)
-    texts.refresh()   # in the background, as a scrape does: the reload thread lives on
-    wait_until(lambda: texts.describe("0300_8012") == "fixed", what="the good file")
+    # in the background, as scrapes look: the reload thread lives on
+    wait_until(lambda: (texts.refresh(), texts.describe("0300_8012") == "fixed")[1],
+               what="the good file")
 
 
 def test_a_file_rewritten_every_100ms_logs_once_per_content(
@@ -250,3 +253,25 @@ def test_a_file_rewritten_every_100ms_logs_once_per_content(
     assert 1 <= warnings <= 3          # empty, cut short, too deep: each once at most
     assert "re-read" not in caplog.text   # the whole file again is nothing new
     assert texts.describe("0300_8012")
+
+
+def test_a_change_is_read_only_once_it_has_settled(tmp_path: Path) -> None:
+    """A file being written is not read half-way: a change is read once it has stayed
+    the same for a second over two looks (scrapes look; the clock is the test's)."""
+    path = tmp_path / "texts.json"
+    shutil.copy(SHARED, path)
+    now = [0.0]
+    texts = ErrorTexts(str(path), clock=lambda: now[0])
+    before = texts.describe("0300_8012")
+    rewrite(path, json.dumps({"0300_8012": "half"}), 30)
+    texts.refresh()
+    now[0] += 0.6
+    rewrite(path, json.dumps({"0300_8012": "whole"}), 31)   # still being written
+    texts.refresh()
+    now[0] += 0.6
+    texts.refresh()                                           # unchanged for 0.6 s only
+    assert texts.describe("0300_8012") == before
+    now[0] += 0.6
+    texts.refresh()
+    wait_until(lambda: texts.describe("0300_8012") == "whole", what="the settled file")
+    assert texts.generation == 1   # "half" was never read

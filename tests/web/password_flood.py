@@ -3,7 +3,11 @@ loopback address, each sending request after request with a fresh random passwor
 kept-alive connection, as fast as answers come. Runs until its stdin closes, then prints
 the statuses it got as JSON.
 
-    python -m tests.web.password_flood HOST PORT FIRST_ADDRESS COUNT USER
+    python -m tests.web.password_flood HOST PORT FIRST_ADDRESS COUNT USER [fresh]
+
+With `fresh`, every request comes on a new connection from the next address of
+FIRST_ADDRESS's /24 (each used once until the 254 run out), as an attacker holding a
+network would send them.
 """
 
 from __future__ import annotations
@@ -11,17 +15,21 @@ from __future__ import annotations
 import asyncio
 import base64
 import ipaddress
+import itertools
 import json
 import secrets
 import sys
 from collections import Counter
+from collections.abc import Iterator
 
 
-async def client(address: str, host: str, port: int, user: str, counts: Counter[str],
-                 stop: asyncio.Event) -> None:
+async def client(address: str | Iterator[str], host: str, port: int, user: str,
+                 counts: Counter[str], stop: asyncio.Event) -> None:
+    fresh = not isinstance(address, str)
     while not stop.is_set():
+        source = next(address) if not isinstance(address, str) else address
         try:
-            reader, writer = await asyncio.open_connection(host, port, local_addr=(address, 0))
+            reader, writer = await asyncio.open_connection(host, port, local_addr=(source, 0))
         except OSError:
             counts["connect_error"] += 1
             await asyncio.sleep(0.05)
@@ -36,7 +44,7 @@ async def client(address: str, host: str, port: int, user: str, counts: Counter[
                 length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
                               if line.lower().startswith(b"content-length:"))
                 await reader.readexactly(length)
-                if b"Connection: close" in head:
+                if fresh or b"Connection: close" in head:
                     break
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
             counts["dropped"] += 1
@@ -44,11 +52,22 @@ async def client(address: str, host: str, port: int, user: str, counts: Counter[
             writer.close()
 
 
-async def main(host: str, port: int, first: str, count: int, user: str) -> Counter[str]:
+def fresh_addresses(first: str) -> Iterator[str]:
+    """The addresses of `first`'s /24, from `first` on, round and round."""
+    network = ipaddress.ip_network(f"{first}/24", strict=False)
+    hosts = [str(ip) for ip in network.hosts()]
+    start = hosts.index(first)
+    return itertools.cycle(hosts[start:] + hosts[:start])
+
+
+async def main(host: str, port: int, first: str, count: int, user: str,
+               fresh: bool = False) -> Counter[str]:
     counts: Counter[str] = Counter()
     stop = asyncio.Event()
     base = ipaddress.ip_address(first)
-    tasks = [asyncio.create_task(client(str(base + i), host, port, user, counts, stop))
+    shared = fresh_addresses(first)
+    tasks = [asyncio.create_task(client(shared if fresh else str(base + i), host, port,
+                                        user, counts, stop))
              for i in range(count)]
     loop = asyncio.get_running_loop()
     await loop.run_in_executor(None, sys.stdin.read)   # until the test closes our stdin
@@ -61,4 +80,6 @@ async def main(host: str, port: int, first: str, count: int, user: str) -> Count
 
 if __name__ == "__main__":
     host, port, first, count, user = sys.argv[1:6]
-    print(json.dumps(asyncio.run(main(host, int(port), first, int(count), user))), flush=True)
+    fresh = sys.argv[6:7] == ["fresh"]
+    print(json.dumps(asyncio.run(main(host, int(port), first, int(count), user, fresh))),
+          flush=True)

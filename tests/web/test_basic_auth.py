@@ -103,3 +103,25 @@ def test_passwords_over_72_bytes_are_refused_with_a_log_line(
 def test_the_pinned_bcrypt_is_the_major_version_tested() -> None:
     # pyproject pins bcrypt to one major version: what it does past 72 bytes is known
     assert bcrypt.__version__.split(".")[0] == "5"
+
+
+def test_an_unknown_user_costs_the_highest_cost_any_user_has(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Checked against the first user's cheap hash, an unknown user's 401 came 100 times
+    faster than a wrong password for a cost-12 user: names could be told apart."""
+    seen: list[int] = []
+    real = bcrypt.checkpw
+
+    def checkpw(password: bytes, hashed: bytes) -> bool:
+        seen.append(int(hashed.split(b"$")[2]))
+        return real(password, hashed)
+
+    monkeypatch.setattr(bcrypt, "checkpw", checkpw)
+    cheap = bcrypt_hash(PASSWORD).encode()                          # cost 4, listed first
+    dear = bcrypt.hashpw(b"another", bcrypt.gensalt(rounds=12))
+    auth = BasicAuth({"probe": cheap, "prometheus": dear})
+    assert not auth.check("nobody", PASSWORD.encode())
+    assert not auth.check("prometheus", b"wrong")
+    assert seen == [12, 12]
+    # the dummy hash matches nothing, not even a user's own password
+    assert not auth.check("nobody", b"another") and auth.check("probe", PASSWORD.encode())

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -190,3 +193,68 @@ def test_the_dockerfile_healthcheck_runs_this_command(tmp_path: Path,
     result = healthcheck(exporter.web.port, *command[2:])
     assert result.returncode == 0, result.stderr
     assert "/-/ready: 200 Ready" in result.stdout
+
+
+class BadServer:
+    """A listening socket on this file's range that answers each connection with `send`,
+    run in a thread; `finished` is set when `send` ran to its end (the probe stayed)."""
+
+    def __init__(self, send: Callable[[socket.socket], None]) -> None:
+        self.listener = socket.create_server((HOST, 0))
+        self.port = self.listener.getsockname()[1]
+        self.finished = threading.Event()
+        self.cut_off = threading.Event()
+        self._send = send
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        self.listener.settimeout(30)
+        try:
+            client, _ = self.listener.accept()
+        except OSError:
+            return
+        with client:
+            client.settimeout(10)
+            client.recv(4096)   # the request
+            try:
+                self._send(client)
+                self.finished.set()
+            except OSError:
+                self.cut_off.set()   # the probe hung up first
+
+    def close(self) -> None:
+        self.listener.close()
+        self._thread.join(timeout=30)
+
+
+def test_an_answer_cut_off_inside_its_head_fails() -> None:
+    server = BadServer(lambda client: client.sendall(b"HTTP/1.1 200 OK\r\nContent-Ty"))
+    try:
+        result = healthcheck(server.port)
+    finally:
+        server.close()
+    assert result.returncode == 1, result.stdout
+    assert "the answer ended inside its head" in result.stderr
+
+
+def test_one_deadline_for_the_whole_answer() -> None:
+    """A server that drips its head a byte every 0.2 s, for longer than the probe's
+    timeout: every single read is quick, the answer never completes in time."""
+    def drip(client: socket.socket) -> None:
+        client.sendall(b"HTTP/1.1 200 OK\r\n")
+        for _ in range(100):   # 20 s of drips, against a 1 s --timeout
+            client.sendall(b"X")
+            time.sleep(0.2)
+        client.sendall(b": y\r\nContent-Length: 6\r\n\r\nReady\n")
+
+    server = BadServer(drip)
+    try:
+        result = healthcheck(server.port, "--timeout", "1s")
+        # the probe hung up while the server was still dripping
+        assert server.cut_off.wait(30), "the server finished dripping: the probe waited"
+    finally:
+        server.close()
+    assert not server.finished.is_set()
+    assert result.returncode == 1
+    assert "no complete answer within 1s" in result.stderr

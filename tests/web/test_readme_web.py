@@ -34,9 +34,14 @@ def test_the_limits_table_matches_the_defaults() -> None:
     assert table["keep-alive idle"] == f"{limits.idle_timeout:g} s"
     assert table["connections"] == str(limits.max_connections)
     assert table["listen backlog"] == str(limits.backlog)
-    assert table["concurrent renders"] == str(limits.render_slots)
+    assert table["concurrent renders"] == f"{limits.render_slots} per lane"
     assert table["render wait"] == f"{limits.render_wait:g} s"
-    assert table["render queue"] == str(limits.render_queue)
+    assert table["render queue"] == f"{limits.render_queue} per lane"
+    assert table["renders per client"] == (f"{limits.renders_per_client} per lane, running "
+                                           "or waiting")
+    assert table["connections per client"].startswith(f"{limits.connections_per_client} ")
+    assert table["answers held for clients"].startswith(
+        f"{limits.answer_budget_bytes >> 20} MiB, all connections together")
     assert table["request line / headers / body"] == (
         f"{(MAX_REQUEST_LINE + 2) // 1024} kB / {limits.max_header_bytes // 1024} kB / "
         f"{limits.max_body_bytes // 1024} kB")

@@ -132,7 +132,7 @@ def test_a_thousand_half_sent_requests_released_at_once_share_few_renders(
     assert set(statuses) <= {200, 503}, statuses
     assert statuses.count(200) >= 100, statuses.count(200)
     assert app.renders - before <= 10, app.renders - before
-    assert server.core.render_gate.shared >= 150
+    assert server.core.telemetry_gate.shared >= 150
     assert http_get(f"http://{HOST}:{server.port}/metrics", timeout=10).status == 200
 
 

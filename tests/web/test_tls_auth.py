@@ -358,3 +358,73 @@ def test_prometheus_scrapes_over_mutual_tls_with_basic_auth(addresses: AddressPo
             prometheus.wait(timeout=30)
         exporter.stop()
         fleet.stop()
+
+
+def closed_by_server(sock: socket.socket) -> bool:
+    """Whether the server closed `sock` (EOF or reset), waiting up to 10 s for it."""
+    sock.settimeout(10)
+    try:
+        return sock.recv(4096) == b""
+    except (ConnectionResetError, ssl.SSLError):
+        return True
+    except TimeoutError:
+        return False
+
+
+def plain_request(sock: socket.socket) -> bytes:
+    sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+    return sock.recv(4096)
+
+
+def test_a_reload_that_turns_tls_on_closes_plain_connections(
+        tmp_path: Path, pki: dict[str, KeyPair]) -> None:
+    """A kept-alive plain connection opened before TLS was turned on kept being served in
+    clear after the reload."""
+    config = tmp_path / "web.yml"
+    config.write_text("")   # neither TLS nor basic auth, yet
+    server = WebServer(hello, "127.0.64.13", 0, web_config_file=str(config))
+    server.start()
+    try:
+        sock = socket.create_connection(("127.0.64.13", server.port), timeout=10)
+        assert plain_request(sock).startswith(b"HTTP/1.1 200")
+        config.write_text(web_yaml(pki, pki["server"], client_auth=False))
+        wait_until(lambda: server.tls, 15, what="TLS turned on by the reload")
+        assert closed_by_server(sock), "the plain connection is still open after TLS came on"
+        assert server.core.dropped["security_reload"] == 1
+        sock.close()
+        # new connections get TLS
+        raw = socket.create_connection(("127.0.64.13", server.port), timeout=10)
+        with client_context(pki).wrap_socket(raw, server_hostname="localhost") as tls:
+            token = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+            tls.sendall(f"GET /metrics HTTP/1.1\r\nHost: x\r\n"
+                        f"Authorization: Basic {token}\r\n\r\n".encode())
+            assert tls.recv(4096).startswith(b"HTTP/1.1 200")
+    finally:
+        server.stop()
+
+
+def test_a_reload_that_requires_client_certificates_closes_connections_without_one(
+        tmp_path: Path, pki: dict[str, KeyPair]) -> None:
+    config = tmp_path / "web.yml"
+    config.write_text(web_yaml(pki, pki["server"], client_auth=False))
+    server = WebServer(hello, "127.0.64.14", 0, web_config_file=str(config))
+    server.start()
+    token = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    request = (f"GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {token}\r\n\r\n"
+               .encode())
+    try:
+        raw = socket.create_connection(("127.0.64.14", server.port), timeout=10)
+        sock = client_context(pki).wrap_socket(raw, server_hostname="localhost")
+        sock.sendall(request)
+        assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+        config.write_text(web_yaml(pki, pki["server"], client_auth=True))
+        wait_until(lambda: server.describe().startswith("HTTPS, client certificates required"),
+                   15, what="client certificates required by the reload")
+        if not closed_by_server(sock):
+            # still open: it must not be served either
+            with contextlib.suppress(OSError):
+                sock.sendall(request)
+            assert closed_by_server(sock), "served without a client certificate after the reload"
+        sock.close()
+    finally:
+        server.stop()
