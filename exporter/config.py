@@ -82,43 +82,6 @@ def parse_log_level(name: str, text: str) -> str:
     return level
 
 
-@dataclass(frozen=True)
-class Settings:
-    listen_host: str = "0.0.0.0"
-    listen_port: int = DEFAULT_PORT
-    printers_file: str | None = None
-    database: Mapping[str, Any] | None = None   # postgres params; holds the password: never log
-    demo: bool = False
-    demo_printers: int = 12
-    demo_first_address: str = "127.0.80.1"
-    printer: SessionSettings = field(default_factory=SessionSettings)   # whole to the sessions
-    inventory_timeout: float = 2.0
-    log_level: str = "info"
-    shard: Shard = Shard()  # this exporter's slice of the printer list
-    hms_text_file: str | None = None   # Bambu's HMS/print_error texts, saved by the user
-    dashboard_url: str = ""   # --web.dashboard-url: a printer's dashboard, {printer} {serial}
-    web_config_file: str | None = None   # TLS and basic auth (exporter-toolkit format)
-    workers: int = 1
-    workers_timeout: float = 3.0   # all a scrape waits on the worker processes
-    # Exporter conventions: every --web.listen-address (the first is listen_host/port;
-    # empty: just that one), sockets from systemd instead, the scrape path, the log format.
-    listen_addresses: tuple[tuple[str, int], ...] = ()
-    systemd_socket: bool = False
-    telemetry_path: str = "/metrics"
-    log_format: str = "text"
-    # The landing page: a plate waiting (FINISH or FAILED) longer than this needs a hand.
-    plate_waiting: float = 900.0
-
-    @property
-    def addresses(self) -> tuple[tuple[str, int], ...]:
-        return self.listen_addresses or ((self.listen_host, self.listen_port),)
-
-    def __repr__(self) -> str:  # the database params hold a password
-        return (f"Settings(listen={self.listen_host}:{self.listen_port}, "
-                f"printers_file={self.printers_file!r}, database={'set' if self.database else None}, "
-                f"demo={self.demo})")
-
-
 # ---- --workers: worker processes sharing the printers (fleet/workers.py)
 MAX_WORKERS = 64
 DEFAULT_WORKERS_CAP = 8   # past this, more processes cost memory and buy little
@@ -169,25 +132,10 @@ def settings_from(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Setti
     plate_waiting = read(flags, environ, "attention.plate-waiting")
     log_level = read(flags, environ, "log.level")
 
-    # --web.config.file: checked now so a bad file stops start-up; the server re-reads it.
-    where, web_config_file = _value(flags, environ, "web.config.file")
-    if web_config_file:
-        load_web_config(web_config_file, where)
-
+    web_config_file = read(flags, environ, "web.config.file")
     demo = bool(flags.get("demo"))
-    given = flags.get("demo.printers")
-    text = "12" if given is None else str(given).strip()
-    if not ascii_digits(text) or not 1 <= int(text) <= 1000:
-        raise ConfigError(f"--demo.printers: {given!r} is not a number between 1 and 1000")
-    demo_printers = int(text)
-
-    demo_first_address = str(flags.get("demo.first-address") or "127.0.80.1")
-    try:
-        if not ipaddress.IPv4Address(demo_first_address).is_loopback:
-            raise ValueError
-    except ValueError:
-        raise ConfigError(f"--demo.first-address: {demo_first_address!r} is not a loopback "
-                          "IPv4 address (127.x.y.z)") from None
+    demo_printers = read(flags, environ, "demo.printers")
+    demo_first_address = read(flags, environ, "demo.first-address")
 
     _, printers_file = _value(flags, environ, "printers.file")
     where, database_url = _value(flags, environ, "database-url")
@@ -199,32 +147,22 @@ def settings_from(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Setti
         raise ConfigError(HOW_TO_CONFIGURE)
 
     shard = shard_settings(flags, environ)
-    # --hms.text-file: a file not there yet is fine (`hms-texts fetch` writes it; a deploy
-    # starts the exporter even when the texts service cannot be reached), a directory that
-    # is not there or a path that is not a file stops start-up; its content is checked
-    # when the exporter loads it (exporter/printer/error_texts.py).
-    where, hms_text_file = _value(flags, environ, "hms.text-file")
-    if hms_text_file and (os.path.exists(hms_text_file) and not os.path.isfile(hms_text_file)
-                          or not os.path.isdir(os.path.dirname(os.path.abspath(
-                              hms_text_file)))):
-        raise ConfigError(f"{where}: {hms_text_file!r} is not a file in an existing "
-                          "directory (`bambu-exporter hms-texts fetch` saves Bambu's HMS "
-                          "texts there, see docs/configuration.md)")
-    where, dashboard = _value(flags, environ, "web.dashboard-url")
-    dashboard_url = check_dashboard_url(dashboard, where) if dashboard else ""
-    where, text = _value(flags, environ, "workers")
-    workers = parse_workers(where, text) if text is not None else default_workers()
+    hms_text_file = read(flags, environ, "hms.text-file")
+    dashboard_url = read(flags, environ, "web.dashboard-url")
+    workers = read(flags, environ, "workers")
+    if workers is None:
+        workers = default_workers()
 
     return Settings(listen_host=host, listen_port=port, printers_file=printers_file,
                     database=database, demo=demo, demo_printers=demo_printers,
                     demo_first_address=demo_first_address, printer=printer,
                     inventory_timeout=inventory_timeout, log_level=log_level, shard=shard,
-                    hms_text_file=hms_text_file or None, dashboard_url=dashboard_url,
-                    web_config_file=web_config_file or None, workers=workers,
+                    hms_text_file=hms_text_file, dashboard_url=dashboard_url,
+                    web_config_file=web_config_file, workers=workers,
                     workers_timeout=workers_timeout, listen_addresses=addresses,
                     systemd_socket=bool(flags.get("web.systemd-socket")),
-                    telemetry_path=telemetry_path(flags, environ),
-                    log_format=log_format(flags, environ), plate_waiting=plate_waiting)
+                    telemetry_path=read(flags, environ, "web.telemetry-path"),
+                    log_format=read(flags, environ, "log.format"), plate_waiting=plate_waiting)
 
 
 def parse_switch(where: str, value: Any, default: bool) -> bool:
@@ -269,9 +207,8 @@ def parse_listen_addresses(name: str, given: str | list[str] | None
     return tuple(addresses)
 
 
-def telemetry_path(flags: Mapping[str, Any], environ: Mapping[str, str]) -> str:
-    where, text = _value(flags, environ, "web.telemetry-path")
-    path = "/metrics" if text is None else str(text).strip()
+def parse_telemetry_path(where: str, text: Any) -> str:
+    path = str(text).strip()
     if not path.startswith("/") or any(c in path for c in "?# ") or not path.isprintable():
         raise ConfigError(f"{where}: {path!r} is not a URL path (example: /metrics)")
     if path in RESERVED_PATHS:
@@ -280,12 +217,30 @@ def telemetry_path(flags: Mapping[str, Any], environ: Mapping[str, str]) -> str:
     return path
 
 
-def log_format(flags: Mapping[str, Any], environ: Mapping[str, str]) -> str:
-    where, text = _value(flags, environ, "log.format")
-    value = "text" if text is None else str(text).strip().lower()
+def parse_log_format(where: str, text: Any) -> str:
+    value = str(text).strip().lower()
     if value not in LOG_FORMATS:
         raise ConfigError(f"{where}: {text!r} is not one of {', '.join(LOG_FORMATS)}")
     return value
+
+
+def parse_demo_printers(where: str, given: Any) -> int:
+    text = str(given).strip()
+    if not ascii_digits(text) or not 1 <= int(text) <= 1000:
+        raise ConfigError(f"{where}: {given!r} is not a number between 1 and 1000")
+    return int(text)
+
+
+def parse_demo_first_address(where: str, given: Any) -> str:
+    try:
+        if not ipaddress.IPv4Address(str(given)).is_loopback:
+            raise ValueError
+    except ValueError:
+        raise ConfigError(f"{where}: {given!r} is not a loopback IPv4 address "
+                          "(127.x.y.z)") from None
+    return str(given)
+
+
 # ---- end exporter conventions
 
 
@@ -307,7 +262,7 @@ class Flag:
     name: str                   # without the leading --
     help: str                   # what it does; --help adds the default and the variable
     env: str | None = None      # the variable that sets it when the flag is not given
-    shown: str | None = None    # the default as --help and the README say it
+    shown: str | None = None    # the default as --help and the README say it; None: value's
     # (where, given) -> value, a ConfigError naming `where` when bad; `value` when not given.
     # Flags without one are read by settings_from's own code (they depend on each other).
     parse: Callable[[str, Any], Any] | None = None
@@ -315,8 +270,14 @@ class Flag:
     argparse: Mapping[str, Any] = field(default_factory=dict)   # metavar, action, ...
 
     @property
+    def default_text(self) -> str | None:
+        if self.shown is None and self.value not in (None, ""):
+            return f"default {self.value}"
+        return self.shown
+
+    @property
     def help_text(self) -> str:
-        default = f" ({self.shown})" if self.shown else ""
+        default = f" ({self.default_text})" if self.default_text else ""
         env = f" (env {self.env})" if self.env else ""
         return self.help + default + env
 
@@ -359,6 +320,29 @@ def _prices(where: str, path: Any) -> str | None:
     return str(path)
 
 
+def _web_config_file(where: str, path: Any) -> str:
+    load_web_config(str(path), where)   # a bad file stops start-up; the server re-reads it
+    return str(path)
+
+
+def _hms_text_file(where: str, path: Any) -> str:
+    """A file not there yet is fine (`hms-texts fetch` writes it; a deploy starts the
+    exporter even when the texts service cannot be reached), a directory that is not there
+    or a path that is not a file stops start-up; its content is checked when the exporter
+    loads it (exporter/printer/error_texts.py)."""
+    path = str(path)
+    if (os.path.exists(path) and not os.path.isfile(path)
+            or not os.path.isdir(os.path.dirname(os.path.abspath(path)))):
+        raise ConfigError(f"{where}: {path!r} is not a file in an existing "
+                          "directory (`bambu-exporter hms-texts fetch` saves Bambu's HMS "
+                          "texts there, see docs/configuration.md)")
+    return path
+
+
+def _dashboard_url(where: str, url: Any) -> str:
+    return check_dashboard_url(str(url), where)
+
+
 # The printer session's flags: SessionSettings holds their defaults.
 PRINTER_FLAGS: tuple[Flag, ...] = (
     _duration("printer.staleness", "a printer silent for longer is not up",
@@ -389,8 +373,8 @@ FLAGS: tuple[Flag, ...] = (
     Flag("web.systemd-socket", "serve on the sockets systemd hands over (socket activation, "
          "deploy/systemd/) instead of --web.listen-address",
          argparse={"action": "store_true", "default": None}),
-    Flag("web.telemetry-path", "path of the metrics", _env("web.telemetry-path"),
-         "default /metrics", argparse={"metavar": "PATH"}),
+    Flag("web.telemetry-path", "path of the metrics", _env("web.telemetry-path"), None,
+         parse_telemetry_path, "/metrics", {"metavar": "PATH"}),
     Flag("printers.file", "YAML printer list (re-read when it changes)", _env("printers.file"),
          argparse={"metavar": "PATH"}),
     Flag("database-url", "PostgreSQL URL or DSN holding the `printers` table; otherwise "
@@ -398,17 +382,17 @@ FLAGS: tuple[Flag, ...] = (
          _env("database-url"), argparse={"metavar": "URL"}),
     Flag("demo", "serve a simulated demo fleet (no printers needed)",
          argparse={"action": "store_true", "default": None}),
-    Flag("demo.printers", "printers in the demo fleet", shown="default 12",
-         argparse={"metavar": "N"}),
+    Flag("demo.printers", "printers in the demo fleet", None, None, parse_demo_printers, 12,
+         {"metavar": "N"}),
     Flag("demo.first-address", "loopback address of the first demo printer; the others "
-         "follow", shown="default 127.0.80.1", argparse={"metavar": "IP"}),
+         "follow", None, None, parse_demo_first_address, "127.0.80.1", {"metavar": "IP"}),
     *PRINTER_FLAGS,
     _duration("inventory.timeout", "longest a scrape waits for the printer list, then the "
               "last good list is used", 2.0, 0.05),
-    Flag("log.level", "debug, info, warning or error", _env("log.level"), "default info",
+    Flag("log.level", "debug, info, warning or error", _env("log.level"), None,
          parse_log_level, "info", {"metavar": "LEVEL"}),
     Flag("log.format", "text (time level logger: message), logfmt or json (one object per "
-         "line)", _env("log.format"), "default text", argparse={"metavar": "FORMAT"}),
+         "line)", _env("log.format"), None, parse_log_format, "text", {"metavar": "FORMAT"}),
     Flag("shard.count", "exporters sharing one printer list, each holding a disjoint slice "
          "chosen by a stable hash of the serial", _env("shard.count"), "default 1",
          argparse={"metavar": "N"}),
@@ -417,16 +401,16 @@ FLAGS: tuple[Flag, ...] = (
          argparse={"metavar": "I"}),
     Flag("hms.text-file", "Bambu's HMS and print error texts, saved from Bambu's HMS "
          "service (JSON; re-read when it changes): descriptions on HMS and print error "
-         "series", _env("hms.text-file"), argparse={"metavar": "PATH"}),
+         "series", _env("hms.text-file"), None, _hms_text_file, None, {"metavar": "PATH"}),
     Flag("web.dashboard-url", "each printer's dashboard, linked from the pages: {printer} "
-         "and {serial} in it are filled in", _env("web.dashboard-url"),
-         argparse={"metavar": "URL"}),
+         "and {serial} in it are filled in", _env("web.dashboard-url"), None, _dashboard_url,
+         "", {"metavar": "URL"}),
     Flag("web.config.file", "TLS and basic auth for the web server, in the Prometheus "
-         "exporter-toolkit format; re-read when it changes", _env("web.config.file"),
-         argparse={"metavar": "PATH"}),
+         "exporter-toolkit format; re-read when it changes", _env("web.config.file"), None,
+         _web_config_file, None, {"metavar": "PATH"}),
     Flag("workers", "processes sharing the printers' sessions, by a hash of the serial; 1 "
          "keeps one process", _env("workers"), "default: one per CPU this process may use, "
-         f"at most {DEFAULT_WORKERS_CAP}", argparse={"metavar": "N"}),
+         f"at most {DEFAULT_WORKERS_CAP}", parse_workers, None, {"metavar": "N"}),
     _duration("workers.timeout", "longest a scrape or the landing page waits for the worker "
               "processes' answers, all of them together; a worker that misses it is "
               "restarted and its printers shown not up meanwhile", 3.0, 0.1),
@@ -436,6 +420,43 @@ FLAGS: tuple[Flag, ...] = (
 FLAG = {flag.name: flag for flag in FLAGS}
 # flag -> environment variable that sets it when the flag is not given
 ENVIRONMENT: dict[str, str] = {flag.name: flag.env for flag in FLAGS if flag.env}
+
+
+@dataclass(frozen=True)
+class Settings:
+    listen_host: str = "0.0.0.0"
+    listen_port: int = DEFAULT_PORT
+    printers_file: str | None = None
+    database: Mapping[str, Any] | None = None   # postgres params; holds the password: never log
+    demo: bool = False
+    demo_printers: int = FLAG["demo.printers"].value
+    demo_first_address: str = FLAG["demo.first-address"].value
+    printer: SessionSettings = field(default_factory=SessionSettings)   # whole to the sessions
+    inventory_timeout: float = FLAG["inventory.timeout"].value
+    log_level: str = FLAG["log.level"].value
+    shard: Shard = Shard()  # this exporter's slice of the printer list
+    hms_text_file: str | None = None   # Bambu's HMS/print_error texts, saved by the user
+    dashboard_url: str = ""   # --web.dashboard-url: a printer's dashboard, {printer} {serial}
+    web_config_file: str | None = None   # TLS and basic auth (exporter-toolkit format)
+    workers: int = 1
+    workers_timeout: float = FLAG["workers.timeout"].value   # all a scrape waits on workers
+    # Exporter conventions: every --web.listen-address (the first is listen_host/port;
+    # empty: just that one), sockets from systemd instead, the scrape path, the log format.
+    listen_addresses: tuple[tuple[str, int], ...] = ()
+    systemd_socket: bool = False
+    telemetry_path: str = FLAG["web.telemetry-path"].value
+    log_format: str = FLAG["log.format"].value
+    # The landing page: a plate waiting (FINISH or FAILED) longer than this needs a hand.
+    plate_waiting: float = FLAG["attention.plate-waiting"].value
+
+    @property
+    def addresses(self) -> tuple[tuple[str, int], ...]:
+        return self.listen_addresses or ((self.listen_host, self.listen_port),)
+
+    def __repr__(self) -> str:  # the database params hold a password
+        return (f"Settings(listen={self.listen_host}:{self.listen_port}, "
+                f"printers_file={self.printers_file!r}, database={'set' if self.database else None}, "
+                f"demo={self.demo})")
 
 
 def read(flags: Mapping[str, Any], environ: Mapping[str, str], name: str) -> Any:

@@ -333,8 +333,9 @@ def test_every_declared_flag_is_in_the_readme_with_its_variable_and_default(flag
     if row is None:   # a sub-flag named in its parent's row (--demo.printers in --demo's)
         return
     assert (f"`{flag.env}`" in row) == (flag.env is not None), row
-    if flag.shown and flag.shown.startswith("default ") and flag.shown != "default on":
-        assert f"`{flag.shown.removeprefix('default ')}`" in row.split("|")[3], row
+    shown = flag.default_text
+    if shown and shown.startswith("default ") and shown != "default on":
+        assert f"`{shown.removeprefix('default ')}`" in row.split("|")[3], row
 
 
 def test_every_readme_row_is_a_declared_flag() -> None:
