@@ -1,4 +1,6 @@
-"""Settings from flags, environment and files. Every bad value is a clear error."""
+"""Settings from flags, environment and files. Every bad value is a clear error.
+
+Each flag is declared once, in FLAGS below; the printer flags make one SessionSettings."""
 
 from __future__ import annotations
 
@@ -224,6 +226,9 @@ def parse_log_format(where: str, text: Any) -> str:
     return value
 
 
+# ---- end exporter conventions
+
+
 def parse_demo_printers(where: str, given: Any) -> int:
     text = str(given).strip()
     if not ascii_digits(text) or not 1 <= int(text) <= 1000:
@@ -239,9 +244,6 @@ def parse_demo_first_address(where: str, given: Any) -> str:
         raise ConfigError(f"{where}: {given!r} is not a loopback IPv4 address "
                           "(127.x.y.z)") from None
     return str(given)
-
-
-# ---- end exporter conventions
 
 
 def shard_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Shard:
