@@ -25,10 +25,11 @@ from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector,
 
 from exporter import __version__
 from exporter.config import (
-    DEFAULT_PORT,
-    DEFAULT_WORKERS_CAP,
-    ENVIRONMENT,
+    FLAG,
+    FLAGS,
+    Flag,
     Settings,
+    session_settings,
     settings_from,
 )
 from exporter.errors import ConfigError
@@ -78,64 +79,12 @@ def build_parser(command: str) -> argparse.ArgumentParser:
                "variable (the flag wins); the others only on the command line.")
 
     def flag(name: str, help_text: str, **kwargs: Any) -> None:
-        env = ENVIRONMENT.get(name) or HEALTHCHECK_ENVIRONMENT.get(name)
+        env = HEALTHCHECK_ENVIRONMENT.get(name)
         suffix = f" (env {env})" if env else ""
         parser.add_argument(f"--{name}", dest=name, help=help_text + suffix, **kwargs)
 
-    flag("web.listen-address", f"address to serve on, HOST:PORT (default :{DEFAULT_PORT}); "
-         "repeat it to serve on several (the variable takes them comma-separated)",
-         metavar="HOST:PORT", action="append")
-    flag("web.systemd-socket", "serve on the sockets systemd hands over (socket activation, "
-         "deploy/systemd/) instead of --web.listen-address", action="store_true", default=None)
-    flag("web.telemetry-path", "path of the metrics (default /metrics)", metavar="PATH")
-    flag("printers.file", "YAML printer list (re-read when it changes)", metavar="PATH")
-    flag("database-url", "PostgreSQL URL or DSN holding the `printers` table; otherwise "
-         "DB_HOST DB_PORT DB_NAME DB_USER DB_PASSWORD/DB_PASSWORD_FILE, or PG* variables",
-         metavar="URL")
-    flag("demo", "serve a simulated demo fleet (no printers needed)", action="store_true",
-         default=None)
-    flag("demo.printers", "printers in the demo fleet (default 12)", metavar="N")
-    flag("demo.first-address", "loopback address of the first demo printer; the others "
-         "follow (default 127.0.80.1)", metavar="IP")
-    flag("printer.staleness", "a printer silent for longer is not up (default 60s)",
-         metavar="DURATION")
-    flag("printer.pushall-interval", "full-report requests at most this often; P1 printers "
-         "lag when asked more often than every 5m (default 5m)", metavar="DURATION")
-    flag("printer.connect-timeout", "TCP connect + TLS handshake timeout (default 5s)",
-         metavar="DURATION")
-    flag("inventory.timeout", "longest a scrape waits for the printer list, then the last "
-         "good list is used (default 2s)", metavar="DURATION")
-    flag("log.level", "debug, info, warning or error (default info)", metavar="LEVEL")
-    flag("log.format", "text (time level logger: message), logfmt or json (one object per "
-         "line) (default text)", metavar="FORMAT")
-    flag("shard.count", "exporters sharing one printer list, each holding a disjoint slice "
-         "chosen by a stable hash of the serial (default 1)", metavar="N")
-    flag("shard.index", "this exporter's slice, 0..N-1; when not given with a count above 1, "
-         "the host name's -<ordinal> (a StatefulSet pod's name)", metavar="I")
-    flag("hms.text-file", "Bambu's HMS and print error texts, saved from Bambu's HMS "
-         "service (JSON; re-read when it changes): descriptions on HMS and print error "
-         "series", metavar="PATH")
-    flag("web.dashboard-url", "each printer's dashboard, linked from the pages: {printer} "
-         "and {serial} in it are filled in", metavar="URL")
-    flag("web.config.file", "TLS and basic auth for the web server, in the Prometheus "
-         "exporter-toolkit format; re-read when it changes", metavar="PATH")
-    flag("printer.ca-file", "PEM bundle of the printers' CA (Bambu's, from Bambu Studio's "
-         "resources): each printer's certificate must chain to it and name its serial, or "
-         "the access code is not sent (default: not verified)", metavar="PATH")
-    flag("printer.ftps", "read each job's 3MF over the printer's FTPS (port 990) for its "
-         "filament plan; --no-printer.ftps for farms that do not want it (default on)",
-         action=argparse.BooleanOptionalAction, default=None)
-    flag("filament.prices", "filament prices per kg by material or profile, YAML "
-         "(docs/job-files.md); re-read when it changes", metavar="PATH")
-    flag("workers", "processes sharing the printers' sessions, by a hash of the serial; 1 "
-         "keeps one process (default: one per CPU this process may use, at most "
-         f"{DEFAULT_WORKERS_CAP})", metavar="N")
-    flag("workers.timeout", "longest a scrape or the landing page waits for the worker "
-         "processes' answers, all of them together; a worker that misses it is restarted "
-         "and its printers shown not up meanwhile (default 3s)", metavar="DURATION")
-    flag("attention.plate-waiting", "on the landing page, a plate waiting to be cleared "
-         "(FINISH or FAILED) longer than this needs attention (default 15m)",
-         metavar="DURATION")
+    for declared in FLAGS:
+        add_flag(parser, declared)
     if command == "status":
         parser.add_argument("--timeout", default="10s", metavar="DURATION",
                             help="how long to wait for first reports (default 10s)")
@@ -153,6 +102,11 @@ def build_parser(command: str) -> argparse.ArgumentParser:
         flag("healthcheck.client-key", "its key (PEM)", metavar="PATH")
     parser.add_argument("--version", action=VersionAction)
     return parser
+
+
+def add_flag(parser: argparse.ArgumentParser, flag: Flag) -> None:
+    parser.add_argument(f"--{flag.name}", dest=flag.name, help=flag.help_text,
+                        **flag.argparse)
 
 
 class VersionAction(argparse.Action):
@@ -255,7 +209,7 @@ def start_demo(settings: Settings) -> tuple[Demo | None, str | None]:
         return None, None
     # job files on port 990 need root (or CAP_NET_BIND_SERVICE) to serve
     demo = Demo(settings.demo_printers, settings.demo_first_address,
-                ftps=settings.ftps and os.geteuid() == 0)
+                ftps=settings.printer.ftps and os.geteuid() == 0)
     try:
         return demo, str(demo.start())
     except OSError as exc:
@@ -291,19 +245,15 @@ def make_source(settings: Settings, printers_file: str | None) -> InventorySourc
 
 def make_fleet(settings: Settings, network: NetworkLoop) -> Fleet:
     """Sessions on `network`, all sharing one TLS context."""
-    return session_fleet(settings.staleness, settings.pushall_interval,
-                         settings.connect_timeout, network, settings.ca_file, settings.ftps,
-                         settings.filament_prices)
+    return session_fleet(settings.printer, network)
 
 
 def make_worker_pool(settings: Settings, texts: ErrorTexts | None) -> WorkerPool:
     """--workers N > 1: N processes own the sessions; this one serves HTTP and joins,
     and hands the workers the HMS texts it parsed."""
     return WorkerPool(settings.workers, WorkerSetup(
-        index=0, staleness=settings.staleness, pushall_interval=settings.pushall_interval,
-        connect_timeout=settings.connect_timeout, log_level=settings.log_level,
-        log_format=settings.log_format, ca_file=settings.ca_file, ftps=settings.ftps,
-        filament_prices=settings.filament_prices),
+        index=0, session=settings.printer, log_level=settings.log_level,
+        log_format=settings.log_format),
         reply_timeout=settings.workers_timeout, texts=texts)
 
 
@@ -454,6 +404,10 @@ def run_serve(settings: Settings) -> int:
             demo.stop()
 
 
+# The printer flags that mean something to one probe; the others keep their defaults.
+PROBE_FLAGS = ("printer.ca-file", "printer.connect-timeout")
+
+
 def run_probe(args: Sequence[str]) -> int:
     """`bambu-exporter probe --ip IP --serial SERIAL`: 0 when a report arrived, 1 when a
     step failed (the output names it and its fix), 2 for bad flags or no access code.
@@ -461,7 +415,7 @@ def run_probe(args: Sequence[str]) -> int:
     to every user of the machine."""
     import getpass
 
-    from exporter.config import check_ca_file, parse_positive_duration
+    from exporter.config import parse_positive_duration
     from exporter.printer.probe import probe
 
     parser = argparse.ArgumentParser(
@@ -471,23 +425,14 @@ def run_probe(args: Sequence[str]) -> int:
                     "The access code comes from BAMBU_ACCESS_CODE, else a prompt.")
     parser.add_argument("--ip", required=True, help="the printer's IP address (or host name)")
     parser.add_argument("--serial", required=True, help="the printer's serial number")
-    parser.add_argument("--printer.ca-file", dest="ca_file", metavar="PATH",
-                        help="verify the certificate against this bundle "
-                             "(env BAMBU_PRINTER_CA_FILE)")
-    parser.add_argument("--printer.connect-timeout", dest="connect_timeout", default=None,
-                        metavar="DURATION", help="each connect step's bound (default 5s; "
-                        "env BAMBU_PRINTER_CONNECT_TIMEOUT)")
+    for name in PROBE_FLAGS:
+        add_flag(parser, FLAG[name])
     parser.add_argument("--timeout", default="15s", metavar="DURATION",
                         help="how long to wait for the first report (default 15s)")
     parser.add_argument("--json", action="store_true", help="the result as JSON")
     parsed = parser.parse_args(args)
     try:
-        ca_file = parsed.ca_file or os.environ.get(ENVIRONMENT["printer.ca-file"]) or None
-        if ca_file:
-            check_ca_file("--printer.ca-file", ca_file)
-        connect_text = (parsed.connect_timeout
-                        or os.environ.get(ENVIRONMENT["printer.connect-timeout"]) or "5s")
-        connect_timeout = parse_positive_duration("--printer.connect-timeout", connect_text, 0.1)
+        settings = session_settings(vars(parsed), os.environ, only=PROBE_FLAGS)
         report_timeout = parse_positive_duration("--timeout", parsed.timeout, 0.1)
     except ConfigError as exc:
         print(f"bambu-exporter probe: error: {exc}", file=sys.stderr)
@@ -499,8 +444,7 @@ def run_probe(args: Sequence[str]) -> int:
                   "(it is never taken as an argument)", file=sys.stderr)
             return 2
         code = getpass.getpass("access code: ")
-    result = probe(parsed.ip, parsed.serial, code.strip(), ca_file, connect_timeout,
-                   report_timeout)
+    result = probe(parsed.ip, parsed.serial, code.strip(), settings, report_timeout)
     print(result.as_json() if parsed.json else result.as_text(), flush=True)
     return 0 if result.ok else 1
 
@@ -550,7 +494,7 @@ def run_hms_texts(args: Sequence[str]) -> int:
         print(f"bambu-exporter hms-texts: error: {message}", file=sys.stderr)
         return code
 
-    text_file = parsed.text_file or environ.get(ENVIRONMENT["hms.text-file"], "").strip()
+    text_file = parsed.text_file or environ.get(FLAG["hms.text-file"].env or "", "").strip()
     if not text_file:
         return fail(2, "--hms.text-file: where to save the texts is not given")
     if not os.path.isdir(os.path.dirname(os.path.abspath(text_file))):
@@ -614,7 +558,7 @@ def listed_prefixes(printers_file: str | None, database_url: str | None) -> list
 
     flags = {"printers.file": printers_file, "database-url": database_url}
     settings = settings_from(flags, {k: v for k, v in os.environ.items()
-                                     if k != ENVIRONMENT["hms.text-file"]})
+                                     if k != FLAG["hms.text-file"].env})
     source = make_source(settings, settings.printers_file)
     inventory = Inventory(source, timeout=max(settings.inventory_timeout, 5.0))
     try:

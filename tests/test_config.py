@@ -8,8 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from exporter.config import parse_duration, parse_listen_address, settings_from
+from exporter.config import (
+    FLAG,
+    FLAGS,
+    Flag,
+    parse_duration,
+    parse_listen_address,
+    session_settings,
+    settings_from,
+)
 from exporter.errors import ConfigError
+from exporter.printer.session import SessionSettings
 
 pytestmark = pytest.mark.tier("unit")
 
@@ -43,7 +52,7 @@ def test_bad_listen_addresses(text: str) -> None:
 def test_defaults_with_a_printers_file() -> None:
     settings = settings_from({"printers.file": "p.yaml"}, {})
     assert (settings.listen_host, settings.listen_port) == ("0.0.0.0", 9851)
-    assert settings.staleness == 60 and settings.pushall_interval == 300
+    assert settings.printer.staleness == 60 and settings.printer.pushall_interval == 300
     assert settings.inventory_timeout == 2 and settings.log_level == "info"
     assert settings.database is None and settings.printers_file == "p.yaml"
 
@@ -52,7 +61,7 @@ def test_flag_beats_environment_and_environment_beats_default() -> None:
     env = {"BAMBU_PRINTER_STALENESS": "2m", "BAMBU_WEB_LISTEN_ADDRESS": ":1234",
            "BAMBU_PRINTERS_FILE": "env.yaml", "BAMBU_LOG_LEVEL": "WARN"}
     settings = settings_from({"printer.staleness": "30s"}, env)
-    assert settings.staleness == 30
+    assert settings.printer.staleness == 30
     assert settings.listen_port == 1234
     assert settings.printers_file == "env.yaml"
     assert settings.log_level == "warning"
@@ -249,9 +258,9 @@ def test_telemetry_path_and_log_format_from_flags_and_variables() -> None:
 
 
 def test_printer_ftps_is_on_unless_turned_off() -> None:
-    assert settings_from({"printers.file": "p.yaml"}, {}).ftps is True
-    assert settings_from({"printers.file": "p.yaml", "printer.ftps": False}, {}).ftps is False
-    assert settings_from({"printers.file": "p.yaml"}, {"BAMBU_PRINTER_FTPS": "false"}).ftps is False
+    assert settings_from({"printers.file": "p.yaml"}, {}).printer.ftps is True
+    assert settings_from({"printers.file": "p.yaml", "printer.ftps": False}, {}).printer.ftps is False
+    assert settings_from({"printers.file": "p.yaml"}, {"BAMBU_PRINTER_FTPS": "false"}).printer.ftps is False
     with pytest.raises(ConfigError, match="BAMBU_PRINTER_FTPS"):
         settings_from({"printers.file": "p.yaml"}, {"BAMBU_PRINTER_FTPS": "maybe"})
 
@@ -260,7 +269,7 @@ def test_filament_prices_are_checked_at_start(tmp_path) -> None:  # noqa: ANN001
     good = tmp_path / "prices.yaml"
     good.write_text("currency: EUR\nprices: {PLA: 20}\n")
     assert settings_from({"printers.file": "p.yaml", "filament.prices": str(good)},
-                         {}).filament_prices == str(good)
+                         {}).printer.filament_prices == str(good)
     bad = tmp_path / "bad.yaml"
     bad.write_text("currency: EUR\nprices: {PLA: -1}\n")
     with pytest.raises(ConfigError, match="--filament.prices: .*not a price"):
@@ -299,3 +308,60 @@ def test_a_bad_dashboard_url_is_named(url: str, reason: str) -> None:
     with pytest.raises(ConfigError, match=r"--web\.dashboard-url") as caught:
         settings_from({"printers.file": "p.yaml", "web.dashboard-url": url}, {})
     assert reason in str(caught.value)
+
+
+# ---- each flag declared once (FLAGS): the parser, the variables, --help and the README
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def readme_rows() -> dict[str, str]:
+    """The README's flag table: first `--flag` of each row -> the row."""
+    rows = {}
+    for line in README.read_text().splitlines():
+        if line.startswith("| `--"):
+            name = line.split("`")[1].split()[0].removeprefix("--")
+            rows[name] = line
+    return rows
+
+
+@pytest.mark.parametrize("flag", FLAGS, ids=lambda flag: flag.name)
+def test_every_declared_flag_is_in_the_readme_with_its_variable_and_default(flag: Flag) -> None:
+    rows = readme_rows()
+    table = "\n".join(rows.values())
+    assert f"`--{flag.name}" in table
+    row = rows.get(flag.name)
+    if row is None:   # a sub-flag named in its parent's row (--demo.printers in --demo's)
+        return
+    assert (f"`{flag.env}`" in row) == (flag.env is not None), row
+    shown = flag.default_text
+    if shown and shown.startswith("default ") and shown != "default on":
+        assert f"`{shown.removeprefix('default ')}`" in row.split("|")[3], row
+
+
+def test_every_readme_row_is_a_declared_flag() -> None:
+    assert set(readme_rows()) <= {flag.name for flag in FLAGS}
+
+
+def test_help_comes_from_the_table() -> None:
+    from exporter.cli import build_parser
+    text = "".join(build_parser("serve").format_help().split())   # wrapped anywhere
+    for flag in FLAGS:
+        assert f"--{flag.name}" in text
+        assert "".join(flag.help_text.split()) in text, flag.name
+    assert FLAG["printer.staleness"].help_text.endswith(
+        "(default 60s) (env BAMBU_PRINTER_STALENESS)")
+
+
+def test_printer_defaults_are_the_session_settings_defaults() -> None:
+    settings = settings_from({"printers.file": "p.yaml"}, {})
+    assert settings.printer == SessionSettings()
+    assert FLAG["printer.pushall-interval"].shown == "default 5m"
+
+
+def test_session_settings_read_only_the_flags_asked_for() -> None:
+    # probe offers two printer flags: a bad value of another one's variable is not its concern
+    environ = {"BAMBU_PRINTER_STALENESS": "soon", "BAMBU_PRINTER_CONNECT_TIMEOUT": "2s"}
+    settings = session_settings({}, environ, only=("printer.connect-timeout",))
+    assert settings == SessionSettings(connect_timeout=2.0)
+    with pytest.raises(ConfigError, match="BAMBU_PRINTER_STALENESS: 'soon'"):
+        session_settings({}, environ)

@@ -7,6 +7,7 @@ background threads.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -26,18 +27,15 @@ from exporter.printer.status import PrinterStatus
 SessionFactory = Callable[[PrinterRecord], PrinterSession]
 
 
-def session_fleet(staleness: float, pushall_interval: float, connect_timeout: float,
-                  network: NetworkLoop, ca_file: str | None = None, ftps: bool = False,
-                  prices_file: str | None = None) -> Fleet:
-    """Sessions on `network`, all sharing one TLS context (verifying against `ca_file`
-    when given) and, with `ftps`, one bounded pool fetching job files: the exporter's own
-    fleet with --workers 1, and each worker process's."""
-    settings = SessionSettings(staleness=staleness, pushall_interval=pushall_interval,
-                               connect_timeout=connect_timeout,
-                               tls_context=make_tls_context(ca_file))
+def session_fleet(settings: SessionSettings, network: NetworkLoop) -> Fleet:
+    """Sessions on `network`, all sharing one TLS context (verifying against
+    `settings.ca_file` when given) and, with `settings.ftps`, one bounded pool fetching job
+    files: the exporter's own fleet with --workers 1, and each worker process's."""
+    settings = dataclasses.replace(settings, tls_context=make_tls_context(settings.ca_file))
     filament = None
-    if ftps:
-        prices = PriceFile(prices_file) if prices_file is not None else None
+    if settings.ftps:
+        prices = (PriceFile(settings.filament_prices) if settings.filament_prices is not None
+                  else None)
         filament = FilamentServices(JobFileFetcher(), prices)
     return Fleet(lambda record: PrinterSession(record, settings, network=network,
                                                filament=filament))

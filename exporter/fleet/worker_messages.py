@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from exporter.printer.session import SessionSettings
+
 RECORDS = "records"     # main -> worker: its printers (list[PrinterRecord]); no answer
 LINES = "lines"         # main -> worker: now; answer (id, FleetLines, changed statuses)
 STATUSES = "statuses"   # main -> worker: now; answer (id, list[PrinterStatus])
@@ -23,11 +25,6 @@ STOPPED = "stopped"
 @dataclass(frozen=True)
 class WorkerSetup:
     index: int
-    staleness: float
-    pushall_interval: float
-    connect_timeout: float
+    session: SessionSettings   # the command line's, whole (its tls_context None: made there)
     log_level: str = "info"
-    ca_file: str | None = None         # --printer.ca-file: printers' certificates verified
     log_format: str = "text"   # --log.format: the workers' lines look like the main one's
-    ftps: bool = True          # --printer.ftps: each job's plan read over FTPS
-    filament_prices: str | None = None   # --filament.prices: each worker re-reads it

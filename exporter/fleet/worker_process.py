@@ -64,8 +64,7 @@ def serve(conn: Connection) -> int:
     raise_to_hard_limit()   # the main process raised it already; a worker run alone has not
     network = NetworkLoop()
     network.start()
-    fleet = session_fleet(setup.staleness, setup.pushall_interval, setup.connect_timeout,
-                          network, setup.ca_file, setup.ftps, setup.filament_prices)
+    fleet = session_fleet(setup.session, network)
     texts = TextLookup()   # filled by the main process (TEXTS), which parses the file
     local = LocalFleet(fleet, log, texts)
     upkeep = FleetUpkeep(fleet)

@@ -27,6 +27,7 @@ from exporter.printer.mqtt.certificate import (
 )
 from exporter.printer.mqtt.client_session import ClientSession, SessionLost
 from exporter.printer.sanitize import MessageRejected, decode_message
+from exporter.printer.session import SessionSettings
 from exporter.printer.snapshot import firmware_from_version, model_from_version
 
 # print.fun: this bit set = the firmware requires authorization for commands
@@ -100,11 +101,14 @@ class _Failed(Exception):
         self.step, self.fix_step = step, fix_step or step
 
 
-def probe(ip: str, serial: str, access_code: str, ca_file: str | None = None,
-          connect_timeout: float = 5.0, report_timeout: float = 15.0,
-          port: int = PORT, clock: Callable[[], float] = time.monotonic) -> ProbeResult:
-    """Run every step; the result says which passed and, if one failed, which and the fix.
-    The access code goes into the CONNECT only, never into the result."""
+def probe(ip: str, serial: str, access_code: str, settings: SessionSettings | None = None,
+          report_timeout: float = 15.0, port: int = PORT,
+          clock: Callable[[], float] = time.monotonic) -> ProbeResult:
+    """Run every step, as a session with `settings` would connect (its CA file and connect
+    timeout); the result says which passed and, if one failed, which and the fix. The
+    access code goes into the CONNECT only, never into the result."""
+    settings = settings or SessionSettings()
+    ca_file, connect_timeout = settings.ca_file, settings.connect_timeout
     serial = serial.strip().upper()
     result = ProbeResult(ip, serial)
     started = clock()

@@ -57,11 +57,19 @@ GET_VERSION = {"info": {"command": "get_version"}}
 
 @dataclass(frozen=True)
 class SessionSettings:
+    """A printer session's settings: built once from the command line (config.py, whose
+    flag table takes these defaults) and handed whole to the fleet, each worker process
+    and `probe`."""
     staleness: float = 60.0          # seconds without a message before a printer is not up
     pushall_interval: float = 300.0  # P1 printers lag when asked more often than every 5 min
     connect_timeout: float = 5.0     # TCP connect + TLS handshake; bounds a hung printer
+    ca_file: str | None = None       # printers' certificates must chain to it, CN = serial
+    ftps: bool = True                # each job's 3MF read over the printer's FTPS
+    filament_prices: str | None = None   # price per kg by material or profile (YAML)
     reconnect_max_delay: int = 60    # exponential back-off ceiling between connects
-    tls_context: ssl.SSLContext | None = None  # shared by every session; None: one of its own
+    # Shared by every session, made from ca_file by the fleet; None: one of its own. An
+    # SSLContext does not pickle: it stays None on the way to a worker process.
+    tls_context: ssl.SSLContext | None = None
 
 
 # Longest close() waits for the network loop to send the DISCONNECT; the loop never waits

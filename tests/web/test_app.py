@@ -22,6 +22,7 @@ from prometheus_client.openmetrics.parser import (
 
 from exporter.cli import Exporter
 from exporter.config import Settings
+from exporter.printer.session import SessionSettings
 from exporter.printer.words import state_words
 from exporter.simulator import Fault, SimulatedFleet
 from exporter.simulator.inventory_out import write_yaml
@@ -70,7 +71,8 @@ def running(addresses: AddressPool) -> Iterator[Running]:
         printers_file = Path(tmp.name) / "printers.yaml"
         write_yaml(printers_file, records)
         settings = Settings(listen_host="127.0.0.1", listen_port=0,
-                            printers_file=str(printers_file), staleness=5.0)
+                            printers_file=str(printers_file),
+                            printer=SessionSettings(staleness=5.0))
         exporter = Exporter(settings)
         exporter.start()
         env = Running(fleet, exporter, records)
@@ -259,7 +261,8 @@ def test_landing_page_follows_the_printer_list_without_a_scrape(addresses: Addre
         printers_file = tmp_path / "printers.yaml"
         write_yaml(printers_file, fleet.records[:2])
         exporter = Exporter(Settings(listen_host="127.0.0.1", listen_port=0,
-                                     printers_file=str(printers_file), staleness=5.0))
+                                     printers_file=str(printers_file),
+                            printer=SessionSettings(staleness=5.0)))
         exporter.start()
         base = f"http://127.0.0.1:{exporter.web.port}"
         wait_until(lambda: [r["Up"] for r in fleet_table(http_get(base + "/").text)]

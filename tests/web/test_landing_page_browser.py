@@ -25,6 +25,7 @@ from PIL import Image
 
 from exporter.cli import Exporter
 from exporter.config import Settings
+from exporter.printer.session import SessionSettings
 from exporter.printer.words import state_words
 from exporter.simulator import Fault, SimulatedFleet
 from exporter.simulator.models import MODELS
@@ -103,7 +104,8 @@ def serve(count: int, first: str, trouble: dict[str, int]) -> Iterator[Page]:
         printers_file = Path(tmp.name) / "printers.yaml"
         fleet.write_inventory_yaml(printers_file)
         exporter = Exporter(Settings(listen_host="127.0.0.1", listen_port=0,
-                                     printers_file=str(printers_file), staleness=30.0,
+                                     printers_file=str(printers_file),
+                            printer=SessionSettings(staleness=30.0),
                                      hms_text_file=str(HMS_TEXTS)))
         exporter.start()
         base = f"http://127.0.0.1:{exporter.web.port}"
