@@ -103,8 +103,8 @@ def _describe_connect_error(reason: OfflineReason, exc: BaseException | None,
     if isinstance(exc, LocalFailure):
         return describe_local(exc)
     detail = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-    refused = reason is OfflineReason.REFUSED
-    return f"{'TLS session refused' if refused else 'unreachable'}: {detail}"
+    what = "TLS session refused" if reason is OfflineReason.REFUSED else reason.label
+    return f"{what}: {detail}"
 
 
 def describe_local(exc: LocalFailure) -> str:
