@@ -43,6 +43,10 @@ class OfflineReason(enum.Enum):
         self.fix = fix          # what a person does about it
         self.counted = counted  # a bambu_printer_connection_errors_total{reason} series
 
+    def __str__(self) -> str:
+        # Logs and messages that format a member say its label, as the metric does.
+        return self.label
+
 
 # The label values of bambu_printer_connection_errors_total, in exposition order.
 COUNTED_REASONS: tuple[OfflineReason, ...] = tuple(r for r in OfflineReason if r.counted)

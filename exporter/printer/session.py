@@ -400,7 +400,7 @@ class PrinterSession:
                                    (time.time(), reason, message))[-RECENT_ERRORS:]
         if changed:  # once per kind of failure, not once per retry
             self._log.warning("printer %s (%s at %s): %s: %s", self.record.name,
-                              self.record.serial, self.record.ip, reason, message)
+                              self.record.serial, self.record.ip, reason.label, message)
 
     # ------------------------------------------------------------------ reading
 

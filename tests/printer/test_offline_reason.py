@@ -101,3 +101,8 @@ def test_no_module_spells_a_reason_as_a_string() -> None:
                     and node.value not in NOT_REASONS.get(where, set()):
                 stray.append(f"{where}:{node.lineno}: {node.value!r}")
     assert not stray, "use OfflineReason, not a string:\n" + "\n".join(stray)
+
+
+def test_a_reason_formats_as_its_label() -> None:
+    """Logs (and people grepping them) read the label the metric carries."""
+    assert f"{OfflineReason.AUTH}" == "auth" and str(OfflineReason.SILENT) == "silent"
