@@ -39,6 +39,11 @@ from exporter.fleet.rendered import LocalFleet
 from exporter.fleet.worker_messages import WorkerSetup
 from exporter.fleet.worker_metrics import WorkerProcessCollector
 from exporter.fleet.workers import WorkerPool
+from exporter.http_server.listeners import bind_listeners
+from exporter.http_server.server import WebServer
+from exporter.http_server.server_core import ServerLimits
+from exporter.http_server.server_metrics import WebServerCollector
+from exporter.http_server.systemd_socket import systemd_sockets
 from exporter.inventory.last_good import Inventory, describe_source
 from exporter.inventory.record import InventorySource
 from exporter.inventory.shard import describe_slice
@@ -54,11 +59,6 @@ from exporter.version import version_text
 from exporter.web.app import make_app
 from exporter.web.healthcheck import HEALTHCHECK_ENVIRONMENT, PROBES
 from exporter.web.healthcheck import run as run_healthcheck
-from exporter.web.listeners import bind_listeners
-from exporter.web.server import WebServer
-from exporter.web.server_core import ServerLimits
-from exporter.web.server_metrics import WebServerCollector
-from exporter.web.systemd_socket import systemd_sockets
 
 COMMANDS = ("serve", "status", "simulate", "probe", "healthcheck", "hms-texts")
 log = logging.getLogger("exporter")

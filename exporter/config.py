@@ -13,6 +13,7 @@ from typing import Any
 
 from exporter.errors import ConfigError
 from exporter.fleet.cpu_quota import cpu_limit
+from exporter.http_server.web_config import load_web_config
 from exporter.inventory.postgres import postgres_params
 from exporter.inventory.shard import Shard, shard_from
 from exporter.logs import LOG_FORMATS
@@ -21,7 +22,6 @@ from exporter.printer.mqtt.bambu import make_tls_context
 from exporter.text import ascii_digits
 from exporter.web.app import RESERVED_PATHS
 from exporter.web.html_parts import check_dashboard_url
-from exporter.web.web_config import load_web_config
 
 # ASCII digits only: str.isdigit() and \d take "²" or "١", which int() refuses or reads.
 _DURATION = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)?$")

@@ -24,6 +24,9 @@ import pytest
 from tests.support.addresses import AddressPool
 from tests.support.postgres import PostgresCluster
 
+# the `pki` fixture of the web and HTTP server tests
+pytest_plugins = ["tests.support.pki_fixture"]
+
 TIERS = ("unit", "e2e", "stack")
 
 _db_counter = itertools.count()

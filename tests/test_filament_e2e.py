@@ -142,6 +142,11 @@ def test_a_multi_filament_job_is_planned_mapped_and_booked(setup: Setup) -> None
                  serial=handle.serial) == pytest.approx(plate.weight)
     assert value(setup.samples(), "bambu_printer_job_predicted_seconds",
                  serial=handle.serial) == plate.prediction
+    # the printer's page lists the plate's filaments, each with its grams
+    page = http_get(f"{setup.base}/printer/{handle.serial}").text
+    assert 'id="plate-filaments"' in page
+    for f in plate.filaments:
+        assert f"{f.grams:.1f} g" in page
     handle.set_state("FINISH")
     want = expected_use(handle, 1.0)
     got = wait_until(lambda: used(setup, handle) or None, 20, what="filament used")

@@ -79,17 +79,8 @@ class PrinterPki:
 
 def server_context() -> ssl.SSLContext:
     """A server SSLContext with a fresh self-signed certificate."""
-    openssl = _openssl()
     with tempfile.TemporaryDirectory(prefix="bambu-sim-cert-") as tmp:
-        key, cert = Path(tmp) / "key.pem", Path(tmp) / "cert.pem"
-        proc = subprocess.run(
-            [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-             "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "3650",
-             "-subj", "/CN=bambu-exporter simulated printer"],
-            capture_output=True, text=True, timeout=30)
-        if proc.returncode != 0:
-            raise RuntimeError(f"openssl could not make the simulator certificate: "
-                               f"{proc.stderr.strip()[:300]}")
+        cert, key = self_signed_files(Path(tmp))
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(str(cert), str(key))
     return context

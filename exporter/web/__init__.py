@@ -1,2 +1,3 @@
-"""HTTP. Takes the registry and the fleet's statuses; hands on /metrics, /healthz and the
-landing page to Prometheus and people."""
+"""HTTP. Takes the registry and the fleet's statuses; hands on /metrics, the health
+endpoints, the landing page and each printer's page to Prometheus and people, served by
+http_server/."""

@@ -29,8 +29,8 @@ from typing import Any
 
 from exporter.config import ENVIRONMENT, parse_listen_addresses, parse_positive_duration
 from exporter.errors import ConfigError
+from exporter.http_server.web_config import load_web_config
 from exporter.web.app import HEALTHY_PATHS, READY_PATH
-from exporter.web.web_config import load_web_config
 
 # flag -> variable of the healthcheck's own flags (the serve flags' are config.ENVIRONMENT)
 HEALTHCHECK_ENVIRONMENT = {

@@ -26,7 +26,7 @@ from exporter.printer.words import (
     stage_words,
     state_words,
 )
-from exporter.web.attention import troubles
+from exporter.web.attention import tray_words, troubles
 from exporter.web.html_parts import (
     STYLE,
     ago,
@@ -37,6 +37,7 @@ from exporter.web.html_parts import (
     e,
     swatch,
 )
+from exporter.web.job_words import state_age_words
 from exporter.web.landing_page import REFRESH_SECONDS, trouble_list
 
 PAGE_STYLE = STYLE + """
@@ -66,7 +67,7 @@ def printer_page(status: PrinterStatus, now: float, describe: Describe,
         links.append(f'<a href="{e(url)}" rel="noreferrer" id="dashboard">dashboard</a>')
     sections = [_overview(status, snap, now), _attention(status, describe)]
     if snap is not None:
-        sections += [_job(snap, now), _temperatures(snap), _nozzles(snap), _ams(snap),
+        sections += [_job(status, snap, now), _temperatures(snap), _nozzles(snap), _ams(snap),
                      _hms(status, snap, describe), _machine(snap)]
     sections.append(_connection(status, now))
     body = "\n".join(part for part in sections if part)
@@ -114,6 +115,9 @@ def _overview(status: PrinterStatus, snap: PrinterSnapshot | None, now: float) -
     state = status.state
     rows = [("State", f'<span class="state-{e(state.lower())}" id="state">'
                       f"{e(state_words(state))}</span> <span class=\"small\">({e(state)})</span>")]
+    since = state_age_words(status, now)
+    if since:
+        rows.append(("For", f'<span id="state-age">{e(since)}</span>'))
     if snap is not None and snap.stage:
         rows.append(("Stage", f'<span id="stage">{e(stage_words(snap.stage))}</span>'))
     rows += [("Model", e(model_words(status.model))),
@@ -129,7 +133,7 @@ def _attention(status: PrinterStatus, describe: Describe) -> str:
     return _card("attention", "Needs attention", trouble_list(tuple(found)))
 
 
-def _job(snap: PrinterSnapshot, now: float) -> str:
+def _job(status: PrinterStatus, snap: PrinterSnapshot, now: float) -> str:
     rows: list[tuple[str, str]] = []
     name = snap.job_task or snap.job_file
     if name:
@@ -147,9 +151,39 @@ def _job(snap: PrinterSnapshot, now: float) -> str:
         rows.append(("Ends", e(clock(now + snap.remaining_seconds))))
     if snap.speed is not None and snap.state in ("RUNNING", "PAUSE", "PREPARE"):
         rows.append(("Speed", f"{snap.speed * 100:.0f} %"))
+    plan = status.filament.plan if status.filament is not None else None
+    if plan is not None and status.filament is not None and status.filament.job_active:
+        if plan.prediction_seconds is not None:
+            rows.append(("Sliced time", e(duration(plan.prediction_seconds))))
+        if plan.weight_grams is not None:
+            rows.append(("Sliced weight", f"{plan.weight_grams:.0f} g"))
+    ended = status.last_job
+    if ended is not None:
+        rows.append(("Last job", f'<span id="last-job">{e(ended.result)}, '
+                                 f"{e(ago(ended.ended, now))} after "
+                                 f"{e(duration(ended.duration))}</span>"))
+    content = _facts(rows) if rows else '<p class="muted">No job.</p>'
+    return _card("job", "Job", content + _plate_filaments(status))
+
+
+def _plate_filaments(status: PrinterStatus) -> str:
+    """The running job's filaments from its 3MF (read over FTPS): colour, material, grams
+    and metres as sliced, and the tray that feeds each."""
+    filament = status.filament
+    if filament is None or filament.plan is None or not filament.job_active:
+        return ""
+    rows = []
+    for planned, tray in filament.trays:
+        where = tray_words(tray.ams, tray.tray) if tray is not None else "not known"
+        rows.append(f"<tr><td>{swatch(planned.color.lstrip('#'))} "
+                    f"{e(planned.material or 'filament')}</td>"
+                    f'<td class="n">{planned.grams:.1f} g</td>'
+                    f'<td class="n">{planned.meters:.2f} m</td><td>{e(where)}</td></tr>')
     if not rows:
-        return _card("job", "Job", '<p class="muted">No job.</p>')
-    return _card("job", "Job", _facts(rows))
+        return ""
+    return ('<h3 class="small">This plate\'s filaments</h3>'
+            '<table id="plate-filaments"><thead><tr><th>Filament</th><th>Grams</th>'
+            f'<th>Metres</th><th>Tray</th></tr></thead><tbody>{"".join(rows)}</tbody></table>')
 
 
 def _temperatures(snap: PrinterSnapshot) -> str:

@@ -2,7 +2,7 @@
 any warning a failure, and `systemd-analyze security`), the service takes its socket
 from the .socket unit and its password as a credential, and the environment file names
 only variables the exporter reads. Serving on a socket handed over this way is tested
-in tests/web/test_systemd_socket.py."""
+in tests/http_server/test_systemd_socket.py."""
 
 from __future__ import annotations
 

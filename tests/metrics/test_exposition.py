@@ -37,13 +37,13 @@ from prometheus_client.openmetrics.exposition import (
 )
 from prometheus_client.samples import Exemplar
 
+from exporter.http_server.server import WebServer
 from exporter.metrics import exposition
 from exporter.metrics.catalogue import (
     families,
 )
 from exporter.metrics.exposition import render
 from exporter.web.app import make_app
-from exporter.web.server import WebServer
 from tests.metrics.test_catalogue import golden_samples
 
 pytestmark = pytest.mark.tier("unit")

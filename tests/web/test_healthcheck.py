@@ -21,10 +21,10 @@ from prometheus_client import CollectorRegistry
 
 from exporter.cli import Exporter
 from exporter.config import Settings
+from exporter.http_server.server import WebServer
 from exporter.web.app import make_app
-from exporter.web.server import WebServer
 from tests.support.e2e import REPO, clean_env
-from tests.web.pki import KeyPair, bcrypt_hash, make_ca, make_signed
+from tests.support.pki import KeyPair, bcrypt_hash, make_ca, make_signed
 
 pytestmark = pytest.mark.tier("e2e")
 

@@ -8,6 +8,10 @@ from dataclasses import replace
 
 import pytest
 
+from exporter.printer.job_file.book import FilamentStatus
+from exporter.printer.job_file.plan import JobPlan, PlannedFilament
+from exporter.printer.job_file.trays import TrayRef
+from exporter.printer.jobs import EndedJob, Job
 from exporter.printer.offline_reason import OfflineReason
 from exporter.printer.snapshot import snapshot
 from exporter.printer.status import PrinterStatus
@@ -149,3 +153,32 @@ def test_escaped_no_script_dashboard_link() -> None:
     assert not re.search(r"<[^>]*\bsrc=|<link\b", page)
     page404 = not_found_page('"><b>x</b>')
     assert "<b>x</b>" not in page404 and "&lt;b&gt;x&lt;/b&gt;" in page404
+
+
+def test_the_job_card_says_how_long_the_plate_and_the_last_job() -> None:
+    plan = JobPlan(plate=2, prediction_seconds=3 * 3600 + 20 * 60, weight_grams=152.4,
+                   filaments=(PlannedFilament(1, "GFA00", "PLA", "#101010", 120.5, 40.25),
+                              PlannedFilament(2, "GFL99", "PETG", "#FFFFFF", 31.9, 10.5)))
+    filament = FilamentStatus(plan=plan, job_active=True,
+                              trays=((plan.filaments[0], TrayRef("0", "2")),
+                                     (plan.filaments[1], TrayRef("external", "254"))))
+    job = Job(number=3, started=NOW - 9000, seen_start=True, subtask_name="bracket",
+              gcode_file="", subtask_id="", task_id="", project=None, progress=1.0, layer=90)
+    page = printer_page(status(payloads.x1c_running(), "X1C", "00M09A0000009",
+                               filament=filament, state_since=NOW - 47 * 60,
+                               last_job=EndedJob(job, "cancelled", NOW - 3 * 3600, 1800.0,
+                                                 0x0300400C)), NOW, describe)
+    assert "For printing for 47 min" in text_of(page, "summary")
+    card = text_of(page, "job")
+    assert "Sliced time 3 h 20 min" in card and "Sliced weight 152 g" in card
+    assert "Last job cancelled, 3 h 00 min ago after 30 min" in card
+    assert "PLA 120.5 g 40.25 m AMS 1 slot 3" in card
+    assert "PETG 31.9 g 10.50 m external spool" in card
+    assert 'style="background:#101010"' in page
+    # no plan while no job runs, and an offline printer shows no job card at all
+    idle = printer_page(status(payloads.x1c_running(), "X1C", "00M09A0000009",
+                               filament=replace(filament, job_active=False)), NOW, describe)
+    assert "plate-filaments" not in idle
+    offline = printer_page(status(payloads.x1c_running(), "X1C", "00M09A0000009", up=False,
+                                  filament=filament), NOW, describe)
+    assert 'id="job"' not in offline

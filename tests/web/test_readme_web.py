@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from exporter.web.connection import MAX_REQUEST_LINE, WRITE_CHUNK
-from exporter.web.server import ServerLimits
-from exporter.web.web_config import load_web_config
+from exporter.http_server.connection import MAX_REQUEST_LINE, WRITE_CHUNK
+from exporter.http_server.server import ServerLimits
+from exporter.http_server.web_config import load_web_config
 from tests.support.docs import page_with
 
 pytestmark = pytest.mark.tier("unit")

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from exporter.web.server import ServerLimits, WebServer
+from exporter.http_server.server import ServerLimits, WebServer
 from tests.support.e2e import wait_until
 
 pytestmark = pytest.mark.tier("e2e")

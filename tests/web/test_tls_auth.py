@@ -25,11 +25,11 @@ import pytest
 
 from exporter.cli import Exporter
 from exporter.config import Settings
+from exporter.http_server.server import ServerLimits, WebServer
 from exporter.simulator import SimulatedFleet
-from exporter.web.server import ServerLimits, WebServer
 from tests.support.addresses import AddressPool
 from tests.support.e2e import free_port, wait_until
-from tests.web.pki import KeyPair, bcrypt_hash, cert_der, fingerprint, make_ca, make_signed
+from tests.support.pki import KeyPair, bcrypt_hash, cert_der, fingerprint, make_ca, make_signed
 
 pytestmark = pytest.mark.tier("e2e")
 

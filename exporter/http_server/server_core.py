@@ -18,14 +18,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
-from exporter.web.answer_budget import AnswerBudget
-from exporter.web.auth_gate import AuthGate
-from exporter.web.basic_auth import BasicAuth
-from exporter.web.config_watch import WebConfigWatcher
-from exporter.web.rate_limited_log import RateLimitedLog
-from exporter.web.render_gate import RenderGate
-from exporter.web.web_config import WebConfig, raised_transport
-from exporter.web.wsgi_call import Reply
+from exporter.http_server.answer_budget import AnswerBudget
+from exporter.http_server.auth_gate import AuthGate
+from exporter.http_server.basic_auth import BasicAuth
+from exporter.http_server.config_watch import WebConfigWatcher
+from exporter.http_server.rate_limited_log import RateLimitedLog
+from exporter.http_server.render_gate import RenderGate
+from exporter.http_server.web_config import WebConfig, raised_transport
+from exporter.http_server.wsgi_call import Reply
 
 
 class Connection(Protocol):
@@ -115,7 +115,7 @@ class ServerCore:
         # too_large (413, 414, 431), unsupported (501, 505); busy (503) is the render
         # gate's and the auth gate's `refused`, throttled (429) the auth gate's
         self.refused: Counter[str] = Counter()
-        self.bad_clients = RateLimitedLog(logging.getLogger("exporter.web.connection"))
+        self.bad_clients = RateLimitedLog(logging.getLogger("exporter.http_server.connection"))
         # Connections set up under a config older than this one are below what is asked now
         self._secure_from = 0
 

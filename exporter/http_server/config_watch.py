@@ -19,8 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from exporter.errors import ConfigError
+from exporter.http_server.web_config import WebConfig, load_web_config, lowered_security
 from exporter.text import HungReads, ReadHung
-from exporter.web.web_config import WebConfig, load_web_config, lowered_security
 
 log = logging.getLogger(__name__)
 CHECK_INTERVAL = 1.0

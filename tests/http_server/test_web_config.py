@@ -10,8 +10,8 @@ import pytest
 from exporter.cli import main
 from exporter.config import settings_from
 from exporter.errors import ConfigError
-from exporter.web.web_config import load_web_config
-from tests.web.pki import KeyPair, bcrypt_hash
+from exporter.http_server.web_config import load_web_config
+from tests.support.pki import KeyPair, bcrypt_hash
 
 pytestmark = pytest.mark.tier("e2e")   # certificates made with openssl
 

@@ -12,9 +12,9 @@ from typing import Any
 import bcrypt
 import pytest
 
-from exporter.web.basic_auth import FAILED_FOR, BasicAuth, credentials
-from exporter.web.server import WebServer
-from tests.web.pki import bcrypt_hash
+from exporter.http_server.basic_auth import FAILED_FOR, BasicAuth, credentials
+from exporter.http_server.server import WebServer
+from tests.support.pki import bcrypt_hash
 
 pytestmark = pytest.mark.tier("unit")
 

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from exporter.web.rate_limited_log import RateLimitedLog
+from exporter.http_server.rate_limited_log import RateLimitedLog
 
 pytestmark = pytest.mark.tier("unit")
 

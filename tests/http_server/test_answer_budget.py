@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from exporter.web.answer_budget import SMALL, AnswerBudget
-from exporter.web.server import ServerLimits, WebServer
+from exporter.http_server.answer_budget import SMALL, AnswerBudget
+from exporter.http_server.server import ServerLimits, WebServer
 from tests.support.e2e import wait_until
 
 pytestmark = pytest.mark.tier("e2e")

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from enum import Enum
 
-from exporter.web.client_address import client_key, network_key
+from exporter.http_server.client_address import client_key, network_key
 
 
 class Verdict(Enum):

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from exporter.web.server_core import ServerCore
+from exporter.http_server.server_core import ServerCore
 
 DROP_REASONS = ("header_timeout", "body_timeout", "write_timeout", "idle_timeout",
                 "connection_limit", "client_limit", "tls_handshake", "security_reload")

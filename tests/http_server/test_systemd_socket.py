@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from exporter.errors import ConfigError
-from exporter.web.systemd_socket import systemd_sockets
+from exporter.http_server.systemd_socket import systemd_sockets
 from tests.support.addresses import AddressPool
 from tests.support.e2e import REPO, clean_env, http_get, wait_until
 
@@ -89,7 +89,7 @@ def test_a_descriptor_that_is_not_a_tcp_socket_is_refused() -> None:
     script = """
 import os
 from exporter.errors import ConfigError
-from exporter.web.systemd_socket import systemd_sockets
+from exporter.http_server.systemd_socket import systemd_sockets
 read_end, _ = os.pipe()
 os.dup2(read_end, 3)
 try:

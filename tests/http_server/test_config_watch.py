@@ -14,11 +14,11 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from exporter.errors import ConfigError
-from exporter.web.config_watch import WebConfigWatcher
-from exporter.web.server_core import ServerCore, ServerLimits
-from exporter.web.server_metrics import WebServerCollector
-from exporter.web.web_config import MAX_FILE_BYTES
-from tests.web.pki import KeyPair, bcrypt_hash
+from exporter.http_server.config_watch import WebConfigWatcher
+from exporter.http_server.server_core import ServerCore, ServerLimits
+from exporter.http_server.server_metrics import WebServerCollector
+from exporter.http_server.web_config import MAX_FILE_BYTES
+from tests.support.pki import KeyPair, bcrypt_hash
 
 pytestmark = pytest.mark.tier("e2e")   # certificates made with openssl
 

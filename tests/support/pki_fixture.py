@@ -1,11 +1,12 @@
-"""Fixtures the web tests share: a CA and a server certificate it signed. A test file
-that needs more certificates defines its own `pki`."""
+"""The `pki` fixture the web and HTTP server tests share (a CA and a server certificate
+it signed), registered in tests/conftest.py. A test file that needs more certificates
+defines its own `pki`."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.web.pki import KeyPair, make_ca, make_signed
+from tests.support.pki import KeyPair, make_ca, make_signed
 
 
 @pytest.fixture(scope="module")

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from exporter.web.connection import WRITE_CHUNK
-from exporter.web.server import ServerLimits, WebServer
-from exporter.web.server_metrics import WebServerCollector
+from exporter.http_server.connection import WRITE_CHUNK
+from exporter.http_server.server import ServerLimits, WebServer
+from exporter.http_server.server_metrics import WebServerCollector
 from tests.support.e2e import http_get, wait_until
 
 pytestmark = pytest.mark.tier("e2e")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from exporter.web.client_address import client_key, network_key
+from exporter.http_server.client_address import client_key, network_key
 
 pytestmark = pytest.mark.tier("unit")
 

@@ -3,7 +3,7 @@ loopback address, each sending request after request with a fresh random passwor
 kept-alive connection, as fast as answers come. Runs until its stdin closes, then prints
 the statuses it got as JSON.
 
-    python -m tests.web.password_flood HOST PORT FIRST_ADDRESS COUNT USER [fresh]
+    python -m tests.http_server.password_flood HOST PORT FIRST_ADDRESS COUNT USER [fresh]
 
 With `fresh`, every request comes on a new connection from the next address of
 FIRST_ADDRESS's /24 (each used once until the 254 run out), as an attacker holding a

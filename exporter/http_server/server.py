@@ -15,11 +15,11 @@ import ssl
 import threading
 from collections.abc import Callable, Iterable, Sequence
 
-from exporter.web.config_watch import WebConfigWatcher
-from exporter.web.connection import HttpConnection
-from exporter.web.listeners import bind_listeners, describe_address
-from exporter.web.server_core import HEALTH_PATHS, ServerCore, ServerLimits
-from exporter.web.web_config import WebConfig
+from exporter.http_server.config_watch import WebConfigWatcher
+from exporter.http_server.connection import HttpConnection
+from exporter.http_server.listeners import bind_listeners, describe_address
+from exporter.http_server.server_core import HEALTH_PATHS, ServerCore, ServerLimits
+from exporter.http_server.web_config import WebConfig
 
 log = logging.getLogger(__name__)
 

@@ -30,11 +30,11 @@ from http import HTTPStatus
 
 import h11
 
-from exporter.web.auth_gate import Verdict
-from exporter.web.basic_auth import MAX_PASSWORD_BYTES, credentials, too_long
-from exporter.web.client_address import client_key
-from exporter.web.server_core import ServerCore
-from exporter.web.wsgi_call import Reply, call_wsgi, make_environ
+from exporter.http_server.auth_gate import Verdict
+from exporter.http_server.basic_auth import MAX_PASSWORD_BYTES, credentials, too_long
+from exporter.http_server.client_address import client_key
+from exporter.http_server.server_core import ServerCore
+from exporter.http_server.wsgi_call import Reply, call_wsgi, make_environ
 
 log = logging.getLogger(__name__)
 

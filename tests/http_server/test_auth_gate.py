@@ -19,8 +19,8 @@ from typing import Any
 import bcrypt
 import pytest
 
-from exporter.web.auth_gate import AuthGate, Verdict
-from exporter.web.server import WebServer
+from exporter.http_server.auth_gate import AuthGate, Verdict
+from exporter.http_server.server import WebServer
 from tests.support.addresses import AddressPool
 from tests.support.e2e import wait_until
 
@@ -188,7 +188,7 @@ def test_a_valid_user_gets_in_during_a_wrong_password_flood(
     server = WebServer(hello, host, 0, web_config_file=str(config))
     server.start()
     flood = subprocess.Popen(
-        [sys.executable, "-m", "tests.web.password_flood", host, str(server.port),
+        [sys.executable, "-m", "tests.http_server.password_flood", host, str(server.port),
          flooding, "100", USER, *(["fresh"] if fresh else [])],
         cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     counts: dict[str, int] = {}

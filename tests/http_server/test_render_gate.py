@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from exporter.web.render_gate import RenderGate
+from exporter.http_server.render_gate import RenderGate
 
 pytestmark = pytest.mark.tier("unit")
 

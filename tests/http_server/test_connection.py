@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exporter.web.server import ServerLimits, WebServer
+from exporter.http_server.server import ServerLimits, WebServer
 
 pytestmark = pytest.mark.tier("e2e")
 
