@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from exporter.printer.offline_reason import OfflineReason
 from exporter.printer.snapshot import snapshot
 from exporter.printer.status import PrinterStatus
 from exporter.simulator import reports
@@ -37,7 +38,7 @@ from exporter.web.printer_page import printer_page
 from tests.support.reference import fleet_samples
 
 LABELS = {"A1MINI": "A1_MINI"}
-REASONS = ("auth", "refused", "timeout")
+REASONS = (OfflineReason.AUTH, OfflineReason.REFUSED, OfflineReason.TIMEOUT)
 
 
 def fleet(count: int, seed: int = 1) -> list[PrinterStatus]:

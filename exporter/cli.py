@@ -54,6 +54,7 @@ from exporter.metrics.collector import FleetCollector, RenderedFleet
 from exporter.metrics.memory import Allocator
 from exporter.printer.error_texts import ErrorTexts
 from exporter.printer.network_loop import GIL_SWITCH_INTERVAL, NetworkLoop
+from exporter.printer.offline_reason import OfflineReason
 from exporter.text import file_kind
 from exporter.version import version_text
 from exporter.web.app import make_app
@@ -603,7 +604,7 @@ def run_status(settings: Settings, timeout: float) -> int:
         deadline = time.monotonic() + timeout
         while True:
             statuses = fleet.statuses(time.time())
-            settled = all(s.up or s.connection_errors.get("auth") for s in statuses)
+            settled = all(s.up or s.connection_errors.get(OfflineReason.AUTH) for s in statuses)
             if settled or time.monotonic() >= deadline:
                 break
             time.sleep(0.1)

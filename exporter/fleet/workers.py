@@ -40,12 +40,12 @@ from exporter.fleet.worker_messages import LINES, PING, RECORDS, STATUSES, STOP,
 from exporter.inventory.record import PrinterRecord
 from exporter.metrics.printer_lines import FleetLines, PrinterLines
 from exporter.printer.error_texts import TextLookup
+from exporter.printer.offline_reason import OfflineReason
 from exporter.printer.status import PrinterStatus, offline_status
 
 WORKER_DOWN = "its worker process is restarting"
 WORKER_STARTING = "its worker process is starting"
 WORKER_STUCK = "its worker process did not answer in time; restarting it"
-WORKER_REASON = "worker"   # the reason the landing page puts in words (web.attention)
 
 DEFAULT_REPLY_TIMEOUT = 3.0
 # A worker imports the exporter and opens its sessions before its first answer; on a
@@ -437,7 +437,8 @@ class WorkerPool:
     def _offline_statuses(self, records: list[PrinterRecord],
                           reason: str = WORKER_DOWN) -> list[PrinterStatus]:
         with self._offline_lock:
-            return [offline_status(record, reason, self._views.get(record.serial), WORKER_REASON)
+            return [offline_status(record, reason, self._views.get(record.serial),
+                                   OfflineReason.WORKER)
                     for record in records]
 
     def _offline_lines(self, worker: _Worker, reason: str) -> FleetLines:

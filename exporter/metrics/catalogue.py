@@ -14,10 +14,10 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from exporter.printer.job_file.book import FilamentStatus
 from exporter.printer.job_file.plan import FETCH_REASONS
 from exporter.printer.job_file.runway import runway
+from exporter.printer.offline_reason import COUNTED_REASONS
 from exporter.printer.sanitize import MESSAGE_ERROR_REASONS
 from exporter.printer.snapshot import PrinterSnapshot
 from exporter.printer.status import (
-    CONNECTION_ERROR_REASONS,
     JOB_RESULTS,
     OFFLINE,
     STATE_LABELS,
@@ -239,9 +239,9 @@ def printer_samples(status: PrinterStatus, describe: Describe = no_text) -> list
     if status.last_report is not None:
         add("bambu_printer_last_report_timestamp_seconds", status.last_report)
     add("bambu_printer_connects_total", status.connects)
-    for reason in CONNECTION_ERROR_REASONS:
+    for counted in COUNTED_REASONS:
         add("bambu_printer_connection_errors_total",
-            status.connection_errors.get(reason, 0), reason)
+            status.connection_errors.get(counted, 0), counted.label)
     for reason in MESSAGE_ERROR_REASONS:
         add("bambu_printer_message_errors_total", status.message_errors.get(reason, 0), reason)
     for bound, count in sorted(status.truncations.items()):

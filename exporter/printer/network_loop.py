@@ -32,6 +32,7 @@ from typing import Protocol
 from exporter.printer.backoff import Backoff
 from exporter.printer.mqtt.certificate import CertificateRejected
 from exporter.printer.mqtt.client_session import ClientSession, SessionLost
+from exporter.printer.offline_reason import OfflineReason
 from exporter.printer.resolver import Address, Resolver
 
 TICK = 1.0  # seconds between keep-alive checks; paho's own loop uses the same
@@ -203,10 +204,10 @@ class SessionEvents(Protocol):
     def connect_failed(self, exc: BaseException) -> None:
         """This attempt ended before a session: look-up, TCP, TLS or no CONNACK in time."""
 
-    def lost(self, reason: str, detail: str) -> None:
-        """An MQTT session ended, accepted by CONNACK or not yet answered: "keepalive",
-        "stalled", "protocol", "refused" (the subscription) or "dropped". Not called for
-        a session CONNACK refused (the CONNACK callback said so)."""
+    def lost(self, reason: OfflineReason, detail: str) -> None:
+        """An MQTT session ended, accepted by CONNACK or not yet answered: TIMEOUT,
+        PROTOCOL, REFUSED (the subscription), DROPPED or LOCAL. Not called for a session
+        CONNACK refused (the CONNACK callback said so)."""
 
 
 class Phase(enum.Enum):
@@ -314,7 +315,7 @@ class Connection:
             if self._phase in (Phase.RESOLVING, Phase.TCP, Phase.TLS, Phase.WAITING):
                 self._failed(LocalFailure(exc))
             elif self._phase is Phase.MQTT:
-                self._lost("local", str(LocalFailure(exc)))
+                self._lost(OfflineReason.LOCAL, str(LocalFailure(exc)))
 
     def _connect(self) -> None:
         self._step(self._connect_step)
@@ -458,10 +459,10 @@ class Connection:
             except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
                 return
             except (OSError, ValueError) as exc:
-                self._lost("dropped", str(exc) or type(exc).__name__)
+                self._lost(OfflineReason.DROPPED, str(exc) or type(exc).__name__)
                 return
             if not data:
-                self._lost("dropped", "connection closed by the printer")
+                self._lost(OfflineReason.DROPPED, "connection closed by the printer")
                 return
             was_established = session.established
             now = time.monotonic()
@@ -504,7 +505,7 @@ class Connection:
                 return
         error = self._write(sock, session.outbox)
         if error is not None:
-            self._lost("dropped", str(error) or type(error).__name__)
+            self._lost(OfflineReason.DROPPED, str(error) or type(error).__name__)
             return
         self._set_mask(select.EPOLLIN | (select.EPOLLOUT if session.outbox else 0))
 
@@ -540,8 +541,8 @@ class Connection:
                 self._retry()
             return
         if not session.subscribed and now > self._connack_deadline:
-            self._lost("refused", f"no SUBACK within {self._connect_timeout:g}s: the printer "
-                                  "did not accept the subscription")
+            self._lost(OfflineReason.REFUSED, f"no SUBACK within {self._connect_timeout:g}s: the "
+                                              "printer did not accept the subscription")
             return
         if (not self._proven and self._established_at is not None
                 and now - self._established_at >= PROVEN_AFTER):
@@ -555,7 +556,7 @@ class Connection:
         if session.outbox:
             self._flush()
 
-    def _lost(self, reason: str | None, detail: str) -> None:
+    def _lost(self, reason: OfflineReason | None, detail: str) -> None:
         """The MQTT phase is over: tell the session why (reason None: it knows, from a
         refusing CONNACK), retry after the back-off."""
         self._close_socket()

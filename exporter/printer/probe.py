@@ -26,6 +26,7 @@ from exporter.printer.mqtt.certificate import (
     describe_verify_error,
 )
 from exporter.printer.mqtt.client_session import ClientSession, SessionLost
+from exporter.printer.offline_reason import OfflineReason
 from exporter.printer.sanitize import MessageRejected, decode_message
 from exporter.printer.session import SessionSettings
 from exporter.printer.snapshot import firmware_from_version, model_from_version
@@ -223,8 +224,9 @@ def _mqtt(tls: ssl.SSLSocket, serial: str, access_code: str, connect_timeout: fl
             try:
                 session.received(data, clock())
             except SessionLost as lost:
-                fix = {"refused": "suback", "protocol": "protocol"}.get(lost.reason)
-                raise _Failed(step, f"{lost.reason}: {lost}", fix) from None
+                fix = {OfflineReason.REFUSED: "suback",
+                       OfflineReason.PROTOCOL: "protocol"}.get(lost.reason)
+                raise _Failed(step, f"{lost.reason.label}: {lost}", fix) from None
 
     deadline_text = {"connack": f"{connect_timeout:g}s", "suback": f"{connect_timeout:g}s",
                      "report": f"{report_timeout:g}s", "version": f"{report_timeout:g}s"}

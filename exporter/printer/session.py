@@ -40,6 +40,7 @@ from exporter.printer.mqtt.certificate import (
 )
 from exporter.printer.mqtt.client_session import ClientSession
 from exporter.printer.network_loop import Connection, LocalFailure, NetworkLoop
+from exporter.printer.offline_reason import OfflineReason
 from exporter.printer.printing_time import PrintingTime
 from exporter.printer.sanitize import MessageRejected, decode_message
 from exporter.printer.snapshot import (
@@ -80,36 +81,38 @@ CLOSE_WAIT = 2.0
 STATE_TIME_RESOLUTION = 1.0
 
 
-def classify_connect_error(exc: BaseException | None) -> str:
-    """An exception from connecting (look-up, TCP, TLS, CONNACK wait) -> a
-    connection_errors reason label."""
+def classify_connect_error(exc: BaseException | None) -> OfflineReason:
+    """An exception from connecting (look-up, TCP, TLS, CONNACK wait) -> why the printer
+    is offline."""
     if isinstance(exc, LocalFailure):
-        return "local"
+        return OfflineReason.LOCAL
     if isinstance(exc, (CertificateRejected, ssl.SSLCertVerificationError)):
-        return "certificate"
+        return OfflineReason.CERTIFICATE
     if isinstance(exc, ConnectionRefusedError):
-        return "refused"
+        return OfflineReason.REFUSED
     if isinstance(exc, (socket.timeout, TimeoutError)):
-        return "timeout"
+        return OfflineReason.TIMEOUT
     if isinstance(exc, (ssl.SSLError, ConnectionResetError, ConnectionAbortedError)):
-        return "refused"  # the peer would not complete a TLS session with us
-    return "unreachable"
+        return OfflineReason.REFUSED  # the peer would not complete a TLS session with us
+    return OfflineReason.UNREACHABLE
 
 
-def _describe_connect_error(reason: str, exc: BaseException | None, timeout: float) -> str:
+def _describe_connect_error(reason: OfflineReason, exc: BaseException | None,
+                            timeout: float) -> str:
     """A short, actionable line for logs and the landing page."""
     if isinstance(exc, CertificateRejected):
         return str(exc)
     if isinstance(exc, ssl.SSLCertVerificationError):
         return describe_verify_error(exc)
-    if reason == "refused" and isinstance(exc, ConnectionRefusedError):
+    if reason is OfflineReason.REFUSED and isinstance(exc, ConnectionRefusedError):
         return "connection refused on port 8883: is the printer on, in LAN mode?"
-    if reason == "timeout":
+    if reason is OfflineReason.TIMEOUT:
         return f"no answer within {timeout:g}s (connect or TLS handshake)"
     if isinstance(exc, LocalFailure):
         return describe_local(exc)
     detail = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-    return f"{'TLS session refused' if reason == 'refused' else 'unreachable'}: {detail}"
+    what = "TLS session refused" if reason is OfflineReason.REFUSED else reason.label
+    return f"{what}: {detail}"
 
 
 def describe_local(exc: LocalFailure) -> str:
@@ -120,19 +123,18 @@ def describe_local(exc: LocalFailure) -> str:
     return f"the exporter could not connect on its side ({exc}): retrying"
 
 
-def describe_loss(reason: str, detail: str, was_connected: bool) -> tuple[str, str]:
-    """How an MQTT session ended (network_loop's reasons) -> (connection_errors reason,
-    a line for logs and the landing page)."""
-    if reason == "refused":
-        return "refused", f"{detail}: check the serial"
-    if reason == "protocol":
-        return "protocol", f"the printer broke MQTT 3.1.1: {detail}"
-    if reason == "local":
-        return "local", f"session ended on the exporter's side: {detail}"
-    label = "timeout" if reason in ("keepalive", "stalled") else "dropped"
+def describe_loss(reason: OfflineReason, detail: str, was_connected: bool) -> str:
+    """How an MQTT session ended (the network loop's reason and detail) -> a line for
+    logs and the landing page."""
+    if reason is OfflineReason.REFUSED:   # only the subscription is refused mid-session
+        return f"{detail}: check the serial"
+    if reason is OfflineReason.PROTOCOL:
+        return f"the printer broke MQTT 3.1.1: {detail}"
+    if reason is OfflineReason.LOCAL:
+        return f"session ended on the exporter's side: {detail}"
     if not was_connected:
-        return label, f"session lost before CONNACK ({detail})"
-    return label, f"session lost ({detail})"
+        return f"session lost before CONNACK ({detail})"
+    return f"session lost ({detail})"
 
 
 class PrinterSession:
@@ -172,7 +174,7 @@ class PrinterSession:
         self._closing = False
         self._started = False
         self._connects = 0
-        self._connection_errors: dict[str, int] = {}
+        self._connection_errors: dict[OfflineReason, int] = {}
         self._message_errors: dict[str, int] = {}   # by reason
         self._jobs = JobTracker()
         # each job's filament plan, read from its 3MF over FTPS (None: --no-printer.ftps)
@@ -180,9 +182,9 @@ class PrinterSession:
             if filament is not None else None
         self._state_time = StateTime(clock(), monotonic())   # offline until a report
         self._last_error = ""
-        self._last_reason = ""
+        self._last_reason: OfflineReason | None = None
         # the last few connection errors, for the printer's page: (unix time, reason, text)
-        self._recent_errors: tuple[tuple[float, str, str], ...] = ()
+        self._recent_errors: tuple[tuple[float, OfflineReason, str], ...] = ()
         self._printing = PrintingTime()   # seconds seen RUNNING
         self._changes = 0   # bumped by whatever a status shows, under the lock
         self._status: PrinterStatus | None = None   # the last one built, and its key
@@ -255,9 +257,11 @@ class PrinterSession:
         if code:
             # MQTT 3.1.1 CONNACK 4 = bad user name or password, 5 = not authorized
             if code in (4, 5):
-                self._count_error("auth", "access code rejected: check it on the printer's screen")
+                self._count_error(OfflineReason.AUTH,
+                                  "access code rejected: check it on the printer's screen")
             else:
-                self._count_error("refused", f"printer refused the session (CONNACK {code})")
+                self._count_error(OfflineReason.REFUSED,
+                                  f"printer refused the session (CONNACK {code})")
             return
         with self._lock:
             self._connected = True
@@ -280,7 +284,7 @@ class PrinterSession:
         self._count_error(reason, _describe_connect_error(reason, exc,
                                                           self._settings.connect_timeout))
 
-    def lost(self, reason: str, detail: str) -> None:
+    def lost(self, reason: OfflineReason, detail: str) -> None:
         """The MQTT session ended (network loop thread), before or after CONNACK."""
         now = self._clock()
         with self._lock:
@@ -290,8 +294,7 @@ class PrinterSession:
             self._observe_state(now, self._monotonic())
         if closing:
             return
-        label, message = describe_loss(reason, detail, was_connected)
-        self._count_error(label, message)
+        self._count_error(reason, describe_loss(reason, detail, was_connected))
 
     def _on_oversized(self, size: int) -> None:
         with self._lock:
@@ -325,7 +328,7 @@ class PrinterSession:
             # Recovered once a report is usable, not at CONNACK: a printer that fails
             # right after every CONNACK is then logged once, not twice per attempt.
             recovered, self._last_error = self._last_error, ""
-            self._last_reason = ""
+            self._last_reason = None
             if decoded.truncated:
                 cuts = self._report.cuts
                 cuts["text"] = cuts.get("text", 0) + decoded.truncated
@@ -378,8 +381,9 @@ class PrinterSession:
         if silent:
             # Once per session, and the session stays: the printer's few client slots
             # are not churned for a printer that is probably just listed wrong.
-            self._count_error("silent", f"connected, but nothing arrives on "
-                                        f"{report_topic(self.record.serial)}: check the serial")
+            self._count_error(OfflineReason.SILENT,
+                              f"connected, but nothing arrives on "
+                              f"{report_topic(self.record.serial)}: check the serial")
         if pushall:
             self._publish(PUSHALL)
         elif probe:
@@ -390,7 +394,7 @@ class PrinterSession:
         if self._connection is not None:
             self._connection.publish(self._command_topic, json.dumps(payload))
 
-    def _count_error(self, reason: str, detail: str) -> None:
+    def _count_error(self, reason: OfflineReason, detail: str) -> None:
         with self._lock:
             if self._closing:
                 return
@@ -404,7 +408,7 @@ class PrinterSession:
                                    (time.time(), reason, message))[-RECENT_ERRORS:]
         if changed:  # once per kind of failure, not once per retry
             self._log.warning("printer %s (%s at %s): %s: %s", self.record.name,
-                              self.record.serial, self.record.ip, reason, message)
+                              self.record.serial, self.record.ip, reason.label, message)
 
     # ------------------------------------------------------------------ reading
 

@@ -13,15 +13,13 @@ from dataclasses import dataclass, field
 from exporter.inventory.record import PrinterRecord
 from exporter.printer.job_file.book import FilamentStatus
 from exporter.printer.jobs import JOB_RESULTS, EndedJob, Job
+from exporter.printer.offline_reason import OfflineReason
 from exporter.printer.snapshot import PrinterSnapshot, model_from_serial
 from exporter.printer.state_time import STATE_LABELS
 
 OFFLINE = "OFFLINE"
-CONNECTION_ERROR_REASONS: tuple[str, ...] = ("refused", "auth", "timeout", "dropped",
-                                             "unreachable", "protocol", "silent",
-                                             "certificate", "local")
 RECENT_ERRORS = 5   # connection errors a status keeps, newest last
-__all__ = ["CONNECTION_ERROR_REASONS", "JOB_RESULTS", "OFFLINE", "RECENT_ERRORS", "STATE_LABELS",
+__all__ = ["JOB_RESULTS", "OFFLINE", "RECENT_ERRORS", "STATE_LABELS",
            "PrinterStatus", "offline_status", "serial_model"]
 
 
@@ -37,12 +35,12 @@ class PrinterStatus:
     last_report: float | None          # unix time of the last message, None = never
     snapshot: PrinterSnapshot | None   # None until a report arrived
     connects: int = 0
-    connection_errors: Mapping[str, int] = field(default_factory=dict)
+    connection_errors: Mapping[OfflineReason, int] = field(default_factory=dict)
     message_errors: Mapping[str, int] = field(default_factory=dict)   # by reason
     truncations: Mapping[str, int] = field(default_factory=dict)      # values cut, by bound
     prints: Mapping[str, int] = field(default_factory=dict)
     last_error: str = ""               # human-readable, for logs and the web page; never a secret
-    last_error_reason: str = ""        # the last error's reason (auth, refused, ...); "" once connected
+    last_error_reason: OfflineReason | None = None   # the last error's reason; None once connected
     printing_seconds: float = 0.0      # seen RUNNING by this session (a counter)
     # Jobs (printer/jobs.py): the one active now, the last that ended (a new end shows as
     # a new last_job.job.number), and seconds of ended jobs by result (JOB_RESULTS).
@@ -55,7 +53,7 @@ class PrinterStatus:
     # The current job's filament plan and trays, fetch errors, filament used (job_file/)
     filament: FilamentStatus | None = None
     # the last connection errors, oldest first: (unix time, reason, text); never a secret
-    recent_errors: tuple[tuple[float, str, str], ...] = ()
+    recent_errors: tuple[tuple[float, OfflineReason, str], ...] = ()
 
     @property
     def state(self) -> str:
@@ -70,7 +68,7 @@ def serial_model(serial: str) -> str:
 
 def offline_status(record: PrinterRecord, last_error: str,
                    last_known: PrinterStatus | None = None,
-                   reason: str = "") -> PrinterStatus:
+                   reason: OfflineReason | None = None) -> PrinterStatus:
     """A printer nobody can ask now: not up, with what was last known of it (its
     counters and last report time stay), else with what its row says."""
     if last_known is not None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from exporter.metrics.catalogue import Describe
 from exporter.printer.job_file.runway import TrayRunway, runway
+from exporter.printer.offline_reason import OfflineReason
 from exporter.printer.status import OFFLINE, PrinterStatus
 from exporter.printer.vocabulary import hms_wiki_url
 from exporter.printer.words import stage_words
@@ -35,31 +36,6 @@ DEFAULT_PLATE_WAITING = 15 * 60.0
 # The rest, after those needing attention: busy printers first, idle ones last.
 STATE_ORDER = {"RUNNING": 0, "PREPARE": 1, "PAUSE": 2, "FAILED": 3, "FINISH": 4,
                "UNKNOWN": 5, "IDLE": 6, OFFLINE: 7}
-
-# A connection error's reason -> what it means and what fixes it.
-REASONS: dict[str, tuple[str, str]] = {
-    "auth": ("the printer refuses the access code",
-             "put the code from the printer's screen (LAN settings) in the printer list"),
-    "refused": ("the address refuses the connection",
-                "turn LAN mode on, or check that the address is still this printer's"),
-    "timeout": ("nothing answers",
-                "check that the printer is on and on this network"),
-    "unreachable": ("no route to the address",
-                    "check the address in the printer list and the network in between"),
-    "dropped": ("the printer keeps dropping the session",
-                "close other clients (Studio, Home Assistant) or improve its Wi-Fi"),
-    "silent": ("connected, but no report arrives",
-               "check the serial in the printer list (upper case, as on the printer)"),
-    "certificate": ("its certificate does not verify",
-                    "check --printer.ca-file and that the serial is right"),
-    "local": ("the exporter ran short of its own resources (file descriptors) connecting",
-              "raise the exporter's descriptor limit or split the printers over workers"),
-    "protocol": ("it does not answer as a printer does",
-                 "check that the address is this printer's"),
-    "worker": ("the exporter's worker process for it is restarting",
-               "wait a few seconds; see the exporter's log if it repeats"),
-}
-
 
 @dataclass(frozen=True)
 class Trouble:
@@ -165,10 +141,11 @@ def runway_words(item: TrayRunway) -> str:
 
 def offline_trouble(status: PrinterStatus) -> Trouble:
     reason = status.last_error_reason
-    if not reason and status.connected:
-        reason = "silent"
-    words, fix = REASONS.get(reason, ("offline", "see the last error"))
-    return Trouble(RANK_OFFLINE, f"offline: {words}" if reason else "offline", fix)
+    if reason is None and status.connected:
+        reason = OfflineReason.SILENT
+    if reason is None:   # no error yet: it has not connected since the exporter started
+        return Trouble(RANK_OFFLINE, "offline", "see the last error")
+    return Trouble(RANK_OFFLINE, f"offline: {reason.words}", reason.fix)
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from exporter.printer.words import (
     stage_words,
     state_words,
 )
-from exporter.web.attention import REASONS, tray_words, troubles
+from exporter.web.attention import tray_words, troubles
 from exporter.web.html_parts import (
     STYLE,
     ago,
@@ -325,12 +325,13 @@ def _connection(status: PrinterStatus, now: float) -> str:
             ("Firmware", e(status.firmware) or '<span class="muted">not said yet</span>'),
             ("Sessions established", str(status.connects))]
     if status.connection_errors:
-        counts = ", ".join(f"{e(reason)} {count}" for reason, count
-                           in sorted(status.connection_errors.items()))
+        counts = ", ".join(f"{e(reason.label)} {count}" for reason, count
+                           in sorted(status.connection_errors.items(),
+                                     key=lambda item: item[0].label))
         rows.append(("Connection errors", counts))
     recent = "".join(
-        f'<tr><td class="n">{e(clock(moment))}</td><td>{e(reason)}</td>'
-        f"<td>{e(REASONS.get(reason, ('', ''))[0] or text)}"
+        f'<tr><td class="n">{e(clock(moment))}</td><td>{e(reason.label)}</td>'
+        f"<td>{e(reason.words)}"
         f'<br><span class="small">{e(text)}</span></td></tr>'
         for moment, reason, text in reversed(status.recent_errors))
     table = ("<table><thead><tr><th>When</th><th>Reason</th><th>What happened</th></tr>"

@@ -26,6 +26,7 @@ from exporter.printer.error_texts import ErrorTexts
 from exporter.printer.job_file.book import FilamentStatus
 from exporter.printer.job_file.plan import JobPlan, PlannedFilament
 from exporter.printer.job_file.trays import TrayRef
+from exporter.printer.offline_reason import OfflineReason
 from exporter.printer.snapshot import snapshot
 from exporter.printer.status import PrinterStatus
 from tests.support import payloads
@@ -65,7 +66,7 @@ def _x1c() -> PrinterStatus:
     return PrinterStatus(name="farm-x1c-1", serial="00M09A350100001", ip="192.0.2.10",
                          model="X1C", firmware="01.09.00.01", up=True, connected=True,
                          last_report=1764000000.5, snapshot=snapshot(report, "X1C"),
-                         connects=2, connection_errors={"dropped": 1},
+                         connects=2, connection_errors={OfflineReason.DROPPED: 1},
                          message_errors={"json": 2, "too_large": 1}, truncations={"text": 1},
                          prints={"finished": 4, "failed": 1, "cancelled": 2},
                          printing_seconds=3600.5,
@@ -125,7 +126,7 @@ def _offline() -> PrinterStatus:
     return PrinterStatus(name="a1-down", serial="039000000000004", ip="192.0.2.13", model="A1",
                          firmware="", up=False, connected=False, last_report=1763990000.0,
                          snapshot=snapshot(payloads.p1s_idle(), "A1"), connects=1,
-                         connection_errors={"refused": 7, "timeout": 2},
+                         connection_errors={OfflineReason.REFUSED: 7, OfflineReason.TIMEOUT: 2},
                          state_seconds={"idle": 7200.0, "offline": 10000.0},
                          state_since=1763990060.0,
                          # a plan kept from before it went down: no plan series while down

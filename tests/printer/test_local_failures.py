@@ -16,6 +16,7 @@ import pytest
 from exporter.inventory.record import PrinterRecord
 from exporter.printer.mqtt.bambu import make_tls_context
 from exporter.printer.network_loop import NetworkLoop
+from exporter.printer.offline_reason import OfflineReason
 from exporter.printer.session import PrinterSession, SessionSettings
 from exporter.simulator import SimulatedFleet
 from tests.support.addresses import AddressPool
@@ -54,9 +55,9 @@ def test_out_of_descriptors_is_a_counted_retried_local_failure(
         with caplog.at_level(logging.WARNING):
             session.start()
             status = wait_until(lambda: (s := session.status(time.time())).connection_errors
-                                .get("local", 0) >= 3 and s, timeout=20,
+                                .get(OfflineReason.LOCAL, 0) >= 3 and s, timeout=20,
                                 what="three attempts failed for want of descriptors")
-            assert not status.connected and status.last_error_reason == "local"
+            assert not status.connected and status.last_error_reason is OfflineReason.LOCAL
             assert "out of file descriptors" in status.last_error
     finally:
         for fd in held:

@@ -18,6 +18,7 @@ from exporter.inventory.record import PrinterRecord
 from exporter.printer.mqtt.bambu import make_tls_context, printer_session
 from exporter.printer.mqtt.client_session import ClientSession
 from exporter.printer.network_loop import NetworkLoop, Phase
+from exporter.printer.offline_reason import OfflineReason
 from exporter.printer.session import PrinterSession, SessionSettings
 from exporter.simulator import SimulatedFleet
 from exporter.simulator.certs import server_context
@@ -80,7 +81,7 @@ def test_a_session_without_connack_is_bounded_and_counted(mute_server: MuteTlsSe
     session.start()
     try:
         status = wait_until(lambda: (s := session.status(time.time())).connection_errors.get(
-            "timeout", 0) >= 2 and s, timeout=15, what="two CONNACK timeouts")
+            OfflineReason.TIMEOUT, 0) >= 2 and s, timeout=15, what="two CONNACK timeouts")
         assert not status.up and status.connects == 0
         assert "no answer" in status.last_error
         assert mute_server.accepted >= 2   # it tried again, with a bounded wait each time
@@ -183,12 +184,12 @@ def test_a_printer_listed_by_host_name_is_looked_up_and_connected() -> None:
 class Events:
     def __init__(self) -> None:
         self.failures: list[BaseException] = []
-        self.losses: list[tuple[str, str]] = []
+        self.losses: list[tuple[OfflineReason, str]] = []
 
     def connect_failed(self, exc: BaseException) -> None:
         self.failures.append(exc)
 
-    def lost(self, reason: str, detail: str) -> None:
+    def lost(self, reason: OfflineReason, detail: str) -> None:
         self.losses.append((reason, detail))
 
 
@@ -200,7 +201,7 @@ def test_a_name_that_does_not_resolve_is_unreachable_and_counted() -> None:
     session.start()
     try:
         status = wait_until(lambda: (s := session.status(time.time())).connection_errors.get(
-            "unreachable", 0) >= 2 and s, timeout=15, what="two failed look-ups")
+            OfflineReason.UNREACHABLE, 0) >= 2 and s, timeout=15, what="two failed look-ups")
         assert not status.connected and "unreachable" in status.last_error
     finally:
         session.close()

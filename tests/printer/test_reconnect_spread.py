@@ -9,6 +9,7 @@ import pytest
 
 from exporter.inventory.record import PrinterRecord
 from exporter.printer.network_loop import NetworkLoop
+from exporter.printer.offline_reason import OfflineReason
 from exporter.printer.session import PrinterSession, SessionSettings, make_tls_context
 from exporter.simulator import Fault, SimulatedFleet
 from tests.support.addresses import AddressPool
@@ -90,7 +91,7 @@ def test_a_session_that_worked_starts_the_back_off_again(addresses: AddressPool)
         handle.inject(Fault.OFFLINE)
         session.start()
         # refused after waits of ~1, ~2, ~4 s: the next step is 8 s
-        wait_until(lambda: session.status(time.time()).connection_errors.get("refused", 0) >= 4,
+        wait_until(lambda: session.status(time.time()).connection_errors.get(OfflineReason.REFUSED, 0) >= 4,
                    timeout=20, what="the back-off grown")
         handle.clear(Fault.OFFLINE)
         wait_until(lambda: session.status(time.time()).connects == 1, timeout=MAX_DELAY + 5,

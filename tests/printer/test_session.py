@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from exporter.inventory.record import PrinterRecord
+from exporter.printer.offline_reason import OfflineReason
 from exporter.printer.session import PrinterSession, SessionSettings
 from exporter.printer.snapshot import model_from_serial, snapshot
 from exporter.printer.status import PrinterStatus
@@ -159,7 +160,7 @@ def test_wrong_access_code_is_an_auth_error(models_fleet: SimulatedFleet,
     caplog.set_level(logging.DEBUG)
     wrong = "00000000"
     session = _open(sessions, _record(models_fleet, 1, code=wrong))
-    status = wait_until(lambda: (s := session.status(time.time())).connection_errors.get("auth")
+    status = wait_until(lambda: (s := session.status(time.time())).connection_errors.get(OfflineReason.AUTH)
                         and s, what="auth error")
     assert not status.up and status.connects == 0
     assert wrong not in caplog.text
@@ -193,7 +194,7 @@ def test_reconnect_within_the_interval_sends_no_second_pushall(
     wait_until(lambda: _up(session), what="up")
     assert pushalls() == start + 1
     printer.inject(Fault.DROP)   # the printer cuts the session; we reconnect
-    wait_until(lambda: session.status(time.time()).connection_errors.get("dropped"),
+    wait_until(lambda: session.status(time.time()).connection_errors.get(OfflineReason.DROPPED),
                what="drop counted")
     printer.clear(Fault.DROP)
     wait_until(lambda: session.status(time.time()).connects >= 2, what="reconnected")
@@ -220,7 +221,7 @@ def test_offline_printer_is_refused(faulty_fleet: SimulatedFleet,
     try:
         session = _open(sessions, record)
         status = wait_until(lambda: (s := session.status(time.time())).connection_errors.get(
-            "refused") and s, what="refused")
+            OfflineReason.REFUSED) and s, what="refused")
         assert not status.up and status.snapshot is None
     finally:
         faulty_fleet.printer(record.serial).clear(Fault.OFFLINE)
@@ -235,7 +236,7 @@ def test_hung_printer_times_out(faulty_fleet: SimulatedFleet,
         session = _open(sessions, record)
         assert time.monotonic() - started < 0.5   # start() never waits on the printer
         status = wait_until(lambda: (s := session.status(time.time())).connection_errors.get(
-            "timeout") and s, what="timeout")
+            OfflineReason.TIMEOUT) and s, what="timeout")
         assert not status.up
         started = time.monotonic()
         session.status(time.time())
@@ -325,7 +326,7 @@ def test_status_is_the_same_object_until_something_it_shows_changes() -> None:
     assert third is not second and third.message_errors == {"json": 1}
     session.connect_failed(ConnectionRefusedError())
     fourth = session.status(1002.0)
-    assert fourth is not third and fourth.connection_errors == {"refused": 1}
+    assert fourth is not third and fourth.connection_errors == {OfflineReason.REFUSED: 1}
     session.rename("q")
     assert session.status(1002.0).name == "q"
     fifth = session.status(1002.0)
@@ -368,7 +369,7 @@ def test_jobs_and_state_time_from_the_sessions_reports() -> None:
     assert status.job.project.plate == 3 and status.job.subtask_name == "bracket"
     assert status.state_since == 5065.0
     status = at(100.0, _report(gcode_state="RUNNING", mc_percent=30, layer_num=6))
-    session.lost("eof", "connection closed")        # a reconnect in the middle of the job
+    session.lost(OfflineReason.DROPPED, "connection closed")        # a reconnect in the middle of the job
     status = at(30.0)
     assert status.state_seconds["offline"] == 3.0 + 30.0 and not status.up
     session._on_connack(0)

@@ -7,6 +7,7 @@ from dataclasses import replace
 import pytest
 
 from exporter.printer.jobs import EndedJob, Job
+from exporter.printer.offline_reason import OfflineReason
 from exporter.printer.snapshot import snapshot
 from exporter.printer.status import PrinterStatus
 from exporter.web.attention import (
@@ -48,7 +49,7 @@ def test_a_healthy_printer_needs_nobody() -> None:
 
 
 def test_offline_says_the_reason_and_its_fix() -> None:
-    (trouble,) = troubles(status("down", up=False, last_error_reason="auth",
+    (trouble,) = troubles(status("down", up=False, last_error_reason=OfflineReason.AUTH,
                                  last_error="not authorised"), describe)
     assert trouble.rank == RANK_OFFLINE
     assert trouble.text == "offline: the printer refuses the access code"
@@ -57,7 +58,7 @@ def test_offline_says_the_reason_and_its_fix() -> None:
     assert "no report arrives" in silent.text and "serial" in silent.fix
     (never,) = troubles(status("new", up=False), describe)
     assert never.text == "offline"
-    (restarting,) = troubles(status("w", up=False, last_error_reason="worker"), describe)
+    (restarting,) = troubles(status("w", up=False, last_error_reason=OfflineReason.WORKER), describe)
     assert restarting.text == "offline: the exporter's worker process for it is restarting"
 
 
@@ -95,7 +96,7 @@ def test_order_attention_first_most_urgent_then_busy_before_idle() -> None:
     fleet = [
         status("b-idle", idle),
         status("a-running"),
-        status("z-offline", up=False, last_error_reason="timeout"),
+        status("z-offline", up=False, last_error_reason=OfflineReason.TIMEOUT),
         status("c-fatal", with_print(hms=[{"attr": 0x03000400, "code": 0x00010002}])),
         status("d-paused", with_print(gcode_state="PAUSE", stg_cur=16)),
         status("e-failed", with_print(gcode_state="FAILED", print_error=1)),

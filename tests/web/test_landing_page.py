@@ -9,6 +9,7 @@ from urllib.parse import parse_qs
 import pytest
 
 from exporter.printer.jobs import EndedJob, Job
+from exporter.printer.offline_reason import OfflineReason
 from exporter.printer.snapshot import snapshot
 from exporter.printer.status import PrinterStatus
 from exporter.web.landing_page import Filter, landing_page
@@ -37,7 +38,7 @@ def fleet() -> list[PrinterStatus]:
                 last_job=EndedJob(job, "failed", NOW - 20 * 60, 5400.0, 0x0300800A)),
         replace(base, name="<b>evil</b>", serial="00M09A0000003", up=False, connected=False,
                 snapshot=None, last_report=None, last_error="refused",
-                last_error_reason="refused", prints={}, state_since=None),
+                last_error_reason=OfflineReason.REFUSED, prints={}, state_since=None),
     ]
 
 

@@ -12,6 +12,7 @@ from exporter.printer.job_file.book import FilamentStatus
 from exporter.printer.job_file.plan import JobPlan, PlannedFilament
 from exporter.printer.job_file.trays import TrayRef
 from exporter.printer.jobs import EndedJob, Job
+from exporter.printer.offline_reason import OfflineReason
 from exporter.printer.snapshot import snapshot
 from exporter.printer.status import PrinterStatus
 from exporter.web.html_parts import check_dashboard_url
@@ -123,9 +124,11 @@ def test_offline_printer_shows_why_and_its_errors_not_its_telemetry() -> None:
     last = status(payloads.x1c_running(), "P1S", "01P00A000000009", name="down")
     down = replace(last, up=False, connected=False, last_report=NOW - 7200,
                    last_error="connection refused by 192.0.2.5:8883",
-                   last_error_reason="refused", connection_errors={"refused": 4, "timeout": 1},
-                   recent_errors=((NOW - 60, "timeout", "no answer in 5 s"),
-                                  (NOW - 30, "refused", "connection refused by 192.0.2.5:8883")))
+                   last_error_reason=OfflineReason.REFUSED,
+                   connection_errors={OfflineReason.REFUSED: 4, OfflineReason.TIMEOUT: 1},
+                   recent_errors=((NOW - 60, OfflineReason.TIMEOUT, "no answer in 5 s"),
+                                  (NOW - 30, OfflineReason.REFUSED,
+                                   "connection refused by 192.0.2.5:8883")))
     page = printer_page(down, NOW, describe)
     assert "State offline (OFFLINE)" in text_of(page, "summary")
     assert "Last report 2 h 00 min ago" in text_of(page, "summary")

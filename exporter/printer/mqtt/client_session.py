@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from exporter.printer.mqtt import codec as mqtt
+from exporter.printer.offline_reason import OfflineReason
 from exporter.printer.sanitize import MAX_MESSAGE_BYTES
 
 # A report is at most MAX_MESSAGE_BYTES; this leaves room for the topic and ids.
@@ -26,11 +27,11 @@ SUBACK_FAILURE = 0x80
 
 
 class SessionLost(Exception):
-    """The session cannot go on. `reason`: "keepalive" (no PINGRESP), "protocol" (the
-    printer broke MQTT 3.1.1), "refused" (SUBACK refused the subscription) or "stalled"
-    (the printer reads nothing of what is sent)."""
+    """The session cannot go on. `reason`: TIMEOUT (no PINGRESP, or the printer reads
+    nothing of what is sent), PROTOCOL (the printer broke MQTT 3.1.1) or REFUSED (SUBACK
+    refused the subscription); the detail says which."""
 
-    def __init__(self, reason: str, detail: str) -> None:
+    def __init__(self, reason: OfflineReason, detail: str) -> None:
         super().__init__(detail)
         self.reason = reason
 
@@ -74,7 +75,7 @@ class ClientSession:
         self._send(mqtt.subscribe(self._packet_id, topic), now)
 
     def publish(self, topic: str, payload: bytes, now: float) -> None:
-        """Queue a QoS 0 PUBLISH; SessionLost("stalled") when the printer has left too
+        """Queue a QoS 0 PUBLISH; SessionLost(TIMEOUT) when the printer has left too
         much unread."""
         self._send(mqtt.publish(topic, payload), now)
 
@@ -84,27 +85,27 @@ class ClientSession:
 
     def _send(self, packet: bytes, now: float) -> None:
         if len(self.outbox) + len(packet) > MAX_OUTBOX:
-            raise SessionLost("stalled", f"the printer left {len(self.outbox)} bytes unread "
+            raise SessionLost(OfflineReason.TIMEOUT, f"the printer left {len(self.outbox)} bytes unread "
                                          f"(at most {MAX_OUTBOX} are queued)")
         self.outbox += packet
         self._last_out = now
 
     def received(self, data: bytes, now: float) -> None:
         """Bytes read from the printer; callbacks run for the packets they complete.
-        SessionLost("protocol") for bytes that are not MQTT 3.1.1 from a server,
-        SessionLost("refused") for a SUBACK that refuses the report topic."""
+        SessionLost(PROTOCOL) for bytes that are not MQTT 3.1.1 from a server,
+        SessionLost(REFUSED) for a SUBACK that refuses the report topic."""
         self._last_in = now
         try:
             packets = self._reader.feed(data)
         except mqtt.ProtocolError as exc:
-            raise SessionLost("protocol", str(exc)) from None
+            raise SessionLost(OfflineReason.PROTOCOL, str(exc)) from None
         for kind, flags, body in packets:
             try:
                 mqtt.check_from_server(kind, flags)
             except mqtt.ProtocolError as exc:
-                raise SessionLost("protocol", str(exc)) from None
+                raise SessionLost(OfflineReason.PROTOCOL, str(exc)) from None
             if not self._connack_seen and kind != mqtt.CONNACK:
-                raise SessionLost("protocol", f"{mqtt.PACKET_NAMES[kind]} before CONNACK")
+                raise SessionLost(OfflineReason.PROTOCOL, f"{mqtt.PACKET_NAMES[kind]} before CONNACK")
             if kind == mqtt.PUBLISH:
                 self._publish_in(flags, body, now)
             elif kind == mqtt.PINGRESP:
@@ -119,9 +120,9 @@ class ClientSession:
 
     def _connack(self, body: bytes | None, now: float) -> None:
         if self._connack_seen:
-            raise SessionLost("protocol", "a second CONNACK in one session")
+            raise SessionLost(OfflineReason.PROTOCOL, "a second CONNACK in one session")
         if body is None or len(body) != 2:
-            raise SessionLost("protocol", "CONNACK not 2 bytes long")
+            raise SessionLost(OfflineReason.PROTOCOL, "CONNACK not 2 bytes long")
         self._connack_seen = True
         code = body[1]
         self.established, self.refused = code == 0, code
@@ -131,18 +132,18 @@ class ClientSession:
 
     def _suback(self, body: bytes | None) -> None:
         if body is None or len(body) < 3:
-            raise SessionLost("protocol", "SUBACK without a return code")
+            raise SessionLost(OfflineReason.PROTOCOL, "SUBACK without a return code")
         packet_id = (body[0] << 8) | body[1]
         if packet_id != self._suback_wanted:
-            raise SessionLost("protocol", f"SUBACK for packet id {packet_id}, which was "
+            raise SessionLost(OfflineReason.PROTOCOL, f"SUBACK for packet id {packet_id}, which was "
                                           "never subscribed")
         self._suback_wanted = None
         codes = body[2:]
         if any(code == SUBACK_FAILURE for code in codes):
-            raise SessionLost("refused", f"the printer refused the subscription to "
+            raise SessionLost(OfflineReason.REFUSED, f"the printer refused the subscription to "
                                          f"{self._topic.decode()} (SUBACK 0x80)")
         if any(code > 2 for code in codes):
-            raise SessionLost("protocol", f"SUBACK return code {max(codes):#04x}")
+            raise SessionLost(OfflineReason.PROTOCOL, f"SUBACK return code {max(codes):#04x}")
         self.subscribed = True
 
     def _publish_in(self, flags: int, body: bytes | None, now: float) -> None:
@@ -152,7 +153,7 @@ class ClientSession:
         try:
             topic, packet_id, payload = mqtt.publish_topic(flags, body)
         except mqtt.ProtocolError as exc:
-            raise SessionLost("protocol", str(exc)) from None
+            raise SessionLost(OfflineReason.PROTOCOL, str(exc)) from None
         qos = (flags >> 1) & 0x03
         if packet_id is not None:
             self._send(mqtt.ack(mqtt.PUBACK if qos == 1 else mqtt.PUBREC, packet_id), now)
@@ -161,11 +162,11 @@ class ClientSession:
 
     def keepalive(self, now: float) -> None:
         """paho's rule: after `keepalive` seconds without traffic either way, PINGREQ;
-        SessionLost("keepalive") when its PINGRESP has not come `keepalive` seconds on."""
+        SessionLost(TIMEOUT) when its PINGRESP has not come `keepalive` seconds on."""
         if now - self._last_out < self._keepalive and now - self._last_in < self._keepalive:
             return
         if self._ping_sent is None:
             self._ping_sent = now
             self._send(mqtt.pingreq(), now)
         elif now - self._ping_sent >= self._keepalive:
-            raise SessionLost("keepalive", f"no PINGRESP within {self._keepalive}s")
+            raise SessionLost(OfflineReason.TIMEOUT, f"no PINGRESP within {self._keepalive}s")

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from exporter.printer.mqtt import codec as mqtt
 from exporter.printer.mqtt.client_session import MAX_BODY, MAX_OUTBOX, ClientSession, SessionLost
+from exporter.printer.offline_reason import OfflineReason
 from exporter.simulator import mqtt_broker as broker
 
 pytestmark = pytest.mark.tier("unit")
@@ -112,19 +113,19 @@ def test_keepalive_pings_after_silence_and_gives_up_without_an_answer() -> None:
     session.keepalive(179.0)             # that PINGREQ unanswered, but not for 60 s yet
     with pytest.raises(SessionLost) as lost:
         session.keepalive(180.0)
-    assert lost.value.reason == "keepalive"
+    assert lost.value.reason is OfflineReason.TIMEOUT and "PINGRESP" in str(lost.value)
 
 
 def test_bytes_that_are_not_mqtt_end_the_session() -> None:
     session = Recorder().session()
     with pytest.raises(SessionLost) as lost:
         session.received(b"\x30\xff\xff\xff\xff\x01", 1.0)   # a 5-byte remaining length
-    assert lost.value.reason == "protocol"
+    assert lost.value.reason is OfflineReason.PROTOCOL
     session = Recorder().session()
     session.received(broker.connack(0), 1.0)
     with pytest.raises(SessionLost) as lost:
         session.received(mqtt.encode(mqtt.PUBLISH, 0, b"\x00\x09ab"), 1.0)  # topic cut
-    assert lost.value.reason == "protocol" and "topic" in str(lost.value)
+    assert lost.value.reason is OfflineReason.PROTOCOL and "topic" in str(lost.value)
 
 
 def subscribed(rec: Recorder) -> tuple[ClientSession, int]:
@@ -147,7 +148,7 @@ def test_a_refused_subscription_ends_the_session_as_refused() -> None:
     session, packet_id = subscribed(Recorder())
     with pytest.raises(SessionLost) as lost:
         session.received(broker.suback(packet_id, [0x80]), 2.0)
-    assert lost.value.reason == "refused"
+    assert lost.value.reason is OfflineReason.REFUSED
     assert "refused the subscription" in str(lost.value) and TOPIC in str(lost.value)
     assert not session.subscribed
 
@@ -187,7 +188,7 @@ def test_each_protocol_violation_ends_the_session_saying_what_it_was(name: str) 
         packet = broker.suback(packet_id, [3])
     with pytest.raises(SessionLost) as lost:
         session.received(packet, 2.0)
-    assert lost.value.reason == "protocol"
+    assert lost.value.reason is OfflineReason.PROTOCOL
     assert words in str(lost.value)
     assert rec.connacks == [0]   # a second CONNACK is not taken as one
 
@@ -196,7 +197,7 @@ def test_anything_but_connack_first_is_a_violation() -> None:
     session = Recorder().session()
     with pytest.raises(SessionLost) as lost:
         session.received(mqtt.publish(TOPIC, b"{}"), 1.0)
-    assert lost.value.reason == "protocol" and "before CONNACK" in str(lost.value)
+    assert lost.value.reason is OfflineReason.PROTOCOL and "before CONNACK" in str(lost.value)
 
 
 def test_a_connack_flood_is_one_connack_then_a_violation() -> None:
@@ -205,7 +206,7 @@ def test_a_connack_flood_is_one_connack_then_a_violation() -> None:
     sent(session)
     with pytest.raises(SessionLost) as lost:
         session.received(broker.connack(0) * 1000, 1.0)
-    assert lost.value.reason == "protocol"
+    assert lost.value.reason is OfflineReason.PROTOCOL
     assert rec.connacks == [0]
     assert len(session.outbox) < 100   # one SUBSCRIBE, not a thousand
 
@@ -216,7 +217,7 @@ def test_the_outbox_is_bounded_when_the_printer_reads_nothing() -> None:
     with pytest.raises(SessionLost) as lost:
         for packet_id in range(1, 100000):   # QoS 1 publishes, each owed a PUBACK
             session.received(mqtt.publish(TOPIC, b"{}", qos=1, packet_id=packet_id), 3.0)
-    assert lost.value.reason == "stalled"
+    assert lost.value.reason is OfflineReason.TIMEOUT and "unread" in str(lost.value)
     assert len(session.outbox) <= MAX_OUTBOX
     with pytest.raises(SessionLost):
         session.publish("device/x/request", b"x" * 100, 4.0)
