@@ -13,7 +13,9 @@ import logging
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from exporter.http_server.config_watch import WebConfigWatcher
 from exporter.http_server.connection import HttpConnection
@@ -22,6 +24,29 @@ from exporter.http_server.server_core import HEALTH_PATHS, ServerCore, ServerLim
 from exporter.http_server.web_config import WebConfig
 
 log = logging.getLogger(__name__)
+
+OUT_OF_RESOURCES = "socket.accept() out of system resource"
+OUT_OF_RESOURCES_LOG_EVERY = 60.0   # seconds between the lines saying so
+
+
+class LoopErrors:
+    """The event loop's exception handler. asyncio meets a full descriptor table on
+    accept by pausing that listener for a second and logging a traceback each time: one
+    line a minute says so instead (the sessions' own shortfall is logged where it arises);
+    anything else goes to asyncio's default handler."""
+
+    def __init__(self) -> None:
+        self._said = -OUT_OF_RESOURCES_LOG_EVERY
+
+    def __call__(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if context.get("message") != OUT_OF_RESOURCES:
+            loop.default_exception_handler(context)
+            return
+        now = time.monotonic()
+        if now - self._said >= OUT_OF_RESOURCES_LOG_EVERY:
+            self._said = now
+            log.warning("the web server cannot accept connections for now: %s (it retries "
+                        "every second; raise the open files limit)", context.get("exception"))
 
 
 class WebServer:
@@ -43,6 +68,7 @@ class WebServer:
         self.core = ServerCore(app, first[0], self.port, self.limits, watcher,
                                (telemetry_path, *HEALTH_PATHS))
         self._loop = asyncio.new_event_loop()
+        self._loop.set_exception_handler(LoopErrors())
         self._servers: list[asyncio.AbstractServer] = []
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="web")
 

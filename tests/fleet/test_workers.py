@@ -376,11 +376,11 @@ def test_workers_get_the_parsed_hms_texts_and_survive_a_broken_file(
             wait_until(lambda: (run.metrics(), "cannot be used" in run.proc.stderr)[1], 10,
                        what="the warning")
         # A loaded machine may be restarting a worker right now: kill the victim once it runs.
-        wait_until(lambda: victim in run.workers(), 30,
-                   what=f"worker {victim} running\n{run.proc.stderr[-3000:]}")
-        workers = run.workers()
+        # One read of the pid table per look: two reads could straddle a restart.
+        workers = wait_until(lambda: (lambda w: w if victim in w else None)(run.workers()), 30,
+                             what=f"worker {victim} running\n{run.proc.stderr[-3000:]}")
         os.kill(workers[victim], signal.SIGKILL)
-        wait_until(lambda: victim in run.workers() and run.workers()[victim] != workers[victim],
+        wait_until(lambda: run.workers().get(victim) not in (None, workers[victim]),
                    10, what="a new worker process")
         wait_until(lambda: all_up(run, fleet), 45, what="the victim's printers back up")
         assert hms_description(run, serial) == BED   # the last good texts, handed over
