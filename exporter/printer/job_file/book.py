@@ -69,8 +69,8 @@ class FilamentStatus:
 
     def counters_only(self) -> FilamentStatus:
         """Without the plan and its trays: what a printer shown not up needs (its plan is
-        not shown then), and a third of what each changed printer costs to send between
-        processes while jobs run."""
+        not shown then), at well under half the cost of sending each changed printer
+        between processes while jobs run (bench/bench_job_files.py)."""
         if self.plan is None and not self.trays:
             return self
         return dataclasses.replace(self, plan=None, trays=())
