@@ -4,6 +4,9 @@
     python bench/bench_job_files.py [--printers 1000] [--spread 60] [--first-address 127.0.130.1]
                                     [--size-mb 50]
 
+0. What a scrape's worker answer costs per changed printer while jobs run: 1000 printer
+   views (the ones a worker sends the main process with its lines) pickled and unpickled
+   with the job's plan in them and with the filament counters only, in this run.
 1. Bytes read per job for a --size-mb 3MF: the plan read by range (SIZE + REST: the ZIP's
    end of central directory and the one member) against the whole-file download, from one
    simulated printer's FTPS, in this run.
@@ -22,6 +25,7 @@ Ports 990 need root.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import http.client
 import json
 import random
@@ -38,7 +42,12 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from exporter.printer.job_file.book import FilamentStatus  # noqa: E402
 from exporter.printer.job_file.fetch import FetchTarget, fetch_plan  # noqa: E402
+from exporter.printer.job_file.plan import JobPlan, PlannedFilament  # noqa: E402
+from exporter.printer.job_file.trays import TrayRef  # noqa: E402
+from exporter.printer.jobs import Job  # noqa: E402
+from exporter.printer.status import PrinterStatus  # noqa: E402
 from exporter.simulator.fleet import SimulatedFleet  # noqa: E402
 
 # ------------------------------------------------------------------ the simulator child
@@ -104,6 +113,45 @@ class Child:
             except (OSError, subprocess.TimeoutExpired):
                 self.proc.kill()
                 self.proc.wait()
+
+
+# ------------------------------------------------------------------ part 0: the views
+
+def views_cost(count: int = 1000, rounds: int = 7) -> None:
+    import pickle
+
+    def view(i: int) -> PrinterStatus:
+        filaments = tuple(PlannedFilament(k, "GFA00", "PLA", "#FFFFFF", 12.5 + i, 4.1)
+                          for k in range(1, 5))
+        filament = FilamentStatus(JobPlan(1, 3600.0 + i, 50.0, filaments),
+                                  tuple((f, TrayRef("0", str(k))) for k, f in enumerate(filaments)),
+                                  True, {"no_file": 1}, used_grams={"PLA": float(i)})
+        return PrinterStatus(f"p{i}", f"00M{i:09d}", "127.0.0.1", "X1C", "01.08", True, True,
+                             1.0, None, connection_errors={"refused": 1},
+                             job=Job(1, 1.0 + i, True, "job", "job.gcode.3mf", "1", "2", None,
+                                     0.5, 3), filament=filament)
+
+    figures = {}
+    for label, cut in (("with the plan", False), ("counters only", True)):
+        views = [view(i) for i in range(count)]
+        if cut:
+            views = [dataclasses.replace(v, filament=v.filament.counters_only())  # type: ignore[union-attr]
+                     for v in views]
+        # the fastest of a few rounds: the least disturbed by a busy machine
+        dumps = loads = float("inf")
+        for _ in range(rounds):
+            began = time.perf_counter()
+            body = pickle.dumps(views, protocol=5)
+            dumps = min(dumps, time.perf_counter() - began)
+            began = time.perf_counter()
+            pickle.loads(body)
+            loads = min(loads, time.perf_counter() - began)
+        figures[label] = (len(body), dumps, loads)
+        print(f"{count} changed printers' views {label}: {len(body) / 1024:.0f} KiB, pickled "
+              f"in {dumps * 1000:.1f} ms (worker), unpickled in {loads * 1000:.1f} ms (main)")
+    (b1, d1, l1), (b2, d2, l2) = figures["with the plan"], figures["counters only"]
+    print(f"ratio with the plan / counters only: bytes {b1 / b2:.2f}, pickling {d1 / d2:.2f}, "
+          f"unpickling {l1 / l2:.2f}")
 
 
 # ------------------------------------------------------------------ part 1: bytes per job
@@ -256,6 +304,7 @@ def main() -> int:
     if args.simulator_child:
         simulator_child(args.printers, args.first_address, args.seed)
         return 0
+    views_cost()
     bytes_per_job(args.size_mb, args.bytes_address)
     if args.bytes_only:
         return 0

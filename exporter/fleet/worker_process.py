@@ -118,8 +118,11 @@ def _answer(local: LocalFleet, kind: str, ident: int, payload: Any) -> tuple[Any
     if kind == LINES:
         lines, changed = local.lines_and_changes(payload)
         # Enough of each changed printer for the main process to show it OFFLINE with
-        # its identity and counters should this worker die.
-        return ident, lines, [dataclasses.replace(s, snapshot=None) for s in changed]
+        # its identity and counters should this worker die (not the job's plan: it is
+        # not shown for a printer that is not up, and it is most of what a view costs).
+        return ident, lines, [dataclasses.replace(
+            s, snapshot=None, filament=s.filament.counters_only() if s.filament else None)
+            for s in changed]
     if kind == STATUSES:
         return ident, local.statuses(payload)
     if kind == PING:

@@ -24,7 +24,13 @@ def test_prints_every_figure_and_exits_zero(addresses: AddressPool) -> None:
         cwd=ROOT, text=True, capture_output=True, timeout=240)
     out = result.stdout
     assert result.returncode == 0, out + result.stderr
-    first = out.splitlines()[0]
+    lines = out.splitlines()
+    assert lines[0].startswith("1000 changed printers' views with the plan: ")
+    assert lines[1].startswith("1000 changed printers' views counters only: ")
+    assert lines[2].startswith("ratio with the plan / counters only: bytes ")
+    # the plan is what the counters-only views leave out: they are smaller
+    assert float(lines[2].split("bytes ")[1].split(",")[0]) > 1.0
+    first = lines[3]
     assert first.startswith("bytes per job (3 MB 3MF): ranged") and "PASS" in first
     whole = int(first.split("whole ")[1].split(" B")[0])
     assert whole > 3_000_000   # the whole file, padded to its size, was read the other way

@@ -76,26 +76,29 @@ def _safe(name: str) -> bool:
 
 
 def fetch_plan(target: FetchTarget, deadline: float, timeout: float = 10.0,
-               temp_dir: str | None = None, ranged: bool = True) -> FetchResult:
+               temp_dir: str | None = None, ranged: bool = True,
+               context: ssl.SSLContext | None = None) -> FetchResult:
     """One try (two on an A1 whose protected data channel hangs: then in clear).
     JobFileError says why not: no_file (retry later), no_storage, refused, tls, timeout,
-    too_large, bad_file."""
+    too_large, bad_file. `context`: client_context(), made once by a caller that fetches
+    often (building one costs CPU under the GIL on every fetch)."""
+    context = context or client_context()
     try:
-        return _fetch_once(target, deadline, timeout, temp_dir, ranged)
+        return _fetch_once(target, deadline, timeout, temp_dir, ranged, context)
     except JobFileError as exc:
         if not (exc.reason == "timeout" and exc.data_channel and target.clear_fallback
                 and not target.clear_data):
             raise
     return _fetch_once(dataclasses.replace(target, clear_data=True), deadline, timeout,
-                       temp_dir, ranged)
+                       temp_dir, ranged, context)
 
 
 def _fetch_once(target: FetchTarget, deadline: float, timeout: float, temp_dir: str | None,
-                ranged: bool) -> FetchResult:
+                ranged: bool, context: ssl.SSLContext) -> FetchResult:
     names = file_names(target.subtask_name, target.gcode_file)
     if not names:
         raise JobFileError("bad_file", "the job's name gives no usable file name")
-    ftp = _open(target, deadline, timeout)
+    ftp = _open(target, deadline, timeout, context)
     try:
         return _find_and_read(ftp, target, names, deadline, temp_dir, ranged)
     except TimeoutError:
@@ -111,8 +114,9 @@ def _fetch_once(target: FetchTarget, deadline: float, timeout: float, temp_dir: 
         _close(ftp)
 
 
-def _open(target: FetchTarget, deadline: float, timeout: float) -> ImplicitFtps:
-    ftp = ImplicitFtps(client_context(), min(timeout, deadline_left(deadline)))
+def _open(target: FetchTarget, deadline: float, timeout: float,
+          context: ssl.SSLContext) -> ImplicitFtps:
+    ftp = ImplicitFtps(context, min(timeout, deadline_left(deadline)))
     try:
         ftp.connect(target.ip, target.port)
         ftp.login(USER, target.access_code)

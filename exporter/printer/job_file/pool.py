@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from exporter.printer.job_file.fetch import FetchResult, FetchTarget, fetch_plan
+from exporter.printer.job_file.ftps import client_context
 from exporter.printer.job_file.plan import JobFileError
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ class JobFileFetcher:
         self.policy = policy or FetchPolicy()
         self._temp_dir = temp_dir
         self._fetch = fetch or self._fetch_over_ftps
+        self._context = client_context()   # one for every fetch: shared safely across threads
         self._pool = ThreadPoolExecutor(max_workers=max(1, self.policy.workers),
                                         thread_name_prefix="job-file")
         self._lock = threading.Condition()
@@ -159,4 +161,5 @@ class JobFileFetcher:
                 log.exception("job file result not taken")
 
     def _fetch_over_ftps(self, target: FetchTarget, deadline: float) -> FetchResult:
-        return fetch_plan(target, deadline, self.policy.operation_timeout, self._temp_dir)
+        return fetch_plan(target, deadline, self.policy.operation_timeout, self._temp_dir,
+                          context=self._context)

@@ -88,3 +88,20 @@ def test_a_reason_is_logged_once_until_it_changes(caplog: pytest.LogCaptureFixtu
                      "printer 00M0SERIAL: job file not read (refused: login refused (access code?))"]
     assert book.status().fetch_errors == {"no_storage": 3, "refused": 1}
     assert all("secret" not in line for line in lines)
+
+
+def test_counters_only_drops_the_plan_and_keeps_the_counters() -> None:
+    book = FilamentBook("p", None)
+    started(book)
+    book.result(FetchResult(PLAN, "/job.gcode.3mf", 1000, False))
+    book.result(JobFileError("timeout", "slow"))
+    book.job_ended(0.5)
+    started(book)
+    book.result(FetchResult(PLAN, "/job.gcode.3mf", 1000, False))
+    status = book.status()
+    assert status.plan == PLAN and status.trays
+    view = status.counters_only()
+    assert view.plan is None and view.trays == ()
+    assert view.job_active and view.fetch_errors == status.fetch_errors
+    assert view.used_grams == status.used_grams == {"PLA": 5.0, "PETG": 10.0}
+    assert view.counters_only() is view
