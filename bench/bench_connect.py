@@ -27,7 +27,7 @@ if str(ROOT) not in sys.path:
 
 from bambulabs_api import Printer  # noqa: E402
 
-from exporter.fleet.reconcile import Fleet  # noqa: E402
+from exporter.fleet.sessions import Fleet  # noqa: E402
 from exporter.inventory.record import PrinterRecord  # noqa: E402
 from exporter.printer.network_loop import NetworkLoop  # noqa: E402
 from exporter.printer.session import (  # noqa: E402

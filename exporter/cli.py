@@ -34,9 +34,9 @@ from exporter.config import (
 )
 from exporter.errors import ConfigError
 from exporter.fleet.cpu_quota import cpu_limit
+from exporter.fleet.local_fleet import LocalFleet
 from exporter.fleet.open_files import raise_to_hard_limit
-from exporter.fleet.reconcile import Fleet, FleetUpkeep, session_fleet
-from exporter.fleet.rendered import LocalFleet
+from exporter.fleet.sessions import Fleet, FleetUpkeep, session_fleet
 from exporter.fleet.worker_messages import WorkerSetup
 from exporter.fleet.worker_metrics import WorkerProcessCollector
 from exporter.fleet.workers import WorkerPool
@@ -45,7 +45,7 @@ from exporter.http_server.server import WebServer
 from exporter.http_server.server_core import ServerLimits
 from exporter.http_server.server_metrics import WebServerCollector
 from exporter.http_server.systemd_socket import systemd_sockets
-from exporter.inventory.last_good import Inventory, describe_source
+from exporter.inventory.printer_list import Inventory, describe_source
 from exporter.inventory.record import InventorySource
 from exporter.inventory.shard import describe_slice
 from exporter.logs import configure as configure_logs

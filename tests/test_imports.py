@@ -136,8 +136,8 @@ def test_the_flow_runs_one_way() -> None:
 
 
 def test_a_backward_import_is_found() -> None:
-    graph = {"exporter.metrics.collector": {"exporter.fleet.reconcile", "exporter.printer.status"},
-             "exporter.fleet.rendered": {"exporter.metrics.printer_lines"},
+    graph = {"exporter.metrics.collector": {"exporter.fleet.sessions", "exporter.printer.status"},
+             "exporter.fleet.local_fleet": {"exporter.metrics.printer_lines"},
              "exporter.http_server.connection": {"exporter.web.app", "exporter.text"},
              "exporter.printer.session": {"exporter.simulator.fleet"},
              "exporter.inventory.postgres": {"exporter.config"},
@@ -145,7 +145,7 @@ def test_a_backward_import_is_found() -> None:
     assert backward_imports(graph) == [
         "exporter.http_server.connection imports exporter.web.app",
         "exporter.inventory.postgres imports exporter.config",
-        "exporter.metrics.collector imports exporter.fleet.reconcile",
+        "exporter.metrics.collector imports exporter.fleet.sessions",
         "exporter.printer.session imports exporter.simulator.fleet"]
 
 

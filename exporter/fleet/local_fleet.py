@@ -12,7 +12,7 @@ import logging
 import threading
 from collections.abc import Iterable
 
-from exporter.fleet.reconcile import Fleet
+from exporter.fleet.sessions import Fleet
 from exporter.inventory.record import PrinterRecord
 from exporter.metrics.printer_lines import FleetLines, PrinterLines
 from exporter.printer.error_texts import TextLookup

@@ -18,9 +18,9 @@ from multiprocessing.connection import Connection
 from types import FrameType
 from typing import Any
 
+from exporter.fleet.local_fleet import LocalFleet
 from exporter.fleet.open_files import raise_to_hard_limit
-from exporter.fleet.reconcile import FleetUpkeep, session_fleet
-from exporter.fleet.rendered import LocalFleet
+from exporter.fleet.sessions import FleetUpkeep, session_fleet
 from exporter.fleet.worker_messages import (
     LINES,
     PING,

@@ -12,8 +12,8 @@ from typing import Any
 import psycopg2
 import pytest
 
-from exporter.inventory.last_good import MAX_ABANDONED, Inventory
 from exporter.inventory.postgres import PostgresSource, postgres_params
+from exporter.inventory.printer_list import MAX_ABANDONED, Inventory
 from exporter.inventory.record import MAX_PRINTERS, PrinterRecord
 from exporter.inventory.yaml_file import YamlSource
 from tests.inventory.helpers import (

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from exporter.errors import ConfigError
-from exporter.inventory.last_good import describe_source
 from exporter.inventory.postgres import postgres_params
+from exporter.inventory.printer_list import describe_source
 
 pytestmark = pytest.mark.tier("unit")
 

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from exporter.inventory.last_good import Inventory
 from exporter.inventory.postgres import PostgresSource
+from exporter.inventory.printer_list import Inventory
 from exporter.inventory.record import PrinterRecord
 from exporter.inventory.shard import Shard, shard_of
 from tests.inventory.helpers import execute, insert_printers

@@ -11,10 +11,10 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.fleet.reconcile import Fleet
-from exporter.fleet.rendered import LocalFleet
-from exporter.inventory.last_good import Inventory
+from exporter.fleet.local_fleet import LocalFleet
+from exporter.fleet.sessions import Fleet
 from exporter.inventory.postgres import PostgresSource
+from exporter.inventory.printer_list import Inventory
 from exporter.metrics.collector import FleetCollector
 from exporter.printer.error_texts import ErrorTexts
 from exporter.printer.session import PrinterSession, SessionSettings

@@ -16,9 +16,9 @@ import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.fleet.reconcile import Fleet
-from exporter.fleet.rendered import LocalFleet
-from exporter.inventory.last_good import Inventory
+from exporter.fleet.local_fleet import LocalFleet
+from exporter.fleet.sessions import Fleet
+from exporter.inventory.printer_list import Inventory
 from exporter.inventory.record import PrinterRecord
 from exporter.inventory.yaml_file import YamlSource
 from exporter.logs import EscapingFormatter

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from exporter.fleet.reconcile import Fleet
+from exporter.fleet.sessions import Fleet
 from exporter.inventory.record import PrinterRecord
 from exporter.printer.network_loop import NetworkLoop
 from exporter.printer.session import PrinterSession, SessionSettings, make_tls_context
