@@ -12,6 +12,7 @@ import os
 import re
 import stat
 import threading
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -169,3 +170,36 @@ class HungReads:
         if error:
             raise error[0]
         return box[0]
+
+
+class SettleRule:
+    """When a changed file may be read: once nobody has written it for `seconds` (by its
+    own mtime; an mtime decades old is a set stamp, so look twice), or once it has stayed
+    the same over two looks `seconds` apart. A half-written file is never taken."""
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], float] = time.time) -> None:
+        self.seconds = seconds
+        self._clock = clock
+        self._wall = wall   # against the file's mtime
+        self._pending: tuple[object, float] | None = None   # a change seen, and when
+
+    def settled(self, stamp: object, mtime_ns: int | None) -> bool:
+        """Whether the file as `stamp` (any value that changes with it) has settled."""
+        if self.seconds <= 0 or (
+                mtime_ns is not None and self.seconds <= self._wall() - mtime_ns / 1e9 < 1e9):
+            self._pending = None
+            return True
+        now = self._clock()
+        if self._pending is None or self._pending[0] != stamp:
+            self._pending = (stamp, now)   # just changed, or still changing: look again
+            return False
+        if now - self._pending[1] < self.seconds:
+            return False
+        self._pending = None
+        return True
+
+    def forget(self) -> None:
+        """Nothing is pending: the file is as last read, or gone."""
+        self._pending = None
+

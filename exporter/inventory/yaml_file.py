@@ -40,7 +40,7 @@ from typing import Any
 import yaml
 
 from exporter.inventory.record import MAX_PRINTERS, ROW_PLACE, ROW_UNKNOWN_KEYS, InventoryError
-from exporter.text import FileRefused, read_regular_file
+from exporter.text import FileRefused, SettleRule, read_regular_file
 
 # YAML key -> the row shape of the database, so both go through validate_rows.
 _KEYS = {"name": "printer_name", "ip": "printer_ip", "serial": "printer_bambu_id",
@@ -83,11 +83,8 @@ class YamlSource:
                  clock: Callable[[], float] = time.monotonic,
                  wall: Callable[[], float] = time.time) -> None:
         self.path = os.fspath(path)
-        self.settle = settle
-        self._clock = clock
-        self._wall = wall   # against the file's mtime
+        self._settle = SettleRule(settle, clock, wall)
         self._stamp: Stamp | None = None     # of the file the rows (or error) came from
-        self._pending: tuple[Stamp, float] | None = None   # a change seen, and when
         self._rows: list[dict[str, Any]] = []
         self._error: InventoryError | None = None
         self.version: bytes | None = None   # digest of the bytes the rows came from
@@ -113,7 +110,8 @@ class YamlSource:
         try:
             st = os.stat(self.path)
         except OSError as exc:
-            self._stamp = self._pending = None
+            self._stamp = None
+            self._settle.forget()
             raise InventoryError(f"{self.path}: {exc.strerror or type(exc).__name__}") from None
         return st.st_mtime_ns, st.st_size, st.st_ino, st.st_mode
 
@@ -121,16 +119,9 @@ class YamlSource:
         """Whether a changed file has stayed as it is for `settle` seconds: over two looks,
         or by its own mtime. The first file ever read is taken at once: there is nothing
         else to serve."""
-        if self.settle <= 0 or (self.version is None and self._error is None):
+        if self.version is None and self._error is None:
             return True
-        # unwritten for `settle` s (an mtime decades old is a set stamp: look twice)
-        if self.settle <= self._wall() - stamp[0] / 1e9 < 1e9:
-            return True
-        now = self._clock()
-        if self._pending is None or self._pending[0] != stamp:
-            self._pending = (stamp, now)   # just changed, or still changing: look again
-            return False
-        return now - self._pending[1] >= self.settle
+        return self._settle.settled(stamp, stamp[0])
 
     def _load(self, stamp: Stamp) -> None:
         try:
@@ -143,7 +134,8 @@ class YamlSource:
                 f"{self.path}: {exc.strerror or type(exc).__name__}"))
             return
         version = hashlib.blake2b(raw, digest_size=16).digest()
-        self._stamp, self._pending = stamp, None
+        self._stamp = stamp
+        self._settle.forget()
         if version == self.version and self._error is None:
             return   # touched, or written alike: the rows stand
         try:
@@ -152,7 +144,8 @@ class YamlSource:
             self._failed(stamp, exc)
 
     def _failed(self, stamp: Stamp, error: InventoryError) -> None:
-        self._stamp, self._pending = stamp, None
+        self._stamp = stamp
+        self._settle.forget()
         self._rows, self._error, self.version = [], error, None
 
     def _parse(self, raw: bytes) -> list[dict[str, Any]]:

@@ -34,7 +34,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from exporter.errors import ConfigError
-from exporter.text import FileRefused, HungReads, ReadHung, bounded_text, read_regular_file
+from exporter.text import (
+    FileRefused,
+    HungReads,
+    ReadHung,
+    SettleRule,
+    bounded_text,
+    read_regular_file,
+)
 
 FLAG = "--hms.text-file"
 # Bambu's answer for one language is a few MiB; parsing JSON costs several times its size.
@@ -193,11 +200,8 @@ class ErrorTexts(TextLookup):
         super().__init__()
         self.path = path
         self._log = logger or logging.getLogger(__name__)
-        self._settle = settle
-        self._clock = clock
-        self._wall = wall   # against the file's mtime
+        self._settle = SettleRule(settle, clock, wall)
         self._reads = HungReads(read_timeout)
-        self._pending: tuple[tuple[int, int] | None, float] | None = None
         self._signature = _signature(path)
         self._refused: OrderedDict[Hashable, None] = OrderedDict()
         self._reloading = False
@@ -238,21 +242,15 @@ class ErrorTexts(TextLookup):
         settled, in the background, or before returning when `wait` is true (tests,
         start-up: read at once)."""
         signature = _signature(self.path)
-        now = self._clock()
         with self._lock:
             if signature == self._signature or self._reloading:
-                self._pending = None
+                self._settle.forget()
                 return
-            # unwritten for `settle` s (an mtime decades old is a set stamp: look twice)
-            old_enough = (signature is not None
-                          and self._settle <= self._wall() - signature[0] / 1e9 < 1e9)
-            if not wait and self._settle > 0 and not old_enough:
-                if self._pending is None or self._pending[0] != signature:
-                    self._pending = (signature, now)   # just changed: look again later
-                    return
-                if now - self._pending[1] < self._settle:
-                    return
-            self._signature, self._pending = signature, None
+            if not wait and not self._settle.settled(
+                    signature, signature[0] if signature is not None else None):
+                return
+            self._signature = signature
+            self._settle.forget()
             self._reloading = True
         if wait:
             self._reload()
