@@ -6,25 +6,18 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 
 import pytest
 
 from exporter.printer.job_file.fetch import FetchResult, FetchTarget
 from exporter.printer.job_file.plan import JobFileError, JobPlan
 from exporter.printer.job_file.pool import FetchPolicy, JobFileFetcher
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.tier("unit")
 
 PLAN = JobPlan(1, 60.0, 1.0, ())
 FAST = FetchPolicy(workers=3, first_delay=0.0, retry_delay=0.02, max_delay=0.05, give_up_after=0.5)
-
-
-def wait_for(condition: Callable[[], bool], within: float = 10.0) -> None:
-    end = time.monotonic() + within
-    while not condition():
-        assert time.monotonic() < end, "condition not met in time"
-        time.sleep(0.01)
 
 
 def target(n: int) -> FetchTarget:
@@ -51,7 +44,7 @@ def test_the_cap_holds_and_every_printer_gets_its_plan() -> None:
     try:
         for n in range(40):
             pool.request(f"p{n}", target(n), lambda o, n=n: results.__setitem__(f"p{n}", o))
-        wait_for(lambda: len(results) == 40)
+        wait_until(lambda: len(results) == 40, interval=0.01)
     finally:
         pool.close()
     assert most <= 3 and pool.max_in_flight <= 3
@@ -69,7 +62,7 @@ def test_a_missing_file_is_retried_then_given_up() -> None:
     pool = JobFileFetcher(FAST, fetch=fetch)
     try:
         pool.request("p", target(1), lambda o: results.__setitem__("p", o))
-        wait_for(lambda: "p" in results)
+        wait_until(lambda: "p" in results, interval=0.01)
     finally:
         pool.close()
     outcome = results["p"]
@@ -91,12 +84,12 @@ def test_one_transfer_per_printer_and_a_new_job_replaces_the_old() -> None:
     pool = JobFileFetcher(FAST, fetch=fetch)
     try:
         pool.request("p", FetchTarget("127.0.0.1", "c", "first"), lambda o: results.__setitem__("p", o))
-        wait_for(lambda: seen == ["first"])
+        wait_until(lambda: seen == ["first"], interval=0.01)
         pool.request("p", FetchTarget("127.0.0.1", "c", "second"), lambda o: results.__setitem__("p", o))
         time.sleep(0.1)
         assert seen == ["first"] and pool.in_flight == 1   # never two at once for one printer
         release.set()
-        wait_for(lambda: "p" in results)
+        wait_until(lambda: "p" in results, interval=0.01)
     finally:
         pool.close()
     result = results["p"]
@@ -115,7 +108,7 @@ def test_other_errors_are_final_at_once() -> None:
     pool = JobFileFetcher(FAST, fetch=fetch)
     try:
         pool.request("p", target(1), lambda o: results.__setitem__("p", o))
-        wait_for(lambda: "p" in results)
+        wait_until(lambda: "p" in results, interval=0.01)
     finally:
         pool.close()
     assert len(calls) == 1 and getattr(results["p"], "reason", "") == "refused"
